@@ -1,0 +1,152 @@
+"""Starting and stopping executor processes inside containers, and noticing when they exit.
+
+Runs on the agent's event loop. Each executor is a child process in a new session (its own
+process group), started with the container's ``preexec`` hook so it is confined before it runs
+any code, with stdout/stderr in its sandbox directory. Exits are noticed through a pidfd
+registered with the loop (no polling, no thread per child).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymesos_rt.agent.containers import Container, Containerizer
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+
+log = logging.getLogger(__name__)
+
+ExitCallback = Callable[[str, str, int, str | None], None]
+
+
+@dataclass
+class _Child:
+    framework_id: str
+    executor_id: str
+    proc: subprocess.Popen[bytes]
+    container: Container
+    sandbox: Path
+    pidfd: int
+    kill_handle: asyncio.TimerHandle | None = None
+
+
+class Launcher:
+    def __init__(
+        self,
+        containerizer: Containerizer,
+        work_dir: Path,
+        extra_env: dict[str, str],
+        on_exit: ExitCallback,
+        stop_grace: float = 3.0,
+    ) -> None:
+        self.containerizer = containerizer
+        self.work_dir = work_dir
+        self.extra_env = extra_env
+        self.on_exit = on_exit
+        self.stop_grace = stop_grace
+        self.children: dict[tuple[str, str], _Child] = {}
+        self._exited: dict[tuple[str, str], asyncio.Event] = {}
+
+    def start(
+        self, framework_id: str, executor_id: str, resources: Resources, command: m.CommandInfo
+    ) -> int:
+        """Start the executor; raises OSError when it cannot be started."""
+        loop = asyncio.get_running_loop()
+        container_id = f"{framework_id}.{executor_id}"
+        sandbox = self.work_dir / "executors" / container_id
+        sandbox.mkdir(parents=True, exist_ok=True)
+        container = self.containerizer.prepare(container_id, resources)
+        env = {**os.environ, **command.env, **self.extra_env}
+        env["PYMESOS_RT_EXECUTOR_ID"] = executor_id
+        env["PYMESOS_RT_FRAMEWORK_ID"] = framework_id
+        env["PYMESOS_RT_SANDBOX"] = str(sandbox)
+        env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
+        env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
+        env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
+        with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
+            try:
+                proc = subprocess.Popen(
+                    command.argv,
+                    env=env,
+                    cwd=sandbox,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    preexec_fn=container.preexec,
+                    close_fds=True,
+                )
+            except BaseException:
+                container.cleanup()
+                raise
+        container.isolate(proc.pid)
+        pidfd = os.pidfd_open(proc.pid)
+        key = (framework_id, executor_id)
+        child = _Child(framework_id, executor_id, proc, container, sandbox, pidfd)
+        self.children[key] = child
+        self._exited[key] = asyncio.Event()
+        loop.add_reader(pidfd, self._reap, key)
+        log.debug("started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name)
+        return proc.pid
+
+    def _reap(self, key: tuple[str, str]) -> None:
+        child = self.children.pop(key, None)
+        if child is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(child.pidfd)
+        os.close(child.pidfd)
+        code = child.proc.wait()
+        if child.kill_handle is not None:
+            child.kill_handle.cancel()
+        oom = child.container.limitation()
+        child.container.cleanup()
+        log.debug("executor %s exited with %s", child.executor_id, code)
+        self._exited.pop(key).set()
+        self.on_exit(child.framework_id, child.executor_id, code, oom)
+
+    def stop(self, framework_id: str, executor_id: str) -> None:
+        """SIGTERM the executor's process group, SIGKILL after the grace period."""
+        child = self.children.get((framework_id, executor_id))
+        if child is None:
+            return
+        _signal_group(child.proc.pid, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        child.kill_handle = loop.call_later(self.stop_grace, _signal_group, child.proc.pid, signal.SIGKILL)
+
+    def usage(self, framework_id: str, executor_id: str) -> dict[str, float]:
+        child = self.children.get((framework_id, executor_id))
+        return child.container.usage() if child else {}
+
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        waits = [event.wait() for event in self._exited.values()]
+        for fw, eid in list(self.children):
+            self.stop(fw, eid)
+        if waits:
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(w) for w in waits], timeout=timeout
+            )
+            for fut in pending:
+                fut.cancel()
+        for child in list(self.children.values()):  # did not exit in time
+            _signal_group(child.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                child.proc.wait(timeout=1)
+            self._reap((child.framework_id, child.executor_id))
+
+    def remove_sandboxes(self) -> None:
+        shutil.rmtree(self.work_dir / "executors", ignore_errors=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,138 @@
+"""The agent's I/O shell: keeps a connection to the master, runs :class:`AgentState`'s effects
+through the :class:`Launcher`, and reconnects (re-registering its executors) when the master
+connection drops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pymesos_rt.agent import state as core
+from pymesos_rt.agent.containers import Containerizer
+from pymesos_rt.agent.launcher import Launcher
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.transport.base import Connection
+
+log = logging.getLogger(__name__)
+
+ConnectFn = Callable[[], Awaitable[Connection]]
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        resources: Resources,
+        containerizer: Containerizer,
+        work_dir: Path,
+        secret: str,
+        config: core.AgentConfig | None = None,
+    ) -> None:
+        self.core = core.AgentState(hostname, resources, containerizer.name, config)
+        self.work_dir = work_dir
+        self.launcher = Launcher(
+            containerizer, work_dir, {"PYMESOS_RT_SECRET": secret, "PYMESOS_RT_NODE": hostname},
+            self._on_exit,
+        )
+        self.conn: Connection | None = None
+        self.registered = asyncio.Event()
+        self._connect: ConnectFn | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = False
+
+    @property
+    def agent_id(self) -> str | None:
+        return self.core.agent_id
+
+    async def start(self, connect: ConnectFn) -> None:
+        self._connect = connect
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.launcher.containerizer.reap_leftovers()
+        await self._open()
+        self._tasks.append(asyncio.ensure_future(self._tick_forever()))
+        await self.registered.wait()
+
+    async def _open(self) -> None:
+        assert self._connect is not None
+        conn = await self._connect()
+        conn.receiver = self
+        self.conn = conn
+        self._apply(self.core.connected(time.monotonic()))
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._stopping:
+            try:
+                await self._open()
+                return
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.info("master unreachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await self.launcher.stop_all()
+        if self.conn is not None:
+            self.conn.close("agent stopping")
+        self.launcher.remove_sandboxes()
+
+    # --- receiver ----------------------------------------------------------------------------
+    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+        now = time.monotonic()
+        for msg in messages:
+            self._apply(self.core.on_master_event(msg, now))
+            if isinstance(msg, m.AgentRegistered):
+                log.info("registered as agent %s", msg.agent_id)
+                self.registered.set()
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        if conn is not self.conn or self._stopping:
+            return
+        log.warning("master connection lost: %s", reason)
+        self.conn = None
+        self.registered.clear()
+        self.core.registered = False
+        self._tasks.append(asyncio.ensure_future(self._reconnect()))
+
+    # --- effects -----------------------------------------------------------------------------
+    def _apply(self, effects: list[core.Effect]) -> None:
+        for eff in effects:
+            if isinstance(eff, core.ToMaster):
+                if self.conn is not None:
+                    self.conn.send(eff.message)
+            elif isinstance(eff, core.StartProcess):
+                now = time.monotonic()
+                try:
+                    self.launcher.start(eff.framework_id, eff.executor_id, eff.resources, eff.command)
+                except OSError as exc:
+                    log.error("cannot start executor %s: %s", eff.executor_id, exc)
+                    self._apply(self.core.process_failed_to_start(eff.framework_id, eff.executor_id, str(exc), now))
+                else:
+                    self._apply(self.core.process_started(eff.framework_id, eff.executor_id, now))
+            elif isinstance(eff, core.StopProcess):
+                self.launcher.stop(eff.framework_id, eff.executor_id)
+
+    def _on_exit(self, framework_id: str, executor_id: str, code: int, oom: str | None) -> None:
+        self._apply(self.core.process_exited(framework_id, executor_id, code, oom, time.monotonic()))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                self._apply(self.core.tick(time.monotonic()))
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        return {
+            run.executor_id: self.launcher.usage(run.framework_id, run.executor_id)
+            for run in self.core.running()
+        }

@@ -1,0 +1,190 @@
+"""The agent's sans-IO core: executors it runs and status updates awaiting acknowledgement.
+
+Rules kept here:
+- Inputs are master events, process events (started, exited) and ``tick``; every input takes
+  ``now``. Outputs are effects (:class:`ToMaster`, :class:`StartProcess`, :class:`StopProcess`).
+- A status update is kept until the framework acknowledges it (through the master) and resent
+  every ``resend_interval`` seconds and after each (re-)registration: delivery is at least once.
+- Re-registration reports the executors still running, so a new master can rebuild its state.
+- An executor's terminal state: KILLED if it was asked to stop, OOM if its container hit the
+  memory limit, FINISHED on exit status 0, otherwise FAILED.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState, check_executor_transition
+
+
+@dataclass(frozen=True)
+class ToMaster:
+    message: m.AgentCall
+
+
+@dataclass(frozen=True)
+class StartProcess:
+    framework_id: str
+    executor_id: str
+    resources: Resources
+    command: m.CommandInfo
+
+
+@dataclass(frozen=True)
+class StopProcess:
+    framework_id: str
+    executor_id: str
+
+
+Effect = ToMaster | StartProcess | StopProcess
+
+
+@dataclass
+class ExecutorRun:
+    framework_id: str
+    executor_id: str
+    resources: Resources
+    state: ExecutorState = ExecutorState.STAGING
+    stopping: bool = False
+
+
+@dataclass
+class AgentConfig:
+    resend_interval: float = 5.0
+
+
+@dataclass
+class _Pending:
+    update: m.StatusUpdate
+    sent_at: float
+
+
+class AgentState:
+    def __init__(self, hostname: str, resources: Resources, isolation: str, config: AgentConfig | None = None) -> None:
+        self.hostname = hostname
+        self.resources = resources
+        self.isolation = isolation
+        self.config = config or AgentConfig()
+        self.agent_id: str | None = None
+        self.registered = False
+        self.executors: dict[tuple[str, str], ExecutorRun] = {}
+        self.pending: dict[str, _Pending] = {}
+        self._seq = itertools.count(1)
+
+    # --- master ------------------------------------------------------------------------------
+    def connected(self, now: float) -> list[Effect]:
+        """A (new) connection to a master: register, reporting running executors."""
+        self.registered = False
+        records = [
+            m.ExecutorRecord(run.framework_id, run.executor_id, run.resources)
+            for run in self.executors.values()
+            if not run.state.terminal
+        ]
+        return [
+            ToMaster(
+                m.RegisterAgent(self.hostname, self.resources, self.agent_id, records, self.isolation)
+            )
+        ]
+
+    def on_master_event(self, event: m.AgentEvent, now: float) -> list[Effect]:
+        match event:
+            case m.AgentRegistered():
+                self.agent_id = event.agent_id
+                self.registered = True
+                effects: list[Effect] = []
+                for pending in self.pending.values():
+                    pending.sent_at = now
+                    effects.append(ToMaster(m.AgentStatus(pending.update)))
+                return effects
+            case m.LaunchExecutor():
+                key = (event.framework_id, event.launch.executor_id)
+                if key in self.executors:
+                    return []  # duplicate launch
+                self.executors[key] = ExecutorRun(key[0], key[1], event.launch.resources)
+                return [StartProcess(key[0], key[1], event.launch.resources, event.launch.command)]
+            case m.StopExecutor():
+                return self._stop(event.framework_id, event.executor_id)
+            case m.StatusAcked():
+                self.pending.pop(event.update_id, None)
+                return []
+            case m.ShutdownFramework():
+                effects = []
+                for fw, eid in list(self.executors):
+                    if fw == event.framework_id:
+                        effects += self._stop(fw, eid)
+                return effects
+        return []  # pragma: no cover
+
+    def _stop(self, framework_id: str, executor_id: str) -> list[Effect]:
+        run = self.executors.get((framework_id, executor_id))
+        if run is None or run.state.terminal or run.stopping:
+            return []
+        run.stopping = True
+        return [StopProcess(framework_id, executor_id)]
+
+    # --- processes ---------------------------------------------------------------------------
+    def process_started(self, framework_id: str, executor_id: str, now: float) -> list[Effect]:
+        return self._transition(framework_id, executor_id, ExecutorState.RUNNING, "", None, now)
+
+    def process_failed_to_start(self, framework_id: str, executor_id: str, why: str, now: float) -> list[Effect]:
+        return self._transition(framework_id, executor_id, ExecutorState.FAILED, why, None, now)
+
+    def process_exited(
+        self, framework_id: str, executor_id: str, exit_code: int, oom: str | None, now: float
+    ) -> list[Effect]:
+        run = self.executors.get((framework_id, executor_id))
+        if run is None:
+            return []
+        if run.stopping:
+            state, why = ExecutorState.KILLED, "stopped on request"
+        elif oom is not None:
+            state, why = ExecutorState.OOM, oom
+        elif exit_code == 0:
+            state, why = ExecutorState.FINISHED, "exited"
+        elif exit_code < 0:
+            state, why = ExecutorState.FAILED, f"killed by signal {-exit_code}"
+        else:
+            state, why = ExecutorState.FAILED, f"exited with status {exit_code}"
+        return self._transition(framework_id, executor_id, state, why, exit_code, now)
+
+    def _transition(
+        self, framework_id: str, executor_id: str, state: ExecutorState, why: str,
+        exit_code: int | None, now: float,
+    ) -> list[Effect]:
+        key = (framework_id, executor_id)
+        run = self.executors.get(key)
+        if run is None or run.state == state:
+            return []
+        check_executor_transition(run.state, state)
+        run.state = state
+        if state.terminal:
+            del self.executors[key]
+        update = m.StatusUpdate(
+            f"{self.agent_id or 'agent'}-u{next(self._seq)}",
+            self.agent_id or "",
+            framework_id,
+            executor_id,
+            state,
+            why,
+            exit_code,
+        )
+        self.pending[update.update_id] = _Pending(update, now)
+        if not self.registered:
+            return []
+        return [ToMaster(m.AgentStatus(update))]
+
+    def tick(self, now: float) -> list[Effect]:
+        if not self.registered:
+            return []
+        effects: list[Effect] = []
+        for pending in self.pending.values():
+            if now - pending.sent_at >= self.config.resend_interval:
+                pending.sent_at = now
+                effects.append(ToMaster(m.AgentStatus(pending.update)))
+        return effects
+
+    def running(self) -> list[ExecutorRun]:
+        return [run for run in self.executors.values() if not run.state.terminal]

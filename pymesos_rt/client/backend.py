@@ -1,0 +1,100 @@
+"""The interface the public API calls: one backend per process, set by ``init`` (driver) or by
+the executor at start (nested calls inside tasks).
+
+``get``/``wait`` return raw object states; :mod:`pymesos_rt.api` turns them into values or
+raises the stored exception.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymesos_rt.errors import RuntimeNotInitializedError
+from pymesos_rt.protocol.resources import Resources
+
+PENDING, READY, FAILED = 0, 1, 2
+DoneCallback = Callable[[str, int, bytes], None]
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    name: str
+    shape: Resources
+    max_retries: int
+    retry_exceptions: bool
+
+
+@dataclass(frozen=True)
+class PickledCall:
+    fn_id: str
+    fn: bytes
+    args: bytes
+    dep_ids: list[str]
+
+
+class Backend(abc.ABC):
+    @abc.abstractmethod
+    def submit(self, call: PickledCall, options: TaskOptions) -> str:
+        """Queue a task; returns its object id (a reference is already counted for the caller)."""
+
+    @abc.abstractmethod
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+        """States and data of all objects once done; None on timeout."""
+
+    @abc.abstractmethod
+    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]: ...
+
+    @abc.abstractmethod
+    def put(self, data: bytes) -> str: ...
+
+    @abc.abstractmethod
+    def cancel(self, oid: str, force: bool) -> None: ...
+
+    @abc.abstractmethod
+    def on_done(self, oid: str, callback: DoneCallback) -> None:
+        """Call ``callback(oid, state, data)`` once the object is done (on any thread)."""
+
+    def add_ref(self, oid: str) -> None:
+        """A reference to ``oid`` was unpickled in this process."""
+
+    def release(self, oid: str) -> None:
+        """A local ObjectRef to ``oid`` was garbage collected."""
+
+    def escape(self, oid: str) -> None:
+        """A reference to ``oid`` was pickled: keep it alive for whoever unpickles it."""
+
+    def check_shape(self, shape: Resources) -> None:
+        """Raise ``UnschedulableError`` at once if no agent could ever run ``shape``."""
+
+    @abc.abstractmethod
+    def cluster_state(self) -> dict[str, Any]: ...
+
+    def shutdown(self) -> None:
+        """Stop everything this backend started."""
+
+
+_lock = threading.Lock()
+_backend: Backend | None = None
+
+
+def set_backend(backend: Backend | None) -> None:
+    global _backend
+    with _lock:
+        _backend = backend
+
+
+def current() -> Backend:
+    backend = _backend
+    if backend is None:
+        raise RuntimeNotInitializedError(
+            "pymesos_rt is not initialized: call pymesos_rt.init() first"
+        )
+    return backend
+
+
+def current_or_none() -> Backend | None:
+    return _backend

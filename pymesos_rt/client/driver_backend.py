@@ -1,0 +1,98 @@
+"""The backend of a driver process: hands tasks to the framework :class:`Driver` on the loop
+thread and answers ``get``/``wait`` from the shared :class:`ObjectTable`."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client.loop import LoopThread
+from pymesos_rt.errors import UnschedulableError
+from pymesos_rt.protocol.ids import IdSequence
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.scheduler.driver import Cancel, Driver, Ready, TaskSubmission
+from pymesos_rt.scheduler.matching import fits_somewhere
+from pymesos_rt.scheduler.objects import ObjectTable
+
+
+class DriverBackend(Backend):
+    def __init__(
+        self,
+        driver: Driver,
+        table: ObjectTable,
+        loop: LoopThread,
+        ids: IdSequence,
+        state_source: Callable[[], dict[str, Any]] | str,
+        on_shutdown: Callable[[], None],
+    ) -> None:
+        self.driver = driver
+        self.table = table
+        self.loop = loop
+        self.ids = ids
+        self._state_source = state_source
+        self._on_shutdown = on_shutdown
+        self._sent_functions: set[str] = set()
+
+    def submit(self, call: PickledCall, options: TaskOptions) -> str:
+        for dep in call.dep_ids:
+            if self.table.peek(dep) is None:
+                raise ValueError(f"ObjectRef({dep}) is unknown to this runtime (freed or foreign)")
+        oid = self.ids.next()
+        self.table.create(oid)
+        fn: bytes | None = None
+        if call.fn_id not in self._sent_functions:
+            self._sent_functions.add(call.fn_id)
+            fn = call.fn
+        self.driver.enqueue(
+            TaskSubmission(
+                oid, options.name, call.fn_id, fn, call.args, call.dep_ids, options.shape,
+                options.max_retries, options.retry_exceptions,
+            )
+        )
+        return oid
+
+    def check_shape(self, shape: Resources) -> None:
+        agents = {a.agent_id: a.total for a in self.driver.agents}
+        if agents and not fits_somewhere(shape, agents):
+            raise UnschedulableError(self.driver.core.unschedulable_message(shape))
+
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+        return self.table.get_many(oids, timeout)
+
+    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
+        return self.table.wait(oids, num_returns, timeout)
+
+    def put(self, data: bytes) -> str:
+        oid = self.ids.next()
+        self.table.put(oid, data)
+        self.driver.enqueue(Ready(oid))
+        return oid
+
+    def cancel(self, oid: str, force: bool) -> None:
+        self.driver.enqueue(Cancel(oid, force))
+
+    def on_done(self, oid: str, callback: DoneCallback) -> None:
+        self.table.on_done(oid, callback)
+
+    def add_ref(self, oid: str) -> None:
+        self.table.add_ref(oid)
+
+    def release(self, oid: str) -> None:
+        self.table.release(oid)
+
+    def escape(self, oid: str) -> None:
+        self.table.escape(oid)
+
+    def cluster_state(self) -> dict[str, Any]:
+        source = self._state_source
+        if callable(source):
+            return source()
+        with urllib.request.urlopen(f"{source}/state", timeout=10) as resp:
+            state: dict[str, Any] = json.load(resp)
+            return state
+
+    def shutdown(self) -> None:
+        self._on_shutdown()

@@ -1,0 +1,85 @@
+"""``ObjectRef``: a future-like handle to a task's result or a ``put`` value.
+
+A reference counts toward keeping its object alive in this process; pickling one (into a
+task's arguments, or a result) hands it to another process, which keeps the object alive for
+the rest of the session. References are awaitable and convert to ``concurrent.futures.Future``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator
+from typing import Any
+
+from pymesos_rt import serialization
+from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.serialization import RefMarker
+
+
+class ObjectRef(RefMarker):
+    __slots__ = ("_backend", "object_id")
+
+    def __init__(self, object_id: str, backend: backend_mod.Backend | None) -> None:
+        self.object_id = object_id
+        self._backend = backend
+
+    def __del__(self) -> None:
+        backend = self._backend
+        if backend is not None:
+            try:
+                backend.release(self.object_id)
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __reduce__(self) -> Any:
+        if self._backend is not None:
+            self._backend.escape(self.object_id)
+        return (_rebuild, (self.object_id,))
+
+    def __repr__(self) -> str:
+        return f"ObjectRef({self.object_id})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectRef) and other.object_id == self.object_id
+
+    def __hash__(self) -> int:
+        return hash(self.object_id)
+
+    def hex(self) -> str:
+        return self.object_id
+
+    def future(self) -> concurrent.futures.Future[Any]:
+        """A ``concurrent.futures.Future`` that resolves to the value (or raises its error)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        backend = self._backend or backend_mod.current()
+        keep = self  # the future holds the reference until it resolves
+
+        def done(oid: str, state: int, data: bytes) -> None:
+            _ = keep
+            if fut.cancelled():
+                return
+            try:
+                fut.set_result(decode(state, data))
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        backend.on_done(self.object_id, done)
+        return fut
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self.future()).__await__()
+
+
+def decode(state: int, data: bytes) -> Any:
+    """The value of a done object, or raise its stored exception."""
+    if state == backend_mod.READY:
+        return serialization.loads(data)
+    raise serialization.loads_exception(data)
+
+
+def _rebuild(object_id: str) -> ObjectRef:
+    backend = backend_mod.current_or_none()
+    if backend is not None:
+        backend.add_ref(object_id)
+    return ObjectRef(object_id, backend)

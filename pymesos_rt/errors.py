@@ -1,0 +1,109 @@
+"""The public exception tree (re-exported by ``pymesos_rt``).
+
+Imports nothing of the package but ``serialization`` (for the remote-exception stand-in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymesos_rt.serialization import SerializationError
+
+
+class PymesosRTError(Exception):
+    """Base of every error this package raises on its own account."""
+
+
+class RuntimeNotInitializedError(PymesosRTError, RuntimeError):
+    """An API call that needs ``rt.init()`` first."""
+
+
+class GetTimeoutError(PymesosRTError, TimeoutError):
+    """``rt.get``/``rt.wait`` ran out of time."""
+
+
+class TaskCancelledError(PymesosRTError):
+    """The task was cancelled with ``rt.cancel``."""
+
+
+class UnschedulableError(PymesosRTError, ValueError):
+    """A task asks for more resources than any agent of the cluster has."""
+
+
+class ExecutorLostError(PymesosRTError):
+    """The executor running a task died, and no retries were left."""
+
+
+class NodeLostError(ExecutorLostError):
+    """The agent running a task was lost, and no retries were left."""
+
+
+class OutOfMemoryError(ExecutorLostError, MemoryError):
+    """The task's container hit its memory limit."""
+
+
+class TaskError(PymesosRTError):
+    """A task raised. ``cause`` is the original exception; its traceback is in the message.
+
+    Raised by ``get`` as an instance of a subclass that also derives from the original
+    exception's class (where that class can be subclassed), so ``except ValueError`` works.
+    """
+
+    cause: BaseException
+    task_name: str
+    remote_traceback: str
+
+    def __init__(self, cause: BaseException, task_name: str, remote_traceback: str) -> None:
+        Exception.__init__(self, cause, task_name, remote_traceback)
+        self.cause = cause
+        self.task_name = task_name
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        return (
+            f"task {self.task_name} failed with {type(self.cause).__name__}: {self.cause}\n\n"
+            f"Remote traceback:\n{self.remote_traceback.rstrip()}"
+        )
+
+    def __reduce__(self) -> Any:
+        return (make_task_error, (self.cause, self.task_name, self.remote_traceback))
+
+
+_TASK_ERROR_CLASSES: dict[type[BaseException], type[TaskError]] = {}
+
+
+def make_task_error(cause: BaseException, task_name: str, remote_traceback: str) -> TaskError:
+    """A ``TaskError`` that is also an instance of ``type(cause)`` where possible."""
+    cls = type(cause)
+    if isinstance(cause, TaskError):
+        cls = type(cause.cause)
+    derived = _TASK_ERROR_CLASSES.get(cls)
+    if derived is None:
+        try:
+            derived = type(
+                f"TaskError[{cls.__name__}]",
+                (TaskError, cls),
+                {"__init__": TaskError.__init__, "__str__": TaskError.__str__, "__module__": __name__},
+            )
+        except TypeError:  # final classes, or layouts that do not combine
+            derived = TaskError
+        _TASK_ERROR_CLASSES[cls] = derived
+    err = derived.__new__(derived)
+    TaskError.__init__(err, cause, task_name, remote_traceback)
+    err.__cause__ = cause
+    return err
+
+
+__all__ = [
+    "ExecutorLostError",
+    "GetTimeoutError",
+    "NodeLostError",
+    "OutOfMemoryError",
+    "PymesosRTError",
+    "RuntimeNotInitializedError",
+    "SerializationError",
+    "TaskCancelledError",
+    "TaskError",
+    "UnschedulableError",
+    "make_task_error",
+]

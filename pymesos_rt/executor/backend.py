@@ -1,0 +1,103 @@
+"""The backend of the public API inside an executor: nested ``f.remote()``, ``get``, ``wait``,
+``put`` and ``cancel`` are forwarded to the driver, which owns every object. A task blocked in
+``get`` tells the runner, which lets the next queued task run meanwhile."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.errors import PymesosRTError
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import IdSequence, process_prefix
+
+PENDING, READY, FAILED = 0, 1, 2
+
+
+class _Request:
+    __slots__ = ("event", "objects")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.objects: list[m.ObjectBlob] = []
+
+
+class WorkerBackend(Backend):
+    def __init__(self, post: Callable[[Any], None], blocked: Callable[[int], None]) -> None:
+        self._post = post
+        self._blocked = blocked
+        self._ids = IdSequence(process_prefix())
+        self._requests: dict[int, _Request] = {}
+        self._request_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._sent_functions: set[str] = set()
+
+    def submit(self, call: PickledCall, options: TaskOptions) -> str:
+        oid = self._ids.next()
+        with self._lock:
+            fn = None if call.fn_id in self._sent_functions else call.fn
+            self._sent_functions.add(call.fn_id)
+        spec = m.TaskSpec(
+            oid, options.name, call.fn_id, fn, call.args, call.dep_ids, options.shape,
+            options.max_retries, options.retry_exceptions,
+        )
+        self._post(m.Submit(spec))
+        return oid
+
+    def _request(self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None) -> list[m.ObjectBlob] | None:
+        rid = next(self._request_ids)
+        req = _Request()
+        with self._lock:
+            self._requests[rid] = req
+        self._post(m.GetObjects(rid, oids, num_returns, fetch))
+        self._blocked(+1)
+        try:
+            if not req.event.wait(timeout):
+                return None
+            return req.objects
+        finally:
+            self._blocked(-1)
+            with self._lock:
+                self._requests.pop(rid, None)
+
+    def deliver(self, values: m.ObjectValues) -> None:
+        with self._lock:
+            req = self._requests.get(values.request_id)
+        if req is not None:
+            req.objects = values.objects
+            req.event.set()
+
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+        blobs = self._request(oids, 0, True, timeout)
+        if blobs is None:
+            return None
+        found = {b.object_id: (FAILED if b.error else READY, b.data) for b in blobs}
+        return [found[oid] for oid in oids]
+
+    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
+        if num_returns == 0:
+            return set()
+        blobs = self._request(oids, num_returns, False, timeout)
+        return set() if blobs is None else {b.object_id for b in blobs}
+
+    def put(self, data: bytes) -> str:
+        oid = self._ids.next()
+        self._post(m.PutObject(m.ObjectBlob(oid, data)))
+        return oid
+
+    def cancel(self, oid: str, force: bool) -> None:
+        self._post(m.CancelRequest(oid, force))
+
+    def on_done(self, oid: str, callback: DoneCallback) -> None:
+        def fetch() -> None:
+            found = self.get([oid], None)
+            assert found is not None
+            callback(oid, *found[0])
+
+        threading.Thread(target=fetch, daemon=True).start()
+
+    def cluster_state(self) -> dict[str, Any]:
+        raise PymesosRTError("cluster state is not available inside a task")

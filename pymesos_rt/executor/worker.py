@@ -1,0 +1,146 @@
+"""The executor's main object: one connection to the driver, the task runner, and the code
+that turns a ``RunTask`` into a ``TaskDone``/``TaskFailed``.
+
+Threads: the event loop (main thread) owns the connection; tasks run on runner threads and
+post their messages back through :meth:`Worker.post`, which batches them into one frame per
+loop iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from pymesos_rt import serialization
+from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.errors import TaskCancelledError, make_task_error
+from pymesos_rt.executor import output
+from pymesos_rt.executor.backend import WorkerBackend
+from pymesos_rt.executor.runner import Runner
+from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport.base import Connection
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, executor_id: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.executor_id = executor_id
+        self.loop = loop
+        self.conn: Connection | None = None
+        self.functions: dict[str, Any] = {}
+        self.runner = Runner(self.execute)
+        self.backend = WorkerBackend(self.post, self.runner.blocked)
+        self.done = asyncio.Event()
+        self._outbox: list[Any] = []
+        self._outbox_lock = threading.Lock()
+        self._cancelled: set[str] = set()
+        self._loop_thread = threading.get_ident()
+
+    async def run(self, url: str, secret: str) -> None:
+        conn = await ws.connect(url, codec.worker_side(), secret, max_message_size=ws.DATA_PLANE_MAX)
+        conn.receiver = self
+        self.conn = conn
+        conn.send(m.Hello(self.executor_id, os.getpid(), os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()))
+        backend_mod.set_backend(self.backend)
+        sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[assignment, arg-type]
+        sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[assignment, arg-type]
+        reader = asyncio.ensure_future(conn.read_loop())
+        await self.done.wait()
+        reader.cancel()
+
+    # --- messages from the driver ------------------------------------------------------------
+    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+        for msg in messages:
+            match msg:
+                case m.RunTask():
+                    self.runner.submit(msg)
+                case m.ObjectValues():
+                    self.backend.deliver(msg)
+                case m.CancelTask():
+                    self._cancelled.add(msg.task_id)
+                    dropped = self.runner.cancel(msg.task_id)
+                    if dropped is not None:
+                        self._report_cancelled(dropped)
+                case m.StopWorker():
+                    log.info("asked to stop")
+                    self.done.set()
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        log.info("driver connection closed: %s", reason)
+        self.done.set()
+
+    # --- posting from any thread -------------------------------------------------------------
+    def post(self, message: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            if self.conn is not None:
+                self.conn.send(message)
+            return
+        with self._outbox_lock:
+            self._outbox.append(message)
+            first = len(self._outbox) == 1
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self._flush)
+            except RuntimeError:  # loop closed: we are exiting
+                pass
+
+    def _flush(self) -> None:
+        with self._outbox_lock:
+            batch, self._outbox = self._outbox, []
+        if self.conn is not None:
+            self.conn.send_many(batch)
+
+    # --- running one task --------------------------------------------------------------------
+    def execute(self, task: m.RunTask) -> None:
+        started = time.perf_counter()
+        output.current.task_id = task.task_id
+        try:
+            fn = self.functions.get(task.fn_id)
+            if fn is None:
+                if task.fn is None:
+                    raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
+                fn = self.functions[task.fn_id] = serialization.loads(task.fn)
+            values: dict[str, Any] = {}
+            for blob in task.deps:
+                if blob.error:
+                    raise serialization.loads_exception(blob.data)
+                values[blob.object_id] = serialization.loads(blob.data)
+            args, kwargs = serialization.loads_args(task.args, values)
+            result = fn(*args, **kwargs)
+            data = serialization.dumps_value(result)
+        except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
+            self._flush_streams()
+            output.current.task_id = None
+            if task.task_id in self._cancelled:
+                self._report_cancelled(task)
+                return
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+                exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
+            blob, text = serialization.dumps_exception(exc)
+            cause = serialization.loads_exception(blob)
+            error = make_task_error(cause, task.name, text)
+            self.post(m.TaskFailed(task.task_id, serialization.dumps_value(error), text, time.perf_counter() - started))
+            return
+        self._flush_streams()
+        output.current.task_id = None
+        self.post(m.TaskDone(task.task_id, data, time.perf_counter() - started))
+
+    def _report_cancelled(self, task: m.RunTask) -> None:
+        self._cancelled.discard(task.task_id)
+        error = TaskCancelledError(f"task {task.name} ({task.task_id}) was cancelled")
+        self.post(m.TaskFailed(task.task_id, serialization.dumps_value(error), "", 0.0))
+
+    @staticmethod
+    def _flush_streams() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, output.TaskStream):
+                stream.flush()

@@ -1,0 +1,81 @@
+"""The embedded cluster: a master and one agent on the runtime's loop thread, joined to each
+other (and to the driver) by in-process connections; executors are child processes that
+connect to the driver over websockets. The master's HTTP endpoints (``/state``, ``/health``)
+are served on 127.0.0.1 at a free port.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pymesos_rt.agent.containers import make_containerizer
+from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.server import Agent
+from pymesos_rt.master.allocator import make_allocator
+from pymesos_rt.master.server import MasterServer
+from pymesos_rt.master.state import MasterState
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.transport import inproc
+from pymesos_rt.transport.base import Connection
+
+log = logging.getLogger(__name__)
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        num_cpus: float | None = None,
+        memory: int | None = None,
+        resources: dict[str, float] | None = None,
+        isolation: str = "auto",
+        allocator: str = "drf",
+        work_dir: Path | None = None,
+    ) -> None:
+        self.secret = secret
+        total = detect(num_cpus, memory) + Resources(resources or {})
+        self._own_dir = work_dir is None
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="pymesos-rt-"))
+        self.master = MasterServer(MasterState(make_allocator(allocator)))
+        hostname = socket.gethostname()
+        containerizer = make_containerizer(isolation, "local", self.work_dir / "agent")
+        self.agent = Agent(
+            hostname=hostname,
+            resources=total,
+            containerizer=containerizer,
+            work_dir=self.work_dir / "agent",
+            secret=secret,
+        )
+        self.http_url = ""
+
+    async def start(self) -> None:
+        await self.master.start()
+        port = self.master.serve_http("127.0.0.1", 0, self.secret)
+        self.http_url = f"http://127.0.0.1:{port}"
+        await self.agent.start(self._connect_agent)
+        log.info("embedded cluster up: %s, state at %s/state", self.agent.core.resources, self.http_url)
+
+    async def _connect_agent(self) -> Connection:
+        agent_end, master_end = inproc.pipe()
+        self.master.attach_agent(master_end)
+        return agent_end
+
+    async def connect_framework(self) -> Connection:
+        driver_end, master_end = inproc.pipe()
+        self.master.attach_framework(master_end)
+        return driver_end
+
+    async def stop(self) -> None:
+        await self.agent.stop()
+        await self.master.stop()
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.master.state.snapshot()

@@ -1,0 +1,513 @@
+"""The master's sans-IO core: the registry of agents, frameworks, executors and offers.
+
+Rules kept here:
+- Inputs are messages from one connection (identified by an opaque ``conn`` string chosen by the
+  shell), disconnections, and ``tick``/``allocate`` calls; every input takes ``now``.
+- Outputs are effects (:class:`Send`, :class:`Close`) that the shell carries out in order.
+- The master never runs user code and never carries task payloads: it only moves resources
+  (offers), executor lifecycles and status updates.
+- Every handler is idempotent: a repeated status update, acknowledgement or decline changes
+  nothing the second time.
+- Resources are either free, offered (outstanding offer) or used (a non-terminal executor); the
+  allocator's per-framework allocation is always offered + used.
+
+Imports ``protocol`` and ``master.allocator`` only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymesos_rt.master.allocator import Allocator, DRFAllocator
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import new_id
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Send:
+    conn: str
+    message: Any
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: str
+    reason: str
+
+
+Effect = Send | Close
+
+
+@dataclass
+class MasterConfig:
+    offer_timeout: float = 30.0
+    agent_reregister_timeout: float = 10.0
+    completed_executors_kept: int = 1000
+
+
+@dataclass
+class AgentEntry:
+    agent_id: str
+    hostname: str
+    total: Resources
+    conn: str | None
+    isolation: str
+    registered_at: float
+    disconnected_at: float | None = None
+    executors: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class FrameworkEntry:
+    framework_id: str
+    name: str
+    role: str
+    conn: str | None
+    failover_timeout: float
+    registered_at: float
+    disconnected_at: float | None = None
+    suppressed: bool = False
+    offers: set[str] = field(default_factory=set)
+    executors: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ExecutorEntry:
+    framework_id: str
+    executor_id: str
+    agent_id: str
+    resources: Resources
+    state: ExecutorState = ExecutorState.STAGING
+
+
+class MasterState:
+    def __init__(
+        self,
+        allocator: Allocator | None = None,
+        config: MasterConfig | None = None,
+        master_id: str | None = None,
+    ) -> None:
+        self.allocator = allocator or DRFAllocator()
+        self.config = config or MasterConfig()
+        self.master_id = master_id or new_id("master")
+        self.agents: dict[str, AgentEntry] = {}
+        self.frameworks: dict[str, FrameworkEntry] = {}
+        self.executors: dict[tuple[str, str], ExecutorEntry] = {}
+        self.offers: dict[str, tuple[m.Offer, float]] = {}
+        self.completed_executors: list[ExecutorEntry] = []
+        self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
+        self._offer_seq = itertools.count(1)
+
+    # --- framework channel -------------------------------------------------------------------
+    def on_framework_call(self, conn: str, call: m.SchedulerCall, now: float) -> list[Effect]:
+        if isinstance(call, m.Subscribe):
+            return self._subscribe(conn, call, now)
+        fw = self._framework_of(conn)
+        if fw is None:
+            return [Close(conn, f"{type(call).__name__} before Subscribe")]
+        match call:
+            case m.Accept():
+                return self._accept(fw, call, now)
+            case m.Decline():
+                for offer_id in call.offer_ids:
+                    self._drop_offer(offer_id, fw.framework_id, now, call.refuse_seconds)
+                return []
+            case m.Suppress():
+                fw.suppressed = True
+                self.allocator.suppress(fw.framework_id)
+                return []
+            case m.Revive():
+                fw.suppressed = False
+                self.allocator.revive(fw.framework_id)
+                return []
+            case m.KillExecutor():
+                ex = self.executors.get((fw.framework_id, call.executor_id))
+                agent = self.agents.get(call.agent_id)
+                if ex is None or agent is None or agent.conn is None:
+                    return []
+                return [Send(agent.conn, m.StopExecutor(fw.framework_id, call.executor_id))]
+            case m.Acknowledge():
+                agent = self.agents.get(call.agent_id)
+                if agent is None or agent.conn is None:
+                    return []
+                return [Send(agent.conn, m.StatusAcked(call.update_id))]
+            case m.Teardown():
+                return self._remove_framework(fw.framework_id, now) + [Close(conn, "teardown")]
+        return []  # pragma: no cover - the union is closed
+
+    def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
+        fw_id = call.framework_id or new_id("fw")
+        existing = self.frameworks.get(fw_id)
+        effects: list[Effect] = []
+        if existing is not None:
+            if existing.conn is not None and existing.conn != conn:
+                effects.append(Close(existing.conn, "framework re-subscribed elsewhere"))
+                self._conns.pop(existing.conn, None)
+            existing.conn, existing.disconnected_at = conn, None
+            fw = existing
+        else:
+            fw = FrameworkEntry(
+                fw_id, call.name, call.role, conn, call.failover_timeout, registered_at=now
+            )
+            self.frameworks[fw_id] = fw
+            # executors reported by agents that re-registered before this framework came back
+            fw.executors = {eid for (f, eid) in self.executors if f == fw_id}
+        self._conns[conn] = ("framework", fw_id)
+        self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
+        log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
+        effects.append(Send(conn, m.Subscribed(fw_id, self.master_id)))
+        effects.append(Send(conn, self._cluster_message()))
+        return effects
+
+    def _accept(self, fw: FrameworkEntry, call: m.Accept, now: float) -> list[Effect]:
+        offers: list[m.Offer] = []
+        for offer_id in call.offer_ids:
+            entry = self.offers.get(offer_id)
+            if entry is None or entry[0].framework_id != fw.framework_id:
+                # rescinded or never ours: give back what is still valid, report the problem
+                for other in offers:
+                    self._drop_offer(other.offer_id, fw.framework_id, now, 0.0)
+                for rest in call.offer_ids:
+                    self._drop_offer(rest, fw.framework_id, now, 0.0)
+                return [Send(fw.conn, m.Error(f"offer {offer_id} is no longer valid"))] if fw.conn else []
+            offers.append(entry[0])
+        if not offers:
+            return []
+        agent_ids = {o.agent_id for o in offers}
+        if len(agent_ids) != 1:
+            for o in offers:
+                self._drop_offer(o.offer_id, fw.framework_id, now, 0.0)
+            return [Send(fw.conn, m.Error("offers of one Accept must be of one agent"))] if fw.conn else []
+        agent_id = agent_ids.pop()
+        available = Resources()
+        for o in offers:
+            available = available + o.resources
+            del self.offers[o.offer_id]
+            fw.offers.discard(o.offer_id)
+        agent = self.agents[agent_id]
+        effects: list[Effect] = []
+        for launch in call.launches:
+            key = (fw.framework_id, launch.executor_id)
+            if key in self.executors:
+                effects.append(Send(fw.conn, m.Error(f"executor id {launch.executor_id} is taken")))  # type: ignore[arg-type]
+                continue
+            if not launch.resources.fits(available) or launch.resources.is_empty():
+                effects.append(
+                    Send(fw.conn, m.Error(f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"))  # type: ignore[arg-type]
+                )
+                continue
+            available = available - launch.resources
+            self.executors[key] = ExecutorEntry(fw.framework_id, launch.executor_id, agent_id, launch.resources)
+            fw.executors.add(launch.executor_id)
+            agent.executors.add(key)
+            if agent.conn is not None:
+                effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
+        if not available.is_empty():
+            self.allocator.recover(fw.framework_id, agent_id, available, now, call.refuse_seconds)
+        return [e for e in effects if not (isinstance(e, Send) and e.conn is None)]
+
+    def _drop_offer(self, offer_id: str, fw_id: str, now: float, refuse: float) -> None:
+        entry = self.offers.get(offer_id)
+        if entry is None or entry[0].framework_id != fw_id:
+            return
+        offer = entry[0]
+        del self.offers[offer_id]
+        fw = self.frameworks.get(fw_id)
+        if fw is not None:
+            fw.offers.discard(offer_id)
+        self.allocator.recover(fw_id, offer.agent_id, offer.resources, now, refuse)
+
+    # --- agent channel -----------------------------------------------------------------------
+    def on_agent_call(self, conn: str, call: m.AgentCall, now: float) -> list[Effect]:
+        if isinstance(call, m.RegisterAgent):
+            return self._register_agent(conn, call, now)
+        kind = self._conns.get(conn)
+        if kind is None or kind[0] != "agent" or kind[1] not in self.agents:
+            return [Close(conn, f"{type(call).__name__} before RegisterAgent")]
+        agent = self.agents[kind[1]]
+        match call:
+            case m.AgentStatus():
+                return self._status_update(agent, call.update, now)
+            case m.Heartbeat():
+                return []
+        return []  # pragma: no cover
+
+    def _register_agent(self, conn: str, call: m.RegisterAgent, now: float) -> list[Effect]:
+        agent_id = call.agent_id or new_id("agent")
+        effects: list[Effect] = []
+        old = self.agents.get(agent_id)
+        if old is not None:
+            if old.conn is not None and old.conn != conn:
+                effects.append(Close(old.conn, "agent re-registered elsewhere"))
+                self._conns.pop(old.conn, None)
+            self._forget_agent(agent_id)
+        agent = AgentEntry(agent_id, call.hostname, call.resources, conn, call.isolation, now)
+        self.agents[agent_id] = agent
+        self._conns[conn] = ("agent", agent_id)
+        used: dict[str, Resources] = {}
+        for rec in call.executors:
+            key = (rec.framework_id, rec.executor_id)
+            self.executors[key] = ExecutorEntry(
+                rec.framework_id, rec.executor_id, agent_id, rec.resources, ExecutorState.RUNNING
+            )
+            agent.executors.add(key)
+            used[rec.framework_id] = used.get(rec.framework_id, Resources()) + rec.resources
+            fw = self.frameworks.get(rec.framework_id)
+            if fw is not None:
+                fw.executors.add(rec.executor_id)
+        self.allocator.add_agent(agent_id, call.resources, used)
+        log.info("agent %s (%s, %s) registered", agent_id, call.hostname, call.resources)
+        effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id)))
+        return effects + self._broadcast_cluster()
+
+    def _status_update(self, agent: AgentEntry, update: m.StatusUpdate, now: float) -> list[Effect]:
+        key = (update.framework_id, update.executor_id)
+        ex = self.executors.get(key)
+        if ex is not None and not ex.state.terminal:
+            if update.state.terminal:
+                self._end_executor(ex, update.state, now)
+            else:
+                ex.state = update.state
+        fw = self.frameworks.get(update.framework_id)
+        if fw is None:
+            # the framework is gone for good: nobody will acknowledge, so do it here
+            return [Send(agent.conn, m.StatusAcked(update.update_id))] if agent.conn else []
+        if fw.conn is None:
+            return []  # the agent keeps the update and resends it
+        return [Send(fw.conn, m.ExecutorUpdate(update))]
+
+    def _end_executor(self, ex: ExecutorEntry, state: ExecutorState, now: float) -> None:
+        ex.state = state
+        key = (ex.framework_id, ex.executor_id)
+        self.executors.pop(key, None)
+        agent = self.agents.get(ex.agent_id)
+        if agent is not None:
+            agent.executors.discard(key)
+        fw = self.frameworks.get(ex.framework_id)
+        if fw is not None:
+            fw.executors.discard(ex.executor_id)
+        self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
+        self.completed_executors.append(ex)
+        del self.completed_executors[: -self.config.completed_executors_kept]
+
+    # --- connections and time ----------------------------------------------------------------
+    def on_disconnected(self, conn: str, now: float) -> list[Effect]:
+        kind = self._conns.pop(conn, None)
+        if kind is None:
+            return []
+        role, ident = kind
+        if role == "agent":
+            agent = self.agents.get(ident)
+            if agent is None or agent.conn != conn:
+                return []
+            agent.conn, agent.disconnected_at = None, now
+            log.info("agent %s disconnected", ident)
+            return self._rescind_agent_offers(ident, now)
+        fw = self.frameworks.get(ident)
+        if fw is None or fw.conn != conn:
+            return []
+        fw.conn, fw.disconnected_at = None, now
+        effects: list[Effect] = []
+        for offer_id in list(fw.offers):
+            self._drop_offer(offer_id, ident, now, 0.0)
+        self.allocator.suppress(ident)
+        if fw.failover_timeout <= 0:
+            effects += self._remove_framework(ident, now)
+        log.info("framework %s disconnected", ident)
+        return effects
+
+    def tick(self, now: float) -> list[Effect]:
+        """Expire offers, agents that did not come back, and frameworks past failover."""
+        effects: list[Effect] = []
+        for offer_id, (offer, made_at) in list(self.offers.items()):
+            if now - made_at >= self.config.offer_timeout:
+                fw = self.frameworks.get(offer.framework_id)
+                self._drop_offer(offer_id, offer.framework_id, now, 0.0)
+                if fw is not None and fw.conn is not None:
+                    effects.append(Send(fw.conn, m.Rescind(offer_id)))
+        for agent in list(self.agents.values()):
+            if (
+                agent.disconnected_at is not None
+                and now - agent.disconnected_at >= self.config.agent_reregister_timeout
+            ):
+                effects += self.remove_agent(agent.agent_id, now, "did not re-register in time")
+        for fw in list(self.frameworks.values()):
+            if fw.disconnected_at is not None and now - fw.disconnected_at >= fw.failover_timeout:
+                effects += self._remove_framework(fw.framework_id, now)
+        return effects
+
+    def allocate(self, now: float) -> list[Effect]:
+        per_fw: dict[str, list[m.Offer]] = {}
+        for alloc in self.allocator.allocate(now):
+            agent = self.agents.get(alloc.agent_id)
+            fw = self.frameworks.get(alloc.framework_id)
+            if agent is None or agent.conn is None or fw is None or fw.conn is None:
+                self.allocator.recover(alloc.framework_id, alloc.agent_id, alloc.resources, now)
+                continue
+            offer = m.Offer(
+                f"{self.master_id}-O{next(self._offer_seq)}",
+                alloc.framework_id,
+                alloc.agent_id,
+                agent.hostname,
+                alloc.resources,
+            )
+            self.offers[offer.offer_id] = (offer, now)
+            fw.offers.add(offer.offer_id)
+            per_fw.setdefault(alloc.framework_id, []).append(offer)
+        effects: list[Effect] = []
+        for fw_id, offers in per_fw.items():
+            conn = self.frameworks[fw_id].conn
+            assert conn is not None
+            effects.append(Send(conn, m.Offers(offers)))
+        return effects
+
+    def remove_agent(self, agent_id: str, now: float, reason: str) -> list[Effect]:
+        """An agent is gone for good: its executors are LOST and its offers rescinded."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return []
+        log.warning("agent %s removed: %s", agent_id, reason)
+        effects = self._rescind_agent_offers(agent_id, now)
+        for key in list(agent.executors):
+            ex = self.executors.get(key)
+            if ex is None:
+                continue
+            self._end_executor(ex, ExecutorState.LOST, now)
+            fw = self.frameworks.get(ex.framework_id)
+            if fw is not None and fw.conn is not None:
+                update = m.StatusUpdate(
+                    f"{self.master_id}-lost-{agent_id}-{ex.executor_id}",
+                    agent_id,
+                    ex.framework_id,
+                    ex.executor_id,
+                    ExecutorState.LOST,
+                    f"agent {agent_id} ({agent.hostname}) was lost: {reason}",
+                )
+                effects.append(Send(fw.conn, m.ExecutorUpdate(update)))
+        if agent.conn is not None:
+            self._conns.pop(agent.conn, None)
+            effects.append(Close(agent.conn, f"agent removed: {reason}"))
+        self._forget_agent(agent_id)
+        return effects + self._broadcast_cluster()
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _forget_agent(self, agent_id: str) -> None:
+        agent = self.agents.pop(agent_id, None)
+        if agent is None:
+            return
+        for key in agent.executors:
+            self.executors.pop(key, None)
+            fw = self.frameworks.get(key[0])
+            if fw is not None:
+                fw.executors.discard(key[1])
+        self.allocator.remove_agent(agent_id)
+
+    def _rescind_agent_offers(self, agent_id: str, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for offer_id, (offer, _) in list(self.offers.items()):
+            if offer.agent_id == agent_id:
+                fw = self.frameworks.get(offer.framework_id)
+                self._drop_offer(offer_id, offer.framework_id, now, 0.0)
+                if fw is not None and fw.conn is not None:
+                    effects.append(Send(fw.conn, m.Rescind(offer_id)))
+        return effects
+
+    def _remove_framework(self, fw_id: str, now: float) -> list[Effect]:
+        fw = self.frameworks.pop(fw_id, None)
+        if fw is None:
+            return []
+        log.info("framework %s removed", fw_id)
+        effects: list[Effect] = []
+        for offer_id in list(fw.offers):
+            self.offers.pop(offer_id, None)
+        notify: set[str] = set()
+        for key in [k for k in self.executors if k[0] == fw_id]:
+            ex = self.executors.pop(key)
+            agent = self.agents.get(ex.agent_id)
+            if agent is not None:
+                agent.executors.discard(key)
+                if agent.conn is not None:
+                    notify.add(agent.conn)
+        for conn in sorted(notify):
+            effects.append(Send(conn, m.ShutdownFramework(fw_id)))
+        self.allocator.remove_framework(fw_id)
+        if fw.conn is not None:
+            self._conns.pop(fw.conn, None)
+        return effects
+
+    def _framework_of(self, conn: str) -> FrameworkEntry | None:
+        kind = self._conns.get(conn)
+        if kind is None or kind[0] != "framework":
+            return None
+        return self.frameworks.get(kind[1])
+
+    def _cluster_message(self) -> m.ClusterChanged:
+        return m.ClusterChanged(
+            [m.AgentSummary(a.agent_id, a.hostname, a.total) for a in self.agents.values()]
+        )
+
+    def _broadcast_cluster(self) -> list[Effect]:
+        msg = self._cluster_message()
+        return [Send(fw.conn, msg) for fw in self.frameworks.values() if fw.conn is not None]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The JSON-able view served at ``/state``."""
+        offered: dict[str, Resources] = {}
+        for offer, _ in self.offers.values():
+            offered[offer.agent_id] = offered.get(offer.agent_id, Resources()) + offer.resources
+        agents = []
+        for a in self.agents.values():
+            used = Resources()
+            for key in a.executors:
+                ex = self.executors.get(key)
+                if ex is not None:
+                    used = used + ex.resources
+            agents.append(
+                {
+                    "id": a.agent_id,
+                    "hostname": a.hostname,
+                    "isolation": a.isolation,
+                    "state": "disconnected" if a.conn is None else "active",
+                    "resources": a.total.to_dict(),
+                    "used": used.to_dict(),
+                    "offered": offered.get(a.agent_id, Resources()).to_dict(),
+                }
+            )
+        frameworks = [
+            {
+                "id": f.framework_id,
+                "name": f.name,
+                "role": f.role,
+                "share": round(self.allocator.share(f.framework_id), 6),
+                "connected": f.conn is not None,
+                "suppressed": f.suppressed,
+                "executors": sorted(f.executors),
+                "offers": [self.offers[o][0].resources.to_dict() for o in sorted(f.offers) if o in self.offers],
+            }
+            for f in self.frameworks.values()
+        ]
+        executors = [
+            {
+                "framework_id": e.framework_id,
+                "executor_id": e.executor_id,
+                "agent_id": e.agent_id,
+                "resources": e.resources.to_dict(),
+                "state": str(e.state),
+            }
+            for e in self.executors.values()
+        ]
+        return {
+            "master_id": self.master_id,
+            "resources": {"total": self.allocator.total().to_dict()},
+            "agents": agents,
+            "frameworks": frameworks,
+            "executors": executors,
+            "completed_executors": len(self.completed_executors),
+        }

@@ -1,0 +1,82 @@
+"""Lifecycle states of executors and tasks, with their legal transitions as tables.
+
+Rules kept here:
+- A transition not in the table raises :class:`IllegalTransition` and changes nothing.
+- Terminal states have no way out; a repeated report of the same terminal state is not a
+  transition (callers treat it as a duplicate, which keeps at-least-once delivery idempotent).
+
+Imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class IllegalTransition(ValueError):
+    """A state change that the transition table does not allow."""
+
+
+class ExecutorState(enum.StrEnum):
+    STAGING = "STAGING"  # accepted, the agent is starting the process
+    RUNNING = "RUNNING"  # the process runs
+    FINISHED = "FINISHED"  # exited with status 0
+    FAILED = "FAILED"  # exited non-zero, or could not start
+    KILLED = "KILLED"  # stopped on request
+    LOST = "LOST"  # its agent went away
+    OOM = "OOM"  # its container hit the memory limit
+
+    @property
+    def terminal(self) -> bool:
+        return self in _EXECUTOR_TERMINAL
+
+
+_EXECUTOR_TERMINAL = frozenset(
+    {
+        ExecutorState.FINISHED,
+        ExecutorState.FAILED,
+        ExecutorState.KILLED,
+        ExecutorState.LOST,
+        ExecutorState.OOM,
+    }
+)
+
+EXECUTOR_TRANSITIONS: dict[ExecutorState, frozenset[ExecutorState]] = {
+    ExecutorState.STAGING: frozenset({ExecutorState.RUNNING} | _EXECUTOR_TERMINAL),
+    ExecutorState.RUNNING: _EXECUTOR_TERMINAL,
+    **{state: frozenset() for state in _EXECUTOR_TERMINAL},
+}
+
+
+class TaskState(enum.StrEnum):
+    WAITING = "WAITING"  # some argument refs are not ready
+    READY = "READY"  # queued, waiting for an executor
+    DISPATCHED = "DISPATCHED"  # sent to an executor
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TASK_TERMINAL
+
+
+_TASK_TERMINAL = frozenset({TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELLED})
+
+TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.WAITING: frozenset({TaskState.READY, TaskState.FAILED, TaskState.CANCELLED}),
+    TaskState.READY: frozenset({TaskState.DISPATCHED, TaskState.FAILED, TaskState.CANCELLED}),
+    # back to READY: its executor was lost and the task is retried
+    TaskState.DISPATCHED: frozenset({TaskState.READY} | _TASK_TERMINAL),
+    **{state: frozenset() for state in _TASK_TERMINAL},
+}
+
+
+def check_executor_transition(old: ExecutorState, new: ExecutorState) -> None:
+    if new not in EXECUTOR_TRANSITIONS[old]:
+        raise IllegalTransition(f"executor cannot go from {old} to {new}")
+
+
+def check_task_transition(old: TaskState, new: TaskState) -> None:
+    if new not in TASK_TRANSITIONS[old]:
+        raise IllegalTransition(f"task cannot go from {old} to {new}")

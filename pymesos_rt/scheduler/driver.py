@@ -1,0 +1,426 @@
+"""The framework driver: the I/O shell around :class:`SchedulerState` and the object table.
+
+It runs on the runtime's event-loop thread. It holds one connection to the master (control
+plane: subscribe, offers, accept/decline, executor status updates, which it acknowledges) and
+serves a websocket endpoint that executors connect to straight (data plane: tasks out, results,
+output, nested submissions and ``get`` requests in). User threads hand it work through
+:meth:`Driver.enqueue`, which wakes the loop once per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymesos_rt import serialization
+from pymesos_rt.errors import (
+    ExecutorLostError,
+    NodeLostError,
+    OutOfMemoryError,
+    TaskCancelledError,
+    UnschedulableError,
+)
+from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
+from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport.auth import ProofChecker
+from pymesos_rt.transport.base import Connection
+
+log = logging.getLogger(__name__)
+
+EXECUTOR_PATH = "/api/v1/executor"
+_ERRORS: dict[str, type[Exception]] = {
+    "executor_lost": ExecutorLostError,
+    "node_lost": NodeLostError,
+    "oom": OutOfMemoryError,
+    "unschedulable": UnschedulableError,
+    "cancelled": TaskCancelledError,
+}
+
+
+@dataclass(frozen=True)
+class TaskSubmission:
+    """What ``f.remote()`` hands to the driver (already pickled on the caller's thread)."""
+
+    task_id: str
+    name: str
+    fn_id: str
+    fn: bytes | None
+    args: bytes
+    dep_ids: list[str]
+    shape: Resources
+    max_retries: int
+    retry_exceptions: bool
+
+
+@dataclass(frozen=True)
+class Cancel:
+    task_id: str
+    force: bool
+
+
+@dataclass(frozen=True)
+class Ready:
+    """An object created outside the loop (``rt.put``) exists now."""
+
+    object_id: str
+
+
+def error_blob(kind: str, message: str) -> bytes:
+    return serialization.dumps_value(_ERRORS[kind](message))
+
+
+class Driver:
+    def __init__(
+        self,
+        *,
+        name: str,
+        role: str,
+        prefix: str,
+        table: ObjectTable,
+        secret: str,
+        config: core.SchedulerConfig | None = None,
+        host: str = "127.0.0.1",
+        failover_timeout: float = 0.0,
+    ) -> None:
+        self.name, self.role, self.prefix = name, role, prefix
+        self.table = table
+        self.secret = secret
+        self.host = host
+        self.failover_timeout = failover_timeout
+        self.core = core.SchedulerState(prefix, config)
+        self.framework_id: str | None = None
+        self.functions: dict[str, bytes] = {}
+        self.records: dict[str, TaskSubmission] = {}
+        self.master: Connection | None = None
+        self.executor_conns: dict[str, Connection] = {}
+        self.executor_hosts: dict[str, str] = {}
+        self._conn_executor: dict[str, str] = {}
+        self.agents: list[m.AgentSummary] = []
+        self.subscribed = asyncio.Event()
+        self._intake: list[Any] = []
+        self._intake_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._server: Any = None
+        self.executor_url = ""
+        self._ticker: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # --- start and stop ----------------------------------------------------------------------
+    async def start(self, connect_master: Callable[[], Awaitable[Connection]]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        route = ws.ws_route(
+            EXECUTOR_PATH,
+            codec.driver_side,
+            self._accept_executor,
+            ProofChecker(self.secret),
+            max_message_size=ws.DATA_PLANE_MAX,
+        )
+        self._server, port = ws.serve(ws.make_app([route]), self.host, 0)
+        self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"
+        self.master = await connect_master()
+        self.master.receiver = _MasterSide(self)
+        self.master.send(m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout))
+        self._ticker = asyncio.ensure_future(self._tick_forever())
+        await self.subscribed.wait()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for conn in list(self.executor_conns.values()):
+            conn.send(m.StopWorker())
+        if self.master is not None and not self.master.closed:
+            self.master.send(m.Teardown())
+        await asyncio.sleep(0)  # let the batches flush
+        await asyncio.sleep(0)
+        if self._server is not None:
+            self._server.stop()
+        self.table.fail_all_pending(
+            serialization.dumps_value(ExecutorLostError("the runtime was shut down"))
+        )
+
+    def executor_command(self) -> m.CommandInfo:
+        paths = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
+        env = {
+            "PYMESOS_RT_DRIVER_URL": self.executor_url,
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
+        }
+        return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
+
+    # --- intake from user threads ------------------------------------------------------------
+    def enqueue(self, item: TaskSubmission | Cancel | Ready) -> None:
+        """Hand work to the loop from any thread; the loop is woken once per batch."""
+        if threading.get_ident() == self._loop_thread:
+            self._apply(self._handle_intake(item))
+            return
+        with self._intake_lock:
+            self._intake.append(item)
+            first = len(self._intake) == 1
+        if first and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._drain_intake)
+
+    def _drain_intake(self) -> None:
+        with self._intake_lock:
+            items, self._intake = self._intake, []
+        effects: list[core.Effect] = []
+        for item in items:
+            effects += self._handle_intake(item)
+        self._apply(effects)
+
+    def _handle_intake(self, item: TaskSubmission | Cancel | Ready) -> list[core.Effect]:
+        now = time.monotonic()
+        if isinstance(item, Ready):
+            return self.core.object_ready(item.object_id, now)
+        if isinstance(item, Cancel):
+            effects = self.core.cancel(item.task_id, now)
+            if item.force:
+                for eff in effects:
+                    if isinstance(eff, core.CancelOnExecutor):
+                        lease = self.core.leases.get(eff.executor_id)
+                        if lease is not None:
+                            effects.append(core.KillExecutor(lease.agent_id, eff.executor_id))
+            return effects
+        if item.fn is not None:
+            self.functions[item.fn_id] = item.fn
+        self.records[item.task_id] = item
+        self.table.pin(item.dep_ids)
+        task = core.Task(
+            item.task_id, item.name, item.fn_id, item.shape, item.dep_ids, item.max_retries,
+            item.retry_exceptions,
+        )
+        return self.core.submit(task, now)
+
+    # --- effects -----------------------------------------------------------------------------
+    def _apply(self, effects: list[core.Effect]) -> None:
+        master = self.master
+        for eff in effects:
+            if isinstance(eff, core.Dispatch):
+                self._dispatch(eff)
+            elif isinstance(eff, core.Fail):
+                data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
+                self.table.complete(eff.task_id, FAILED, data)
+            elif isinstance(eff, core.Finished):
+                self.records.pop(eff.task_id, None)
+                self.table.unpin(eff.dep_ids)
+            elif master is None:
+                continue
+            elif isinstance(eff, core.LaunchExecutors):
+                command = self.executor_command()
+                launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
+                log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
+                master.send(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
+            elif isinstance(eff, core.DeclineOffers):
+                master.send(m.Decline(eff.offer_ids, eff.refuse_seconds))
+            elif isinstance(eff, core.SetSuppressed):
+                master.send(m.Suppress() if eff.suppressed else m.Revive())
+            elif isinstance(eff, core.KillExecutor):
+                master.send(m.KillExecutor(eff.agent_id, eff.executor_id))
+            elif isinstance(eff, core.CancelOnExecutor):
+                conn = self.executor_conns.get(eff.executor_id)
+                if conn is not None:
+                    conn.send(m.CancelTask(eff.task_id))
+
+    def _dispatch(self, eff: core.Dispatch) -> None:
+        rec = self.records[eff.task_id]
+        conn = self.executor_conns[eff.executor_id]
+        deps: list[m.ObjectBlob] = []
+        for oid in rec.dep_ids:
+            found = self.table.peek(oid)
+            if found is None:
+                continue
+            deps.append(m.ObjectBlob(oid, found[1], found[0] == FAILED))
+        fn = self.functions[rec.fn_id] if eff.send_function else None
+        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            for oid in self.table.drain_freed():
+                self.core.forget_object(oid)
+            self._apply(self.core.tick(time.monotonic()))
+
+    # --- master side -------------------------------------------------------------------------
+    def on_master_event(self, event: m.SchedulerEvent) -> None:
+        now = time.monotonic()
+        match event:
+            case m.Subscribed():
+                self.framework_id = event.framework_id
+                log.info("subscribed as framework %s", event.framework_id)
+                self.subscribed.set()
+            case m.Offers():
+                self._apply(self.core.offers(event.offers, now))
+            case m.Rescind():
+                pass  # our offers are answered at once; a rescinded one needs nothing
+            case m.ExecutorUpdate():
+                update = event.update
+                if self.master is not None:
+                    self.master.send(m.Acknowledge(update.agent_id, update.update_id))
+                if update.state.terminal:
+                    log.info("executor %s: %s %s", update.executor_id, update.state, update.message)
+                    self._drop_executor(update.executor_id)
+                self._apply(self.core.executor_update(update, now))
+            case m.ClusterChanged():
+                self.agents = list(event.agents)
+                self._apply(self.core.cluster(event.agents, now))
+            case m.Error():
+                log.error("master says: %s", event.message)
+
+    def on_master_closed(self, reason: str) -> None:
+        if not self._stopping:
+            log.error("lost the master connection: %s", reason)
+
+    # --- executor side -----------------------------------------------------------------------
+    def _accept_executor(self, conn: Connection) -> _ExecutorSide:
+        return _ExecutorSide(self)
+
+    def on_executor_messages(self, conn: Connection, messages: list[m.WorkerCall]) -> None:
+        now = time.monotonic()
+        eid = self._conn_executor.get(conn.id)
+        effects: list[core.Effect] = []
+        for msg in messages:
+            if eid is None:
+                if not isinstance(msg, m.Hello) or msg.executor_id not in self.core.leases:
+                    conn.close("first message must be Hello from an executor of this framework")
+                    return
+                eid = msg.executor_id
+                self._conn_executor[conn.id] = eid
+                self.executor_conns[eid] = conn
+                self.executor_hosts[eid] = msg.hostname
+                log.debug("executor %s connected (pid %d)", eid, msg.pid)
+                effects += self.core.executor_connected(eid, now)
+                continue
+            match msg:
+                case m.TaskDone():
+                    if self.table.complete(msg.task_id, READY, msg.value) or True:
+                        effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
+                case m.TaskFailed():
+                    effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
+                case m.Output():
+                    self._print_output(eid, msg)
+                case m.Submit():
+                    effects += self._nested_submit(msg.spec)
+                case m.GetObjects():
+                    effects += self._nested_get(conn, eid, msg)
+                case m.PutObject():
+                    self.table.put(msg.blob.object_id, msg.blob.data, refs=0, escaped=True)
+                    effects += self.core.object_ready(msg.blob.object_id, now)
+                case m.CancelRequest():
+                    effects += self._handle_intake(Cancel(msg.task_id, msg.force))
+                case m.Hello():
+                    pass
+        self._apply(effects)
+
+    def on_executor_closed(self, conn: Connection, reason: str) -> None:
+        eid = self._conn_executor.pop(conn.id, None)
+        if eid is None:
+            return
+        self.executor_conns.pop(eid, None)
+        if self._stopping:
+            return
+        detail = f"its connection closed: {reason}"
+        self._apply(self.core.executor_gone(eid, "executor_lost", detail, time.monotonic()))
+
+    def _drop_executor(self, eid: str) -> None:
+        conn = self.executor_conns.pop(eid, None)
+        if conn is not None:
+            self._conn_executor.pop(conn.id, None)
+            conn.close("executor ended")
+
+    def _print_output(self, eid: str, msg: m.Output) -> None:
+        rec = self.records.get(msg.task_id)
+        label = rec.name if rec else msg.task_id
+        prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
+        stream = sys.stdout if msg.stream == "stdout" else sys.stderr
+        lines = msg.text.splitlines(keepends=True)
+        stream.write("".join(prefix + line for line in lines))
+        if not msg.text.endswith("\n"):
+            stream.write("\n")
+        stream.flush()
+
+    def _nested_submit(self, spec: m.TaskSpec) -> list[core.Effect]:
+        self.table.create(spec.task_id, refs=0, escaped=True)
+        return self._handle_intake(
+            TaskSubmission(
+                spec.task_id, spec.name, spec.fn_id, spec.fn, spec.args, spec.dep_ids,
+                spec.resources, spec.max_retries, spec.retry_exceptions,
+            )
+        )
+
+    def _nested_get(self, conn: Connection, eid: str, msg: m.GetObjects) -> list[core.Effect]:
+        wanted = len(msg.object_ids) if msg.num_returns <= 0 else min(msg.num_returns, len(msg.object_ids))
+        done: dict[str, tuple[int, bytes]] = {}
+        loop = self._loop
+        assert loop is not None
+        replied = False
+
+        def reply() -> None:
+            nonlocal replied
+            if replied:
+                return
+            replied = True
+            blobs = [
+                m.ObjectBlob(oid, data if msg.fetch else b"", state == FAILED)
+                for oid, (state, data) in done.items()
+            ]
+            if not conn.closed:
+                conn.send(m.ObjectValues(msg.request_id, blobs))
+            self._apply(self.core.blocked(eid, -1, time.monotonic()))
+
+        def on_done(oid: str, state: int, data: bytes) -> None:
+            if threading.get_ident() != self._loop_thread:
+                loop.call_soon_threadsafe(on_done, oid, state, data)
+                return
+            done[oid] = (state, data)
+            if len(done) >= wanted:
+                reply()
+
+        effects = self.core.blocked(eid, +1, time.monotonic())
+        for oid in msg.object_ids:
+            try:
+                self.table.on_done(oid, on_done)
+            except KeyError as exc:
+                done[oid] = (FAILED, serialization.dumps_value(KeyError(str(exc))))
+                if len(done) >= wanted:
+                    reply()
+        return effects
+
+
+class _MasterSide:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+        for msg in messages:
+            self.driver.on_master_event(msg)
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        self.driver.on_master_closed(reason)
+
+
+class _ExecutorSide:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+        self.driver.on_executor_messages(conn, messages)
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        self.driver.on_executor_closed(conn, reason)
+
+
+def hostname() -> str:
+    return socket.gethostname()

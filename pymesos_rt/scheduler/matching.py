@@ -1,0 +1,45 @@
+"""Pure placement decisions: which executors to launch on an offer, and how deep to pipeline.
+
+No I/O, no clock. Executors are leased per resource *shape*: an executor of shape S runs only
+tasks that ask for exactly S, one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pymesos_rt.protocol.resources import Resources
+
+# How much queued work (seconds) an executor may hold beyond the task it runs: enough to hide
+# the round trip between two short tasks, small enough that long tasks spread over executors.
+PIPELINE_BUDGET_S = 0.002
+PIPELINE_MAX = 64
+
+
+def plan_launches(
+    offer: Resources, need: Mapping[Resources, int], order: list[Resources]
+) -> list[Resources]:
+    """Shapes of the executors to launch on ``offer``: for each shape in ``order`` (oldest
+    waiting work first), as many as it still needs and the offer still holds."""
+    left = offer
+    out: list[Resources] = []
+    for shape in order:
+        wanted = need.get(shape, 0)
+        while wanted > 0 and shape.fits(left):
+            out.append(shape)
+            left = left - shape
+            wanted -= 1
+    return out
+
+
+def pipeline_depth(mean_duration: float | None) -> int:
+    """Tasks an executor may hold queued beyond its running one, given their mean duration."""
+    if mean_duration is None:
+        return 0
+    if mean_duration <= PIPELINE_BUDGET_S / PIPELINE_MAX:
+        return PIPELINE_MAX
+    return min(PIPELINE_MAX, int(PIPELINE_BUDGET_S / mean_duration))
+
+
+def fits_somewhere(shape: Resources, agents: Mapping[str, Resources]) -> bool:
+    return any(shape.fits(total) for total in agents.values())

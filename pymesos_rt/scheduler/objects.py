@@ -1,0 +1,191 @@
+"""The driver's object table: values and errors of objects by id, shared between threads.
+
+The user's threads create entries (``create``/``put``) and block on them (``get_many``,
+``wait``); the event-loop thread completes them. Every method takes the table's one lock for a
+few dictionary operations only; blocking happens on per-call :class:`threading.Event`s.
+
+Lifetime: an entry lives while live ``ObjectRef`` objects in this process point to it
+(``refs``), tasks that take it as an argument are unfinished (``pins``), or a reference to it
+left the process (``escaped``: pickled into a task or returned to an executor); then it is freed
+and its id reported by :meth:`drain_freed`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+PENDING, READY, FAILED = 0, 1, 2
+
+Callback = Callable[[str, int, bytes], None]
+
+
+class _Waiter:
+    __slots__ = ("event", "remaining")
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+        self.event = threading.Event()
+
+    def hit(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.event.set()
+
+
+@dataclass(slots=True)
+class _Entry:
+    state: int = PENDING
+    data: bytes = b""
+    refs: int = 0
+    pins: int = 0
+    escaped: bool = False
+    waiters: list[_Waiter] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+
+
+class ObjectTable:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._freed: list[str] = []
+
+    # --- creation and completion -------------------------------------------------------------
+    def create(self, oid: str, *, refs: int = 1, escaped: bool = False) -> None:
+        with self._lock:
+            self._entries[oid] = _Entry(refs=refs, escaped=escaped)
+
+    def put(self, oid: str, data: bytes, *, refs: int = 1, escaped: bool = False) -> None:
+        with self._lock:
+            self._entries[oid] = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
+
+    def complete(self, oid: str, state: int, data: bytes) -> bool:
+        """Set an entry READY or FAILED once; False if it was already done or is unknown."""
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is None or entry.state != PENDING:
+                return False
+            entry.state, entry.data = state, data
+            waiters, entry.waiters = entry.waiters, []
+            callbacks, entry.callbacks = entry.callbacks, []
+            for waiter in waiters:
+                waiter.hit()
+            self._maybe_free(oid, entry)
+        for cb in callbacks:
+            cb(oid, state, data)
+        return True
+
+    # --- reading -----------------------------------------------------------------------------
+    def peek(self, oid: str) -> tuple[int, bytes] | None:
+        with self._lock:
+            entry = self._entries.get(oid)
+            return None if entry is None else (entry.state, entry.data)
+
+    def get_many(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+        """States and data of all ``oids`` once all are done; None on timeout."""
+        with self._lock:
+            pending = [self._entry(oid) for oid in oids]
+            pending = [e for e in pending if e.state == PENDING]
+            waiter = _Waiter(len(pending))
+            for entry in pending:
+                entry.waiters.append(waiter)
+        if pending and not waiter.event.wait(timeout):
+            with self._lock:
+                for entry in pending:
+                    if waiter in entry.waiters:
+                        entry.waiters.remove(waiter)
+            return None
+        with self._lock:
+            return [(self._entries[oid].state, self._entries[oid].data) for oid in oids]
+
+    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
+        """Ids among ``oids`` that are done, once ``num_returns`` are (or the timeout passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            entries = [(oid, self._entry(oid)) for oid in oids]
+            done = {oid for oid, e in entries if e.state != PENDING}
+            if len(done) >= num_returns or timeout == 0:
+                return done
+            waiter = _Waiter(num_returns - len(done))
+            pending = [e for _, e in entries if e.state == PENDING]
+            for entry in pending:
+                entry.waiters.append(waiter)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        waiter.event.wait(remaining)
+        with self._lock:
+            for entry in pending:
+                if waiter in entry.waiters:
+                    entry.waiters.remove(waiter)
+            return {oid for oid, e in entries if e.state != PENDING}
+
+    def on_done(self, oid: str, callback: Callback) -> None:
+        """Run ``callback(oid, state, data)`` once the entry is done (now, if it is)."""
+        with self._lock:
+            entry = self._entry(oid)
+            if entry.state == PENDING:
+                entry.callbacks.append(callback)
+                return
+            state, data = entry.state, entry.data
+        callback(oid, state, data)
+
+    def _entry(self, oid: str) -> _Entry:
+        entry = self._entries.get(oid)
+        if entry is None:
+            raise KeyError(f"object {oid} is unknown here (freed, or from another cluster)")
+        return entry
+
+    # --- lifetime ----------------------------------------------------------------------------
+    def add_ref(self, oid: str) -> None:
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is not None:
+                entry.refs += 1
+
+    def release(self, oid: str) -> None:
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is not None:
+                entry.refs -= 1
+                self._maybe_free(oid, entry)
+
+    def pin(self, oids: Iterable[str]) -> None:
+        with self._lock:
+            for oid in oids:
+                entry = self._entries.get(oid)
+                if entry is not None:
+                    entry.pins += 1
+
+    def unpin(self, oids: Iterable[str]) -> None:
+        with self._lock:
+            for oid in oids:
+                entry = self._entries.get(oid)
+                if entry is not None:
+                    entry.pins -= 1
+                    self._maybe_free(oid, entry)
+
+    def escape(self, oid: str) -> None:
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is not None:
+                entry.escaped = True
+
+    def _maybe_free(self, oid: str, entry: _Entry) -> None:
+        if entry.refs <= 0 and entry.pins <= 0 and not entry.escaped and entry.state != PENDING:
+            del self._entries[oid]
+            self._freed.append(oid)
+
+    def drain_freed(self) -> list[str]:
+        with self._lock:
+            freed, self._freed = self._freed, []
+            return freed
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def fail_all_pending(self, data: bytes) -> None:
+        with self._lock:
+            pending = [oid for oid, e in self._entries.items() if e.state == PENDING]
+        for oid in pending:
+            self.complete(oid, FAILED, data)

@@ -1,0 +1,436 @@
+"""The framework scheduler's sans-IO core: tasks, their dependencies, and executor leases.
+
+Rules kept here:
+- Inputs are method calls (submissions, offers, executor and task events) that take ``now``;
+  outputs are effects the driver carries out in order. No I/O, no clock, no pickling.
+- Executors are leased per resource shape and run tasks of that shape one at a time, in the
+  order dispatched. An executor may hold ``1 + blocked + pipeline_depth`` tasks: the running
+  one, one more for each of its tasks blocked in ``get`` (a blocked task gives its slot back),
+  and a short queue sized so queued work stays under a couple of milliseconds.
+- A task is READY once every object it references exists; a failed dependency fails it with
+  the dependency's error.
+- When an executor dies, its first ``1 + blocked`` tasks were running: each uses one retry or
+  fails naming the executor; the rest had not started and go back to the front of the queue.
+- The framework wants offers exactly when some shape has more READY tasks than executors: it
+  REVIVEs then and SUPPRESSes otherwise. Leftover offered resources are declined.
+- Idle executors are killed after ``idle_timeout``; when work of another shape waits for
+  resources, idle executors are killed after ``pressure_idle_timeout`` instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState, TaskState, check_task_transition
+from pymesos_rt.scheduler.matching import fits_somewhere, pipeline_depth, plan_launches
+
+
+# --- effects ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LaunchExecutors:
+    """Accept ``offer_ids`` by launching ``executors``; the rest is refused for a while."""
+
+    agent_id: str
+    offer_ids: list[str]
+    executors: list[tuple[str, Resources]]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class DeclineOffers:
+    offer_ids: list[str]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class SetSuppressed:
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class KillExecutor:
+    agent_id: str
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    executor_id: str
+    task_id: str
+    send_function: bool
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Fail object ``task_id``: with ``blob`` (a pickled exception) or an error of ``kind``."""
+
+    task_id: str
+    kind: str  # "blob" | "executor_lost" | "node_lost" | "oom" | "unschedulable" | "cancelled"
+    message: str = ""
+    blob: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Task ``task_id`` is terminal; the driver may unpin its arguments."""
+
+    task_id: str
+    dep_ids: list[str]
+
+
+@dataclass(frozen=True)
+class CancelOnExecutor:
+    executor_id: str
+    task_id: str
+
+
+Effect = (
+    LaunchExecutors | DeclineOffers | SetSuppressed | KillExecutor | Dispatch | Fail | Finished
+    | CancelOnExecutor
+)
+
+
+# --- records ----------------------------------------------------------------------------------
+@dataclass
+class Task:
+    task_id: str
+    name: str
+    fn_id: str
+    shape: Resources
+    dep_ids: list[str]
+    max_retries: int
+    retry_exceptions: bool
+    state: TaskState = TaskState.WAITING
+    missing: set[str] = field(default_factory=set)
+    executor_id: str | None = None
+    attempts: int = 0
+
+    def move(self, new: TaskState) -> None:
+        check_task_transition(self.state, new)
+        self.state = new
+
+
+@dataclass
+class Lease:
+    """An executor this framework launched, and the tasks it holds."""
+
+    executor_id: str
+    agent_id: str
+    shape: Resources
+    connected: bool = False
+    inflight: deque[str] = field(default_factory=deque)
+    blocked: int = 0
+    functions: set[str] = field(default_factory=set)
+    idle_since: float | None = None
+    killing: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    idle_timeout: float = 10.0
+    pressure_idle_timeout: float = 0.5
+    decline_seconds: float = 5.0
+    decline_seconds_wanting: float = 1.0
+
+
+class SchedulerState:
+    def __init__(self, prefix: str, config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self.prefix = prefix
+        self.tasks: dict[str, Task] = {}
+        self.ready: dict[Resources, deque[str]] = {}
+        self.leases: dict[str, Lease] = {}
+        self.agents: dict[str, Resources] = {}
+        self.ready_objects: set[str] = set()
+        self.failed_objects: dict[str, Fail] = {}
+        self.dependents: dict[str, list[str]] = {}
+        self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
+        self.suppressed = False
+        self._exec_seq = itertools.count(1)
+
+    # --- submissions and objects -------------------------------------------------------------
+    def submit(self, task: Task, now: float) -> list[Effect]:
+        self.tasks[task.task_id] = task
+        if self.agents and not fits_somewhere(task.shape, self.agents):
+            return self._fail(task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape)))
+        for dep in task.dep_ids:
+            failure = self.failed_objects.get(dep)
+            if failure is not None:
+                return self._fail(task, Fail(task.task_id, failure.kind, failure.message, failure.blob))
+            if dep not in self.ready_objects:
+                task.missing.add(dep)
+                self.dependents.setdefault(dep, []).append(task.task_id)
+        if not task.missing:
+            task.move(TaskState.READY)
+            self.ready.setdefault(task.shape, deque()).append(task.task_id)
+        return self._pump(now)
+
+    def object_ready(self, object_id: str, now: float) -> list[Effect]:
+        self.ready_objects.add(object_id)
+        effects: list[Effect] = []
+        for tid in self.dependents.pop(object_id, []):
+            task = self.tasks.get(tid)
+            if task is None or task.state is not TaskState.WAITING:
+                continue
+            task.missing.discard(object_id)
+            if not task.missing:
+                task.move(TaskState.READY)
+                self.ready.setdefault(task.shape, deque()).append(tid)
+        return effects + self._pump(now)
+
+    def object_failed(self, failure: Fail, now: float) -> list[Effect]:
+        object_id = failure.task_id
+        self.failed_objects[object_id] = failure
+        effects: list[Effect] = []
+        for tid in self.dependents.pop(object_id, []):
+            task = self.tasks.get(tid)
+            if task is not None and task.state is TaskState.WAITING:
+                effects += self._fail(task, Fail(tid, failure.kind, failure.message, failure.blob))
+        return effects
+
+    def forget_object(self, object_id: str) -> None:
+        self.ready_objects.discard(object_id)
+        self.failed_objects.pop(object_id, None)
+
+    def cancel(self, task_id: str, now: float) -> list[Effect]:
+        task = self.tasks.get(task_id)
+        if task is None or task.state.terminal:
+            return []
+        effects: list[Effect] = []
+        if task.state is TaskState.READY:
+            self.ready[task.shape].remove(task_id)
+        elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
+            effects.append(CancelOnExecutor(task.executor_id, task_id))
+        cancelled = Fail(task_id, "cancelled", f"task {task.name} ({task_id}) was cancelled")
+        task.move(TaskState.CANCELLED)
+        del self.tasks[task_id]
+        self.failed_objects[task_id] = cancelled
+        effects += [cancelled, Finished(task_id, task.dep_ids)]
+        for tid in self.dependents.pop(task_id, []):
+            dep_task = self.tasks.get(tid)
+            if dep_task is not None and dep_task.state is TaskState.WAITING:
+                effects += self._fail(dep_task, Fail(tid, "cancelled", cancelled.message))
+        return effects + self._pump(now)
+
+    # --- results -----------------------------------------------------------------------------
+    def task_done(self, executor_id: str, task_id: str, duration: float, now: float) -> list[Effect]:
+        task = self._complete_on(executor_id, task_id, duration, now)
+        if task is None:
+            return self._pump(now)
+        task.move(TaskState.FINISHED)
+        del self.tasks[task_id]
+        return [Finished(task_id, task.dep_ids), *self.object_ready(task_id, now)]
+
+    def task_failed(
+        self, executor_id: str, task_id: str, blob: bytes, duration: float, now: float
+    ) -> list[Effect]:
+        task = self._complete_on(executor_id, task_id, duration, now)
+        if task is None:
+            return self._pump(now)
+        if task.retry_exceptions and task.attempts <= task.max_retries:
+            task.move(TaskState.READY)
+            task.executor_id = None
+            self.ready.setdefault(task.shape, deque()).append(task_id)
+            return self._pump(now)
+        return self._fail(task, Fail(task_id, "blob", blob=blob)) + self._pump(now)
+
+    def _complete_on(self, executor_id: str, task_id: str, duration: float, now: float) -> Task | None:
+        lease = self.leases.get(executor_id)
+        if lease is not None:
+            try:
+                lease.inflight.remove(task_id)
+            except ValueError:
+                pass
+            if not lease.inflight:
+                lease.idle_since = now
+        task = self.tasks.get(task_id)
+        if task is None or task.state is not TaskState.DISPATCHED or task.executor_id != executor_id:
+            return None  # cancelled, or a late duplicate
+        old = self.durations.get(task.fn_id)
+        self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
+        return task
+
+    def _fail(self, task: Task, failure: Fail) -> list[Effect]:
+        task.move(TaskState.FAILED)
+        self.tasks.pop(task.task_id, None)
+        return [failure, Finished(task.task_id, task.dep_ids), *self.object_failed(failure, 0.0)]
+
+    # --- executors ---------------------------------------------------------------------------
+    def blocked(self, executor_id: str, delta: int, now: float) -> list[Effect]:
+        lease = self.leases.get(executor_id)
+        if lease is None:
+            return []
+        lease.blocked = max(0, lease.blocked + delta)
+        return self._pump(now)
+
+    def executor_connected(self, executor_id: str, now: float) -> list[Effect]:
+        lease = self.leases.get(executor_id)
+        if lease is None:
+            return []
+        lease.connected = True
+        lease.idle_since = now
+        return self._pump(now)
+
+    def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
+        if not update.state.terminal:
+            return []
+        kind = {ExecutorState.LOST: "node_lost", ExecutorState.OOM: "oom"}.get(update.state, "executor_lost")
+        detail = update.message or f"state {update.state}"
+        if update.exit_code is not None:
+            detail += f", exit code {update.exit_code}"
+        return self.executor_gone(update.executor_id, kind, detail, now)
+
+    def executor_gone(self, executor_id: str, kind: str, detail: str, now: float) -> list[Effect]:
+        lease = self.leases.pop(executor_id, None)
+        if lease is None:
+            return []
+        effects: list[Effect] = []
+        running = list(lease.inflight)[: 1 + lease.blocked]
+        queued = list(lease.inflight)[1 + lease.blocked :]
+        queue = self.ready.setdefault(lease.shape, deque())
+        for tid in reversed(queued):
+            task = self.tasks.get(tid)
+            if task is not None and task.state is TaskState.DISPATCHED:
+                task.move(TaskState.READY)
+                task.executor_id = None
+                task.attempts -= 1  # it never started
+                queue.appendleft(tid)
+        for tid in running:
+            task = self.tasks.get(tid)
+            if task is None or task.state is not TaskState.DISPATCHED:
+                continue
+            if task.attempts <= task.max_retries:
+                task.move(TaskState.READY)
+                task.executor_id = None
+                queue.appendleft(tid)
+            else:
+                where = f"executor {executor_id} on agent {lease.agent_id}"
+                message = f"task {task.name} ({tid}) lost: {where} died ({detail})"
+                effects += self._fail(task, Fail(tid, kind, message))
+        return effects + self._pump(now)
+
+    def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
+        self.agents = {a.agent_id: a.total for a in agents}
+        effects: list[Effect] = []
+        if self.agents:
+            for shape, queue in self.ready.items():
+                if not fits_somewhere(shape, self.agents):
+                    for tid in list(queue):
+                        queue.remove(tid)
+                        task = self.tasks[tid]
+                        effects += self._fail(task, Fail(tid, "unschedulable", self.unschedulable_message(shape)))
+        return effects + self._pump(now)
+
+    def unschedulable_message(self, shape: Resources) -> str:
+        biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(self.agents.items()))
+        return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
+
+    # --- offers ------------------------------------------------------------------------------
+    def offers(self, offers: Iterable[m.Offer], now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        by_agent: dict[str, list[m.Offer]] = {}
+        for offer in offers:
+            by_agent.setdefault(offer.agent_id, []).append(offer)
+        for agent_id, group in by_agent.items():
+            total = Resources()
+            for offer in group:
+                total = total + offer.resources
+            need = self._need()
+            order = [s for s in self._shape_order() if need.get(s, 0) > 0]
+            shapes = plan_launches(total, need, order)
+            ids = [o.offer_id for o in group]
+            if shapes:
+                launches = []
+                for shape in shapes:
+                    eid = f"{self.prefix}-e{next(self._exec_seq)}"
+                    self.leases[eid] = Lease(eid, agent_id, shape)
+                    launches.append((eid, shape))
+                effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
+            else:
+                effects.append(DeclineOffers(ids, self._refuse_seconds()))
+        return effects + self._want_offers()
+
+    def _refuse_seconds(self) -> float:
+        """Filter for declined resources: short while work still waits, longer when idle."""
+        return self.config.decline_seconds_wanting if self._need() else self.config.decline_seconds
+
+    def _need(self) -> dict[Resources, int]:
+        """Executors to launch per shape: READY tasks not covered by executors still starting.
+
+        Evaluated after dispatch, so READY tasks are those no connected executor had room for.
+        """
+        launching: dict[Resources, int] = {}
+        for lease in self.leases.values():
+            if not lease.connected and not lease.killing:
+                launching[lease.shape] = launching.get(lease.shape, 0) + 1
+        return {
+            shape: len(queue) - launching.get(shape, 0)
+            for shape, queue in self.ready.items()
+            if len(queue) > launching.get(shape, 0)
+        }
+
+    def _shape_order(self) -> list[Resources]:
+        return [shape for shape, queue in self.ready.items() if queue]
+
+    def _want_offers(self) -> list[Effect]:
+        want = bool(self._need())
+        if want and self.suppressed:
+            self.suppressed = False
+            return [SetSuppressed(False)]
+        if not want and not self.suppressed:
+            self.suppressed = True
+            return [SetSuppressed(True)]
+        return []
+
+    # --- dispatch ----------------------------------------------------------------------------
+    def _pump(self, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for shape, queue in self.ready.items():
+            if not queue:
+                continue
+            leases = [l for l in self.leases.values() if l.shape == shape and l.connected and not l.killing]
+            if not leases:
+                continue
+            progress = True
+            while queue and progress:
+                progress = False
+                for lease in leases:
+                    if not queue:
+                        break
+                    task = self.tasks[queue[0]]
+                    depth = pipeline_depth(self.durations.get(task.fn_id))
+                    if len(lease.inflight) >= 1 + lease.blocked + depth:
+                        continue
+                    queue.popleft()
+                    task.move(TaskState.DISPATCHED)
+                    task.executor_id = lease.executor_id
+                    task.attempts += 1
+                    lease.inflight.append(task.task_id)
+                    lease.idle_since = None
+                    send_fn = task.fn_id not in lease.functions
+                    lease.functions.add(task.fn_id)
+                    effects.append(Dispatch(lease.executor_id, task.task_id, send_fn))
+                    progress = True
+        return effects + self._want_offers()
+
+    def tick(self, now: float) -> list[Effect]:
+        pressure = bool(self._need())
+        timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
+        effects: list[Effect] = []
+        for lease in self.leases.values():
+            if lease.killing or lease.inflight or lease.idle_since is None:
+                continue
+            if self.ready.get(lease.shape):
+                continue
+            if now - lease.idle_since >= timeout:
+                lease.killing = True
+                effects.append(KillExecutor(lease.agent_id, lease.executor_id))
+        return effects + self._want_offers()
+
+    def idle(self) -> bool:
+        return not self.tasks

@@ -1,0 +1,163 @@
+"""Turning functions, arguments, values and exceptions into bytes and back.
+
+The only module that uses cloudpickle and tblib. Promises:
+- :func:`dumps_function` / :func:`dumps_args` raise :class:`SerializationError` at once, naming
+  the object that could not be pickled (an argument, a captured variable, a global).
+- Object references inside arguments, at any depth, are written as references (persistent ids)
+  and replaced by their values on the executor: see :func:`dumps_args` / :func:`loads_args`.
+- Exceptions travel with their tracebacks (tblib); an exception that cannot be pickled arrives as
+  :class:`RemoteException` holding its type name, message and traceback text.
+It does not promise that values are portable between Python versions.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cloudpickle
+import tblib.pickling_support
+
+tblib.pickling_support.install()
+
+PROTOCOL = 5
+
+
+class SerializationError(TypeError):
+    """A function, argument or value could not be pickled or unpickled."""
+
+
+class RefMarker:
+    """Base of ``ObjectRef``: lets this module find references without importing the client."""
+
+    __slots__ = ()
+    object_id: str
+
+
+class RemoteException(Exception):
+    """Stands in for a remote exception whose class could not be pickled."""
+
+    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.traceback_text = traceback_text
+
+
+class _ArgsPickler(cloudpickle.Pickler):  # type: ignore[misc]
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=PROTOCOL)
+        self.refs: list[str] = []
+
+    def persistent_id(self, obj: Any) -> str | None:
+        if isinstance(obj, RefMarker):
+            self.refs.append(obj.object_id)
+            return obj.object_id
+        return None
+
+
+class _ArgsUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, values: Mapping[str, Any]) -> None:
+        super().__init__(file)
+        self._values = values
+
+    def persistent_load(self, pid: Any) -> Any:
+        try:
+            return self._values[pid]
+        except KeyError:
+            raise SerializationError(f"value of object {pid} was not sent with the task") from None
+
+
+def _describe(obj: Any) -> str:
+    text = repr(obj)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(obj).__module__}.{type(obj).__qualname__} {text}"
+
+
+def _culprit(items: list[tuple[str, Any]]) -> str | None:
+    for label, value in items:
+        try:
+            cloudpickle.dumps(value, protocol=PROTOCOL)
+        except Exception:
+            return f"{label} ({_describe(value)})"
+    return None
+
+
+def dumps_function(fn: Callable[..., Any]) -> bytes:
+    try:
+        return bytes(cloudpickle.dumps(fn, protocol=PROTOCOL))
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        suspects: list[tuple[str, Any]] = []
+        code = getattr(fn, "__code__", None)
+        for var, cell in zip(
+            getattr(code, "co_freevars", ()), getattr(fn, "__closure__", None) or (), strict=False
+        ):
+            try:
+                suspects.append((f"captured variable {var!r}", cell.cell_contents))
+            except ValueError:
+                continue
+        fn_globals = getattr(fn, "__globals__", {})
+        for gname in getattr(code, "co_names", ()):
+            if gname in fn_globals:
+                suspects.append((f"global {gname!r}", fn_globals[gname]))
+        culprit = _culprit(suspects)
+        where = f": {culprit} cannot be pickled" if culprit else ""
+        raise SerializationError(f"function {name!r} cannot be pickled{where} ({exc})") from exc
+
+
+def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, list[str]]:
+    """Pickle call arguments; returns the bytes and the object ids referenced inside them."""
+    buf = io.BytesIO()
+    pickler = _ArgsPickler(buf)
+    try:
+        pickler.dump((args, kwargs))
+    except Exception as exc:
+        items = [(f"argument {i}", a) for i, a in enumerate(args)]
+        items += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
+        culprit = _culprit(items)
+        what = culprit or "the arguments"
+        raise SerializationError(f"{what} cannot be pickled: {exc}") from exc
+    return buf.getvalue(), list(dict.fromkeys(pickler.refs))
+
+
+def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    args, kwargs = _ArgsUnpickler(io.BytesIO(data), values).load()
+    return args, kwargs
+
+
+def dumps_value(value: Any) -> bytes:
+    try:
+        return bytes(cloudpickle.dumps(value, protocol=PROTOCOL))
+    except Exception as exc:
+        raise SerializationError(f"value {_describe(value)} cannot be pickled: {exc}") from exc
+
+
+def loads(data: bytes) -> Any:
+    return pickle.loads(data)
+
+
+def dumps_exception(exc: BaseException) -> tuple[bytes, str]:
+    """The exception (with its traceback) as bytes, and the formatted traceback text."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        data = bytes(cloudpickle.dumps(exc, protocol=PROTOCOL))
+        pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
+    except Exception:
+        stand_in = RemoteException(type(exc).__qualname__, str(exc), text)
+        data = bytes(cloudpickle.dumps(stand_in, protocol=PROTOCOL))
+    return data, text
+
+
+def loads_exception(data: bytes) -> BaseException:
+    try:
+        exc = pickle.loads(data)
+    except Exception as problem:
+        return RemoteException("UnpicklableException", str(problem), "")
+    if not isinstance(exc, BaseException):
+        return RemoteException(type(exc).__name__, repr(exc), "")
+    return exc

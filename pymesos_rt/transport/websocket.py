@@ -1,0 +1,180 @@
+"""Websocket connections over tornado: the only tornado client/server code in the package.
+
+- :func:`ws_route` makes a tornado handler for one channel: it checks the cluster-secret proof
+  before the upgrade (refused with 401, nothing read), decodes each binary frame with the
+  channel's codec, and closes *that one connection* on a frame that does not decode.
+- :func:`connect` opens a client connection with the proof in its headers.
+- :func:`serve` starts a tornado HTTP server on ``host:port`` (port 0 picks one) and returns it
+  with the bound port.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tornado.httpclient
+import tornado.httpserver
+import tornado.httputil
+import tornado.netutil
+import tornado.web
+import tornado.websocket
+
+from pymesos_rt.protocol.codec import Codec, ProtocolError
+from pymesos_rt.transport.auth import HEADER, ProofChecker, make_proof
+from pymesos_rt.transport.base import Connection, Receiver
+
+log = logging.getLogger(__name__)
+
+DATA_PLANE_MAX = 2**31  # driver <-> executor: large objects travel here
+CONTROL_PLANE_MAX = 16 * 2**20
+
+
+class _WsConnection(Connection):
+    """Shared by both ends: write batches as binary frames, decode incoming ones."""
+
+    def __init__(self, kind: str, codec: Codec[Any]) -> None:
+        super().__init__(kind)
+        self.codec = codec
+
+    def _frame(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            self._fail("text frame on a binary channel")
+            return
+        try:
+            batch = self.codec.decode(data)
+        except ProtocolError as exc:
+            self._fail(f"malformed frame: {exc}")
+            return
+        self._deliver(batch)
+
+    def _fail(self, reason: str) -> None:
+        log.warning("closing %r: %s", self, reason)
+        self.close(reason)
+
+
+class ServerConnection(_WsConnection):
+    def __init__(self, handler: tornado.websocket.WebSocketHandler, codec: Codec[Any]) -> None:
+        super().__init__("ws-in", codec)
+        self.handler = handler
+        self.peer = handler.request.remote_ip or ""
+
+    def _write(self, batch: list[Any]) -> None:
+        try:
+            self.handler.write_message(self.codec.encode(batch), binary=True)
+        except tornado.websocket.WebSocketClosedError:
+            self._closed("peer went away")
+
+    def close(self, reason: str = "") -> None:
+        if not self.closed:
+            self.handler.close(1008 if reason else 1000, reason[:100])
+            self._closed(reason or "closed")
+
+
+class ClientConnection(_WsConnection):
+    def __init__(self, ws: tornado.websocket.WebSocketClientConnection, codec: Codec[Any], url: str) -> None:
+        super().__init__("ws-out", codec)
+        self.ws = ws
+        self.peer = url
+
+    def _write(self, batch: list[Any]) -> None:
+        try:
+            self.ws.write_message(self.codec.encode(batch), binary=True)
+        except tornado.websocket.WebSocketClosedError:
+            self._closed("peer went away")
+
+    def close(self, reason: str = "") -> None:
+        if not self.closed:
+            self.ws.close(1000, reason[:100])
+            self._closed(reason or "closed")
+
+    async def read_loop(self) -> None:
+        while True:
+            data = await self.ws.read_message()
+            if data is None:
+                code, why = self.ws.close_code, self.ws.close_reason
+                self._closed(f"closed by peer ({code} {why or ''})".strip())
+                return
+            self._frame(data)
+            if self.closed:
+                return
+
+
+def ws_route(
+    path: str,
+    codec_factory: Callable[[], Codec[Any]],
+    accept: Callable[[Connection], Receiver],
+    checker: ProofChecker | None,
+    max_message_size: int = CONTROL_PLANE_MAX,
+) -> tuple[str, type[tornado.web.RequestHandler]]:
+    """A tornado route for one channel. ``accept`` returns the receiver of a new connection."""
+
+    class Handler(tornado.websocket.WebSocketHandler):
+        conn: ServerConnection
+
+        async def get(self, *args: Any, **kwargs: Any) -> None:
+            if checker is not None:
+                refused = checker.check(self.request.headers.get(HEADER), path, time.time())
+                if refused is not None:
+                    log.warning("refused %s on %s: %s", self.request.remote_ip, path, refused)
+                    self.set_status(401)
+                    self.finish(f"refused: {refused}\n")
+                    return
+            await super().get(*args, **kwargs)
+
+        def get_compression_options(self) -> None:
+            return None
+
+        def open(self, *args: str, **kwargs: str) -> None:
+            self.conn = ServerConnection(self, codec_factory())
+            self.set_nodelay(True)
+            self.conn.receiver = accept(self.conn)
+
+        def on_message(self, message: str | bytes) -> None:
+            self.conn._frame(message)
+
+        def on_close(self) -> None:
+            if hasattr(self, "conn"):
+                self.conn._closed(f"closed by peer ({self.close_code})")
+
+    Handler.max_message_size = max_message_size  # type: ignore[attr-defined]
+    return path, Handler
+
+
+def make_app(routes: list[Any]) -> tornado.web.Application:
+    """An application for ``routes``; each websocket route carries its own frame-size limit."""
+    return tornado.web.Application(
+        routes,
+        websocket_ping_interval=10,
+        websocket_ping_timeout=10,
+    )
+
+
+def serve(app: tornado.web.Application, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:
+    """Listen on ``host:port`` (0 picks a free port); returns the server and its port."""
+    sockets = tornado.netutil.bind_sockets(port, address=host, family=socket.AF_INET)
+    server = tornado.httpserver.HTTPServer(app, max_body_size=DATA_PLANE_MAX)
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
+async def connect(
+    url: str,
+    codec: Codec[Any],
+    secret: str | None,
+    *,
+    max_message_size: int = CONTROL_PLANE_MAX,
+    timeout: float = 10.0,
+) -> ClientConnection:
+    """Open a client connection; the caller sets ``receiver`` then runs ``read_loop()``."""
+    path = tornado.httputil.urlparse(url).path or "/"
+    headers = {HEADER: make_proof(secret, path, time.time())} if secret else {}
+    request = tornado.httpclient.HTTPRequest(url, headers=headers, connect_timeout=timeout, request_timeout=timeout)
+    ws = await tornado.websocket.websocket_connect(
+        request, max_message_size=max_message_size, ping_interval=10, ping_timeout=10
+    )
+    ws.protocol.stream.set_nodelay(True)  # type: ignore[union-attr]
+    return ClientConnection(ws, codec, url)
