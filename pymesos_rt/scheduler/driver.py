@@ -40,6 +40,7 @@ from pymesos_rt.transport.base import Connection
 log = logging.getLogger(__name__)
 
 EXECUTOR_PATH = "/api/v1/executor"
+STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agent's word
 _ERRORS: dict[str, type[Exception]] = {
     "executor_lost": ExecutorLostError,
     "node_lost": NodeLostError,
@@ -305,8 +306,8 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
-                    if self.table.complete(msg.task_id, READY, msg.value) or True:
-                        effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
+                    self.table.complete(msg.task_id, READY, msg.value)
+                    effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
                 case m.TaskFailed():
                     effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
                 case m.Output():
@@ -325,14 +326,20 @@ class Driver:
         self._apply(effects)
 
     def on_executor_closed(self, conn: Connection, reason: str) -> None:
+        """The agent's status update says best why an executor ended (exit status, signal,
+        memory limit): wait a moment for it before failing over on the closed connection."""
         eid = self._conn_executor.pop(conn.id, None)
         if eid is None:
             return
         self.executor_conns.pop(eid, None)
-        if self._stopping:
+        if self._stopping or self._loop is None:
             return
         detail = f"its connection closed: {reason}"
-        self._apply(self.core.executor_gone(eid, "executor_lost", detail, time.monotonic()))
+
+        def gone() -> None:
+            self._apply(self.core.executor_gone(eid, "executor_lost", detail, time.monotonic()))
+
+        self._loop.call_later(STATUS_GRACE_S, gone)
 
     def _drop_executor(self, eid: str) -> None:
         conn = self.executor_conns.pop(eid, None)

@@ -1,4 +1,4 @@
-"""Pure placement decisions: which executors to launch on an offer, and how deep to pipeline.
+"""Pure placement decisions: which executors to launch on an offer, and pipelining limits.
 
 No I/O, no clock. Executors are leased per resource *shape*: an executor of shape S runs only
 tasks that ask for exactly S, one after another.
@@ -30,15 +30,6 @@ def plan_launches(
             left = left - shape
             wanted -= 1
     return out
-
-
-def pipeline_depth(mean_duration: float | None) -> int:
-    """Tasks an executor may hold queued beyond its running one, given their mean duration."""
-    if mean_duration is None:
-        return 0
-    if mean_duration <= PIPELINE_BUDGET_S / PIPELINE_MAX:
-        return PIPELINE_MAX
-    return min(PIPELINE_MAX, int(PIPELINE_BUDGET_S / mean_duration))
 
 
 def fits_somewhere(shape: Resources, agents: Mapping[str, Resources]) -> bool:

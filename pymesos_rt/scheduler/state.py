@@ -4,9 +4,11 @@ Rules kept here:
 - Inputs are method calls (submissions, offers, executor and task events) that take ``now``;
   outputs are effects the driver carries out in order. No I/O, no clock, no pickling.
 - Executors are leased per resource shape and run tasks of that shape one at a time, in the
-  order dispatched. An executor may hold ``1 + blocked + pipeline_depth`` tasks: the running
-  one, one more for each of its tasks blocked in ``get`` (a blocked task gives its slot back),
-  and a short queue sized so queued work stays under a couple of milliseconds.
+  order dispatched. An executor may hold ``1 + blocked`` tasks (the running one, and one more
+  for each of its tasks blocked in ``get``: a blocked task gives its slot back), plus a short
+  pipeline while every task it holds has a known mean duration and their sum stays under
+  ``PIPELINE_BUDGET_S`` (so short tasks never wait on a round trip, and nothing queues behind a
+  long or unknown one).
 - A task is READY once every object it references exists; a failed dependency fails it with
   the dependency's error.
 - When an executor dies, its first ``1 + blocked`` tasks were running: each uses one retry or
@@ -27,7 +29,12 @@ from dataclasses import dataclass, field
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState, check_task_transition
-from pymesos_rt.scheduler.matching import fits_somewhere, pipeline_depth, plan_launches
+from pymesos_rt.scheduler.matching import (
+    PIPELINE_BUDGET_S,
+    PIPELINE_MAX,
+    fits_somewhere,
+    plan_launches,
+)
 
 
 # --- effects ----------------------------------------------------------------------------------
@@ -109,6 +116,7 @@ class Task:
     missing: set[str] = field(default_factory=set)
     executor_id: str | None = None
     attempts: int = 0
+    estimate: float | None = None  # expected duration when dispatched (None: unknown)
 
     def move(self, new: TaskState) -> None:
         check_task_transition(self.state, new)
@@ -128,6 +136,33 @@ class Lease:
     functions: set[str] = field(default_factory=set)
     idle_since: float | None = None
     killing: bool = False
+    queued_work: float = 0.0  # expected seconds of its inflight tasks with known durations
+    unknown_work: int = 0  # inflight tasks of unknown duration
+
+    def can_take(self) -> bool:
+        """Room for one more task: a free slot, or a short pipeline behind short tasks."""
+        if len(self.inflight) < 1 + self.blocked:
+            return True
+        if self.unknown_work or len(self.inflight) >= 1 + self.blocked + PIPELINE_MAX:
+            return False
+        return self.queued_work < PIPELINE_BUDGET_S
+
+    def add(self, task: Task) -> None:
+        self.inflight.append(task.task_id)
+        if task.estimate is None:
+            self.unknown_work += 1
+        else:
+            self.queued_work += task.estimate
+
+    def remove(self, task: Task) -> None:
+        try:
+            self.inflight.remove(task.task_id)
+        except ValueError:
+            return
+        if task.estimate is None:
+            self.unknown_work -= 1
+        else:
+            self.queued_work = max(0.0, self.queued_work - task.estimate)
 
 
 @dataclass
@@ -206,6 +241,9 @@ class SchedulerState:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
             effects.append(CancelOnExecutor(task.executor_id, task_id))
+            lease = self.leases.get(task.executor_id)
+            if lease is not None:
+                lease.remove(task)
         cancelled = Fail(task_id, "cancelled", f"task {task.name} ({task_id}) was cancelled")
         task.move(TaskState.CANCELLED)
         del self.tasks[task_id]
@@ -241,14 +279,12 @@ class SchedulerState:
 
     def _complete_on(self, executor_id: str, task_id: str, duration: float, now: float) -> Task | None:
         lease = self.leases.get(executor_id)
+        task = self.tasks.get(task_id)
         if lease is not None:
-            try:
-                lease.inflight.remove(task_id)
-            except ValueError:
-                pass
+            if task is not None:
+                lease.remove(task)
             if not lease.inflight:
                 lease.idle_since = now
-        task = self.tasks.get(task_id)
         if task is None or task.state is not TaskState.DISPATCHED or task.executor_id != executor_id:
             return None  # cancelled, or a late duplicate
         old = self.durations.get(task.fn_id)
@@ -402,15 +438,14 @@ class SchedulerState:
                 for lease in leases:
                     if not queue:
                         break
-                    task = self.tasks[queue[0]]
-                    depth = pipeline_depth(self.durations.get(task.fn_id))
-                    if len(lease.inflight) >= 1 + lease.blocked + depth:
+                    if not lease.can_take():
                         continue
-                    queue.popleft()
+                    task = self.tasks[queue.popleft()]
                     task.move(TaskState.DISPATCHED)
                     task.executor_id = lease.executor_id
                     task.attempts += 1
-                    lease.inflight.append(task.task_id)
+                    task.estimate = self.durations.get(task.fn_id)
+                    lease.add(task)
                     lease.idle_since = None
                     send_fn = task.fn_id not in lease.functions
                     lease.functions.add(task.fn_id)

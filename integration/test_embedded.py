@@ -1,0 +1,216 @@
+"""The core runtime end to end on the embedded cluster: real master, agent and executor
+processes talking over real in-process and websocket connections."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pymesos_rt as rt
+
+pytestmark = pytest.mark.integration
+
+
+@rt.remote
+def square(x: int) -> int:
+    return x * x
+
+
+@rt.remote
+def inc(x: int) -> int:
+    return x + 1
+
+
+@rt.remote
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@rt.remote
+def fan_out(n: int) -> int:
+    # submits tasks and blocks in get while holding an executor
+    return sum(rt.get([square.remote(i) for i in range(n)]))
+
+
+@rt.remote
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _wait_for_line_count(path: Path, count: int, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text().split()
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.01)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
+@rt.remote
+def record_pid_and_sleep(path: str, seconds: float) -> int:
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_ten_thousand_tasks(cluster):
+    refs = [square.remote(i) for i in range(10_000)]
+    assert rt.get(refs) == [i * i for i in range(10_000)]
+
+
+def test_chain_of_1000(cluster):
+    ref = inc.remote(0)
+    for _ in range(999):
+        ref = inc.remote(ref)
+    assert rt.get(ref) == 1000
+
+
+def test_refs_inside_containers_are_resolved(cluster):
+    refs = [square.remote(i) for i in range(5)]
+    assert rt.get(total.remote(refs)) == sum(i * i for i in range(5))
+
+
+def test_nested_tasks_do_not_deadlock_when_every_executor_is_busy(cluster):
+    # more outer tasks than CPUs: each blocks in get on inner tasks of the same shape
+    outers = [fan_out.remote(4) for _ in range(6)]
+    assert rt.get(outers, timeout=60) == [14] * 6
+
+
+def test_task_error_is_also_the_original_class(cluster):
+    ref = fail.remote("bad input 42")
+    with pytest.raises(ValueError) as info:
+        rt.get(ref)
+    err = info.value
+    assert isinstance(err, rt.TaskError)
+    assert "bad input 42" in str(err)
+    assert "Remote traceback" in str(err) and 'raise ValueError(message)' in str(err)
+    assert isinstance(err.__cause__, ValueError)
+
+
+def test_unpicklable_argument_fails_at_remote_naming_it(cluster):
+    with pytest.raises(rt.SerializationError, match=r"argument 1 .*lock"):
+        square.remote(1, threading.Lock())
+
+
+def test_unpicklable_function_fails_at_remote_naming_the_capture(cluster):
+    lock = threading.Lock()
+
+    @rt.remote
+    def uses_lock() -> bool:
+        return lock.locked()
+
+    with pytest.raises(rt.SerializationError, match=r"captured variable 'lock'"):
+        uses_lock.remote()
+
+
+def test_too_big_a_task_fails_at_once(cluster):
+    with pytest.raises(rt.UnschedulableError, match=r"cpus:64"):
+        square.options(num_cpus=64).remote(1)
+    with pytest.raises(rt.UnschedulableError, match=r"mem"):
+        square.options(memory="100TiB").remote(1)
+
+
+def test_calling_remote_function_directly_says_use_remote(cluster):
+    with pytest.raises(TypeError, match=r"square.remote"):
+        square(3)
+
+
+def test_sigkill_of_executor_retries_task_elsewhere(cluster, tmp_path):
+    path = tmp_path / "pids"
+    path.write_text("")
+    ref = record_pid_and_sleep.remote(str(path), 1.0)
+    first = int(_wait_for_line_count(path, 1)[0])
+    os.kill(first, signal.SIGKILL)
+    result = rt.get(ref, timeout=30)
+    assert result != first
+    assert int(path.read_text().split()[-1]) == result
+
+
+def test_sigkill_without_retries_names_the_executor(cluster, tmp_path):
+    path = tmp_path / "pids"
+    path.write_text("")
+    ref = record_pid_and_sleep.options(max_retries=0).remote(str(path), 5.0)
+    victim = int(_wait_for_line_count(path, 1)[0])
+    os.kill(victim, signal.SIGKILL)
+    with pytest.raises(rt.ExecutorLostError, match=r"executor \S+-e\d+ on agent .*signal 9"):
+        rt.get(ref, timeout=30)
+
+
+def test_get_timeout(cluster, tmp_path):
+    ref = record_pid_and_sleep.remote(str(tmp_path / "p"), 2.0)
+    with pytest.raises(rt.GetTimeoutError):
+        rt.get(ref, timeout=0.05)
+    assert isinstance(rt.get(ref, timeout=30), int)
+
+
+def test_wait_and_as_completed(cluster, tmp_path):
+    slow = record_pid_and_sleep.remote(str(tmp_path / "p"), 1.5)
+    fast = square.remote(7)
+    ready, not_ready = rt.wait([slow, fast], num_returns=1, timeout=30)
+    assert ready == [fast] and not_ready == [slow]
+    order = list(rt.as_completed([slow, square.remote(2)]))
+    assert order[-1] == slow
+
+
+def test_put_and_future_and_await(cluster):
+    data = rt.put(list(range(100)))
+    ref = total.remote(data)
+    assert ref.future().result(timeout=30) == 4950
+
+    async def main() -> int:
+        return await square.remote(12)
+
+    assert asyncio.run(main()) == 144
+
+
+def test_cancel_pending_task(cluster, tmp_path):
+    blockers = [record_pid_and_sleep.remote(str(tmp_path / "p"), 1.0) for _ in range(2)]
+    victim = square.remote(5)
+    rt.cancel(victim)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(victim, timeout=30)
+    rt.get(blockers, timeout=30)
+
+
+def test_concurrent_futures_executor(cluster):
+    with rt.Executor(max_workers=4) as pool:
+        assert list(pool.map(abs, [-1, -2, 3])) == [1, 2, 3]
+        fut = pool.submit(divmod, 7, 2)
+        assert fut.result(timeout=30) == (3, 1)
+    assert isinstance(fut, concurrent.futures.Future)
+
+
+def test_print_output_reaches_the_driver(cluster, capfd):
+    @rt.remote
+    def chatty(x: int) -> int:
+        print(f"hello from task {x}")
+        return x
+
+    rt.get(chatty.remote(3))
+    out = capfd.readouterr().out
+    assert "hello from task 3" in out
+    line = next(x for x in out.splitlines() if "hello from task 3" in x)
+    assert line.startswith("(") and "chatty" in line
+
+
+def test_cluster_resources_and_nodes(cluster):
+    res = rt.cluster_resources()
+    assert res["cpus"] == 2.0 and res["memory"] == 4 * 2**30
+    nodes = rt.nodes()
+    assert len(nodes) == 1 and nodes[0]["state"] == "active"
+    assert set(rt.available_resources()) <= {"cpus", "memory"}
+
+
+def test_init_twice_is_a_clear_error(cluster):
+    with pytest.raises(rt.PymesosRTError, match="already"):
+        rt.init()
+    assert rt.init(ignore_reinit_error=True) == cluster
