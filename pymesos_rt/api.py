@@ -8,7 +8,6 @@ in a driver and, for nested tasks, inside an executor.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import os
 import queue
@@ -22,22 +21,12 @@ from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.refs import ObjectRef, decode
 from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
+from pymesos_rt.client.session import ClusterInfo, Session, SessionOptions
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
 from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterInfo:
-    """What ``init`` connected to."""
-
-    address: str
-    mode: str  # "embedded" | "attached"
-    framework_id: str
-    dashboard_url: str
-    resources: dict[str, float]
 
 
 class _Session:
@@ -73,22 +62,23 @@ def init(
                 "pymesos_rt.init() was already called in this process; call shutdown() first "
                 "or pass ignore_reinit_error=True"
             )
-        from pymesos_rt.client.session import start_session
-
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
-        info, stop = start_session(
-            address=address,
-            num_cpus=num_cpus,
-            memory=mem_bytes,
-            resources=resources,
-            isolation=isolation,
-            name=name or _default_name(),
-            role=role,
-            secret=secret or os.environ.get("PYMESOS_RT_SECRET") or secrets.token_hex(16),
-            idle_timeout=idle_timeout,
+        session = Session(
+            SessionOptions(
+                address=address,
+                num_cpus=num_cpus,
+                memory=mem_bytes,
+                resources=resources,
+                isolation=isolation,
+                name=name or _default_name(),
+                role=role,
+                secret=secret or os.environ.get("PYMESOS_RT_SECRET") or secrets.token_hex(16),
+                idle_timeout=idle_timeout,
+            )
         )
-        _session = _Session(info, stop)
+        info = session.start()
+        _session = _Session(info, session.stop)
     return info
 
 
@@ -156,7 +146,7 @@ def _refs_of(refs: Any, what: str) -> list[ObjectRef]:
 def get(refs: ObjectRef | Sequence[ObjectRef], timeout: float | None = None) -> Any:
     """The value(s) of ``refs``, blocking until ready; raises the task's error if it failed."""
     single = isinstance(refs, ObjectRef)
-    items = [refs] if single else _refs_of(refs, "get")  # type: ignore[list-item]
+    items = [refs] if isinstance(refs, ObjectRef) else _refs_of(refs, "get")
     backend = backend_mod.current()
     found = backend.get([r.object_id for r in items], timeout)
     if found is None:

@@ -83,7 +83,11 @@ def make_task_error(cause: BaseException, task_name: str, remote_traceback: str)
             derived = type(
                 f"TaskError[{cls.__name__}]",
                 (TaskError, cls),
-                {"__init__": TaskError.__init__, "__str__": TaskError.__str__, "__module__": __name__},
+                {
+                    "__init__": TaskError.__init__,
+                    "__str__": TaskError.__str__,
+                    "__module__": __name__,
+                },
             )
         except TypeError:  # final classes, or layouts that do not combine
             derived = TaskError

@@ -59,7 +59,9 @@ class LocalCluster:
         port = self.master.serve_http("127.0.0.1", 0, self.secret)
         self.http_url = f"http://127.0.0.1:{port}"
         await self.agent.start(self._connect_agent)
-        log.info("embedded cluster up: %s, state at %s/state", self.agent.core.resources, self.http_url)
+        log.info(
+            "embedded cluster up: %s, state at %s/state", self.agent.core.resources, self.http_url
+        )
 
     async def _connect_agent(self) -> Connection:
         agent_end, master_end = inproc.pipe()

@@ -95,7 +95,9 @@ class Launcher:
         self.children[key] = child
         self._exited[key] = asyncio.Event()
         loop.add_reader(pidfd, self._reap, key)
-        log.debug("started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name)
+        log.debug(
+            "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
+        )
         return proc.pid
 
     def _reap(self, key: tuple[str, str]) -> None:
@@ -121,7 +123,9 @@ class Launcher:
             return
         _signal_group(child.proc.pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
-        child.kill_handle = loop.call_later(self.stop_grace, _signal_group, child.proc.pid, signal.SIGKILL)
+        child.kill_handle = loop.call_later(
+            self.stop_grace, _signal_group, child.proc.pid, signal.SIGKILL
+        )
 
     def usage(self, framework_id: str, executor_id: str) -> dict[str, float]:
         child = self.children.get((framework_id, executor_id))
@@ -132,7 +136,7 @@ class Launcher:
         for fw, eid in list(self.children):
             self.stop(fw, eid)
         if waits:
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 [asyncio.ensure_future(w) for w in waits], timeout=timeout
             )
             for fut in pending:

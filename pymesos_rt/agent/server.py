@@ -38,7 +38,9 @@ class Agent:
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
         self.launcher = Launcher(
-            containerizer, work_dir, {"PYMESOS_RT_SECRET": secret, "PYMESOS_RT_NODE": hostname},
+            containerizer,
+            work_dir,
+            {"PYMESOS_RT_SECRET": secret, "PYMESOS_RT_NODE": hostname},
             self._on_exit,
         )
         self.conn: Connection | None = None
@@ -72,7 +74,7 @@ class Agent:
             try:
                 await self._open()
                 return
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 log.info("master unreachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -113,17 +115,25 @@ class Agent:
             elif isinstance(eff, core.StartProcess):
                 now = time.monotonic()
                 try:
-                    self.launcher.start(eff.framework_id, eff.executor_id, eff.resources, eff.command)
+                    self.launcher.start(
+                        eff.framework_id, eff.executor_id, eff.resources, eff.command
+                    )
                 except OSError as exc:
                     log.error("cannot start executor %s: %s", eff.executor_id, exc)
-                    self._apply(self.core.process_failed_to_start(eff.framework_id, eff.executor_id, str(exc), now))
+                    self._apply(
+                        self.core.process_failed_to_start(
+                            eff.framework_id, eff.executor_id, str(exc), now
+                        )
+                    )
                 else:
                     self._apply(self.core.process_started(eff.framework_id, eff.executor_id, now))
             elif isinstance(eff, core.StopProcess):
                 self.launcher.stop(eff.framework_id, eff.executor_id)
 
     def _on_exit(self, framework_id: str, executor_id: str, code: int, oom: str | None) -> None:
-        self._apply(self.core.process_exited(framework_id, executor_id, code, oom, time.monotonic()))
+        self._apply(
+            self.core.process_exited(framework_id, executor_id, code, oom, time.monotonic())
+        )
 
     async def _tick_forever(self) -> None:
         while True:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
-from pymesos_rt.client.loop import LoopThread
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence
 from pymesos_rt.protocol.resources import Resources
@@ -23,14 +22,12 @@ class DriverBackend(Backend):
         self,
         driver: Driver,
         table: ObjectTable,
-        loop: LoopThread,
         ids: IdSequence,
-        state_source: Callable[[], dict[str, Any]] | str,
+        state_source: Callable[[], dict[str, Any]],
         on_shutdown: Callable[[], None],
     ) -> None:
         self.driver = driver
         self.table = table
-        self.loop = loop
         self.ids = ids
         self._state_source = state_source
         self._on_shutdown = on_shutdown
@@ -48,8 +45,15 @@ class DriverBackend(Backend):
             fn = call.fn
         self.driver.enqueue(
             TaskSubmission(
-                oid, options.name, call.fn_id, fn, call.args, call.dep_ids, options.shape,
-                options.max_retries, options.retry_exceptions,
+                oid,
+                options.name,
+                call.fn_id,
+                fn,
+                call.args,
+                call.dep_ids,
+                options.shape,
+                options.max_retries,
+                options.retry_exceptions,
             )
         )
         return oid
@@ -87,10 +91,12 @@ class DriverBackend(Backend):
         self.table.escape(oid)
 
     def cluster_state(self) -> dict[str, Any]:
-        source = self._state_source
-        if callable(source):
-            return source()
-        with urllib.request.urlopen(f"{source}/state", timeout=10) as resp:
+        return self._state_source()
+
+    @staticmethod
+    def fetch_state(http_url: str) -> dict[str, Any]:
+        """The master's ``/state`` over HTTP (attached mode)."""
+        with urllib.request.urlopen(f"{http_url}/state", timeout=10) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

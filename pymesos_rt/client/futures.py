@@ -24,7 +24,9 @@ class Executor(concurrent.futures.Executor):
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit after shutdown")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Generator
 from typing import Any
 
@@ -27,10 +28,8 @@ class ObjectRef(RefMarker):
     def __del__(self) -> None:
         backend = self._backend
         if backend is not None:
-            try:
+            with contextlib.suppress(Exception):  # interpreter shutdown
                 backend.release(self.object_id)
-            except Exception:  # interpreter shutdown
-                pass
 
     def __reduce__(self) -> Any:
         if self._backend is not None:

@@ -66,7 +66,8 @@ class RemoteFunction(Generic[P, R]):
         self._options = options
         self._pickled: tuple[str, bytes] | None = None
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self._task_options: backend_mod.TaskOptions | None = None
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         name = getattr(self._fn, "__name__", "function")
@@ -89,20 +90,27 @@ class RemoteFunction(Generic[P, R]):
                     self._pickled = (hashlib.sha1(data).hexdigest()[:16], data)
         return self._pickled
 
-    def _submit(self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ObjectRef:
+    def _submit(
+        self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ObjectRef:
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
         data, deps = serialization.dumps_args(args, kwargs)
-        shape = options.shape()
-        backend.check_shape(shape)
-        task = backend_mod.TaskOptions(
-            options.name or getattr(self._fn, "__qualname__", "task"),
-            shape,
-            options.max_retries,
-            options.retry_exceptions,
-        )
+        if options is self._options:
+            if self._task_options is None:
+                self._task_options = self._make_task_options(options)
+            task = self._task_options
+        else:
+            task = self._make_task_options(options)
+        backend.check_shape(task.shape)
         oid = backend.submit(backend_mod.PickledCall(fn_id, fn, data, deps), task)
         return ObjectRef(oid, backend)
+
+    def _make_task_options(self, options: RemoteOptions) -> backend_mod.TaskOptions:
+        name = options.name or str(getattr(self._fn, "__qualname__", "task"))
+        return backend_mod.TaskOptions(
+            name, options.shape(), options.max_retries, options.retry_exceptions
+        )
 
     def __reduce__(self) -> Any:
         return (RemoteFunction, (self._fn, self._options))

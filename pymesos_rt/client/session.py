@@ -1,19 +1,21 @@
-"""Building a driver session: the loop thread, the embedded cluster or a master connection,
-the framework driver and its backend; and tearing them down again."""
+"""A driver session: the loop thread, the embedded cluster or a master connection, the framework
+driver and its backend; started by ``rt.init`` and torn down by ``rt.shutdown``."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
 from pymesos_rt.client.loop import LoopThread
+from pymesos_rt.local import LocalCluster
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol.ids import IdSequence, process_prefix
-from pymesos_rt.protocol.resources import MEM
+from pymesos_rt.protocol.resources import MEM, Resources
 from pymesos_rt.scheduler.driver import Driver
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.scheduler.state import SchedulerConfig
@@ -23,107 +25,127 @@ from pymesos_rt.transport.base import Connection
 log = logging.getLogger(__name__)
 
 
-def start_session(
-    *,
-    address: str | None,
-    num_cpus: float | None,
-    memory: int | None,
-    resources: dict[str, float] | None,
-    isolation: str,
-    name: str,
-    role: str,
-    secret: str,
-    idle_timeout: float,
-) -> tuple[object, Callable[[], None]]:
-    from pymesos_rt.api import ClusterInfo
+@dataclasses.dataclass(frozen=True)
+class ClusterInfo:
+    """What ``init`` connected to."""
 
-    started = time.monotonic()
-    loop = LoopThread()
-    prefix = process_prefix()
-    table = ObjectTable()
-    driver = Driver(
-        name=name, role=role, prefix=prefix, table=table, secret=secret,
-        config=SchedulerConfig(idle_timeout=idle_timeout),
-    )
-    cluster = None
-    try:
-        if address is None:
-            from pymesos_rt.local import LocalCluster
+    address: str
+    mode: str  # "embedded" | "attached"
+    framework_id: str
+    dashboard_url: str
+    resources: dict[str, float]
 
-            cluster = LocalCluster(
-                secret=secret, num_cpus=num_cpus, memory=memory, resources=resources,
-                isolation=isolation,
+
+@dataclasses.dataclass(frozen=True)
+class SessionOptions:
+    address: str | None
+    num_cpus: float | None
+    memory: int | None
+    resources: dict[str, float] | None
+    isolation: str
+    name: str
+    role: str
+    secret: str
+    idle_timeout: float
+
+
+class Session:
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.loop = LoopThread()
+        prefix = process_prefix()
+        self.table = ObjectTable()
+        self.driver = Driver(
+            name=options.name,
+            role=options.role,
+            prefix=prefix,
+            table=self.table,
+            secret=options.secret,
+            config=SchedulerConfig(idle_timeout=options.idle_timeout),
+        )
+        self.cluster: LocalCluster | None = None
+        self.master_http = ""
+        self.ids = IdSequence(prefix)
+        self._stopped = False
+
+    def start(self) -> ClusterInfo:
+        started = time.monotonic()
+        try:
+            if self.options.address is None:
+                self._start_embedded()
+            else:
+                self._attach(self.options.address)
+        except BaseException:
+            self.stop()
+            raise
+        backend_mod.set_backend(
+            DriverBackend(self.driver, self.table, self.ids, self.cluster_state, self.stop)
+        )
+        total = Resources()
+        for agent in self.driver.agents:
+            total = total + agent.total
+        public = total.to_dict()
+        if MEM in public:
+            public["memory"] = float(int(public.pop(MEM) * 2**20))
+        info = ClusterInfo(
+            self.options.address or "embedded",
+            "embedded" if self.cluster else "attached",
+            self.driver.framework_id or "",
+            self.master_http,
+            public,
+        )
+        log.info("pymesos_rt ready in %.2fs (%s)", time.monotonic() - started, info.address)
+        return info
+
+    def _start_embedded(self) -> None:
+        opts = self.options
+        self.cluster = LocalCluster(
+            secret=opts.secret,
+            num_cpus=opts.num_cpus,
+            memory=opts.memory,
+            resources=opts.resources,
+            isolation=opts.isolation,
+        )
+        self.loop.run(self.cluster.start(), timeout=30)
+        self.loop.run(self.driver.start(self.cluster.connect_framework), timeout=30)
+        self.master_http = self.cluster.http_url
+
+    def _attach(self, address: str) -> None:
+        url = urlparse(address)
+        if url.scheme != "ws" or not url.hostname:
+            raise ValueError(f"unsupported address {address!r}: use ws://host:port")
+        base = f"{url.hostname}:{url.port or 5050}"
+
+        async def connect() -> Connection:
+            conn = await ws.connect(
+                f"ws://{base}/api/v1/scheduler", codec.scheduler_side(), self.options.secret
             )
-            loop.run(cluster.start(), timeout=30)
-            loop.run(driver.start(cluster.connect_framework), timeout=30)
-            state_source: object = cluster.snapshot
-            dashboard = cluster.http_url
-            shown = "embedded"
-        else:
-            url = urlparse(address)
-            if url.scheme != "ws" or not url.hostname:
-                raise ValueError(f"unsupported address {address!r}: use ws://host:port")
+            conn.start_reading()
+            return conn
 
-            async def connect() -> Connection:
-                conn = await ws.connect(
-                    f"ws://{url.hostname}:{url.port or 5050}/api/v1/scheduler",
-                    codec.scheduler_side(),
-                    secret,
-                )
-                conn_task = conn.read_loop()
-                import asyncio
+        self.loop.run(self.driver.start(connect), timeout=30)
+        self.master_http = f"http://{base}"
 
-                asyncio.ensure_future(conn_task)
-                return conn
+    def cluster_state(self) -> dict[str, Any]:
+        cluster = self.cluster
+        if cluster is None:
+            return DriverBackend.fetch_state(self.master_http)
 
-            loop.run(driver.start(connect), timeout=30)
-            dashboard = f"http://{url.hostname}:{url.port or 5050}"
-            state_source = dashboard
-            shown = address
-    except BaseException:
-        if cluster is not None:
-            loop.run(cluster.stop(), timeout=30)
-        loop.stop()
-        raise
+        async def snapshot() -> dict[str, Any]:
+            return cluster.snapshot()
 
-    def snapshot_on_loop() -> dict[str, object]:
-        async def snap() -> dict[str, object]:
-            return cluster.snapshot()  # type: ignore[union-attr]
+        return self.loop.run(snapshot(), timeout=10)
 
-        return loop.run(snap(), timeout=10)
-
-    stopped = False
-
-    def stop() -> None:
-        nonlocal stopped
-        if stopped:
+    def stop(self) -> None:
+        if self._stopped:
             return
-        stopped = True
+        self._stopped = True
         backend_mod.set_backend(None)
         try:
-            loop.run(driver.stop(), timeout=10)
-            if cluster is not None:
-                loop.run(cluster.stop(), timeout=30)
+            self.loop.run(self.driver.stop(), timeout=10)
+            if self.cluster is not None:
+                self.loop.run(self.cluster.stop(), timeout=30)
         except Exception:
             log.exception("error while shutting down")
         finally:
-            loop.stop()
-
-    backend = DriverBackend(
-        driver,
-        table,
-        loop,
-        IdSequence(prefix),
-        snapshot_on_loop if cluster is not None else str(state_source),
-        stop,
-    )
-    backend_mod.set_backend(backend)
-    total: dict[str, float] = {}
-    for agent in driver.agents:
-        for key, value in agent.total.items():
-            total[key] = total.get(key, 0.0) + value
-    if MEM in total:
-        total["memory"] = float(int(total.pop(MEM) * 2**20))
-    info = ClusterInfo(shown, "embedded" if cluster else "attached", driver.framework_id or "", dashboard, total)
-    log.info("pymesos_rt ready in %.2fs (%s)", time.monotonic() - started, shown)
-    return info, stop
+            self.loop.stop()

@@ -41,13 +41,22 @@ class WorkerBackend(Backend):
             fn = None if call.fn_id in self._sent_functions else call.fn
             self._sent_functions.add(call.fn_id)
         spec = m.TaskSpec(
-            oid, options.name, call.fn_id, fn, call.args, call.dep_ids, options.shape,
-            options.max_retries, options.retry_exceptions,
+            oid,
+            options.name,
+            call.fn_id,
+            fn,
+            call.args,
+            call.dep_ids,
+            options.shape,
+            options.max_retries,
+            options.retry_exceptions,
         )
         self._post(m.Submit(spec))
         return oid
 
-    def _request(self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None) -> list[m.ObjectBlob] | None:
+    def _request(
+        self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None
+    ) -> list[m.ObjectBlob] | None:
         rid = next(self._request_ids)
         req = _Request()
         with self._lock:

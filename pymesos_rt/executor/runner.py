@@ -11,7 +11,6 @@ import ctypes
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from pymesos_rt.protocol import messages as m
 
@@ -67,7 +66,9 @@ class Runner:
         else:
             self._threads += 1
             self._idle += 1
-            threading.Thread(target=self._loop, name=f"task-runner-{self._threads}", daemon=True).start()
+            threading.Thread(
+                target=self._loop, name=f"task-runner-{self._threads}", daemon=True
+            ).start()
 
     def _loop(self) -> None:
         while True:
@@ -85,7 +86,7 @@ class Runner:
                 self._running[task.task_id] = threading.get_ident()
             try:
                 self._execute(task)
-            except BaseException:  # noqa: S110 - execute reports errors itself
+            except BaseException:
                 pass
             finally:
                 with self._cv:
@@ -98,8 +99,5 @@ class Runner:
             return len(self._running)
 
     def __repr__(self) -> str:
-        return f"<Runner queued={len(self._queue)} running={len(self._running)} blocked={self._blocked}>"
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover
-    pass
+        queued, running = len(self._queue), len(self._running)
+        return f"<Runner queued={queued} running={running} blocked={self._blocked}>"

@@ -9,6 +9,7 @@ loop iteration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -46,16 +47,23 @@ class Worker:
         self._loop_thread = threading.get_ident()
 
     async def run(self, url: str, secret: str) -> None:
-        conn = await ws.connect(url, codec.worker_side(), secret, max_message_size=ws.DATA_PLANE_MAX)
+        conn = await ws.connect(
+            url, codec.worker_side(), secret, max_message_size=ws.DATA_PLANE_MAX
+        )
         conn.receiver = self
         self.conn = conn
-        conn.send(m.Hello(self.executor_id, os.getpid(), os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()))
+        conn.send(
+            m.Hello(
+                self.executor_id,
+                os.getpid(),
+                os.environ.get("PYMESOS_RT_NODE") or socket.gethostname(),
+            )
+        )
         backend_mod.set_backend(self.backend)
-        sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[assignment, arg-type]
-        sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[assignment, arg-type]
-        reader = asyncio.ensure_future(conn.read_loop())
+        sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
+        sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
+        conn.start_reading()
         await self.done.wait()
-        reader.cancel()
 
     # --- messages from the driver ------------------------------------------------------------
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
@@ -88,10 +96,8 @@ class Worker:
             self._outbox.append(message)
             first = len(self._outbox) == 1
         if first:
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed: we are exiting
                 self.loop.call_soon_threadsafe(self._flush)
-            except RuntimeError:  # loop closed: we are exiting
-                pass
 
     def _flush(self) -> None:
         with self._outbox_lock:
@@ -117,7 +123,7 @@ class Worker:
             args, kwargs = serialization.loads_args(task.args, values)
             result = fn(*args, **kwargs)
             data = serialization.dumps_value(result)
-        except BaseException as exc:  # noqa: BLE001 - every failure is the task's result
+        except BaseException as exc:
             self._flush_streams()
             output.current.task_id = None
             if task.task_id in self._cancelled:
@@ -125,10 +131,17 @@ class Worker:
                 return
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
-            blob, text = serialization.dumps_exception(exc)
-            cause = serialization.loads_exception(blob)
+            exc_data, text = serialization.dumps_exception(exc)
+            cause = serialization.loads_exception(exc_data)
             error = make_task_error(cause, task.name, text)
-            self.post(m.TaskFailed(task.task_id, serialization.dumps_value(error), text, time.perf_counter() - started))
+            self.post(
+                m.TaskFailed(
+                    task.task_id,
+                    serialization.dumps_value(error),
+                    text,
+                    time.perf_counter() - started,
+                )
+            )
             return
         self._flush_streams()
         output.current.task_id = None

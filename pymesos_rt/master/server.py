@@ -94,7 +94,9 @@ class MasterServer:
         routes: list[Any] = [
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
-            ws.ws_route("/api/v1/scheduler", codec.master_framework_side, self.attach_framework, checker),
+            ws.ws_route(
+                "/api/v1/scheduler", codec.master_framework_side, self.attach_framework, checker
+            ),
             ws.ws_route("/api/v1/agent", codec.master_agent_side, self.attach_agent, checker),
         ]
         self.http, self.port = ws.serve(ws.make_app(routes), host, port)

@@ -134,7 +134,9 @@ class Driver:
         self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"
         self.master = await connect_master()
         self.master.receiver = _MasterSide(self)
-        self.master.send(m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout))
+        self.master.send(
+            m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout)
+        )
         self._ticker = asyncio.ensure_future(self._tick_forever())
         await self.subscribed.wait()
 
@@ -200,7 +202,12 @@ class Driver:
         self.records[item.task_id] = item
         self.table.pin(item.dep_ids)
         task = core.Task(
-            item.task_id, item.name, item.fn_id, item.shape, item.dep_ids, item.max_retries,
+            item.task_id,
+            item.name,
+            item.fn_id,
+            item.shape,
+            item.dep_ids,
+            item.max_retries,
             item.retry_exceptions,
         )
         return self.core.submit(task, now)
@@ -362,13 +369,24 @@ class Driver:
         self.table.create(spec.task_id, refs=0, escaped=True)
         return self._handle_intake(
             TaskSubmission(
-                spec.task_id, spec.name, spec.fn_id, spec.fn, spec.args, spec.dep_ids,
-                spec.resources, spec.max_retries, spec.retry_exceptions,
+                spec.task_id,
+                spec.name,
+                spec.fn_id,
+                spec.fn,
+                spec.args,
+                spec.dep_ids,
+                spec.resources,
+                spec.max_retries,
+                spec.retry_exceptions,
             )
         )
 
     def _nested_get(self, conn: Connection, eid: str, msg: m.GetObjects) -> list[core.Effect]:
-        wanted = len(msg.object_ids) if msg.num_returns <= 0 else min(msg.num_returns, len(msg.object_ids))
+        wanted = (
+            len(msg.object_ids)
+            if msg.num_returns <= 0
+            else min(msg.num_returns, len(msg.object_ids))
+        )
         done: dict[str, tuple[int, bytes]] = {}
         loop = self._loop
         assert loop is not None

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +77,9 @@ class ServerConnection(_WsConnection):
 
 
 class ClientConnection(_WsConnection):
-    def __init__(self, ws: tornado.websocket.WebSocketClientConnection, codec: Codec[Any], url: str) -> None:
+    def __init__(
+        self, ws: tornado.websocket.WebSocketClientConnection, codec: Codec[Any], url: str
+    ) -> None:
         super().__init__("ws-out", codec)
         self.ws = ws
         self.peer = url
@@ -90,6 +94,10 @@ class ClientConnection(_WsConnection):
         if not self.closed:
             self.ws.close(1000, reason[:100])
             self._closed(reason or "closed")
+
+    def start_reading(self) -> None:
+        """Deliver incoming batches to ``receiver`` from now on (set it first)."""
+        self._reader = asyncio.ensure_future(self.read_loop())
 
     async def read_loop(self) -> None:
         while True:
@@ -114,6 +122,10 @@ def ws_route(
 
     class Handler(tornado.websocket.WebSocketHandler):
         conn: ServerConnection
+
+        @property
+        def max_message_size(self) -> int:
+            return max_message_size
 
         async def get(self, *args: Any, **kwargs: Any) -> None:
             if checker is not None:
@@ -140,7 +152,6 @@ def ws_route(
             if hasattr(self, "conn"):
                 self.conn._closed(f"closed by peer ({self.close_code})")
 
-    Handler.max_message_size = max_message_size  # type: ignore[attr-defined]
     return path, Handler
 
 
@@ -153,7 +164,9 @@ def make_app(routes: list[Any]) -> tornado.web.Application:
     )
 
 
-def serve(app: tornado.web.Application, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:
+def serve(
+    app: tornado.web.Application, host: str, port: int
+) -> tuple[tornado.httpserver.HTTPServer, int]:
     """Listen on ``host:port`` (0 picks a free port); returns the server and its port."""
     sockets = tornado.netutil.bind_sockets(port, address=host, family=socket.AF_INET)
     server = tornado.httpserver.HTTPServer(app, max_body_size=DATA_PLANE_MAX)
@@ -170,9 +183,11 @@ async def connect(
     timeout: float = 10.0,
 ) -> ClientConnection:
     """Open a client connection; the caller sets ``receiver`` then runs ``read_loop()``."""
-    path = tornado.httputil.urlparse(url).path or "/"
+    path = urllib.parse.urlparse(url).path or "/"
     headers = {HEADER: make_proof(secret, path, time.time())} if secret else {}
-    request = tornado.httpclient.HTTPRequest(url, headers=headers, connect_timeout=timeout, request_timeout=timeout)
+    request = tornado.httpclient.HTTPRequest(
+        url, headers=headers, connect_timeout=timeout, request_timeout=timeout
+    )
     ws = await tornado.websocket.websocket_connect(
         request, max_message_size=max_message_size, ping_interval=10, ping_timeout=10
     )

@@ -17,6 +17,4 @@ __all__ = ["Container", "Containerizer", "NoneContainerizer", "make_containerize
 def make_containerizer(isolation: str, agent_tag: str, work_dir: Path) -> Containerizer:
     if isolation in ("auto", "none"):
         return NoneContainerizer(agent_tag, work_dir)
-    raise ValueError(
-        f"isolation {isolation!r} is not available in this build: use auto or none"
-    )
+    raise ValueError(f"isolation {isolation!r} is not available in this build: use auto or none")

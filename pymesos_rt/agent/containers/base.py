@@ -21,7 +21,7 @@ class Container(abc.ABC):
         self.resources = resources
         self.pid: int | None = None
 
-    def preexec(self) -> None:  # noqa: B027 - optional hook
+    def preexec(self) -> None:
         """Runs in the forked child before exec: join the container."""
 
     def isolate(self, pid: int) -> None:

@@ -3,6 +3,7 @@ tree can be stopped), and psutil watches its usage."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -38,10 +39,8 @@ class NoneContainer(Container):
     def cleanup(self) -> None:
         if self.pid is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class NoneContainerizer(Containerizer):

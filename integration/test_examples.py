@@ -1,0 +1,56 @@
+"""The examples run as a user runs them: each in a subprocess of this interpreter, checked by its
+exit status and the lines it prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 90
+
+
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=EXAMPLES.parent,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 0, f"{name} exited with {proc.returncode}\n{output}"
+    return proc
+
+
+def test_quickstart() -> None:
+    lines = run_example("quickstart.py").stdout.splitlines()
+    assert "squares: [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]" in lines
+    assert "3*3 + 4*4 = 25" in lines
+    assert any(line.startswith("caught: TaskError") and "ValueError" in line for line in lines)
+
+
+def test_wordcount_small() -> None:
+    out = run_example(
+        "wordcount.py", "--partitions", "6", "--size-kib", "16", "--reducers", "3"
+    ).stdout
+    lines = out.splitlines()
+    assert lines[-1] == "OK: counts equal Counter's"
+    assert lines[0] == "text: 6 partitions, 0.1 MiB"
+    top = lines[-11:-1]  # the ten most common words, "<count>  <word>", most common first
+    counts = [int(line.split()[0]) for line in top]
+    assert len(counts) == 10
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_wordcount_one_reducer_and_more_reducers_than_words() -> None:
+    for reducers in ("1", "64"):
+        args = ["--partitions", "3", "--size-kib", "2", "--vocabulary", "40"]
+        out = run_example("wordcount.py", *args, "--reducers", reducers).stdout
+        assert out.splitlines()[-1] == "OK: counts equal Counter's"
