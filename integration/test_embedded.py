@@ -214,3 +214,27 @@ def test_init_twice_is_a_clear_error(cluster):
     with pytest.raises(rt.PymesosRTError, match="already"):
         rt.init()
     assert rt.init(ignore_reinit_error=True) == cluster
+
+
+def test_sync_api_works_inside_a_running_event_loop(cluster):
+    async def main() -> int:
+        # a Jupyter kernel runs an event loop; the sync API must neither fail nor need it
+        return rt.get(square.remote(9), timeout=30)
+
+    assert asyncio.run(main()) == 81
+
+
+def test_nested_print_and_error_from_inner_task(cluster, capfd):
+    @rt.remote
+    def inner() -> None:
+        raise KeyError("deep")
+
+    @rt.remote
+    def outer() -> None:
+        print("outer is about to wait")
+        rt.get(inner.remote())
+
+    with pytest.raises(KeyError) as info:
+        rt.get(outer.remote(), timeout=30)
+    assert "deep" in str(info.value)
+    assert "outer is about to wait" in capfd.readouterr().out

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
-from pymesos_rt import serialization
+from pymesos_rt import logs, serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.refs import ObjectRef, decode
 from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
@@ -62,6 +62,7 @@ def init(
                 "pymesos_rt.init() was already called in this process; call shutdown() first "
                 "or pass ignore_reinit_error=True"
             )
+        logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
         session = Session(

@@ -46,6 +46,9 @@ class RemoteException(Exception):
         self.message = message
         self.traceback_text = traceback_text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteException, (self.type_name, self.message, self.traceback_text))
+
 
 class _ArgsPickler(cloudpickle.Pickler):  # type: ignore[misc]
     def __init__(self, file: io.BytesIO) -> None:

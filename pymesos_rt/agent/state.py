@@ -63,7 +63,9 @@ class _Pending:
 
 
 class AgentState:
-    def __init__(self, hostname: str, resources: Resources, isolation: str, config: AgentConfig | None = None) -> None:
+    def __init__(
+        self, hostname: str, resources: Resources, isolation: str, config: AgentConfig | None = None
+    ) -> None:
         self.hostname = hostname
         self.resources = resources
         self.isolation = isolation
@@ -85,7 +87,9 @@ class AgentState:
         ]
         return [
             ToMaster(
-                m.RegisterAgent(self.hostname, self.resources, self.agent_id, records, self.isolation)
+                m.RegisterAgent(
+                    self.hostname, self.resources, self.agent_id, records, self.isolation
+                )
             )
         ]
 
@@ -129,7 +133,9 @@ class AgentState:
     def process_started(self, framework_id: str, executor_id: str, now: float) -> list[Effect]:
         return self._transition(framework_id, executor_id, ExecutorState.RUNNING, "", None, now)
 
-    def process_failed_to_start(self, framework_id: str, executor_id: str, why: str, now: float) -> list[Effect]:
+    def process_failed_to_start(
+        self, framework_id: str, executor_id: str, why: str, now: float
+    ) -> list[Effect]:
         return self._transition(framework_id, executor_id, ExecutorState.FAILED, why, None, now)
 
     def process_exited(
@@ -151,8 +157,13 @@ class AgentState:
         return self._transition(framework_id, executor_id, state, why, exit_code, now)
 
     def _transition(
-        self, framework_id: str, executor_id: str, state: ExecutorState, why: str,
-        exit_code: int | None, now: float,
+        self,
+        framework_id: str,
+        executor_id: str,
+        state: ExecutorState,
+        why: str,
+        exit_code: int | None,
+        now: float,
     ) -> list[Effect]:
         key = (framework_id, executor_id)
         run = self.executors.get(key)

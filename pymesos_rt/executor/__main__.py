@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from pymesos_rt import logs
 from pymesos_rt.executor.worker import Worker
 
 log = logging.getLogger("pymesos_rt.executor")
@@ -33,10 +34,7 @@ def _die_with_parent() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("PYMESOS_RT_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure()
     _die_with_parent()
     url = os.environ["PYMESOS_RT_DRIVER_URL"]
     executor_id = os.environ["PYMESOS_RT_EXECUTOR_ID"]

@@ -104,6 +104,7 @@ class Worker:
             batch, self._outbox = self._outbox, []
         if self.conn is not None:
             self.conn.send_many(batch)
+            self.conn.flush()
 
     # --- running one task --------------------------------------------------------------------
     def execute(self, task: m.RunTask) -> None:

@@ -176,7 +176,11 @@ class MasterState:
                     self._drop_offer(other.offer_id, fw.framework_id, now, 0.0)
                 for rest in call.offer_ids:
                     self._drop_offer(rest, fw.framework_id, now, 0.0)
-                return [Send(fw.conn, m.Error(f"offer {offer_id} is no longer valid"))] if fw.conn else []
+                return (
+                    [Send(fw.conn, m.Error(f"offer {offer_id} is no longer valid"))]
+                    if fw.conn
+                    else []
+                )
             offers.append(entry[0])
         if not offers:
             return []
@@ -184,7 +188,11 @@ class MasterState:
         if len(agent_ids) != 1:
             for o in offers:
                 self._drop_offer(o.offer_id, fw.framework_id, now, 0.0)
-            return [Send(fw.conn, m.Error("offers of one Accept must be of one agent"))] if fw.conn else []
+            return (
+                [Send(fw.conn, m.Error("offers of one Accept must be of one agent"))]
+                if fw.conn
+                else []
+            )
         agent_id = agent_ids.pop()
         available = Resources()
         for o in offers:
@@ -200,11 +208,18 @@ class MasterState:
                 continue
             if not launch.resources.fits(available) or launch.resources.is_empty():
                 effects.append(
-                    Send(fw.conn, m.Error(f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"))  # type: ignore[arg-type]
+                    Send(
+                        fw.conn,
+                        m.Error(
+                            f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"
+                        ),
+                    )  # type: ignore[arg-type]
                 )
                 continue
             available = available - launch.resources
-            self.executors[key] = ExecutorEntry(fw.framework_id, launch.executor_id, agent_id, launch.resources)
+            self.executors[key] = ExecutorEntry(
+                fw.framework_id, launch.executor_id, agent_id, launch.resources
+            )
             fw.executors.add(launch.executor_id)
             agent.executors.add(key)
             if agent.conn is not None:
@@ -489,7 +504,11 @@ class MasterState:
                 "connected": f.conn is not None,
                 "suppressed": f.suppressed,
                 "executors": sorted(f.executors),
-                "offers": [self.offers[o][0].resources.to_dict() for o in sorted(f.offers) if o in self.offers],
+                "offers": [
+                    self.offers[o][0].resources.to_dict()
+                    for o in sorted(f.offers)
+                    if o in self.offers
+                ],
             }
             for f in self.frameworks.values()
         ]

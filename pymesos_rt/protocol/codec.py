@@ -31,7 +31,10 @@ def _dec_hook(kind: type, obj: Any) -> Any:
     if kind is Resources:
         if not isinstance(obj, dict):
             raise ValueError("resources must be a map of name to number")
-        return Resources(obj)
+        res = Resources(obj)
+        if not res.is_nonnegative():
+            raise ValueError(f"resource amounts must be >= 0, got {res}")
+        return res
     raise NotImplementedError(f"cannot decode {kind}")
 
 

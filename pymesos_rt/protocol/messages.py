@@ -117,7 +117,9 @@ class Teardown(_Msg, tag="teardown", frozen=True):
     pass
 
 
-SchedulerCall = Subscribe | Accept | Decline | Suppress | Revive | KillExecutor | Acknowledge | Teardown
+SchedulerCall = (
+    Subscribe | Accept | Decline | Suppress | Revive | KillExecutor | Acknowledge | Teardown
+)
 
 
 class Subscribed(_Msg, tag="subscribed", frozen=True):
@@ -274,7 +276,9 @@ class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     force: bool = False
 
 
-WorkerCall = Hello | TaskDone | TaskFailed | Output | Submit | GetObjects | PutObject | CancelRequest
+WorkerCall = (
+    Hello | TaskDone | TaskFailed | Output | Submit | GetObjects | PutObject | CancelRequest
+)
 
 
 class RunTask(_Msg, tag="run", frozen=True):

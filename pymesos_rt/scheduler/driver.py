@@ -215,9 +215,10 @@ class Driver:
     # --- effects -----------------------------------------------------------------------------
     def _apply(self, effects: list[core.Effect]) -> None:
         master = self.master
+        touched: set[Connection] = set()
         for eff in effects:
             if isinstance(eff, core.Dispatch):
-                self._dispatch(eff)
+                touched.add(self._dispatch(eff))
             elif isinstance(eff, core.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
                 self.table.complete(eff.task_id, FAILED, data)
@@ -241,8 +242,10 @@ class Driver:
                 conn = self.executor_conns.get(eff.executor_id)
                 if conn is not None:
                     conn.send(m.CancelTask(eff.task_id))
+        for conn in touched:  # tasks go out now, not a loop iteration later
+            conn.flush()
 
-    def _dispatch(self, eff: core.Dispatch) -> None:
+    def _dispatch(self, eff: core.Dispatch) -> Connection:
         rec = self.records[eff.task_id]
         conn = self.executor_conns[eff.executor_id]
         deps: list[m.ObjectBlob] = []
@@ -253,6 +256,7 @@ class Driver:
             deps.append(m.ObjectBlob(oid, found[1], found[0] == FAILED))
         fn = self.functions[rec.fn_id] if eff.send_function else None
         conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps))
+        return conn
 
     async def _tick_forever(self) -> None:
         while True:

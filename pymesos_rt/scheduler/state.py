@@ -97,7 +97,13 @@ class CancelOnExecutor:
 
 
 Effect = (
-    LaunchExecutors | DeclineOffers | SetSuppressed | KillExecutor | Dispatch | Fail | Finished
+    LaunchExecutors
+    | DeclineOffers
+    | SetSuppressed
+    | KillExecutor
+    | Dispatch
+    | Fail
+    | Finished
     | CancelOnExecutor
 )
 
@@ -192,11 +198,15 @@ class SchedulerState:
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
         if self.agents and not fits_somewhere(task.shape, self.agents):
-            return self._fail(task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape)))
+            return self._fail(
+                task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
+            )
         for dep in task.dep_ids:
             failure = self.failed_objects.get(dep)
             if failure is not None:
-                return self._fail(task, Fail(task.task_id, failure.kind, failure.message, failure.blob))
+                return self._fail(
+                    task, Fail(task.task_id, failure.kind, failure.message, failure.blob)
+                )
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
@@ -256,7 +266,9 @@ class SchedulerState:
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
-    def task_done(self, executor_id: str, task_id: str, duration: float, now: float) -> list[Effect]:
+    def task_done(
+        self, executor_id: str, task_id: str, duration: float, now: float
+    ) -> list[Effect]:
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
@@ -277,7 +289,9 @@ class SchedulerState:
             return self._pump(now)
         return self._fail(task, Fail(task_id, "blob", blob=blob)) + self._pump(now)
 
-    def _complete_on(self, executor_id: str, task_id: str, duration: float, now: float) -> Task | None:
+    def _complete_on(
+        self, executor_id: str, task_id: str, duration: float, now: float
+    ) -> Task | None:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
         if lease is not None:
@@ -285,7 +299,11 @@ class SchedulerState:
                 lease.remove(task)
             if not lease.inflight:
                 lease.idle_since = now
-        if task is None or task.state is not TaskState.DISPATCHED or task.executor_id != executor_id:
+        if (
+            task is None
+            or task.state is not TaskState.DISPATCHED
+            or task.executor_id != executor_id
+        ):
             return None  # cancelled, or a late duplicate
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
@@ -315,7 +333,9 @@ class SchedulerState:
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
         if not update.state.terminal:
             return []
-        kind = {ExecutorState.LOST: "node_lost", ExecutorState.OOM: "oom"}.get(update.state, "executor_lost")
+        kind = {ExecutorState.LOST: "node_lost", ExecutorState.OOM: "oom"}.get(
+            update.state, "executor_lost"
+        )
         detail = update.message or f"state {update.state}"
         if update.exit_code is not None:
             detail += f", exit code {update.exit_code}"
@@ -359,7 +379,9 @@ class SchedulerState:
                     for tid in list(queue):
                         queue.remove(tid)
                         task = self.tasks[tid]
-                        effects += self._fail(task, Fail(tid, "unschedulable", self.unschedulable_message(shape)))
+                        effects += self._fail(
+                            task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
+                        )
         return effects + self._pump(now)
 
     def unschedulable_message(self, shape: Resources) -> str:
@@ -429,7 +451,11 @@ class SchedulerState:
         for shape, queue in self.ready.items():
             if not queue:
                 continue
-            leases = [l for l in self.leases.values() if l.shape == shape and l.connected and not l.killing]
+            leases = [
+                l
+                for l in self.leases.values()
+                if l.shape == shape and l.connected and not l.killing
+            ]
             if not leases:
                 continue
             progress = True

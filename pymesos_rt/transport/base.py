@@ -46,6 +46,10 @@ class Connection(abc.ABC):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued now, instead of at the end of this loop iteration."""
         batch, self._outbox = self._outbox, []
         if batch and not self.closed:
             self._write(batch)

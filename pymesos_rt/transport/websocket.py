@@ -77,12 +77,15 @@ class ServerConnection(_WsConnection):
 
 
 class ClientConnection(_WsConnection):
+    """The client end. Frames that arrive before :meth:`start_reading` wait in a list."""
+
     def __init__(
         self, ws: tornado.websocket.WebSocketClientConnection, codec: Codec[Any], url: str
     ) -> None:
         super().__init__("ws-out", codec)
         self.ws = ws
         self.peer = url
+        self._early: list[bytes | str | None] | None = []
 
     def _write(self, batch: list[Any]) -> None:
         try:
@@ -97,18 +100,18 @@ class ClientConnection(_WsConnection):
 
     def start_reading(self) -> None:
         """Deliver incoming batches to ``receiver`` from now on (set it first)."""
-        self._reader = asyncio.ensure_future(self.read_loop())
+        early, self._early = self._early or [], None
+        for data in early:
+            self._incoming(data)
 
-    async def read_loop(self) -> None:
-        while True:
-            data = await self.ws.read_message()
-            if data is None:
-                code, why = self.ws.close_code, self.ws.close_reason
-                self._closed(f"closed by peer ({code} {why or ''})".strip())
-                return
+    def _incoming(self, data: bytes | str | None) -> None:
+        if self._early is not None:
+            self._early.append(data)
+        elif data is None:
+            code, why = self.ws.close_code, self.ws.close_reason
+            self._closed(f"closed by peer ({code} {why or ''})".strip())
+        elif not self.closed:
             self._frame(data)
-            if self.closed:
-                return
 
 
 def ws_route(
@@ -182,14 +185,30 @@ async def connect(
     max_message_size: int = CONTROL_PLANE_MAX,
     timeout: float = 10.0,
 ) -> ClientConnection:
-    """Open a client connection; the caller sets ``receiver`` then runs ``read_loop()``."""
+    """Open a client connection; the caller sets ``receiver`` then calls ``start_reading()``."""
     path = urllib.parse.urlparse(url).path or "/"
     headers = {HEADER: make_proof(secret, path, time.time())} if secret else {}
     request = tornado.httpclient.HTTPRequest(
         url, headers=headers, connect_timeout=timeout, request_timeout=timeout
     )
+    holder: list[ClientConnection] = []
+    early: list[bytes | str | None] = []
+
+    def on_message(data: bytes | str | None) -> None:
+        if holder:
+            holder[0]._incoming(data)
+        else:
+            early.append(data)
+
     ws = await tornado.websocket.websocket_connect(
-        request, max_message_size=max_message_size, ping_interval=10, ping_timeout=10
+        request,
+        max_message_size=max_message_size,
+        ping_interval=10,
+        ping_timeout=10,
+        on_message_callback=on_message,
     )
     ws.protocol.stream.set_nodelay(True)  # type: ignore[union-attr]
-    return ClientConnection(ws, codec, url)
+    conn = ClientConnection(ws, codec, url)
+    conn._early = early
+    holder.append(conn)
+    return conn

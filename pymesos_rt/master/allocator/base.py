@@ -81,7 +81,9 @@ class Allocator(abc.ABC):
         for fw in self._frameworks.values():
             fw.filters.pop(agent_id, None)
 
-    def add_framework(self, framework_id: str, role: str = "*", *, suppressed: bool = False) -> None:
+    def add_framework(
+        self, framework_id: str, role: str = "*", *, suppressed: bool = False
+    ) -> None:
         if framework_id in self._frameworks:
             entry = self._frameworks[framework_id]
             entry.role, entry.suppressed = role, suppressed

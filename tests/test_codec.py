@@ -1,0 +1,187 @@
+"""Codec: every message of every channel round-trips; bad frames raise ProtocolError."""
+
+from __future__ import annotations
+
+import typing
+
+import msgspec
+import pytest
+
+from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.codec import Codec, ProtocolError
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState
+
+R = Resources
+CMD = m.CommandInfo(["python", "-m", "pymesos_rt.executor"], {"PYTHONPATH": "/x"})
+LAUNCH = m.ExecutorLaunch("e1", R(cpus=1.5, mem=512, gpus=1), CMD)
+UPDATE = m.StatusUpdate("u1", "ag1", "fw1", "e1", ExecutorState.OOM, "hit 512 MiB", -9)
+BLOB = m.ObjectBlob("obj1", b"\x00\xffdata", error=True)
+
+SCHEDULER_CALLS = [
+    m.Subscribe("app", role="analytics", framework_id="fw1", failover_timeout=60.0),
+    m.Subscribe("app"),
+    m.Accept(["o1", "o2"], [LAUNCH], refuse_seconds=1.0),
+    m.Decline(["o3"], refuse_seconds=0.0),
+    m.Suppress(),
+    m.Revive(),
+    m.KillExecutor("ag1", "e1"),
+    m.Acknowledge("ag1", "u1"),
+    m.Teardown(),
+]
+SCHEDULER_EVENTS = [
+    m.Subscribed("fw1", "master-1"),
+    m.Offers([m.Offer("o1", "fw1", "ag1", "host-a", R(cpus=4, mem=4096))]),
+    m.Rescind("o1"),
+    m.ExecutorUpdate(UPDATE),
+    m.ClusterChanged([m.AgentSummary("ag1", "host-a", R(cpus=4, mem=4096))]),
+    m.Error("offer o1 is no longer valid"),
+]
+AGENT_CALLS = [
+    m.RegisterAgent(
+        "host-a",
+        R(cpus=4, mem=4096),
+        "ag1",
+        [m.ExecutorRecord("fw1", "e1", R(cpus=1, mem=512))],
+        "cgroups-v2",
+    ),
+    m.RegisterAgent("host-b", R(cpus=1)),
+    m.AgentStatus(UPDATE),
+    m.Heartbeat(),
+]
+AGENT_EVENTS = [
+    m.AgentRegistered("ag1", "master-1"),
+    m.LaunchExecutor("fw1", LAUNCH),
+    m.StopExecutor("fw1", "e1"),
+    m.StatusAcked("u1"),
+    m.ShutdownFramework("fw1"),
+]
+WORKER_CALLS = [
+    m.Hello("e1", 4242, "host-a"),
+    m.TaskDone("t1", b"\x80value", duration=0.25),
+    m.TaskFailed("t1", b"\x80exc", "Traceback ...", duration=1.0),
+    m.Output("t1", "stderr", "warning\n"),
+    m.Submit(m.TaskSpec("t2", "f", "fn1", None, b"args", ["t1"], R(cpus=1), 3, True)),
+    m.GetObjects(7, ["t1", "t2"], num_returns=1, fetch=False),
+    m.PutObject(BLOB),
+    m.CancelRequest("t2", force=True),
+]
+WORKER_EVENTS = [
+    m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
+    m.RunTask("t1", "f", "fn1", None, b"", []),
+    m.ObjectValues(7, [BLOB]),
+    m.CancelTask("t1"),
+    m.StopWorker(),
+]
+
+CHANNELS = [
+    (codec.master_framework_side, m.SchedulerCall, SCHEDULER_CALLS),
+    (codec.scheduler_side, m.SchedulerEvent, SCHEDULER_EVENTS),
+    (codec.master_agent_side, m.AgentCall, AGENT_CALLS),
+    (codec.agent_side, m.AgentEvent, AGENT_EVENTS),
+    (codec.driver_side, m.WorkerCall, WORKER_CALLS),
+    (codec.worker_side, m.WorkerEvent, WORKER_EVENTS),
+]
+
+
+@pytest.mark.parametrize(("make", "union", "samples"), CHANNELS)
+def test_samples_cover_every_message_of_the_union(make, union, samples):
+    assert {type(s) for s in samples} == set(typing.get_args(union))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(make, msg) for make, _, samples in CHANNELS for msg in samples],
+    ids=lambda v: type(v).__name__ if isinstance(v, msgspec.Struct) else v.__name__,
+)
+def test_roundtrip_one(make, message):
+    c = make()
+    assert c.decode(Codec.encode([message])) == [message]
+
+
+@pytest.mark.parametrize(("make", "union", "samples"), CHANNELS)
+def test_roundtrip_batch(make, union, samples):
+    decoded = make().decode(Codec.encode(samples))
+    assert decoded == samples
+    assert [type(d) for d in decoded] == [type(s) for s in samples]
+
+
+def test_decoded_resources_are_resources():
+    (offers,) = codec.scheduler_side().decode(Codec.encode([SCHEDULER_EVENTS[1]]))
+    res = offers.offers[0].resources
+    assert isinstance(res, Resources)
+    assert res.fits(R(cpus=4, mem=4096))
+    (update,) = codec.scheduler_side().decode(Codec.encode([m.ExecutorUpdate(UPDATE)]))
+    assert update.update.state is ExecutorState.OOM
+
+
+def test_empty_frame_is_no_messages():
+    assert codec.agent_side().decode(Codec.encode([])) == []
+
+
+def test_a_message_of_another_channel_is_rejected():
+    frame = Codec.encode([m.Heartbeat()])  # agent -> master, not framework -> master
+    with pytest.raises(ProtocolError):
+        codec.master_framework_side().decode(frame)
+
+
+def test_encoding_an_unknown_object_fails():
+    with pytest.raises(NotImplementedError, match="cannot encode object"):
+        Codec.encode([object()])
+
+
+def _raw(obj) -> bytes:
+    return msgspec.msgpack.encode(obj)
+
+
+LAUNCH_RAW = {"executor_id": "e", "resources": {"cpus": 1.0}, "command": {"argv": ["x"]}}
+
+BAD_FRAMES = {
+    "invalid opcode": b"\xc1",
+    "truncated": Codec.encode(SCHEDULER_CALLS)[:-3],
+    "empty bytes": b"",
+    "not a list": _raw({"t": "subscribe"}),
+    "message not an array": _raw([{"t": "subscribe", "name": "x"}]),
+    "unknown tag": _raw([["launch_missiles", 1]]),
+    "missing tag": _raw([[]]),
+    "name is an int": _raw([["subscribe", 5]]),
+    "missing required field": _raw([["kill", "ag1"]]),
+    "extra field": _raw([["revive", "surprise"]]),
+    "offer ids not a list": _raw([["decline", "o1", 1.0]]),
+    "refuse_seconds a string": _raw([["decline", ["o1"], "soon"]]),
+    "resources not a map": _raw([["accept", ["o"], [{**LAUNCH_RAW, "resources": [1]}], 1.0]]),
+    "resource value a string": _raw(
+        [["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": "1"}}], 1.0]]
+    ),
+    "resource value a bool": _raw(
+        [["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": True}}], 1.0]]
+    ),
+    "resource value nan": _raw(
+        [["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": float("nan")}}], 1.0]]
+    ),
+    "resource name an int": _raw([["accept", ["o"], [{**LAUNCH_RAW, "resources": {1: 1.0}}], 1.0]]),
+    "negative resource": _raw([["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": -8.0}}], 1.0]]),
+    "argv not strings": _raw(
+        [["accept", ["o"], [{**LAUNCH_RAW, "command": {"argv": [1, 2]}}], 1.0]]
+    ),
+}
+
+
+@pytest.mark.parametrize("frame", list(BAD_FRAMES.values()), ids=list(BAD_FRAMES))
+def test_bad_frames_raise_protocol_error(frame):
+    with pytest.raises(ProtocolError):
+        codec.master_framework_side().decode(frame)
+
+
+def test_unknown_executor_state_raises_protocol_error():
+    good = msgspec.msgpack.decode(Codec.encode([m.AgentStatus(UPDATE)]))
+    good[0][1]["state"] = "ZOMBIE"
+    with pytest.raises(ProtocolError):
+        codec.master_agent_side().decode(_raw(good))
+
+
+def test_protocol_error_is_a_value_error_with_a_location():
+    with pytest.raises(ProtocolError, match=r"\$\[0\]\[1\]") as info:
+        codec.master_framework_side().decode(_raw([["subscribe", 5]]))
+    assert isinstance(info.value, ValueError)

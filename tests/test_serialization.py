@@ -1,0 +1,69 @@
+import threading
+
+import pytest
+
+from pymesos_rt import serialization as s
+from pymesos_rt.serialization import RefMarker
+
+
+class FakeRef(RefMarker):
+    __slots__ = ("object_id",)
+
+    def __init__(self, oid: str) -> None:
+        self.object_id = oid
+
+
+def test_refs_at_any_depth_become_references_and_are_resolved():
+    data, deps = s.dumps_args(
+        (FakeRef("a"), [FakeRef("b"), {"k": (FakeRef("a"),)}]), {"x": FakeRef("c")}
+    )
+    assert deps == ["a", "b", "c"]
+    args, kwargs = s.loads_args(data, {"a": 1, "b": 2, "c": 3})
+    assert args == (1, [2, {"k": (1,)}]) and kwargs == {"x": 3}
+
+
+def test_missing_dependency_value_is_a_clear_error():
+    data, _ = s.dumps_args((FakeRef("zzz"),), {})
+    with pytest.raises(s.SerializationError, match="zzz"):
+        s.loads_args(data, {})
+
+
+def test_unpicklable_argument_is_named():
+    with pytest.raises(s.SerializationError, match=r"keyword argument 'lock'"):
+        s.dumps_args((1,), {"lock": threading.Lock()})
+
+
+def test_unpicklable_capture_is_named():
+    lock = threading.Lock()
+
+    def f() -> bool:
+        return lock.locked()
+
+    with pytest.raises(s.SerializationError, match=r"function '.*f' .*captured variable 'lock'"):
+        s.dumps_function(f)
+
+
+def test_exception_keeps_its_traceback():
+    def boom() -> None:
+        raise KeyError("missing")
+
+    try:
+        boom()
+    except KeyError as exc:
+        data, text = s.dumps_exception(exc)
+    assert "boom" in text and "KeyError" in text
+    back = s.loads_exception(data)
+    assert isinstance(back, KeyError) and back.__traceback__ is not None
+
+
+class Unpicklable(Exception):
+    def __init__(self, a: int, b: int) -> None:  # pickle rebuilds with one arg: fails
+        super().__init__(a)
+        self.lock = threading.Lock()
+
+
+def test_unpicklable_exception_arrives_as_stand_in():
+    data, _ = s.dumps_exception(Unpicklable(1, 2))
+    back = s.loads_exception(data)
+    assert isinstance(back, s.RemoteException)
+    assert back.type_name == "Unpicklable"
