@@ -92,7 +92,7 @@ def test_task_error_is_also_the_original_class(cluster):
     err = info.value
     assert isinstance(err, rt.TaskError)
     assert "bad input 42" in str(err)
-    assert "Remote traceback" in str(err) and 'raise ValueError(message)' in str(err)
+    assert "Remote traceback" in str(err) and "raise ValueError(message)" in str(err)
     assert isinstance(err.__cause__, ValueError)
 
 
@@ -238,3 +238,29 @@ def test_nested_print_and_error_from_inner_task(cluster, capfd):
         rt.get(outer.remote(), timeout=30)
     assert "deep" in str(info.value)
     assert "outer is about to wait" in capfd.readouterr().out
+
+
+def test_cancelled_running_task_keeps_its_slot_until_it_ends(cluster, tmp_path):
+    # time.sleep cannot be interrupted at once: the cancelled task keeps its executor busy,
+    # so the next task must go to the other executor instead of queueing behind it
+    path = tmp_path / "p"
+    path.write_text("")
+    rt.get([record_pid_and_sleep.remote(str(path), 0.3) for _ in range(2)])  # two warm executors
+    sleepy = record_pid_and_sleep.remote(str(path), 30.0)
+    _wait_for_line_count(path, 3)
+    rt.cancel(sleepy)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(sleepy, timeout=30)
+    assert rt.get(square.remote(3), timeout=15) == 9
+
+
+def test_large_objects_go_through_the_object_store(cluster):
+    big = rt.put(b"x" * (8 * 2**20))
+
+    @rt.remote
+    def size_and_echo(data: bytes) -> bytes:
+        assert len(data) == 8 * 2**20
+        return data + b"y"
+
+    out = rt.get(size_and_echo.remote(big), timeout=60)
+    assert len(out) == 8 * 2**20 + 1 and out.endswith(b"xy")

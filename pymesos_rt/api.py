@@ -205,7 +205,7 @@ def as_completed(refs: Sequence[ObjectRef], timeout: float | None = None) -> Ite
 
 
 def _public(res: dict[str, float]) -> dict[str, float]:
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"cpus": 0.0, "memory": 0.0}
     for key, value in res.items():
         if key == MEM:
             out["memory"] = float(int(value * 2**20))

@@ -18,7 +18,7 @@ class LogfmtFormatter(logging.Formatter):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         msg = record.getMessage().replace('"', "'")
         line = (
-            f'ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} '
+            f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
             f'logger={record.name} pid={record.process} msg="{msg}"'
         )
         if record.exc_info:

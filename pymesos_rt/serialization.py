@@ -140,7 +140,7 @@ def dumps_value(value: Any) -> bytes:
         raise SerializationError(f"value {_describe(value)} cannot be pickled: {exc}") from exc
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes | memoryview) -> Any:
     return pickle.loads(data)
 
 
@@ -156,7 +156,7 @@ def dumps_exception(exc: BaseException) -> tuple[bytes, str]:
     return data, text
 
 
-def loads_exception(data: bytes) -> BaseException:
+def loads_exception(data: bytes | memoryview) -> BaseException:
     try:
         exc = pickle.loads(data)
     except Exception as problem:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pymesos_rt import store
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
@@ -37,12 +39,13 @@ class Agent:
     ) -> None:
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
-        self.launcher = Launcher(
-            containerizer,
-            work_dir,
-            {"PYMESOS_RT_SECRET": secret, "PYMESOS_RT_NODE": hostname},
-            self._on_exit,
-        )
+        self.object_dir = store.make_dir(work_dir)
+        env = {
+            "PYMESOS_RT_SECRET": secret,
+            "PYMESOS_RT_NODE": hostname,
+            store.ENV_DIR: str(self.object_dir),
+        }
+        self.launcher = Launcher(containerizer, work_dir, env, self._on_exit)
         self.conn: Connection | None = None
         self.registered = asyncio.Event()
         self._connect: ConnectFn | None = None
@@ -57,6 +60,8 @@ class Agent:
         self._connect = connect
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.launcher.containerizer.reap_leftovers()
+        for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
+            leftover.unlink(missing_ok=True)
         await self._open()
         self._tasks.append(asyncio.ensure_future(self._tick_forever()))
         await self.registered.wait()
@@ -87,6 +92,7 @@ class Agent:
         if self.conn is not None:
             self.conn.close("agent stopping")
         self.launcher.remove_sandboxes()
+        shutil.rmtree(self.object_dir, ignore_errors=True)
 
     # --- receiver ----------------------------------------------------------------------------
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:

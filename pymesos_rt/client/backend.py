@@ -15,9 +15,10 @@ from typing import Any
 
 from pymesos_rt.errors import RuntimeNotInitializedError
 from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
-DoneCallback = Callable[[str, int, bytes], None]
+DoneCallback = Callable[[str, int, Payload], None]
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Backend(abc.ABC):
         """Queue a task; returns its object id (a reference is already counted for the caller)."""
 
     @abc.abstractmethod
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         """States and data of all objects once done; None on timeout."""
 
     @abc.abstractmethod

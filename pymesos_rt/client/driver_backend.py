@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from pymesos_rt import store
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence
@@ -15,6 +16,7 @@ from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready, TaskSubmission
 from pymesos_rt.scheduler.matching import fits_somewhere
 from pymesos_rt.scheduler.objects import ObjectTable
+from pymesos_rt.store import Payload
 
 
 class DriverBackend(Backend):
@@ -39,6 +41,9 @@ class DriverBackend(Backend):
                 raise ValueError(f"ObjectRef({dep}) is unknown to this runtime (freed or foreign)")
         oid = self.ids.next()
         self.table.create(oid)
+        # pin the arguments now, on the caller's thread: the caller may drop its refs to them
+        # before the loop thread sees this task
+        self.table.pin(call.dep_ids)
         fn: bytes | None = None
         if call.fn_id not in self._sent_functions:
             self._sent_functions.add(call.fn_id)
@@ -63,7 +68,7 @@ class DriverBackend(Backend):
         if agents and not fits_somewhere(shape, agents):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
 
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         return self.table.get_many(oids, timeout)
 
     def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
@@ -71,7 +76,11 @@ class DriverBackend(Backend):
 
     def put(self, data: bytes) -> str:
         oid = self.ids.next()
-        self.table.put(oid, data)
+        directory = self.driver.object_dir
+        if directory and len(data) >= store.THRESHOLD:
+            self.table.put(oid, store.Stored(store.write(directory, oid, data), len(data)))
+        else:
+            self.table.put(oid, data)
         self.driver.enqueue(Ready(oid))
         return oid
 

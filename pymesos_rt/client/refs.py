@@ -16,6 +16,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.serialization import RefMarker
+from pymesos_rt.store import Payload, view
 
 
 class ObjectRef(RefMarker):
@@ -54,7 +55,7 @@ class ObjectRef(RefMarker):
         backend = self._backend or backend_mod.current()
         keep = self  # the future holds the reference until it resolves
 
-        def done(oid: str, state: int, data: bytes) -> None:
+        def done(oid: str, state: int, data: Payload) -> None:
             _ = keep
             if fut.cancelled():
                 return
@@ -70,8 +71,9 @@ class ObjectRef(RefMarker):
         return asyncio.wrap_future(self.future()).__await__()
 
 
-def decode(state: int, data: bytes) -> Any:
+def decode(state: int, payload: Payload) -> Any:
     """The value of a done object, or raise its stored exception."""
+    data = view(payload)
     if state == backend_mod.READY:
         return serialization.loads(data)
     raise serialization.loads_exception(data)

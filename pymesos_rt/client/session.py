@@ -107,6 +107,7 @@ class Session:
             isolation=opts.isolation,
         )
         self.loop.run(self.cluster.start(), timeout=30)
+        self.driver.object_dir = str(self.cluster.agent.object_dir)
         self.loop.run(self.driver.start(self.cluster.connect_framework), timeout=30)
         self.master_http = self.cluster.http_url
 

@@ -9,10 +9,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from pymesos_rt import store
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import IdSequence, process_prefix
+from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
 
@@ -25,8 +27,19 @@ class _Request:
         self.objects: list[m.ObjectBlob] = []
 
 
+def payload_of(b: m.ObjectBlob) -> bytes | memoryview:
+    """The pickled bytes a blob carries, mapped from the store when it holds a path."""
+    return store.read_path(b.location) if b.location else b.data
+
+
 class WorkerBackend(Backend):
-    def __init__(self, post: Callable[[Any], None], blocked: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        post: Callable[[Any], None],
+        blocked: Callable[[int], None],
+        object_dir: str | None = None,
+    ) -> None:
+        self.object_dir = object_dir
         self._post = post
         self._blocked = blocked
         self._ids = IdSequence(process_prefix())
@@ -79,11 +92,11 @@ class WorkerBackend(Backend):
             req.objects = values.objects
             req.event.set()
 
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         blobs = self._request(oids, 0, True, timeout)
         if blobs is None:
             return None
-        found = {b.object_id: (FAILED if b.error else READY, b.data) for b in blobs}
+        found = {b.object_id: (FAILED if b.error else READY, payload_of(b)) for b in blobs}
         return [found[oid] for oid in oids]
 
     def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
@@ -94,8 +107,14 @@ class WorkerBackend(Backend):
 
     def put(self, data: bytes) -> str:
         oid = self._ids.next()
-        self._post(m.PutObject(m.ObjectBlob(oid, data)))
+        self._post(m.PutObject(self.pack(oid, data)))
         return oid
+
+    def pack(self, oid: str, data: bytes) -> m.ObjectBlob:
+        """A value to send to the driver: by store path when large and the driver can read it."""
+        if self.object_dir and len(data) >= store.THRESHOLD:
+            return m.ObjectBlob(oid, b"", location=store.write(self.object_dir, oid, data))
+        return m.ObjectBlob(oid, data)
 
     def cancel(self, oid: str, force: bool) -> None:
         self._post(m.CancelRequest(oid, force))

@@ -18,11 +18,11 @@ import threading
 import time
 from typing import Any
 
-from pymesos_rt import serialization
+from pymesos_rt import serialization, store
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
-from pymesos_rt.executor.backend import WorkerBackend
+from pymesos_rt.executor.backend import WorkerBackend, payload_of
 from pymesos_rt.executor.runner import Runner
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
@@ -39,7 +39,7 @@ class Worker:
         self.conn: Connection | None = None
         self.functions: dict[str, Any] = {}
         self.runner = Runner(self.execute)
-        self.backend = WorkerBackend(self.post, self.runner.blocked)
+        self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
         self.done = asyncio.Event()
         self._outbox: list[Any] = []
         self._outbox_lock = threading.Lock()
@@ -119,8 +119,8 @@ class Worker:
             values: dict[str, Any] = {}
             for blob in task.deps:
                 if blob.error:
-                    raise serialization.loads_exception(blob.data)
-                values[blob.object_id] = serialization.loads(blob.data)
+                    raise serialization.loads_exception(payload_of(blob))
+                values[blob.object_id] = serialization.loads(payload_of(blob))
             args, kwargs = serialization.loads_args(task.args, values)
             result = fn(*args, **kwargs)
             data = serialization.dumps_value(result)
@@ -146,7 +146,9 @@ class Worker:
             return
         self._flush_streams()
         output.current.task_id = None
-        self.post(m.TaskDone(task.task_id, data, time.perf_counter() - started))
+        packed = self.backend.pack(task.task_id, data)
+        elapsed = time.perf_counter() - started
+        self.post(m.TaskDone(task.task_id, packed.data, elapsed, packed.location))
 
     def _report_cancelled(self, task: m.RunTask) -> None:
         self._cancelled.discard(task.task_id)
@@ -158,3 +160,12 @@ class Worker:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, output.TaskStream):
                 stream.flush()
+
+
+def _usable_store() -> str | None:
+    """This node's object store, if the driver runs on this node too (it must read the files)."""
+    directory = os.environ.get(store.ENV_DIR)
+    here = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
+    if directory and os.environ.get("PYMESOS_RT_DRIVER_NODE") == here and os.path.isdir(directory):
+        return directory
+    return None

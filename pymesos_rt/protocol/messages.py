@@ -202,11 +202,15 @@ AgentEvent = AgentRegistered | LaunchExecutor | StopExecutor | StatusAcked | Shu
 
 
 class ObjectBlob(msgspec.Struct, frozen=True, array_like=True):
-    """A serialized value (or, with ``error``, a serialized exception) of one object id."""
+    """A serialized value (or, with ``error``, a serialized exception) of one object id.
+
+    A large value is not inline: ``location`` names its file in the node's object store.
+    """
 
     object_id: str
     data: bytes
     error: bool = False
+    location: str = ""
 
 
 class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
@@ -230,9 +234,12 @@ class Hello(_Msg, tag="hello", frozen=True):
 
 
 class TaskDone(_Msg, tag="done", frozen=True):
+    """``value`` is the pickled result, or empty when ``location`` names its store file."""
+
     task_id: str
     value: bytes
     duration: float = 0.0
+    location: str = ""
 
 
 class TaskFailed(_Msg, tag="failed", frozen=True):

@@ -33,6 +33,7 @@ from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import state as core
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
+from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -78,6 +79,13 @@ class Ready:
     object_id: str
 
 
+def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
+    """An object as sent to an executor: inline, or by its store path (same node)."""
+    if isinstance(payload, Stored):
+        return m.ObjectBlob(oid, b"", state == FAILED, payload.path)
+    return m.ObjectBlob(oid, bytes(payload), state == FAILED)
+
+
 def error_blob(kind: str, message: str) -> bytes:
     return serialization.dumps_value(_ERRORS[kind](message))
 
@@ -94,12 +102,14 @@ class Driver:
         config: core.SchedulerConfig | None = None,
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
+        object_dir: str | None = None,
     ) -> None:
         self.name, self.role, self.prefix = name, role, prefix
         self.table = table
         self.secret = secret
         self.host = host
         self.failover_timeout = failover_timeout
+        self.object_dir = object_dir  # this node's object store, when the driver runs on an agent
         self.core = core.SchedulerState(prefix, config)
         self.framework_id: str | None = None
         self.functions: dict[str, bytes] = {}
@@ -160,6 +170,7 @@ class Driver:
         paths = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
         env = {
             "PYMESOS_RT_DRIVER_URL": self.executor_url,
+            "PYMESOS_RT_DRIVER_NODE": socket.gethostname(),
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         }
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
@@ -200,7 +211,6 @@ class Driver:
         if item.fn is not None:
             self.functions[item.fn_id] = item.fn
         self.records[item.task_id] = item
-        self.table.pin(item.dep_ids)
         task = core.Task(
             item.task_id,
             item.name,
@@ -251,9 +261,9 @@ class Driver:
         deps: list[m.ObjectBlob] = []
         for oid in rec.dep_ids:
             found = self.table.peek(oid)
-            if found is None:
-                continue
-            deps.append(m.ObjectBlob(oid, found[1], found[0] == FAILED))
+            if found is None:  # pinned since submission: cannot happen unless a bug
+                raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
+            deps.append(blob(oid, *found))
         fn = self.functions[rec.fn_id] if eff.send_function else None
         conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps))
         return conn
@@ -317,7 +327,8 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
-                    self.table.complete(msg.task_id, READY, msg.value)
+                    value: Payload = Stored(msg.location, 0) if msg.location else msg.value
+                    self.table.complete(msg.task_id, READY, value)
                     effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
                 case m.TaskFailed():
                     effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
@@ -328,7 +339,9 @@ class Driver:
                 case m.GetObjects():
                     effects += self._nested_get(conn, eid, msg)
                 case m.PutObject():
-                    self.table.put(msg.blob.object_id, msg.blob.data, refs=0, escaped=True)
+                    loc = msg.blob.location
+                    put_value: Payload = Stored(loc, 0) if loc else msg.blob.data
+                    self.table.put(msg.blob.object_id, put_value, refs=0, escaped=True)
                     effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force))
@@ -371,6 +384,7 @@ class Driver:
 
     def _nested_submit(self, spec: m.TaskSpec) -> list[core.Effect]:
         self.table.create(spec.task_id, refs=0, escaped=True)
+        self.table.pin(spec.dep_ids)
         return self._handle_intake(
             TaskSubmission(
                 spec.task_id,
@@ -391,7 +405,7 @@ class Driver:
             if msg.num_returns <= 0
             else min(msg.num_returns, len(msg.object_ids))
         )
-        done: dict[str, tuple[int, bytes]] = {}
+        done: dict[str, tuple[int, Payload]] = {}
         loop = self._loop
         assert loop is not None
         replied = False
@@ -402,14 +416,14 @@ class Driver:
                 return
             replied = True
             blobs = [
-                m.ObjectBlob(oid, data if msg.fetch else b"", state == FAILED)
+                blob(oid, state, data) if msg.fetch else m.ObjectBlob(oid, b"")
                 for oid, (state, data) in done.items()
             ]
             if not conn.closed:
                 conn.send(m.ObjectValues(msg.request_id, blobs))
             self._apply(self.core.blocked(eid, -1, time.monotonic()))
 
-        def on_done(oid: str, state: int, data: bytes) -> None:
+        def on_done(oid: str, state: int, data: Payload) -> None:
             if threading.get_ident() != self._loop_thread:
                 loop.call_soon_threadsafe(on_done, oid, state, data)
                 return

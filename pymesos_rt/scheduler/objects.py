@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from pymesos_rt.store import Payload
+
 PENDING, READY, FAILED = 0, 1, 2
 
-Callback = Callable[[str, int, bytes], None]
+Callback = Callable[[str, int, Payload], None]
 
 
 class _Waiter:
@@ -38,7 +40,7 @@ class _Waiter:
 @dataclass(slots=True)
 class _Entry:
     state: int = PENDING
-    data: bytes = b""
+    data: Payload = b""
     refs: int = 0
     pins: int = 0
     escaped: bool = False
@@ -57,11 +59,11 @@ class ObjectTable:
         with self._lock:
             self._entries[oid] = _Entry(refs=refs, escaped=escaped)
 
-    def put(self, oid: str, data: bytes, *, refs: int = 1, escaped: bool = False) -> None:
+    def put(self, oid: str, data: Payload, *, refs: int = 1, escaped: bool = False) -> None:
         with self._lock:
             self._entries[oid] = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
 
-    def complete(self, oid: str, state: int, data: bytes) -> bool:
+    def complete(self, oid: str, state: int, data: Payload) -> bool:
         """Set an entry READY or FAILED once; False if it was already done or is unknown."""
         with self._lock:
             entry = self._entries.get(oid)
@@ -78,12 +80,12 @@ class ObjectTable:
         return True
 
     # --- reading -----------------------------------------------------------------------------
-    def peek(self, oid: str) -> tuple[int, bytes] | None:
+    def peek(self, oid: str) -> tuple[int, Payload] | None:
         with self._lock:
             entry = self._entries.get(oid)
             return None if entry is None else (entry.state, entry.data)
 
-    def get_many(self, oids: list[str], timeout: float | None) -> list[tuple[int, bytes]] | None:
+    def get_many(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         """States and data of all ``oids`` once all are done; None on timeout."""
         with self._lock:
             pending = [self._entry(oid) for oid in oids]

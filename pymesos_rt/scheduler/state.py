@@ -191,6 +191,7 @@ class SchedulerState:
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
         self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
+        self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
 
@@ -229,13 +230,22 @@ class SchedulerState:
         return effects + self._pump(now)
 
     def object_failed(self, failure: Fail, now: float) -> list[Effect]:
-        object_id = failure.task_id
-        self.failed_objects[object_id] = failure
+        """Fail every task waiting on the object, and theirs in turn (iteratively: a chain of
+        dependents may be far longer than Python's recursion limit)."""
         effects: list[Effect] = []
-        for tid in self.dependents.pop(object_id, []):
-            task = self.tasks.get(tid)
-            if task is not None and task.state is TaskState.WAITING:
-                effects += self._fail(task, Fail(tid, failure.kind, failure.message, failure.blob))
+        work = [failure]
+        while work:
+            failed = work.pop()
+            self.failed_objects[failed.task_id] = failed
+            for tid in self.dependents.pop(failed.task_id, []):
+                task = self.tasks.get(tid)
+                if task is None or task.state is not TaskState.WAITING:
+                    continue
+                task.move(TaskState.FAILED)
+                del self.tasks[tid]
+                inherited = Fail(tid, failed.kind, failed.message, failed.blob)
+                effects += [inherited, Finished(tid, task.dep_ids)]
+                work.append(inherited)
         return effects
 
     def forget_object(self, object_id: str) -> None:
@@ -250,19 +260,14 @@ class SchedulerState:
         if task.state is TaskState.READY:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
+            # its executor slot stays taken until the executor reports the task ended: an
+            # interrupt cannot stop a task inside a C call, and nothing may queue behind it
             effects.append(CancelOnExecutor(task.executor_id, task_id))
-            lease = self.leases.get(task.executor_id)
-            if lease is not None:
-                lease.remove(task)
+            self.cancelling[task_id] = task
         cancelled = Fail(task_id, "cancelled", f"task {task.name} ({task_id}) was cancelled")
         task.move(TaskState.CANCELLED)
         del self.tasks[task_id]
-        self.failed_objects[task_id] = cancelled
-        effects += [cancelled, Finished(task_id, task.dep_ids)]
-        for tid in self.dependents.pop(task_id, []):
-            dep_task = self.tasks.get(tid)
-            if dep_task is not None and dep_task.state is TaskState.WAITING:
-                effects += self._fail(dep_task, Fail(tid, "cancelled", cancelled.message))
+        effects += [cancelled, Finished(task_id, task.dep_ids), *self.object_failed(cancelled, now)]
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
@@ -295,8 +300,9 @@ class SchedulerState:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
         if lease is not None:
-            if task is not None:
-                lease.remove(task)
+            held = task if task is not None else self.cancelling.pop(task_id, None)
+            if held is not None:
+                lease.remove(held)
             if not lease.inflight:
                 lease.idle_since = now
         if (
@@ -345,6 +351,8 @@ class SchedulerState:
         lease = self.leases.pop(executor_id, None)
         if lease is None:
             return []
+        for tid in lease.inflight:
+            self.cancelling.pop(tid, None)
         effects: list[Effect] = []
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]

@@ -172,7 +172,9 @@ def serve(
 ) -> tuple[tornado.httpserver.HTTPServer, int]:
     """Listen on ``host:port`` (0 picks a free port); returns the server and its port."""
     sockets = tornado.netutil.bind_sockets(port, address=host, family=socket.AF_INET)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=DATA_PLANE_MAX)
+    server = tornado.httpserver.HTTPServer(
+        app, max_body_size=DATA_PLANE_MAX, max_buffer_size=DATA_PLANE_MAX
+    )
     server.add_sockets(sockets)
     return server, sockets[0].getsockname()[1]
 
@@ -207,7 +209,10 @@ async def connect(
         ping_timeout=10,
         on_message_callback=on_message,
     )
-    ws.protocol.stream.set_nodelay(True)  # type: ignore[union-attr]
+    stream = ws.protocol.stream  # type: ignore[union-attr]
+    assert stream is not None
+    stream.set_nodelay(True)
+    stream.max_buffer_size = max(max_message_size, stream.max_buffer_size)  # tornado's is 100MB
     conn = ClientConnection(ws, codec, url)
     conn._early = early
     holder.append(conn)
