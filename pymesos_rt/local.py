@@ -37,9 +37,16 @@ class LocalCluster:
         isolation: str = "auto",
         allocator: str = "drf",
         work_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        resources_text: str | None = None,
     ) -> None:
         self.secret = secret
-        total = detect(num_cpus, memory) + Resources(resources or {})
+        if resources_text:
+            total = Resources.parse(resources_text)
+        else:
+            total = detect(num_cpus, memory) + Resources(resources or {})
+        self.host, self.port = host, port
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="pymesos-rt-"))
         self.master = MasterServer(MasterState(make_allocator(allocator)))
@@ -56,8 +63,8 @@ class LocalCluster:
 
     async def start(self) -> None:
         await self.master.start()
-        port = self.master.serve_http("127.0.0.1", 0, self.secret)
-        self.http_url = f"http://127.0.0.1:{port}"
+        self.port = self.master.serve_http(self.host, self.port, self.secret)
+        self.http_url = f"http://{self.host}:{self.port}"
         await self.agent.start(self._connect_agent)
         log.info(
             "embedded cluster up: %s, state at %s/state", self.agent.core.resources, self.http_url

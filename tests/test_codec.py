@@ -60,11 +60,13 @@ AGENT_EVENTS = [
 WORKER_CALLS = [
     m.Hello("e1", 4242, "host-a"),
     m.TaskDone("t1", b"\x80value", duration=0.25),
+    m.TaskDone("t1", b"", duration=3.0, location="/dev/shm/objects/t1"),
     m.TaskFailed("t1", b"\x80exc", "Traceback ...", duration=1.0),
     m.Output("t1", "stderr", "warning\n"),
     m.Submit(m.TaskSpec("t2", "f", "fn1", None, b"args", ["t1"], R(cpus=1), 3, True)),
     m.GetObjects(7, ["t1", "t2"], num_returns=1, fetch=False),
     m.PutObject(BLOB),
+    m.PutObject(m.ObjectBlob("obj2", b"", location="/dev/shm/objects/obj2")),
     m.CancelRequest("t2", force=True),
 ]
 WORKER_EVENTS = [

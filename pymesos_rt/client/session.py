@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
 from pymesos_rt.client.loop import LoopThread
+from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol.ids import IdSequence, process_prefix
@@ -118,9 +119,15 @@ class Session:
         base = f"{url.hostname}:{url.port or 5050}"
 
         async def connect() -> Connection:
-            conn = await ws.connect(
-                f"ws://{base}/api/v1/scheduler", codec.scheduler_side(), self.options.secret
-            )
+            try:
+                conn = await ws.connect(
+                    f"ws://{base}/api/v1/scheduler", codec.scheduler_side(), self.options.secret
+                )
+            except ws.Refused as exc:
+                raise PymesosRTError(
+                    f"the master at {address} refused this program ({exc}): "
+                    "set PYMESOS_RT_SECRET (or secret=) to the cluster's secret"
+                ) from None
             conn.start_reading()
             return conn
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import time
@@ -33,6 +32,10 @@ log = logging.getLogger(__name__)
 
 DATA_PLANE_MAX = 2**31  # driver <-> executor: large objects travel here
 CONTROL_PLANE_MAX = 16 * 2**20
+
+
+class Refused(ConnectionError):
+    """The server refused the handshake (no or wrong proof of the cluster secret)."""
 
 
 class _WsConnection(Connection):
@@ -202,13 +205,18 @@ async def connect(
         else:
             early.append(data)
 
-    ws = await tornado.websocket.websocket_connect(
-        request,
-        max_message_size=max_message_size,
-        ping_interval=10,
-        ping_timeout=10,
-        on_message_callback=on_message,
-    )
+    try:
+        ws = await tornado.websocket.websocket_connect(
+            request,
+            max_message_size=max_message_size,
+            ping_interval=10,
+            ping_timeout=10,
+            on_message_callback=on_message,
+        )
+    except tornado.httpclient.HTTPClientError as exc:
+        if exc.code in (401, 403):
+            raise Refused(f"HTTP {exc.code}: the cluster secret was not accepted") from None
+        raise
     stream = ws.protocol.stream  # type: ignore[union-attr]
     assert stream is not None
     stream.set_nodelay(True)

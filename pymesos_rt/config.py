@@ -1,0 +1,70 @@
+"""One frozen configuration dataclass per daemon; command-line flags are generated from them.
+
+Each field's ``metadata["help"]`` is its flag's help text; the flag is ``--field-name``. Only
+``str``, ``int``, ``float`` and ``bool`` fields (optionally ``| None``) are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclasses.dataclass(frozen=True)
+class UpConfig:
+    """``pymesos-rt up``: a master and one agent in the foreground."""
+
+    host: str = dataclasses.field(default="127.0.0.1", metadata=_help("address to bind"))
+    port: int = dataclasses.field(default=5050, metadata=_help("master port (0: pick one)"))
+    resources: str | None = dataclasses.field(
+        default=None, metadata=_help('agent resources, e.g. "cpus:4;mem:4096" (mem in MiB)')
+    )
+    isolation: str = dataclasses.field(default="auto", metadata=_help("auto or none"))
+    allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
+    work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
+    secret_file: str | None = dataclasses.field(
+        default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
+    )
+    log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusConfig:
+    """``pymesos-rt status``: print the cluster's state."""
+
+    master: str = dataclasses.field(
+        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
+    )
+    json: bool = dataclasses.field(default=False, metadata=_help("print JSON"))
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        if isinstance(kind, types.UnionType):
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        help_text = field.metadata.get("help", "")
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(
+                flag,
+                type=kind,
+                default=field.default,
+                help=f"{help_text} (default: {field.default})",
+            )
+
+
+def from_args(cls: type[C], args: argparse.Namespace) -> C:
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
