@@ -116,9 +116,11 @@ def test_malformed_frame_closes_only_that_connection(frame):
         good.receiver = Collect()
         good.start_reading()
         bad = await ws.connect(url, codec.agent_side(), SECRET)
+        bad_side = Collect()
+        bad.receiver = bad_side
+        bad.start_reading()
         await bad.ws.write_message(frame, binary=isinstance(frame, bytes))
-        msg = await bad.ws.read_message()
-        assert msg is None  # the server closed the bad connection
+        await _until(lambda: bad_side.closed)  # the server closed the bad connection
         good.send(m.Heartbeat())
         await _until(lambda: any(b == [m.Heartbeat()] for b in got.batches))
         assert len(got.closed) == 1

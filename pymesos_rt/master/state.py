@@ -176,11 +176,9 @@ class MasterState:
                     self._drop_offer(other.offer_id, fw.framework_id, now, 0.0)
                 for rest in call.offer_ids:
                     self._drop_offer(rest, fw.framework_id, now, 0.0)
-                return (
-                    [Send(fw.conn, m.Error(f"offer {offer_id} is no longer valid"))]
-                    if fw.conn
-                    else []
-                )
+                why = f"offer {offer_id} is no longer valid"
+                refused = [self._refused(fw, launch, "", why) for launch in call.launches]
+                return [Send(fw.conn, m.Error(why)), *refused] if fw.conn else []
             offers.append(entry[0])
         if not offers:
             return []
@@ -188,11 +186,9 @@ class MasterState:
         if len(agent_ids) != 1:
             for o in offers:
                 self._drop_offer(o.offer_id, fw.framework_id, now, 0.0)
-            return (
-                [Send(fw.conn, m.Error("offers of one Accept must be of one agent"))]
-                if fw.conn
-                else []
-            )
+            why = "offers of one Accept must be of one agent"
+            refused = [self._refused(fw, launch, "", why) for launch in call.launches]
+            return [Send(fw.conn, m.Error(why)), *refused] if fw.conn else []
         agent_id = agent_ids.pop()
         available = Resources()
         for o in offers:
@@ -206,15 +202,14 @@ class MasterState:
             if key in self.executors:
                 effects.append(Send(fw.conn, m.Error(f"executor id {launch.executor_id} is taken")))  # type: ignore[arg-type]
                 continue
-            if not launch.resources.fits(available) or launch.resources.is_empty():
-                effects.append(
-                    Send(
-                        fw.conn,
-                        m.Error(
-                            f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"
-                        ),
-                    )  # type: ignore[arg-type]
-                )
+            if (
+                not launch.resources.fits(available)
+                or launch.resources.is_empty()
+                or not launch.resources.is_nonnegative()  # would grow what is left
+            ):
+                why = f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"
+                effects.append(Send(fw.conn, m.Error(why)))  # type: ignore[arg-type]
+                effects.append(self._refused(fw, launch, agent_id, why))
                 continue
             available = available - launch.resources
             self.executors[key] = ExecutorEntry(
@@ -227,6 +222,21 @@ class MasterState:
         if not available.is_empty():
             self.allocator.recover(fw.framework_id, agent_id, available, now, call.refuse_seconds)
         return [e for e in effects if not (isinstance(e, Send) and e.conn is None)]
+
+    def _refused(
+        self, fw: FrameworkEntry, launch: m.ExecutorLaunch, agent_id: str, why: str
+    ) -> Send:
+        """A launch not carried out, reported as a FAILED executor: the framework counts an
+        executor as starting until it hears of it, and would otherwise wait for it forever."""
+        update = m.StatusUpdate(
+            f"{self.master_id}-refused-{fw.framework_id}-{launch.executor_id}",
+            agent_id,
+            fw.framework_id,
+            launch.executor_id,
+            ExecutorState.FAILED,
+            why,
+        )
+        return Send(fw.conn, m.ExecutorUpdate(update))  # type: ignore[arg-type]
 
     def _drop_offer(self, offer_id: str, fw_id: str, now: float, refuse: float) -> None:
         entry = self.offers.get(offer_id)
@@ -262,6 +272,8 @@ class MasterState:
             if old.conn is not None and old.conn != conn:
                 effects.append(Close(old.conn, "agent re-registered elsewhere"))
                 self._conns.pop(old.conn, None)
+            # outstanding offers hold resources the re-added agent would offer a second time
+            effects += self._rescind_agent_offers(agent_id, now)
             self._forget_agent(agent_id)
         agent = AgentEntry(agent_id, call.hostname, call.resources, conn, call.isolation, now)
         self.agents[agent_id] = agent

@@ -1,0 +1,589 @@
+"""The master's sans-IO core: feed connection messages and times, compare the effects.
+
+Connections are plain strings ("a1" for an agent, "f1"/"f2" for frameworks); the master id is
+fixed so offer ids are predictable ("M-O1", "M-O2", ...).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pymesos_rt.master.allocator import RandomAllocator
+from pymesos_rt.master.state import Close, MasterConfig, MasterState, Send
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState
+
+R = Resources
+CMD = m.CommandInfo(["python", "-m", "pymesos_rt.executor"])
+AGENT_RES = R(cpus=4, mem=4096)
+
+
+def launch(eid: str, **res: float) -> m.ExecutorLaunch:
+    return m.ExecutorLaunch(eid, R(**res), CMD)
+
+
+def cluster(*agents: tuple[str, str, Resources]) -> m.ClusterChanged:
+    return m.ClusterChanged([m.AgentSummary(*a) for a in agents])
+
+
+HOST_A = ("ag1", "host-a", AGENT_RES)
+
+
+def offers_msg(*offers: tuple[str, str, Resources], agent: str = "ag1") -> m.Offers:
+    host = {"ag1": "host-a", "ag2": "host-b"}[agent]
+    return m.Offers([m.Offer(oid, fw, agent, host, res) for oid, fw, res in offers])
+
+
+def update(uid: str, eid: str, state: ExecutorState, fw: str = "fw1", **kw) -> m.StatusUpdate:
+    return m.StatusUpdate(uid, "ag1", fw, eid, state, **kw)
+
+
+def refused(fw: str, eid: str, why: str, agent: str = "") -> m.ExecutorUpdate:
+    """The FAILED update the master sends for a launch it did not carry out."""
+    return m.ExecutorUpdate(
+        m.StatusUpdate(f"M-refused-{fw}-{eid}", agent, fw, eid, ExecutorState.FAILED, why)
+    )
+
+
+def make_master(**config) -> MasterState:
+    return MasterState(config=MasterConfig(**config), master_id="M")
+
+
+def register_agent(ms, conn="a1", agent_id="ag1", host="host-a", res=AGENT_RES, now=0.0, **kw):
+    return ms.on_agent_call(conn, m.RegisterAgent(host, res, agent_id, **kw), now)
+
+
+def subscribe(ms, conn, fw_id, now=0.0, **kw):
+    return ms.on_framework_call(conn, m.Subscribe(f"app-{fw_id}", framework_id=fw_id, **kw), now)
+
+
+@pytest.fixture
+def ms() -> MasterState:
+    """One agent (4 cpus, 4096 mem) and two frameworks, fw1 subscribed first."""
+    ms = make_master()
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    subscribe(ms, "f2", "fw2")
+    return ms
+
+
+def running_two_executors(ms: MasterState) -> None:
+    """fw1 runs e1 (2 cpus, 1024) and e2 (1 cpu, 2048) on ag1; (1 cpu, 1024) is free."""
+    ms.allocate(1.0)
+    ms.on_framework_call(
+        "f1",
+        m.Accept(["M-O1"], [launch("e1", cpus=2, mem=1024), launch("e2", cpus=1, mem=2048)]),
+        1.0,
+    )
+
+
+# --- the seed's example -----------------------------------------------------------------------
+
+
+def test_seed_offer_example():
+    ms = make_master()
+    assert register_agent(ms) == [Send("a1", m.AgentRegistered("ag1", "M"))]
+    assert subscribe(ms, "f1", "fw1") == [
+        Send("f1", m.Subscribed("fw1", "M")),
+        Send("f1", cluster(HOST_A)),
+    ]
+    assert subscribe(ms, "f2", "fw2") == [
+        Send("f2", m.Subscribed("fw2", "M")),
+        Send("f2", cluster(HOST_A)),
+    ]
+
+    assert ms.allocate(1.0) == [Send("f1", offers_msg(("M-O1", "fw1", R(cpus=4, mem=4096))))]
+
+    e1, e2 = launch("e1", cpus=2, mem=1024), launch("e2", cpus=1, mem=2048)
+    assert ms.on_framework_call("f1", m.Accept(["M-O1"], [e1, e2]), 1.0) == [
+        Send("a1", m.LaunchExecutor("fw1", e1)),
+        Send("a1", m.LaunchExecutor("fw1", e2)),
+    ]
+
+    assert ms.allocate(2.0) == [Send("f2", offers_msg(("M-O2", "fw2", R(cpus=1, mem=1024))))]
+
+    snap = ms.snapshot()
+    assert snap["resources"] == {"total": {"cpus": 4.0, "mem": 4096.0}}
+    (agent,) = snap["agents"]
+    assert agent["used"] == {"cpus": 3.0, "mem": 3072.0}
+    assert agent["offered"] == {"cpus": 1.0, "mem": 1024.0}
+    assert agent["state"] == "active"
+    fw1, fw2 = snap["frameworks"]
+    assert (fw1["id"], fw1["executors"], fw1["offers"], fw1["share"]) == ("fw1", ["e1", "e2"], [], 0.75)
+    assert (fw2["id"], fw2["executors"], fw2["offers"], fw2["share"]) == (
+        "fw2",
+        [],
+        [{"cpus": 1.0, "mem": 1024.0}],
+        0.25,
+    )
+    assert sorted((e["executor_id"], e["state"], e["agent_id"]) for e in snap["executors"]) == [
+        ("e1", "STAGING", "ag1"),
+        ("e2", "STAGING", "ag1"),
+    ]
+
+
+# --- offers: decline, filters, timeouts -------------------------------------------------------
+
+
+def test_decline_with_filter_keeps_the_agent_from_that_framework(ms):
+    ms.on_framework_call("f2", m.Suppress(), 0.0)
+    assert ms.allocate(1.0) == [Send("f1", offers_msg(("M-O1", "fw1", AGENT_RES)))]
+    assert ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=10.0), 2.0) == []
+    assert ms.offers == {}
+    assert ms.allocate(5.0) == []
+    assert ms.allocate(11.999) == []
+    assert ms.allocate(12.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+
+
+def test_declined_resources_go_to_the_other_framework(ms):
+    ms.allocate(1.0)
+    ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=10.0), 2.0)
+    assert ms.allocate(2.0) == [Send("f2", offers_msg(("M-O2", "fw2", AGENT_RES)))]
+
+
+def test_decline_is_idempotent_and_ignores_foreign_offers(ms):
+    ms.allocate(1.0)
+    assert ms.on_framework_call("f2", m.Decline(["M-O1"]), 1.0) == []
+    assert "M-O1" in ms.offers  # fw2 cannot decline fw1's offer
+    assert ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=0.0), 1.0) == []
+    assert ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=0.0), 1.0) == []
+    assert ms.allocate(1.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+
+
+def test_offer_timeout_rescinds_in_tick():
+    ms = make_master(offer_timeout=30.0)
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    ms.allocate(10.0)
+    assert ms.tick(39.9) == []
+    assert ms.tick(40.0) == [Send("f1", m.Rescind("M-O1"))]
+    assert ms.offers == {}
+    assert ms.tick(41.0) == []
+    # no filter on a rescinded offer
+    assert ms.allocate(40.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+
+
+def test_suppress_and_revive(ms):
+    ms.on_framework_call("f1", m.Suppress(), 0.0)
+    ms.on_framework_call("f2", m.Suppress(), 0.0)
+    assert ms.allocate(1.0) == []
+    assert [f["suppressed"] for f in ms.snapshot()["frameworks"]] == [True, True]
+    ms.on_framework_call("f2", m.Revive(), 1.0)
+    assert ms.allocate(1.0) == [Send("f2", offers_msg(("M-O1", "fw2", AGENT_RES)))]
+
+
+def test_revive_clears_decline_filters(ms):
+    ms.on_framework_call("f2", m.Suppress(), 0.0)
+    ms.allocate(1.0)
+    ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=100.0), 1.0)
+    assert ms.allocate(2.0) == []
+    ms.on_framework_call("f1", m.Revive(), 2.0)
+    assert ms.allocate(2.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+
+
+# --- accept -----------------------------------------------------------------------------------
+
+
+def test_accept_of_a_foreign_offer_is_an_error(ms):
+    ms.allocate(1.0)
+    effects = ms.on_framework_call("f2", m.Accept(["M-O1"], [launch("x", cpus=1)]), 1.0)
+    why = "offer M-O1 is no longer valid"
+    assert effects == [Send("f2", m.Error(why)), Send("f2", refused("fw2", "x", why))]
+    assert "M-O1" in ms.offers  # still fw1's to use
+    assert ms.executors == {}
+
+
+def test_accept_of_a_stale_offer_is_an_error(ms):
+    ms.allocate(1.0)
+    ms.on_framework_call("f1", m.Decline(["M-O1"], refuse_seconds=0.0), 1.0)
+    effects = ms.on_framework_call("f1", m.Accept(["M-O1"], [launch("e1", cpus=1)]), 2.0)
+    why = "offer M-O1 is no longer valid"
+    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e1", why))]
+    assert ms.executors == {}
+
+
+def test_accept_with_one_bad_offer_returns_the_good_ones():
+    ms = make_master()
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    ms.allocate(1.0)
+    effects = ms.on_framework_call("f1", m.Accept(["M-O1", "M-O9"], [launch("e1", cpus=1)]), 1.0)
+    why = "offer M-O9 is no longer valid"
+    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e1", why))]
+    assert ms.offers == {}
+    # given back without a filter
+    assert ms.allocate(1.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+
+
+def test_accept_of_offers_of_two_agents_is_an_error():
+    ms = make_master()
+    register_agent(ms)
+    register_agent(ms, conn="a2", agent_id="ag2", host="host-b", res=R(cpus=1))
+    subscribe(ms, "f1", "fw1")
+    assert ms.allocate(1.0) == [
+        Send(
+            "f1",
+            m.Offers(
+                [
+                    m.Offer("M-O1", "fw1", "ag1", "host-a", AGENT_RES),
+                    m.Offer("M-O2", "fw1", "ag2", "host-b", R(cpus=1)),
+                ]
+            ),
+        )
+    ]
+    effects = ms.on_framework_call("f1", m.Accept(["M-O1", "M-O2"], [launch("e1", cpus=1)]), 1.0)
+    why = "offers of one Accept must be of one agent"
+    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e1", why))]
+    assert ms.offers == {}
+    assert ms.executors == {}
+
+
+def test_launch_that_does_not_fit_is_an_error_and_the_rest_launches(ms):
+    ms.on_framework_call("f2", m.Suppress(), 0.0)
+    ms.allocate(1.0)
+    ok = launch("e1", cpus=3, mem=1024)
+    effects = ms.on_framework_call(
+        "f1", m.Accept(["M-O1"], [ok, launch("big", cpus=2, mem=1024)], refuse_seconds=5.0), 1.0
+    )
+    why = "launch big (cpus:2;mem:1024) does not fit offer (cpus:1;mem:3072)"
+    assert effects == [
+        Send("a1", m.LaunchExecutor("fw1", ok)),
+        Send("f1", m.Error(why)),
+        Send("f1", refused("fw1", "big", why, "ag1")),
+    ]
+    assert set(ms.executors) == {("fw1", "e1")}
+    # the unused rest comes back after the Accept's refuse_seconds
+    assert ms.allocate(5.9) == []
+    assert ms.allocate(6.0) == [Send("f1", offers_msg(("M-O2", "fw1", R(cpus=1, mem=3072))))]
+
+
+def test_launch_of_empty_resources_is_an_error(ms):
+    ms.allocate(1.0)
+    effects = ms.on_framework_call("f1", m.Accept(["M-O1"], [launch("e0")]), 1.0)
+    why = "launch e0 ((none)) does not fit offer (cpus:4;mem:4096)"
+    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e0", why, "ag1"))]
+    assert ms.executors == {}
+
+
+def test_launch_of_negative_resources_is_an_error(ms):
+    """A negative launch must not grow the offer for the launches after it."""
+    ms.on_framework_call("f2", m.Suppress(), 0.0)
+    ms.allocate(1.0)
+    effects = ms.on_framework_call(
+        "f1",
+        m.Accept(["M-O1"], [launch("neg", cpus=-100), launch("huge", cpus=100, mem=1)]),
+        1.0,
+    )
+    assert [type(e.message) for e in effects] == [m.Error, m.ExecutorUpdate] * 2
+    assert effects[0].message.message.startswith("launch neg (cpus:-100) does not fit")
+    assert effects[2].message.message.startswith("launch huge (cpus:100;mem:1) does not fit")
+    assert ms.executors == {}
+
+
+def test_executor_id_taken_is_an_error(ms):
+    running_two_executors(ms)
+    ms.allocate(2.0)  # (1 cpu, 1024) to fw2
+    ms.on_framework_call("f2", m.Decline(["M-O2"], refuse_seconds=100.0), 2.0)
+    (offer,) = ms.allocate(6.0)[0].message.offers  # fw1's Accept refused the rest until 6.0
+    assert offer.framework_id == "fw1"
+    effects = ms.on_framework_call("f1", m.Accept([offer.offer_id], [launch("e1", cpus=1)]), 6.0)
+    # no FAILED update here: it would end the framework's running executor e1
+    assert effects == [Send("f1", m.Error("executor id e1 is taken"))]
+    assert ms.executors[("fw1", "e1")].resources == R(cpus=2, mem=1024)
+
+
+def test_a_refused_launch_is_reported_as_a_failed_executor(ms):
+    """The framework counts a launched executor as starting until it hears of it: a launch the
+    master refuses is reported as FAILED, or the framework would wait for it forever."""
+    ms.allocate(1.0)
+    effects = ms.on_framework_call("f1", m.Accept(["M-O1"], [launch("big", cpus=8)]), 1.0)
+    why = "launch big (cpus:8) does not fit offer (cpus:4;mem:4096)"
+    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "big", why, "ag1"))]
+    # the framework's acknowledgement of it is routed to the agent, which ignores it
+    assert ms.on_framework_call("f1", m.Acknowledge("ag1", "M-refused-fw1-big"), 1.0) == [
+        Send("a1", m.StatusAcked("M-refused-fw1-big"))
+    ]
+    assert ms.on_framework_call("f1", m.Acknowledge("", "M-refused-fw1-big"), 1.0) == []
+
+
+# --- status updates and acknowledgements ------------------------------------------------------
+
+
+def test_status_updates_are_forwarded_and_acks_routed_back(ms):
+    running_two_executors(ms)
+    up = update("u1", "e1", ExecutorState.RUNNING)
+    assert ms.on_agent_call("a1", m.AgentStatus(up), 2.0) == [Send("f1", m.ExecutorUpdate(up))]
+    assert ms.executors[("fw1", "e1")].state is ExecutorState.RUNNING
+    assert ms.on_framework_call("f1", m.Acknowledge("ag1", "u1"), 2.0) == [
+        Send("a1", m.StatusAcked("u1"))
+    ]
+    # a resent duplicate is forwarded again (the framework acks again) and changes nothing
+    assert ms.on_agent_call("a1", m.AgentStatus(up), 3.0) == [Send("f1", m.ExecutorUpdate(up))]
+    assert ms.executors[("fw1", "e1")].state is ExecutorState.RUNNING
+
+
+def test_terminal_update_frees_the_executors_resources(ms):
+    running_two_executors(ms)
+    ms.on_framework_call("f2", m.Suppress(), 1.0)
+    assert ms.allocate(1.5) == []  # (1 cpu, 1024) refused by fw1's Accept for 5 s
+    done = update("u2", "e2", ExecutorState.FINISHED, exit_code=0)
+    assert ms.on_agent_call("a1", m.AgentStatus(done), 2.0) == [Send("f1", m.ExecutorUpdate(done))]
+    assert set(ms.executors) == {("fw1", "e1")}
+    assert [e.executor_id for e in ms.completed_executors] == ["e2"]
+    assert ms.allocate(6.0) == [Send("f1", offers_msg(("M-O2", "fw1", R(cpus=2, mem=3072))))]
+    # the duplicate terminal update does not free the resources twice
+    ms.on_agent_call("a1", m.AgentStatus(done), 6.0)
+    assert ms.allocator.share("fw1") == 1.0
+
+
+def test_ack_for_an_unknown_or_disconnected_agent_is_dropped(ms):
+    assert ms.on_framework_call("f1", m.Acknowledge("nobody", "u1"), 1.0) == []
+    ms.on_disconnected("a1", 1.0)
+    assert ms.on_framework_call("f1", m.Acknowledge("ag1", "u1"), 1.0) == []
+
+
+def test_update_for_a_removed_framework_is_acked_by_the_master(ms):
+    running_two_executors(ms)
+    ms.on_framework_call("f1", m.Teardown(), 2.0)
+    killed = update("u3", "e1", ExecutorState.KILLED)
+    assert ms.on_agent_call("a1", m.AgentStatus(killed), 3.0) == [Send("a1", m.StatusAcked("u3"))]
+
+
+def test_update_for_a_disconnected_framework_waits_for_the_agents_resend(ms):
+    subscribe(ms, "f3", "fw3", failover_timeout=60.0)
+    up = update("u1", "e1", ExecutorState.RUNNING, fw="fw3")
+    ms.on_disconnected("f3", 1.0)
+    assert ms.on_agent_call("a1", m.AgentStatus(up), 2.0) == []
+    subscribe(ms, "f3b", "fw3", now=3.0)
+    assert ms.on_agent_call("a1", m.AgentStatus(up), 4.0) == [Send("f3b", m.ExecutorUpdate(up))]
+
+
+def test_kill_executor_asks_its_agent_to_stop_it(ms):
+    running_two_executors(ms)
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "e1"), 2.0) == [
+        Send("a1", m.StopExecutor("fw1", "e1"))
+    ]
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "nope"), 2.0) == []
+    assert ms.on_framework_call("f2", m.KillExecutor("ag1", "e1"), 2.0) == []  # not fw2's
+
+
+# --- agents going away ------------------------------------------------------------------------
+
+
+def test_agent_disconnect_rescinds_offers_then_timeout_makes_executors_lost():
+    ms = make_master(agent_reregister_timeout=10.0)
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    subscribe(ms, "f2", "fw2")
+    running_two_executors(ms)
+    ms.allocate(2.0)  # (1 cpu, 1024) to fw2 as M-O2
+
+    assert ms.on_disconnected("a1", 5.0) == [Send("f2", m.Rescind("M-O2"))]
+    assert ms.snapshot()["agents"][0]["state"] == "disconnected"
+    assert ms.allocate(6.0) == []  # a disconnected agent is not offered
+    assert ms.tick(14.9) == []
+
+    effects = ms.tick(15.0)
+    lost = sorted(
+        (e for e in effects if isinstance(e.message, m.ExecutorUpdate)),
+        key=lambda e: e.message.update.executor_id,
+    )
+    reason = "agent ag1 (host-a) was lost: did not re-register in time"
+    assert lost == [
+        Send("f1", m.ExecutorUpdate(
+            m.StatusUpdate("M-lost-ag1-e1", "ag1", "fw1", "e1", ExecutorState.LOST, reason)
+        )),
+        Send("f1", m.ExecutorUpdate(
+            m.StatusUpdate("M-lost-ag1-e2", "ag1", "fw1", "e2", ExecutorState.LOST, reason)
+        )),
+    ]
+    assert effects[2:] == [Send("f1", cluster()), Send("f2", cluster())]
+    assert ms.agents == {}
+    assert ms.executors == {}
+    assert ms.frameworks["fw1"].executors == set()
+    assert ms.allocator.total() == R()
+    assert ms.allocator.share("fw1") == 0.0
+    assert ms.tick(100.0) == []
+
+
+def test_agent_back_in_time_keeps_its_executors():
+    ms = make_master(agent_reregister_timeout=10.0)
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    running_two_executors(ms)
+    ms.on_disconnected("a1", 5.0)
+    records = [
+        m.ExecutorRecord("fw1", "e1", R(cpus=2, mem=1024)),
+        m.ExecutorRecord("fw1", "e2", R(cpus=1, mem=2048)),
+    ]
+    assert register_agent(ms, conn="a1b", now=8.0, executors=records) == [
+        Send("a1b", m.AgentRegistered("ag1", "M")),
+        Send("f1", cluster(HOST_A)),
+    ]
+    assert ms.tick(20.0) == []
+    assert set(ms.executors) == {("fw1", "e1"), ("fw1", "e2")}
+    assert ms.allocator.share("fw1") == pytest.approx(0.75)
+    assert ms.allocate(20.0) == [Send("f1", offers_msg(("M-O2", "fw1", R(cpus=1, mem=1024))))]
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "e1"), 21.0) == [
+        Send("a1b", m.StopExecutor("fw1", "e1"))
+    ]
+
+
+def test_agent_re_registering_on_a_new_connection_closes_the_old_and_rescinds_offers(ms):
+    ms.allocate(1.0)  # everything offered to fw1 as M-O1
+    effects = register_agent(ms, conn="a1b", now=2.0)
+    assert effects == [
+        Close("a1", "agent re-registered elsewhere"),
+        Send("f1", m.Rescind("M-O1")),
+        Send("a1b", m.AgentRegistered("ag1", "M")),
+        Send("f1", cluster(HOST_A)),
+        Send("f2", cluster(HOST_A)),
+    ]
+    assert ms.offers == {}
+    # the agent is offered once, not twice
+    assert ms.allocate(2.0) == [Send("f1", offers_msg(("M-O2", "fw1", AGENT_RES)))]
+    assert ms.allocate(2.0) == []
+    # the old connection closing later changes nothing
+    assert ms.on_disconnected("a1", 3.0) == []
+    assert ms.agents["ag1"].conn == "a1b"
+
+
+def test_master_failover_rebuilds_from_agents_and_frameworks():
+    ms = make_master()
+    records = [m.ExecutorRecord("fw1", "e1", R(cpus=3, mem=1024))]
+    register_agent(ms, executors=records)
+    assert ms.executors[("fw1", "e1")].state is ExecutorState.RUNNING
+    subscribe(ms, "f2", "fw2")
+    assert ms.allocate(0.0) == [Send("f2", offers_msg(("M-O1", "fw2", R(cpus=1, mem=3072))))]
+    subscribe(ms, "f1", "fw1", now=1.0)
+    assert ms.frameworks["fw1"].executors == {"e1"}
+    assert ms.allocator.share("fw1") == pytest.approx(0.75)
+
+
+# --- frameworks going away --------------------------------------------------------------------
+
+
+def test_teardown_shuts_the_framework_down_on_its_agents(ms):
+    running_two_executors(ms)
+    assert ms.on_framework_call("f1", m.Teardown(), 2.0) == [
+        Send("a1", m.ShutdownFramework("fw1")),
+        Close("f1", "teardown"),
+    ]
+    assert set(ms.frameworks) == {"fw2"}
+    assert ms.executors == {}
+    assert ms.allocate(3.0) == [Send("f2", offers_msg(("M-O2", "fw2", AGENT_RES)))]
+    assert ms.on_disconnected("f1", 3.0) == []
+    assert ms.on_framework_call("f1", m.Revive(), 3.0) == [Close("f1", "Revive before Subscribe")]
+
+
+def test_framework_without_failover_timeout_is_removed_on_disconnect(ms):
+    running_two_executors(ms)
+    ms.allocate(2.0)  # M-O2 to fw2
+    assert ms.on_disconnected("f1", 3.0) == [Send("a1", m.ShutdownFramework("fw1"))]
+    assert "fw1" not in ms.frameworks
+
+
+def test_framework_failover_within_timeout_keeps_executors():
+    ms = make_master()
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1", failover_timeout=60.0)
+    running_two_executors(ms)
+    ms.allocate(10.0)  # the rest, refused by the Accept until 6.0, as M-O2
+    assert ms.on_disconnected("f1", 10.0) == []
+    assert ms.offers == {}
+    assert ms.allocate(11.0) == []  # suppressed while away
+    assert ms.tick(69.9) == []
+    assert subscribe(ms, "f1b", "fw1", now=30.0) == [
+        Send("f1b", m.Subscribed("fw1", "M")),
+        Send("f1b", cluster(HOST_A)),
+    ]
+    assert ms.tick(100.0) == []
+    assert ms.frameworks["fw1"].executors == {"e1", "e2"}
+    assert ms.allocate(100.0) == [Send("f1b", offers_msg(("M-O3", "fw1", R(cpus=1, mem=1024))))]
+
+
+def test_framework_past_failover_timeout_is_removed_in_tick():
+    ms = make_master()
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1", failover_timeout=60.0)
+    running_two_executors(ms)
+    ms.on_disconnected("f1", 10.0)
+    assert ms.tick(69.9) == []
+    assert ms.tick(70.0) == [Send("a1", m.ShutdownFramework("fw1"))]
+    assert ms.frameworks == {}
+    assert ms.executors == {}
+
+
+def test_re_subscribing_on_a_new_connection_closes_the_old(ms):
+    effects = subscribe(ms, "f1b", "fw1", now=1.0)
+    assert effects[0] == Close("f1", "framework re-subscribed elsewhere")
+    assert ms.on_framework_call("f1", m.Suppress(), 1.0) == [Close("f1", "Suppress before Subscribe")]
+    assert ms.on_disconnected("f1", 1.0) == []
+    assert ms.allocate(1.0) == [Send("f1b", offers_msg(("M-O1", "fw1", AGENT_RES)))]
+
+
+def test_subscribe_without_an_id_gets_a_new_one():
+    ms = make_master()
+    effects = ms.on_framework_call("f1", m.Subscribe("app"), 0.0)
+    (fw_id,) = ms.frameworks
+    assert fw_id.startswith("fw-")
+    assert effects == [Send("f1", m.Subscribed(fw_id, "M")), Send("f1", cluster())]
+
+
+# --- calls before registration ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        m.Accept(["M-O1"], []),
+        m.Decline(["M-O1"]),
+        m.Suppress(),
+        m.Revive(),
+        m.KillExecutor("ag1", "e1"),
+        m.Acknowledge("ag1", "u1"),
+        m.Teardown(),
+    ],
+    ids=lambda c: type(c).__name__,
+)
+def test_framework_call_before_subscribe_closes_only_that_connection(ms, call):
+    ms.allocate(1.0)
+    before = ms.snapshot()
+    assert ms.on_framework_call("x", call, 2.0) == [
+        Close("x", f"{type(call).__name__} before Subscribe")
+    ]
+    assert ms.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "call",
+    [m.Heartbeat(), m.AgentStatus(update("u1", "e1", ExecutorState.RUNNING))],
+    ids=lambda c: type(c).__name__,
+)
+def test_agent_call_before_register_closes_only_that_connection(ms, call):
+    before = ms.snapshot()
+    assert ms.on_agent_call("y", call, 1.0) == [
+        Close("y", f"{type(call).__name__} before RegisterAgent")
+    ]
+    assert ms.snapshot() == before
+    assert ms.on_agent_call("a1", m.Heartbeat(), 1.0) == []
+
+
+def test_framework_connection_cannot_speak_for_an_agent(ms):
+    assert ms.on_agent_call("f1", m.Heartbeat(), 1.0) == [Close("f1", "Heartbeat before RegisterAgent")]
+    assert ms.on_framework_call("a1", m.Revive(), 1.0) == [Close("a1", "Revive before Subscribe")]
+
+
+def test_unknown_connection_disconnecting_is_ignored(ms):
+    assert ms.on_disconnected("nobody", 1.0) == []
+
+
+# --- other policies ---------------------------------------------------------------------------
+
+
+def test_master_works_with_the_random_allocator():
+    ms = MasterState(allocator=RandomAllocator(seed=1), master_id="M")
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    assert ms.allocate(0.0) == [Send("f1", offers_msg(("M-O1", "fw1", AGENT_RES)))]
