@@ -105,11 +105,6 @@ def test_notebook_runs(kernel_of_this_python: None) -> None:
     assert "initialized: False" in joined  # rt.shutdown()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="task output is attributed to the cell that called rt.init(): the runtime loop thread "
-    "inherits that cell's contextvars context, where ipykernel keeps the output's parent header",
-)
 def test_task_output_appears_in_the_cell_that_ran_the_task(kernel_of_this_python: None) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [

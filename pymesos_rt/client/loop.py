@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -30,7 +31,12 @@ class LoopThread:
         """Run ``coro`` on the loop and wait for its result from another thread."""
         if threading.current_thread() is self.thread:
             raise RuntimeError("LoopThread.run called from the loop's own thread")
-        fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        # in a fresh context: tasks on the loop must not inherit the caller's context variables
+        # (ipykernel keeps "which cell is printing" in one, so output would go to the cell
+        # that called init instead of the cell that is running)
+        fut: concurrent.futures.Future[T] = contextvars.Context().run(
+            asyncio.run_coroutine_threadsafe, coro, self.loop
+        )
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:

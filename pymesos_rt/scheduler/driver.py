@@ -10,6 +10,7 @@ output, nested submissions and ``get`` requests in). User threads hand it work t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -185,7 +186,7 @@ class Driver:
             self._intake.append(item)
             first = len(self._intake) == 1
         if first and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._drain_intake)
+            self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
         with self._intake_lock:

@@ -364,6 +364,7 @@ class SchedulerState:
                 task.executor_id = None
                 task.attempts -= 1  # it never started
                 queue.appendleft(tid)
+        retried: list[str] = []
         for tid in running:
             task = self.tasks.get(tid)
             if task is None or task.state is not TaskState.DISPATCHED:
@@ -371,11 +372,12 @@ class SchedulerState:
             if task.attempts <= task.max_retries:
                 task.move(TaskState.READY)
                 task.executor_id = None
-                queue.appendleft(tid)
+                retried.append(tid)
             else:
                 where = f"executor {executor_id} on agent {lease.agent_id}"
                 message = f"task {task.name} ({tid}) lost: {where} died ({detail})"
                 effects += self._fail(task, Fail(tid, kind, message))
+        queue.extendleft(reversed(retried))  # at the front, in the order they were dispatched
         return effects + self._pump(now)
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:

@@ -1,0 +1,458 @@
+"""The framework scheduler's sans-IO core: feed submissions, offers and executor events,
+compare the effects.
+
+Executors get ids ``p-e1``, ``p-e2``, ... in launch order. Task names are their function ids.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState, TaskState
+from pymesos_rt.scheduler.state import (
+    CancelOnExecutor,
+    DeclineOffers,
+    Dispatch,
+    Fail,
+    Finished,
+    KillExecutor,
+    LaunchExecutors,
+    SchedulerConfig,
+    SchedulerState,
+    SetSuppressed,
+    Task,
+)
+
+R = Resources
+SHAPE = R(cpus=1, mem=1024)
+BIG = R(cpus=4, mem=4096)
+
+
+def task(tid, fn="f", shape=SHAPE, deps=(), max_retries=3, retry_exceptions=False) -> Task:
+    return Task(tid, fn, f"{fn}-id", shape, list(deps), max_retries, retry_exceptions)
+
+
+def offer(oid: str, res: Resources, agent: str = "ag1") -> m.Offer:
+    return m.Offer(oid, "fw1", agent, f"host-{agent}", res)
+
+
+def agents(*totals: tuple[str, Resources]) -> list[m.AgentSummary]:
+    return [m.AgentSummary(aid, f"host-{aid}", total) for aid, total in totals]
+
+
+def make(**config) -> SchedulerState:
+    return SchedulerState("p", SchedulerConfig(**config))
+
+
+def one_executor(s: SchedulerState, *tasks: Task, now: float = 0.0) -> list:
+    """Submit ``tasks`` and get one connected executor of their shape; the connect's effects."""
+    for t in tasks:
+        s.submit(t, now)
+    launched = s.offers([offer("O1", tasks[0].shape)], now)
+    assert launched[0] == LaunchExecutors("ag1", ["O1"], [("p-e1", tasks[0].shape)], 1.0 if len(tasks) > 1 else 5.0)
+    return s.executor_connected("p-e1", now)
+
+
+# --- offers and suppression -------------------------------------------------------------------
+
+
+def test_submit_offer_launch_connect_dispatch():
+    s = make()
+    assert s.tick(0.0) == [SetSuppressed(True)]  # nothing to run: stop offers
+    assert s.submit(task("t1"), 1.0) == [SetSuppressed(False)]  # REVIVE
+    assert s.submit(task("t2"), 1.0) == []
+    small = R(cpus=2, mem=512)
+    assert s.submit(task("t3", fn="g", shape=small), 1.0) == []
+    # oldest shape first: two (1 cpu, 1024) executors, then one (2 cpus, 512)
+    assert s.offers([offer("O1", BIG)], 2.0) == [
+        LaunchExecutors("ag1", ["O1"], [("p-e1", SHAPE), ("p-e2", SHAPE), ("p-e3", small)], 5.0),
+        SetSuppressed(True),
+    ]
+    assert s.executor_connected("p-e1", 3.0) == [Dispatch("p-e1", "t1", True)]
+    assert s.executor_connected("p-e2", 3.0) == [Dispatch("p-e2", "t2", True)]
+    assert s.executor_connected("p-e3", 3.0) == [Dispatch("p-e3", "t3", True)]
+    assert [s.tasks[t].state for t in ("t1", "t2", "t3")] == [TaskState.DISPATCHED] * 3
+    assert s.executor_connected("nobody", 3.0) == []
+
+
+def test_offer_too_small_is_declined_briefly_while_work_waits():
+    s = make()
+    s.submit(task("t1", shape=BIG), 0.0)
+    assert s.offers([offer("O1", R(cpus=2, mem=8192))], 1.0) == [DeclineOffers(["O1"], 1.0)]
+
+
+def test_offers_are_declined_for_longer_when_idle():
+    s = make()
+    assert s.offers([offer("O1", BIG)], 1.0) == [DeclineOffers(["O1"], 5.0), SetSuppressed(True)]
+
+
+def test_offers_of_one_agent_are_combined_and_agents_are_planned_in_turn():
+    s = make()
+    for i in range(3):
+        s.submit(task(f"t{i}", shape=R(cpus=2)), 0.0)
+    assert s.offers(
+        [offer("O1", R(cpus=1)), offer("O2", R(cpus=2), "ag2"), offer("O3", R(cpus=3))], 1.0
+    ) == [
+        # ag1: 1 + 3 cpus -> two executors; ag2: one more, which covers the third task
+        LaunchExecutors("ag1", ["O1", "O3"], [("p-e1", R(cpus=2)), ("p-e2", R(cpus=2))], 1.0),
+        LaunchExecutors("ag2", ["O2"], [("p-e3", R(cpus=2))], 5.0),
+        SetSuppressed(True),
+    ]
+
+
+def test_executors_still_starting_count_against_the_need():
+    s = make()
+    s.submit(task("t1"), 0.0)
+    s.offers([offer("O1", SHAPE)], 0.0)
+    assert s.offers([offer("O2", BIG)], 1.0) == [DeclineOffers(["O2"], 5.0)]
+    assert s.submit(task("t2"), 1.0) == [SetSuppressed(False)]
+    assert s.offers([offer("O3", BIG)], 1.0) == [
+        LaunchExecutors("ag1", ["O3"], [("p-e2", SHAPE)], 5.0),
+        SetSuppressed(True),
+    ]
+
+
+def test_an_executor_that_never_started_is_asked_for_again():
+    s = make()
+    s.submit(task("t1"), 0.0)
+    s.offers([offer("O1", SHAPE)], 0.0)
+    failed = m.StatusUpdate("u1", "ag1", "fw1", "p-e1", ExecutorState.FAILED, "no python")
+    assert s.executor_update(failed, 1.0) == [SetSuppressed(False)]
+    assert s.offers([offer("O2", SHAPE)], 2.0)[0] == LaunchExecutors(
+        "ag1", ["O2"], [("p-e2", SHAPE)], 5.0
+    )
+
+
+# --- dispatch and pipelining ------------------------------------------------------------------
+
+
+def test_functions_are_sent_once_per_executor():
+    s = make()
+    assert one_executor(s, task("t1"), task("t2")) == [Dispatch("p-e1", "t1", True)]
+    assert s.task_done("p-e1", "t1", 0.5, 1.0) == [
+        Finished("t1", []),
+        Dispatch("p-e1", "t2", False),
+        SetSuppressed(True),  # nothing waits any more
+    ]
+
+
+def test_pipeline_grows_once_fast_durations_are_known():
+    s = make()
+    tasks = [task(f"t{i}") for i in range(1, 11)]
+    # unknown duration: one task at a time
+    assert one_executor(s, *tasks) == [Dispatch("p-e1", "t1", True)]
+    # 0.3 ms each: queue behind the running one until 2 ms of work is held (7 tasks)
+    assert s.task_done("p-e1", "t1", 0.0003, 1.0) == [
+        Finished("t1", []),
+        *[Dispatch("p-e1", f"t{i}", False) for i in range(2, 9)],
+    ]
+    assert s.task_done("p-e1", "t2", 0.0003, 1.0) == [
+        Finished("t2", []),
+        Dispatch("p-e1", "t9", False),
+    ]
+
+
+def test_no_pipeline_for_slow_tasks():
+    s = make()
+    one_executor(s, task("t1"), task("t2"), task("t3"))
+    assert s.task_done("p-e1", "t1", 1.0, 1.0) == [Finished("t1", []), Dispatch("p-e1", "t2", False)]
+    assert s.task_done("p-e1", "t2", 1.0, 2.0) == [
+        Finished("t2", []),
+        Dispatch("p-e1", "t3", False),
+        SetSuppressed(True),
+    ]
+
+
+def test_nothing_queues_behind_a_task_of_unknown_duration():
+    s = make()
+    one_executor(s, task("t1"), task("t2"))
+    s.task_done("p-e1", "t1", 0.0001, 1.0)  # t2 dispatched; f is fast
+    assert s.submit(task("g1", fn="g"), 1.0) == [Dispatch("p-e1", "g1", True)]
+    # g's duration is unknown: f's next task does not queue behind it
+    assert s.submit(task("t3"), 1.0) == [SetSuppressed(False)]
+
+
+def test_blocked_task_gives_its_slot_back():
+    s = make()
+    one_executor(s, task("t1"), task("t2"), task("t3"))
+    assert s.blocked("p-e1", +1, 1.0) == [Dispatch("p-e1", "t2", False)]
+    assert s.blocked("p-e1", -1, 2.0) == []
+    assert s.task_done("p-e1", "t2", 1.0, 3.0) == [Finished("t2", [])]
+    assert s.task_done("p-e1", "t1", 1.0, 4.0) == [
+        Finished("t1", []),
+        Dispatch("p-e1", "t3", False),
+        SetSuppressed(True),
+    ]
+    assert s.blocked("nobody", +1, 4.0) == []
+
+
+def test_idle_suppresses_and_idle_executors_are_killed_after_idle_timeout():
+    s = make(idle_timeout=10.0)
+    one_executor(s, task("t1"), now=0.0)
+    assert s.task_done("p-e1", "t1", 1.0, 5.0) == [Finished("t1", [])]
+    assert s.idle()
+    assert s.tick(14.9) == []
+    assert s.tick(15.0) == [KillExecutor("ag1", "p-e1")]
+    assert s.tick(16.0) == []  # asked once
+    killed = m.StatusUpdate("u9", "ag1", "fw1", "p-e1", ExecutorState.KILLED, "stopped on request")
+    assert s.executor_update(killed, 17.0) == []
+    assert s.leases == {}
+
+
+def test_idle_executors_go_fast_when_work_of_another_shape_waits():
+    s = make(idle_timeout=10.0, pressure_idle_timeout=0.5)
+    one_executor(s, task("t1"))
+    s.task_done("p-e1", "t1", 1.0, 1.0)
+    assert s.submit(task("b1", shape=BIG), 1.2) == [SetSuppressed(False)]
+    assert s.tick(1.4) == []
+    assert s.tick(1.5) == [KillExecutor("ag1", "p-e1")]
+
+
+def test_an_idle_executor_is_kept_while_its_shape_has_work():
+    s = make(idle_timeout=1.0)
+    one_executor(s, task("t1"))
+    assert s.tick(5.0) == []  # busy with t1
+    s.task_done("p-e1", "t1", 1.0, 5.0)
+    assert s.tick(6.0) == [KillExecutor("ag1", "p-e1")]
+    # a killed executor takes no more work: a new one is asked for
+    assert s.submit(task("t2"), 6.0) == [SetSuppressed(False)]
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+
+def test_task_waits_for_its_arguments():
+    s = make()
+    one_executor(s, task("t1"))
+    assert s.submit(task("t2", deps=["t1", "obj"]), 1.0) == []
+    assert s.tasks["t2"].state is TaskState.WAITING
+    assert s.object_ready("obj", 1.5) == []  # put by the user
+    assert s.task_done("p-e1", "t1", 1.0, 2.0) == [
+        Finished("t1", []),
+        Dispatch("p-e1", "t2", False),
+    ]
+
+
+def test_task_of_a_ready_object_is_ready_at_once():
+    s = make()
+    s.object_ready("obj", 0.0)
+    s.submit(task("t1", deps=["obj"]), 0.0)
+    assert s.tasks["t1"].state is TaskState.READY
+    s.forget_object("obj")
+    s.submit(task("t2", deps=["obj"]), 0.0)
+    assert s.tasks["t2"].state is TaskState.WAITING
+
+
+def test_failed_dependency_fails_its_dependents_with_the_same_blob():
+    s = make()
+    one_executor(s, task("t1"))
+    s.submit(task("t2", deps=["t1"]), 1.0)
+    s.submit(task("t3", deps=["t2"]), 1.0)
+    assert s.task_failed("p-e1", "t1", b"ZeroDivisionError", 0.1, 2.0) == [
+        Fail("t1", "blob", blob=b"ZeroDivisionError"),
+        Finished("t1", []),
+        Fail("t2", "blob", blob=b"ZeroDivisionError"),
+        Finished("t2", ["t1"]),
+        Fail("t3", "blob", blob=b"ZeroDivisionError"),
+        Finished("t3", ["t2"]),
+    ]
+    assert s.tasks == {}
+    # submitted later, it fails at once
+    assert s.submit(task("t4", deps=["t1"]), 3.0) == [
+        Fail("t4", "blob", blob=b"ZeroDivisionError"),
+        Finished("t4", ["t1"]),
+    ]
+
+
+def test_long_dependency_chains_fail_without_recursion():
+    s = make()
+    s.submit(task("c0", deps=["root"]), 0.0)
+    for i in range(1, 3000):
+        s.submit(task(f"c{i}", deps=[f"c{i - 1}"]), 0.0)
+    effects = s.object_failed(Fail("root", "node_lost", "gone"), 1.0)
+    assert len(effects) == 6000
+    assert effects[-2] == Fail("c2999", "node_lost", "gone")
+    assert s.tasks == {}
+
+
+# --- retries and executor loss ----------------------------------------------------------------
+
+
+def test_task_exception_retried_when_asked():
+    s = make()
+    one_executor(s, task("t1", max_retries=1, retry_exceptions=True))
+    assert s.task_failed("p-e1", "t1", b"err", 0.1, 1.0) == [Dispatch("p-e1", "t1", False)]
+    assert s.task_failed("p-e1", "t1", b"err2", 0.1, 2.0) == [
+        Fail("t1", "blob", blob=b"err2"),
+        Finished("t1", []),
+    ]
+
+
+def test_late_duplicate_results_are_ignored():
+    s = make()
+    one_executor(s, task("t1"))
+    s.task_done("p-e1", "t1", 0.5, 1.0)
+    assert s.task_done("p-e1", "t1", 0.5, 1.1) == []
+    assert s.task_failed("p-e1", "t1", b"x", 0.5, 1.1) == []
+
+
+def _pipelined_three(s: SchedulerState, max_retries: int = 3) -> None:
+    """p-e1 holds t1 (running), t2 and t3 (queued behind it)."""
+    one_executor(s, task("warm"))
+    s.task_done("p-e1", "warm", 0.0001, 1.0)
+    for i in (1, 2, 3):
+        s.submit(task(f"t{i}", max_retries=max_retries), 1.0)
+    assert list(s.leases["p-e1"].inflight) == ["t1", "t2", "t3"]
+
+
+def test_executor_lost_running_task_uses_a_retry_queued_ones_do_not():
+    s = make()
+    _pipelined_three(s)
+    s.submit(task("t4"), 1.0)
+    assert [s.tasks[t].attempts for t in ("t1", "t2", "t3")] == [1, 1, 1]
+    assert s.executor_gone("p-e1", "executor_lost", "connection closed", 2.0) == [
+        SetSuppressed(False)
+    ]
+    assert [(s.tasks[t].state, s.tasks[t].attempts) for t in ("t1", "t2", "t3")] == [
+        (TaskState.READY, 1),  # it ran: one attempt used
+        (TaskState.READY, 0),
+        (TaskState.READY, 0),
+    ]
+    # back at the front of the queue, in their order, ahead of t4
+    s.offers([offer("O2", SHAPE)], 3.0)
+    assert s.executor_connected("p-e2", 3.0) == [
+        Dispatch("p-e2", "t1", True),
+        Dispatch("p-e2", "t2", False),
+        Dispatch("p-e2", "t3", False),
+        Dispatch("p-e2", "t4", False),
+        SetSuppressed(True),
+    ]
+    assert s.executor_gone("p-e1", "executor_lost", "again", 4.0) == []  # already gone
+
+
+def test_executor_lost_without_retries_fails_the_running_task_naming_the_executor():
+    s = make()
+    _pipelined_three(s, max_retries=0)
+    effects = s.executor_gone("p-e1", "executor_lost", "connection closed", 2.0)
+    assert effects == [
+        Fail("t1", "executor_lost", "task f (t1) lost: executor p-e1 on agent ag1 died "
+             "(connection closed)"),
+        Finished("t1", []),
+        SetSuppressed(False),
+    ]
+    assert [s.tasks[t].state for t in ("t2", "t3")] == [TaskState.READY] * 2
+
+
+def test_blocked_tasks_were_running_too_and_keep_their_order():
+    s = make()
+    one_executor(s, task("t1"), task("t2"), task("t3"))
+    s.blocked("p-e1", +1, 1.0)  # t1 blocked in get, t2 runs
+    assert list(s.leases["p-e1"].inflight) == ["t1", "t2"]
+    s.executor_gone("p-e1", "executor_lost", "crash", 2.0)
+    assert [s.tasks[t].attempts for t in ("t1", "t2", "t3")] == [1, 1, 0]
+    s.offers([offer("O2", SHAPE)], 3.0)
+    assert s.executor_connected("p-e2", 3.0) == [Dispatch("p-e2", "t1", True)]
+    assert s.task_done("p-e2", "t1", 1.0, 4.0) == [Finished("t1", []), Dispatch("p-e2", "t2", False)]
+
+
+@pytest.mark.parametrize(
+    ("state", "message", "exit_code", "kind", "detail"),
+    [
+        (ExecutorState.LOST, "agent ag1 was lost", None, "node_lost", "agent ag1 was lost"),
+        (ExecutorState.OOM, "memory limit 1024 MiB", -9, "oom", "memory limit 1024 MiB, exit code -9"),
+        (ExecutorState.FAILED, "exited with status 3", 3, "executor_lost", "exited with status 3, exit code 3"),
+        (ExecutorState.KILLED, "", None, "executor_lost", "state KILLED"),
+    ],
+)
+def test_executor_update_kinds(state, message, exit_code, kind, detail):
+    s = make()
+    one_executor(s, task("t1", max_retries=0))
+    update = m.StatusUpdate("u1", "ag1", "fw1", "p-e1", state, message, exit_code)
+    assert s.executor_update(update, 1.0) == [
+        Fail("t1", kind, f"task f (t1) lost: executor p-e1 on agent ag1 died ({detail})"),
+        Finished("t1", []),
+    ]
+
+
+def test_non_terminal_executor_update_changes_nothing():
+    s = make()
+    one_executor(s, task("t1"))
+    running = m.StatusUpdate("u1", "ag1", "fw1", "p-e1", ExecutorState.RUNNING)
+    assert s.executor_update(running, 1.0) == []
+    assert "p-e1" in s.leases
+
+
+# --- unschedulable shapes ---------------------------------------------------------------------
+
+
+def test_shape_bigger_than_every_agent_fails_at_once():
+    s = make()
+    assert s.cluster(agents(("ag1", BIG), ("ag2", R(cpus=8, mem=1024))), 0.0) == [
+        SetSuppressed(True)
+    ]
+    effects = s.submit(task("t1", shape=R(cpus=8, mem=2048)), 1.0)
+    assert effects == [
+        Fail(
+            "t1",
+            "unschedulable",
+            "no agent can ever run a task that needs cpus:8;mem:2048; "
+            "agents have ag1: cpus:4;mem:4096, ag2: cpus:8;mem:1024",
+        ),
+        Finished("t1", []),
+    ]
+    assert s.tasks == {}
+
+
+def test_queued_tasks_fail_when_the_cluster_shrinks_below_them():
+    s = make()
+    s.submit(task("t1", shape=BIG), 0.0)
+    effects = s.cluster(agents(("ag2", SHAPE)), 1.0)
+    assert [type(e) for e in effects] == [Fail, Finished, SetSuppressed]
+    assert (effects[0].task_id, effects[0].kind) == ("t1", "unschedulable")
+    # with no agent known, nothing is judged
+    s.cluster([], 2.0)
+    assert s.submit(task("t2", shape=BIG), 2.0) == [SetSuppressed(False)]
+
+
+# --- cancellation -----------------------------------------------------------------------------
+
+
+def test_cancel_ready_task():
+    s = make()
+    s.submit(task("t1"), 0.0)
+    s.submit(task("t2", deps=["t1"]), 0.0)
+    assert s.cancel("t1", 1.0) == [
+        Fail("t1", "cancelled", "task f (t1) was cancelled"),
+        Finished("t1", []),
+        Fail("t2", "cancelled", "task f (t1) was cancelled"),
+        Finished("t2", ["t1"]),
+        SetSuppressed(True),
+    ]
+    assert s.tasks == {}
+    assert s.cancel("t1", 1.0) == []
+    assert s.cancel("never", 1.0) == []
+
+
+def test_cancel_dispatched_task_keeps_its_slot_until_it_ends():
+    s = make()
+    one_executor(s, task("t1"), task("t2"))
+    assert s.cancel("t1", 1.0) == [
+        CancelOnExecutor("p-e1", "t1"),
+        Fail("t1", "cancelled", "task f (t1) was cancelled"),
+        Finished("t1", []),
+    ]
+    # the executor reports the interrupted task: now the slot is free
+    assert s.task_failed("p-e1", "t1", b"TaskCancelledError", 0.2, 2.0) == [
+        Dispatch("p-e1", "t2", False),
+        SetSuppressed(True),
+    ]
+
+
+def test_cancel_waiting_task():
+    s = make()
+    s.submit(task("t1", deps=["obj"]), 0.0)
+    effects = s.cancel("t1", 1.0)
+    assert effects[:2] == [Fail("t1", "cancelled", "task f (t1) was cancelled"), Finished("t1", ["obj"])]
+    assert s.object_ready("obj", 2.0) == []
