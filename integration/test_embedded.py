@@ -264,3 +264,43 @@ def test_large_objects_go_through_the_object_store(cluster):
 
     out = rt.get(size_and_echo.remote(big), timeout=60)
     assert len(out) == 8 * 2**20 + 1 and out.endswith(b"xy")
+
+
+@rt.remote
+def step(x: int, fail_at: int = -1) -> int:
+    if x == fail_at:
+        raise ValueError(f"step {x} fails")
+    return x + 1
+
+
+def test_failure_in_a_chain_fails_every_later_link_with_the_same_error(cluster):
+    rt.get([step.remote(i) for i in range(50)])  # known-short: later chains are dispatched ahead
+    ref = step.remote(0, 30)
+    refs = [ref]
+    for _ in range(60):
+        ref = step.remote(ref, 30)
+        refs.append(ref)
+    assert rt.get(refs[:30]) == list(range(1, 31))
+    for later in refs[30:]:
+        with pytest.raises(ValueError, match="step 30 fails"):
+            rt.get(later, timeout=30)
+
+
+@rt.remote
+def slow_step(x: int, path: str) -> int:
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(0.002)
+    return x + 1
+
+
+def test_executor_killed_in_the_middle_of_a_chain(cluster, tmp_path):
+    path = tmp_path / "pids"
+    path.write_text("")
+    rt.get([slow_step.remote(i, str(path)) for i in range(20)])
+    ref = slow_step.remote(0, str(path))
+    for _ in range(399):
+        ref = slow_step.remote(ref, str(path))
+    victim = int(_wait_for_line_count(path, 120)[-1])
+    os.kill(victim, signal.SIGKILL)
+    assert rt.get(ref, timeout=60) == 400

@@ -23,9 +23,7 @@ E2 = m.ExecutorLaunch("e2", R(cpus=1, mem=2048), CMD)
 
 
 def status(uid, eid, state, message="", exit_code=None, fw="fw1", agent="ag1") -> ToMaster:
-    return ToMaster(
-        m.AgentStatus(m.StatusUpdate(uid, agent, fw, eid, state, message, exit_code))
-    )
+    return ToMaster(m.AgentStatus(m.StatusUpdate(uid, agent, fw, eid, state, message, exit_code)))
 
 
 @pytest.fixture
@@ -68,7 +66,9 @@ def test_launch_starts_a_process_and_duplicates_are_ignored(agent):
 
 def test_process_started_reports_running(agent):
     agent.on_master_event(m.LaunchExecutor("fw1", E1), 1.0)
-    assert agent.process_started("fw1", "e1", 1.0) == [status("ag1-u1", "e1", ExecutorState.RUNNING)]
+    assert agent.process_started("fw1", "e1", 1.0) == [
+        status("ag1-u1", "e1", ExecutorState.RUNNING)
+    ]
     assert agent.process_started("fw1", "e1", 1.1) == []  # same state: no update
     assert agent.process_started("fw1", "nope", 1.1) == []
 

@@ -23,9 +23,7 @@ R = Resources
 AGENT = R(cpus=4, mem=4096)
 
 
-@pytest.fixture(
-    params=[DRFAllocator, lambda: RandomAllocator(seed=7)], ids=["drf", "random"]
-)
+@pytest.fixture(params=[DRFAllocator, lambda: RandomAllocator(seed=7)], ids=["drf", "random"])
 def alloc(request) -> Allocator:
     return request.param()
 

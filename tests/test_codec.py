@@ -72,6 +72,7 @@ WORKER_CALLS = [
 WORKER_EVENTS = [
     m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
     m.RunTask("t1", "f", "fn1", None, b"", []),
+    m.RunTask("t2", "g", "fn2", None, b"args", [BLOB], local_deps=["t1"]),
     m.ObjectValues(7, [BLOB]),
     m.CancelTask("t1"),
     m.StopWorker(),
@@ -163,7 +164,9 @@ BAD_FRAMES = {
         [["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": float("nan")}}], 1.0]]
     ),
     "resource name an int": _raw([["accept", ["o"], [{**LAUNCH_RAW, "resources": {1: 1.0}}], 1.0]]),
-    "negative resource": _raw([["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": -8.0}}], 1.0]]),
+    "negative resource": _raw(
+        [["accept", ["o"], [{**LAUNCH_RAW, "resources": {"cpus": -8.0}}], 1.0]]
+    ),
     "argv not strings": _raw(
         [["accept", ["o"], [{**LAUNCH_RAW, "command": {"argv": [1, 2]}}], 1.0]]
     ),

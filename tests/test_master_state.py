@@ -110,7 +110,12 @@ def test_seed_offer_example():
     assert agent["offered"] == {"cpus": 1.0, "mem": 1024.0}
     assert agent["state"] == "active"
     fw1, fw2 = snap["frameworks"]
-    assert (fw1["id"], fw1["executors"], fw1["offers"], fw1["share"]) == ("fw1", ["e1", "e2"], [], 0.75)
+    assert (fw1["id"], fw1["executors"], fw1["offers"], fw1["share"]) == (
+        "fw1",
+        ["e1", "e2"],
+        [],
+        0.75,
+    )
     assert (fw2["id"], fw2["executors"], fw2["offers"], fw2["share"]) == (
         "fw2",
         [],
@@ -391,12 +396,18 @@ def test_agent_disconnect_rescinds_offers_then_timeout_makes_executors_lost():
     )
     reason = "agent ag1 (host-a) was lost: did not re-register in time"
     assert lost == [
-        Send("f1", m.ExecutorUpdate(
-            m.StatusUpdate("M-lost-ag1-e1", "ag1", "fw1", "e1", ExecutorState.LOST, reason)
-        )),
-        Send("f1", m.ExecutorUpdate(
-            m.StatusUpdate("M-lost-ag1-e2", "ag1", "fw1", "e2", ExecutorState.LOST, reason)
-        )),
+        Send(
+            "f1",
+            m.ExecutorUpdate(
+                m.StatusUpdate("M-lost-ag1-e1", "ag1", "fw1", "e1", ExecutorState.LOST, reason)
+            ),
+        ),
+        Send(
+            "f1",
+            m.ExecutorUpdate(
+                m.StatusUpdate("M-lost-ag1-e2", "ag1", "fw1", "e2", ExecutorState.LOST, reason)
+            ),
+        ),
     ]
     assert effects[2:] == [Send("f1", cluster()), Send("f2", cluster())]
     assert ms.agents == {}
@@ -518,7 +529,9 @@ def test_framework_past_failover_timeout_is_removed_in_tick():
 def test_re_subscribing_on_a_new_connection_closes_the_old(ms):
     effects = subscribe(ms, "f1b", "fw1", now=1.0)
     assert effects[0] == Close("f1", "framework re-subscribed elsewhere")
-    assert ms.on_framework_call("f1", m.Suppress(), 1.0) == [Close("f1", "Suppress before Subscribe")]
+    assert ms.on_framework_call("f1", m.Suppress(), 1.0) == [
+        Close("f1", "Suppress before Subscribe")
+    ]
     assert ms.on_disconnected("f1", 1.0) == []
     assert ms.allocate(1.0) == [Send("f1b", offers_msg(("M-O1", "fw1", AGENT_RES)))]
 
@@ -571,7 +584,9 @@ def test_agent_call_before_register_closes_only_that_connection(ms, call):
 
 
 def test_framework_connection_cannot_speak_for_an_agent(ms):
-    assert ms.on_agent_call("f1", m.Heartbeat(), 1.0) == [Close("f1", "Heartbeat before RegisterAgent")]
+    assert ms.on_agent_call("f1", m.Heartbeat(), 1.0) == [
+        Close("f1", "Heartbeat before RegisterAgent")
+    ]
     assert ms.on_framework_call("a1", m.Revive(), 1.0) == [Close("a1", "Revive before Subscribe")]
 
 

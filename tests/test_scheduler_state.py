@@ -51,7 +51,9 @@ def one_executor(s: SchedulerState, *tasks: Task, now: float = 0.0) -> list:
     for t in tasks:
         s.submit(t, now)
     launched = s.offers([offer("O1", tasks[0].shape)], now)
-    assert launched[0] == LaunchExecutors("ag1", ["O1"], [("p-e1", tasks[0].shape)], 1.0 if len(tasks) > 1 else 5.0)
+    assert launched[0] == LaunchExecutors(
+        "ag1", ["O1"], [("p-e1", tasks[0].shape)], 1.0 if len(tasks) > 1 else 5.0
+    )
     return s.executor_connected("p-e1", now)
 
 
@@ -157,7 +159,10 @@ def test_pipeline_grows_once_fast_durations_are_known():
 def test_no_pipeline_for_slow_tasks():
     s = make()
     one_executor(s, task("t1"), task("t2"), task("t3"))
-    assert s.task_done("p-e1", "t1", 1.0, 1.0) == [Finished("t1", []), Dispatch("p-e1", "t2", False)]
+    assert s.task_done("p-e1", "t1", 1.0, 1.0) == [
+        Finished("t1", []),
+        Dispatch("p-e1", "t2", False),
+    ]
     assert s.task_done("p-e1", "t2", 1.0, 2.0) == [
         Finished("t2", []),
         Dispatch("p-e1", "t3", False),
@@ -337,8 +342,11 @@ def test_executor_lost_without_retries_fails_the_running_task_naming_the_executo
     _pipelined_three(s, max_retries=0)
     effects = s.executor_gone("p-e1", "executor_lost", "connection closed", 2.0)
     assert effects == [
-        Fail("t1", "executor_lost", "task f (t1) lost: executor p-e1 on agent ag1 died "
-             "(connection closed)"),
+        Fail(
+            "t1",
+            "executor_lost",
+            "task f (t1) lost: executor p-e1 on agent ag1 died (connection closed)",
+        ),
         Finished("t1", []),
         SetSuppressed(False),
     ]
@@ -354,15 +362,30 @@ def test_blocked_tasks_were_running_too_and_keep_their_order():
     assert [s.tasks[t].attempts for t in ("t1", "t2", "t3")] == [1, 1, 0]
     s.offers([offer("O2", SHAPE)], 3.0)
     assert s.executor_connected("p-e2", 3.0) == [Dispatch("p-e2", "t1", True)]
-    assert s.task_done("p-e2", "t1", 1.0, 4.0) == [Finished("t1", []), Dispatch("p-e2", "t2", False)]
+    assert s.task_done("p-e2", "t1", 1.0, 4.0) == [
+        Finished("t1", []),
+        Dispatch("p-e2", "t2", False),
+    ]
 
 
 @pytest.mark.parametrize(
     ("state", "message", "exit_code", "kind", "detail"),
     [
         (ExecutorState.LOST, "agent ag1 was lost", None, "node_lost", "agent ag1 was lost"),
-        (ExecutorState.OOM, "memory limit 1024 MiB", -9, "oom", "memory limit 1024 MiB, exit code -9"),
-        (ExecutorState.FAILED, "exited with status 3", 3, "executor_lost", "exited with status 3, exit code 3"),
+        (
+            ExecutorState.OOM,
+            "memory limit 1024 MiB",
+            -9,
+            "oom",
+            "memory limit 1024 MiB, exit code -9",
+        ),
+        (
+            ExecutorState.FAILED,
+            "exited with status 3",
+            3,
+            "executor_lost",
+            "exited with status 3, exit code 3",
+        ),
         (ExecutorState.KILLED, "", None, "executor_lost", "state KILLED"),
     ],
 )
@@ -454,5 +477,8 @@ def test_cancel_waiting_task():
     s = make()
     s.submit(task("t1", deps=["obj"]), 0.0)
     effects = s.cancel("t1", 1.0)
-    assert effects[:2] == [Fail("t1", "cancelled", "task f (t1) was cancelled"), Finished("t1", ["obj"])]
+    assert effects[:2] == [
+        Fail("t1", "cancelled", "task f (t1) was cancelled"),
+        Finished("t1", ["obj"]),
+    ]
     assert s.object_ready("obj", 2.0) == []

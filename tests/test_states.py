@@ -29,10 +29,12 @@ TASK_LEGAL = {
     (T.WAITING, T.READY),
     (T.WAITING, T.FAILED),
     (T.WAITING, T.CANCELLED),
+    (T.WAITING, T.DISPATCHED),  # sent ahead of its arguments to the executor producing them
     (T.READY, T.DISPATCHED),
     (T.READY, T.FAILED),
     (T.READY, T.CANCELLED),
     (T.DISPATCHED, T.READY),  # retried after its executor was lost
+    (T.DISPATCHED, T.WAITING),  # the same, and its arguments were lost with the executor
     (T.DISPATCHED, T.FINISHED),
     (T.DISPATCHED, T.FAILED),
     (T.DISPATCHED, T.CANCELLED),

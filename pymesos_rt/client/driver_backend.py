@@ -34,6 +34,8 @@ class DriverBackend(Backend):
         self._state_source = state_source
         self._on_shutdown = on_shutdown
         self._sent_functions: set[str] = set()
+        self._agents_seen: object = None
+        self._shapes_ok: set[Resources] = set()
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         for dep in call.dep_ids:
@@ -64,9 +66,15 @@ class DriverBackend(Backend):
         return oid
 
     def check_shape(self, shape: Resources) -> None:
-        agents = {a.agent_id: a.total for a in self.driver.agents}
+        seen = self.driver.agents  # replaced (not mutated) whenever the cluster changes
+        if seen is not self._agents_seen:
+            self._agents_seen, self._shapes_ok = seen, set()
+        if shape in self._shapes_ok:
+            return
+        agents = {a.agent_id: a.total for a in seen}
         if agents and not fits_somewhere(shape, agents):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
+        self._shapes_ok.add(shape)
 
     def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         return self.table.get_many(oids, timeout)

@@ -23,6 +23,7 @@ from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
 from pymesos_rt.executor.backend import WorkerBackend, payload_of
+from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
@@ -40,6 +41,7 @@ class Worker:
         self.functions: dict[str, Any] = {}
         self.runner = Runner(self.execute)
         self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
+        self.recent = RecentResults(self.runner.blocked)
         self.done = asyncio.Event()
         self._outbox: list[Any] = []
         self._outbox_lock = threading.Lock()
@@ -121,6 +123,14 @@ class Worker:
                 if blob.error:
                     raise serialization.loads_exception(payload_of(blob))
                 values[blob.object_id] = serialization.loads(payload_of(blob))
+            for oid in task.local_deps:
+                blob = self.recent.wait_for(oid)
+                if blob.error:  # fail exactly as the driver fails dependents of a failed task
+                    inherited = m.ObjectBlob(task.task_id, blob.data, True)
+                    output.current.task_id = None
+                    self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
+                    return
+                values[oid] = serialization.loads(payload_of(blob))
             args, kwargs = serialization.loads_args(task.args, values)
             result = fn(*args, **kwargs)
             data = serialization.dumps_value(result)
@@ -134,26 +144,29 @@ class Worker:
                 exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
             exc_data, text = serialization.dumps_exception(exc)
             cause = serialization.loads_exception(exc_data)
-            error = make_task_error(cause, task.name, text)
-            self.post(
-                m.TaskFailed(
-                    task.task_id,
-                    serialization.dumps_value(error),
-                    text,
-                    time.perf_counter() - started,
-                )
-            )
+            error = serialization.dumps_value(make_task_error(cause, task.name, text))
+            elapsed = time.perf_counter() - started
+            failed = m.TaskFailed(task.task_id, error, text, elapsed)
+            self._finish(task, failed, m.ObjectBlob(task.task_id, error, True))
             return
         self._flush_streams()
         output.current.task_id = None
         packed = self.backend.pack(task.task_id, data)
         elapsed = time.perf_counter() - started
-        self.post(m.TaskDone(task.task_id, packed.data, elapsed, packed.location))
+        self._finish(task, m.TaskDone(task.task_id, packed.data, elapsed, packed.location), packed)
+
+    def _finish(self, task: m.RunTask, message: Any, result: m.ObjectBlob) -> None:
+        """Report a task's end, and keep its result for tasks chained behind it here."""
+        self.recent.add(result)
+        self.post(message)
 
     def _report_cancelled(self, task: m.RunTask) -> None:
         self._cancelled.discard(task.task_id)
         error = TaskCancelledError(f"task {task.name} ({task.task_id}) was cancelled")
-        self.post(m.TaskFailed(task.task_id, serialization.dumps_value(error), "", 0.0))
+        data = serialization.dumps_value(error)
+        self._finish(
+            task, m.TaskFailed(task.task_id, data, "", 0.0), m.ObjectBlob(task.task_id, data, True)
+        )
 
     @staticmethod
     def _flush_streams() -> None:

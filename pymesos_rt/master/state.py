@@ -207,7 +207,10 @@ class MasterState:
                 or launch.resources.is_empty()
                 or not launch.resources.is_nonnegative()  # would grow what is left
             ):
-                why = f"launch {launch.executor_id} ({launch.resources}) does not fit offer ({available})"
+                why = (
+                    f"launch {launch.executor_id} ({launch.resources})"
+                    f" does not fit offer ({available})"
+                )
                 effects.append(Send(fw.conn, m.Error(why)))  # type: ignore[arg-type]
                 effects.append(self._refused(fw, launch, agent_id, why))
                 continue

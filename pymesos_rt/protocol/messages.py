@@ -289,12 +289,16 @@ WorkerCall = (
 
 
 class RunTask(_Msg, tag="run", frozen=True):
+    """Run a task. ``deps`` carry the argument objects that exist; ``local_deps`` name those
+    that tasks queued before this one on the same executor will produce (chained dispatch)."""
+
     task_id: str
     name: str
     fn_id: str
     fn: bytes | None
     args: bytes
     deps: list[ObjectBlob]
+    local_deps: list[str] = []
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):

@@ -75,6 +75,8 @@ class Resources(Mapping[str, float]):
         return self._hash
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if isinstance(other, Resources):
             return self._items == other._items
         if isinstance(other, Mapping):

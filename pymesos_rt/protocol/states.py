@@ -64,10 +64,13 @@ class TaskState(enum.StrEnum):
 _TASK_TERMINAL = frozenset({TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELLED})
 
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    TaskState.WAITING: frozenset({TaskState.READY, TaskState.FAILED, TaskState.CANCELLED}),
+    # WAITING -> DISPATCHED: sent ahead of its arguments to the executor that produces them
+    TaskState.WAITING: frozenset(
+        {TaskState.READY, TaskState.DISPATCHED, TaskState.FAILED, TaskState.CANCELLED}
+    ),
     TaskState.READY: frozenset({TaskState.DISPATCHED, TaskState.FAILED, TaskState.CANCELLED}),
-    # back to READY: its executor was lost and the task is retried
-    TaskState.DISPATCHED: frozenset({TaskState.READY} | _TASK_TERMINAL),
+    # back to READY (or WAITING, if its arguments are gone too): its executor was lost
+    TaskState.DISPATCHED: frozenset({TaskState.READY, TaskState.WAITING} | _TASK_TERMINAL),
     **{state: frozenset() for state in _TASK_TERMINAL},
 }
 

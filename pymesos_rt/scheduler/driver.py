@@ -261,12 +261,15 @@ class Driver:
         conn = self.executor_conns[eff.executor_id]
         deps: list[m.ObjectBlob] = []
         for oid in rec.dep_ids:
+            if oid in eff.local_deps:
+                continue
             found = self.table.peek(oid)
             if found is None:  # pinned since submission: cannot happen unless a bug
                 raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
             deps.append(blob(oid, *found))
         fn = self.functions[rec.fn_id] if eff.send_function else None
-        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps))
+        local = list(eff.local_deps)
+        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local))
         return conn
 
     async def _tick_forever(self) -> None:

@@ -67,9 +67,13 @@ class KillExecutor:
 
 @dataclass(frozen=True)
 class Dispatch:
+    """Send a task to an executor; ``local_deps`` are arguments that tasks dispatched before it
+    to the same executor will produce (the executor hands them over itself)."""
+
     executor_id: str
     task_id: str
     send_function: bool
+    local_deps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,7 @@ class SchedulerState:
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
         self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
+        self._fits_cache: dict[Resources, bool] = {}
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
@@ -198,7 +203,7 @@ class SchedulerState:
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
-        if self.agents and not fits_somewhere(task.shape, self.agents):
+        if self.agents and not self._fits(task.shape):
             return self._fail(
                 task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
             )
@@ -214,7 +219,8 @@ class SchedulerState:
         if not task.missing:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
-        return self._pump(now)
+            return self._pump(now)
+        return self._chain([task.task_id]) + self._pump(now)
 
     def object_ready(self, object_id: str, now: float) -> list[Effect]:
         self.ready_objects.add(object_id)
@@ -357,31 +363,46 @@ class SchedulerState:
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
         queue = self.ready.setdefault(lease.shape, deque())
-        for tid in reversed(queued):
-            task = self.tasks.get(tid)
-            if task is not None and task.state is TaskState.DISPATCHED:
-                task.move(TaskState.READY)
-                task.executor_id = None
-                task.attempts -= 1  # it never started
-                queue.appendleft(tid)
-        retried: list[str] = []
+        again: list[Task] = []
         for tid in running:
             task = self.tasks.get(tid)
             if task is None or task.state is not TaskState.DISPATCHED:
                 continue
             if task.attempts <= task.max_retries:
-                task.move(TaskState.READY)
-                task.executor_id = None
-                retried.append(tid)
+                again.append(task)
             else:
                 where = f"executor {executor_id} on agent {lease.agent_id}"
                 message = f"task {task.name} ({tid}) lost: {where} died ({detail})"
                 effects += self._fail(task, Fail(tid, kind, message))
-        queue.extendleft(reversed(retried))  # at the front, in the order they were dispatched
+        for tid in queued:
+            task = self.tasks.get(tid)
+            if task is not None and task.state is TaskState.DISPATCHED:
+                task.attempts -= 1  # it never started
+                again.append(task)
+        ready: list[str] = []
+        for task in again:  # in dispatch order, back to the front of the queue
+            task.executor_id = None
+            task.missing = {d for d in task.dep_ids if d not in self.ready_objects}
+            if task.missing:  # chained behind a task that was lost too
+                task.move(TaskState.WAITING)
+                for dep in task.missing:
+                    self.dependents.setdefault(dep, []).append(task.task_id)
+            else:
+                task.move(TaskState.READY)
+                ready.append(task.task_id)
+        queue.extendleft(reversed(ready))
         return effects + self._pump(now)
+
+    def _fits(self, shape: Resources) -> bool:
+        """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
+        known = self._fits_cache.get(shape)
+        if known is None:
+            known = self._fits_cache[shape] = fits_somewhere(shape, self.agents)
+        return known
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
         self.agents = {a.agent_id: a.total for a in agents}
+        self._fits_cache.clear()
         effects: list[Effect] = []
         if self.agents:
             for shape, queue in self.ready.items():
@@ -458,14 +479,16 @@ class SchedulerState:
     # --- dispatch ----------------------------------------------------------------------------
     def _pump(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
-        for shape, queue in self.ready.items():
-            if not queue:
-                continue
-            leases = [
-                l
-                for l in self.leases.values()
-                if l.shape == shape and l.connected and not l.killing
-            ]
+        dispatched: list[str] = []
+        waiting = [(shape, queue) for shape, queue in self.ready.items() if queue]
+        if not waiting:
+            return self._want_offers()
+        by_shape: dict[Resources, list[Lease]] = {}
+        for lease in self.leases.values():
+            if lease.connected and not lease.killing:
+                by_shape.setdefault(lease.shape, []).append(lease)
+        for shape, queue in waiting:
+            leases = by_shape.get(shape)
             if not leases:
                 continue
             progress = True
@@ -477,17 +500,65 @@ class SchedulerState:
                     if not lease.can_take():
                         continue
                     task = self.tasks[queue.popleft()]
-                    task.move(TaskState.DISPATCHED)
-                    task.executor_id = lease.executor_id
-                    task.attempts += 1
-                    task.estimate = self.durations.get(task.fn_id)
-                    lease.add(task)
-                    lease.idle_since = None
-                    send_fn = task.fn_id not in lease.functions
-                    lease.functions.add(task.fn_id)
-                    effects.append(Dispatch(lease.executor_id, task.task_id, send_fn))
+                    effects.append(self._send(task, lease, ()))
                     progress = True
-        return effects + self._want_offers()
+                    dispatched.append(task.task_id)
+        return effects + self._chain(dispatched) + self._want_offers()
+
+    def _send(self, task: Task, lease: Lease, local: tuple[str, ...]) -> Dispatch:
+        task.move(TaskState.DISPATCHED)
+        task.executor_id = lease.executor_id
+        task.attempts += 1
+        task.estimate = self.durations.get(task.fn_id)
+        lease.add(task)
+        lease.idle_since = None
+        send_fn = task.fn_id not in lease.functions
+        lease.functions.add(task.fn_id)
+        return Dispatch(lease.executor_id, task.task_id, send_fn, local)
+
+    def _chain(self, task_ids: list[str]) -> list[Effect]:
+        """Chained dispatch: send WAITING tasks whose missing arguments are all being computed
+        by one executor straight to it, behind their producers, when that executor runs tasks
+        of their shape and has room in its pipeline (see ``Lease.can_take``). No driver round
+        trip then separates a task from the next in a chain. Producers that retry on
+        exceptions are not chained behind (a retry may run elsewhere)."""
+        effects: list[Effect] = []
+        work = list(task_ids)
+        while work:
+            tid = work.pop()
+            candidates = (
+                [tid]
+                if self.tasks.get(tid, None) and self.tasks[tid].state is TaskState.WAITING
+                else []
+            )
+            candidates += self.dependents.get(tid, [])
+            for cid in candidates:
+                task = self.tasks.get(cid)
+                if task is None or task.state is not TaskState.WAITING:
+                    continue
+                lease = self._producer_lease(task)
+                if lease is None or not lease.can_take():
+                    continue
+                effects.append(self._send(task, lease, tuple(sorted(task.missing))))
+                work.append(cid)
+        return effects
+
+    def _producer_lease(self, task: Task) -> Lease | None:
+        executor_id: str | None = None
+        for dep in task.missing:
+            producer = self.tasks.get(dep)
+            if (
+                producer is None
+                or producer.state is not TaskState.DISPATCHED
+                or producer.retry_exceptions
+                or (executor_id is not None and producer.executor_id != executor_id)
+            ):
+                return None
+            executor_id = producer.executor_id
+        lease = self.leases.get(executor_id) if executor_id else None
+        if lease is None or lease.shape != task.shape or lease.killing or not lease.connected:
+            return None
+        return lease
 
     def tick(self, now: float) -> list[Effect]:
         pressure = bool(self._need())

@@ -1,0 +1,174 @@
+"""The driver's object table: completion, blocking reads, wait, and lifetime."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pymesos_rt.scheduler.objects import FAILED, PENDING, READY, ObjectTable
+
+
+@pytest.fixture
+def table() -> ObjectTable:
+    return ObjectTable()
+
+
+def _in_thread(fn, *args):
+    """Run ``fn(*args)`` in a thread; returns (thread, result list)."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn(*args)))
+    t.start()
+    return t, out
+
+
+# --- completion and reading -------------------------------------------------------------------
+
+
+def test_complete_once(table):
+    table.create("a")
+    assert table.peek("a") == (PENDING, b"")
+    assert table.complete("a", READY, b"1")
+    assert not table.complete("a", FAILED, b"2")
+    assert table.peek("a") == (READY, b"1")
+    assert not table.complete("unknown", READY, b"")
+    assert table.peek("unknown") is None
+
+
+def test_get_many_of_done_objects_returns_at_once(table):
+    table.put("a", b"1")
+    table.create("b")
+    table.complete("b", FAILED, b"err")
+    assert table.get_many(["a", "b", "a"], timeout=0) == [
+        (READY, b"1"),
+        (FAILED, b"err"),
+        (READY, b"1"),
+    ]
+
+
+def test_get_many_times_out_with_none(table):
+    table.put("a", b"1")
+    table.create("b")
+    assert table.get_many(["a", "b"], timeout=0.01) is None
+    # the timed-out waiter is gone: completing later still works
+    assert table.complete("b", READY, b"2")
+    assert table.get_many(["a", "b"], timeout=0) == [(READY, b"1"), (READY, b"2")]
+
+
+def test_get_many_of_unknown_object_raises(table):
+    with pytest.raises(KeyError, match="object x is unknown here"):
+        table.get_many(["x"], timeout=0)
+
+
+def test_complete_from_another_thread_wakes_get_many(table):
+    table.create("a")
+    table.create("b")
+    completer = threading.Thread(
+        target=lambda: (table.complete("a", READY, b"1"), table.complete("b", READY, b"2"))
+    )
+    completer.start()
+    try:
+        assert table.get_many(["a", "b"], timeout=10.0) == [(READY, b"1"), (READY, b"2")]
+    finally:
+        completer.join()
+
+
+def test_several_threads_wait_for_one_object(table):
+    table.create("a")
+    waiters = [_in_thread(table.get_many, ["a"], 10.0) for _ in range(4)]
+    table.complete("a", READY, b"v")
+    for t, out in waiters:
+        t.join()
+        assert out == [[(READY, b"v")]]
+
+
+def test_wait_returns_once_num_returns_are_done(table):
+    for oid in ("a", "b", "c"):
+        table.create(oid)
+    table.complete("a", READY, b"")
+    assert table.wait(["a", "b", "c"], num_returns=1, timeout=None) == {"a"}
+    assert table.wait(["a", "b", "c"], num_returns=2, timeout=0) == {"a"}
+    assert table.wait(["a", "b", "c"], num_returns=2, timeout=0.01) == {"a"}
+    t, out = _in_thread(table.wait, ["a", "b", "c"], 2, 10.0)
+    table.complete("c", FAILED, b"err")
+    t.join()
+    assert out == [{"a", "c"}]
+    assert table.peek("b") == (PENDING, b"")
+
+
+def test_on_done_runs_now_or_on_completion(table):
+    calls = []
+    table.put("a", b"1")
+    table.on_done("a", lambda *args: calls.append(args))
+    assert calls == [("a", READY, b"1")]
+    table.create("b")
+    table.on_done("b", lambda *args: calls.append(args))
+    assert calls == [("a", READY, b"1")]
+    table.complete("b", FAILED, b"e")
+    assert calls == [("a", READY, b"1"), ("b", FAILED, b"e")]
+
+
+def test_fail_all_pending(table):
+    table.put("a", b"1")
+    table.create("b")
+    table.create("c")
+    table.fail_all_pending(b"shutdown")
+    assert [table.peek(o) for o in ("a", "b", "c")] == [
+        (READY, b"1"),
+        (FAILED, b"shutdown"),
+        (FAILED, b"shutdown"),
+    ]
+
+
+# --- lifetime ---------------------------------------------------------------------------------
+
+
+def test_release_frees_done_objects(table):
+    table.put("a", b"1")
+    table.add_ref("a")
+    table.release("a")
+    assert table.drain_freed() == []
+    table.release("a")
+    assert table.drain_freed() == ["a"]
+    assert table.drain_freed() == []
+    assert table.peek("a") is None
+    assert len(table) == 0
+
+
+def test_pending_objects_are_freed_when_they_complete(table):
+    table.create("a")
+    table.release("a")
+    assert table.drain_freed() == []
+    assert len(table) == 1
+    table.complete("a", READY, b"1")
+    assert table.drain_freed() == ["a"]
+
+
+def test_pins_keep_objects_alive(table):
+    table.put("a", b"1")
+    table.put("b", b"2")
+    table.pin(["a", "b", "a", "unknown"])
+    table.release("a")
+    table.release("b")
+    assert table.drain_freed() == []
+    table.unpin(["a", "b", "unknown"])
+    assert table.drain_freed() == ["b"]
+    table.unpin(["a"])
+    assert table.drain_freed() == ["a"]
+
+
+def test_escaped_objects_are_never_freed_here(table):
+    table.put("a", b"1")
+    table.escape("a")
+    table.release("a")
+    assert table.drain_freed() == []
+    assert table.peek("a") == (READY, b"1")
+    table.put("b", b"2", refs=0, escaped=True)
+    assert len(table) == 2
+
+
+def test_lifetime_calls_on_unknown_ids_are_ignored(table):
+    table.add_ref("x")
+    table.release("x")
+    table.escape("x")
+    assert table.drain_freed() == []
