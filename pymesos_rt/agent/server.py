@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import logging
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path

@@ -13,7 +13,7 @@ Rules kept here:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources

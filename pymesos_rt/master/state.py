@@ -139,7 +139,7 @@ class MasterState:
                     return []
                 return [Send(agent.conn, m.StatusAcked(call.update_id))]
             case m.Teardown():
-                return self._remove_framework(fw.framework_id, now) + [Close(conn, "teardown")]
+                return [*self._remove_framework(fw.framework_id, now), Close(conn, "teardown")]
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:

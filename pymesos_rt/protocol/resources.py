@@ -7,6 +7,7 @@ subtractions of fractional CPUs do not drift.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 
@@ -50,7 +51,7 @@ class Resources(Mapping[str, float]):
                     raise ValueError(f"resource names must be non-empty strings, got {name!r}")
                 if not isinstance(value, int | float) or isinstance(value, bool):
                     raise ValueError(f"resource {name!r} must be a number, got {value!r}")
-                if value != value or value in (float("inf"), float("-inf")):
+                if not math.isfinite(value):
                     raise ValueError(f"resource {name!r} must be finite, got {value!r}")
                 cleaned = _clean(value)
                 if abs(cleaned) > _EPSILON:
@@ -120,7 +121,7 @@ class Resources(Mapping[str, float]):
         return Resources({k: v for k, v in self._items.items() if v > 0})
 
     def dominant_share(self, total: Resources) -> float:
-        """max over resources of ``self[r] / total[r]`` (resources absent from ``total`` ignored)."""
+        """max of ``self[r] / total[r]`` over resources (those absent from ``total`` ignored)."""
         share = 0.0
         for name, value in self._items.items():
             cap = total._items.get(name, 0.0)
@@ -135,8 +136,8 @@ class Resources(Mapping[str, float]):
     def parse(cls, text: str) -> Resources:
         """Parse Mesos's ``"cpus:4;mem:4096;gpus:1"`` form (``mem`` in MiB)."""
         items: dict[str, float] = {}
-        for part in text.split(";"):
-            part = part.strip()
+        for raw in text.split(";"):
+            part = raw.strip()
             if not part:
                 continue
             name, sep, value = part.partition(":")
