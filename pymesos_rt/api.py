@@ -11,7 +11,6 @@ import atexit
 import logging
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -74,7 +73,7 @@ def init(
                 isolation=isolation,
                 name=name or _default_name(),
                 role=role,
-                secret=secret or os.environ.get("PYMESOS_RT_SECRET") or secrets.token_hex(16),
+                secret=secret or os.environ.get("PYMESOS_RT_SECRET") or None,
                 idle_timeout=idle_timeout,
             )
         )

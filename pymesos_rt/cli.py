@@ -1,7 +1,9 @@
 """``pymesos-rt``: the command line (also ``python -m pymesos_rt``).
 
-Sub-commands: ``up`` (a master and an agent in the foreground) and ``status`` (the cluster's
-agents, frameworks and resources). Flags come from the dataclasses in :mod:`pymesos_rt.config`.
+Sub-commands: ``master`` and ``agent`` (the daemons), ``up`` (a master and an agent in the
+foreground) and ``status`` (the cluster's agents, frameworks and resources). Flags come from the
+dataclasses in :mod:`pymesos_rt.config`. Daemons log to stderr, stop cleanly on SIGTERM/SIGINT,
+and refuse bad flags with a one-line error (exit status 2).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import os
-import secrets
 import signal
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -21,8 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from pymesos_rt import logs
-from pymesos_rt.config import StatusConfig, UpConfig, add_flags, from_args
+from pymesos_rt.agent.containers import make_containerizer
+from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.server import Agent
+from pymesos_rt.agent.state import AgentConfig
+from pymesos_rt.config import (
+    AgentOptions,
+    MasterOptions,
+    StatusConfig,
+    UpConfig,
+    add_flags,
+    from_args,
+)
 from pymesos_rt.local import LocalCluster
+from pymesos_rt.master.allocator import make_allocator
+from pymesos_rt.master.server import MasterServer
+from pymesos_rt.master.state import MasterConfig, MasterState
+from pymesos_rt.protocol import codec
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport.base import Connection
 
 
 class UsageError(Exception):
@@ -50,11 +71,123 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def _serve_until_signal(cluster: LocalCluster) -> None:
+def _stop_event() -> asyncio.Event:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        role, sep, value = part.partition("=")
+        try:
+            weights[role.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not role.strip() or weights[role.strip()] <= 0:
+            raise UsageError(f'bad --weights {text!r}: use "role=weight,..." with weights > 0')
+    return weights
+
+
+def check_bind(host: str, secret: str | None) -> None:
+    if secret is None and not is_loopback(host):
+        raise UsageError(
+            f"refusing to bind {host} without a cluster secret: "
+            "set PYMESOS_RT_SECRET or --secret-file"
+        )
+
+
+def _write_port(path: str | None, port: int) -> None:
+    if path:
+        tmp = f"{path}.tmp"
+        Path(tmp).write_text(f"{port}\n")
+        os.replace(tmp, path)
+
+
+async def _run_master(opts: MasterOptions, secret: str | None) -> None:
+    stop = _stop_event()
+    try:
+        allocator = make_allocator(opts.allocator)
+    except (ValueError, ImportError, AttributeError, TypeError) as exc:
+        raise UsageError(f"bad --allocator {opts.allocator!r}: {exc}") from None
+    allocator.set_weights(parse_weights(opts.weights))
+    config = MasterConfig(
+        offer_timeout=opts.offer_timeout,
+        agent_timeout=opts.agent_timeout,
+        agent_reregister_timeout=opts.agent_reregister_timeout,
+    )
+    server = MasterServer(MasterState(allocator, config), opts.allocation_interval)
+    await server.start()
+    try:
+        port = server.serve_http(opts.host, opts.port, secret)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from None
+    _write_port(opts.port_file, port)
+    logging.getLogger("pymesos_rt.master").info(
+        "master %s listening on ws://%s:%d", server.state.master_id, opts.host, port
+    )
+    await stop.wait()
+    await server.stop()
+
+
+def master_url(address: str, path: str) -> str:
+    if not address.startswith("ws://") or len(address) <= len("ws://"):
+        raise UsageError(f"bad --master {address!r}: use ws://host:port")
+    return address.rstrip("/") + path
+
+
+async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
+    stop = _stop_event()
+    url = master_url(opts.master, "/api/v1/agent")
+    try:
+        total = Resources.parse(opts.resources) if opts.resources else detect()
+    except ValueError as exc:
+        raise UsageError(f"bad --resources: {exc}") from None
+    work_dir = Path(opts.work_dir)
+    try:
+        containerizer = make_containerizer(opts.isolation, "agent", work_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    agent = Agent(
+        hostname=opts.hostname or socket.gethostname(),
+        resources=total,
+        containerizer=containerizer,
+        work_dir=work_dir,
+        config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
+    )
+
+    async def connect() -> Connection:
+        conn = await ws.connect(url, codec.agent_side(), secret)
+        conn.start_reading()
+        return conn
+
+    starting = asyncio.ensure_future(agent.start(connect))
+    await stop.wait()
+    starting.cancel()
+    await agent.stop()
+
+
+def cmd_master(opts: MasterOptions) -> int:
+    logs.configure(opts.log_level)
+    secret = read_secret(opts.secret_file)
+    check_bind(opts.host, secret)
+    asyncio.run(_run_master(opts, secret))
+    return 0
+
+
+def cmd_agent(opts: AgentOptions) -> int:
+    logs.configure(opts.log_level)
+    asyncio.run(_run_agent(opts, read_secret(opts.secret_file)))
+    return 0
+
+
+async def _serve_until_signal(cluster: LocalCluster) -> None:
+    stop = _stop_event()
     await cluster.start()
     print(
         f"pymesos-rt: master on ws://{cluster.host}:{cluster.port}, state at "
@@ -69,17 +202,7 @@ async def _serve_until_signal(cluster: LocalCluster) -> None:
 def cmd_up(cfg: UpConfig) -> int:
     logs.configure(cfg.log_level)
     secret = read_secret(cfg.secret_file)
-    if secret is None:
-        if not is_loopback(cfg.host):
-            raise UsageError(
-                f"refusing to bind {cfg.host} without a cluster secret: "
-                "set PYMESOS_RT_SECRET or --secret-file"
-            )
-        secret = secrets.token_hex(16)
-        print(
-            f"pymesos-rt: no secret given; clients need: export PYMESOS_RT_SECRET={secret}",
-            file=sys.stderr,
-        )
+    check_bind(cfg.host, secret)
     cluster = LocalCluster(
         secret=secret,
         isolation=cfg.isolation,
@@ -133,6 +256,8 @@ def cmd_status(cfg: StatusConfig) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pymesos-rt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    add_flags(sub.add_parser("master", help=MasterOptions.__doc__), MasterOptions)
+    add_flags(sub.add_parser("agent", help=AgentOptions.__doc__), AgentOptions)
     add_flags(sub.add_parser("up", help=UpConfig.__doc__), UpConfig)
     add_flags(sub.add_parser("status", help=StatusConfig.__doc__), StatusConfig)
     return parser
@@ -141,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "master":
+            return cmd_master(from_args(MasterOptions, args))
+        if args.command == "agent":
+            return cmd_agent(from_args(AgentOptions, args))
         if args.command == "up":
             return cmd_up(from_args(UpConfig, args))
         return cmd_status(from_args(StatusConfig, args))

@@ -38,6 +38,64 @@ class UpConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MasterOptions:
+    """``pymesos-rt master``: run a master."""
+
+    host: str = dataclasses.field(default="127.0.0.1", metadata=_help("address to bind"))
+    port: int = dataclasses.field(default=5050, metadata=_help("port (0: pick a free one)"))
+    port_file: str | None = dataclasses.field(
+        default=None, metadata=_help("write the bound port to this file once listening")
+    )
+    allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
+    weights: str | None = dataclasses.field(
+        default=None, metadata=_help('role weights, e.g. "a=2,b=1" (default weight 1)')
+    )
+    offer_timeout: float = dataclasses.field(
+        default=30.0, metadata=_help("seconds before an unanswered offer is rescinded")
+    )
+    agent_timeout: float = dataclasses.field(
+        default=15.0, metadata=_help("seconds without a message before an agent is lost")
+    )
+    agent_reregister_timeout: float = dataclasses.field(
+        default=10.0, metadata=_help("seconds a disconnected agent has to come back")
+    )
+    allocation_interval: float = dataclasses.field(
+        default=1.0, metadata=_help("seconds between periodic allocation rounds")
+    )
+    work_dir: str | None = dataclasses.field(default=None, metadata=_help("unused for now"))
+    secret_file: str | None = dataclasses.field(
+        default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
+    )
+    log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentOptions:
+    """``pymesos-rt agent``: run an agent that offers this node to a master."""
+
+    master: str = dataclasses.field(
+        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
+    )
+    resources: str | None = dataclasses.field(
+        default=None, metadata=_help('e.g. "cpus:4;mem:4096" (mem in MiB; default: measured)')
+    )
+    isolation: str = dataclasses.field(default="auto", metadata=_help("auto or none"))
+    work_dir: str = dataclasses.field(
+        default="/tmp/pymesos-rt-agent", metadata=_help("sandboxes and leftovers live here")
+    )
+    hostname: str | None = dataclasses.field(
+        default=None, metadata=_help("name to report (default: this host's name)")
+    )
+    heartbeat_interval: float = dataclasses.field(
+        default=5.0, metadata=_help("seconds between heartbeats to the master")
+    )
+    secret_file: str | None = dataclasses.field(
+        default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
+    )
+    log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
+
+
+@dataclasses.dataclass(frozen=True)
 class StatusConfig:
     """``pymesos-rt status``: print the cluster's state."""
 

@@ -30,7 +30,7 @@ class LocalCluster:
     def __init__(
         self,
         *,
-        secret: str,
+        secret: str | None,
         num_cpus: float | None = None,
         memory: int | None = None,
         resources: dict[str, float] | None = None,
@@ -57,7 +57,6 @@ class LocalCluster:
             resources=total,
             containerizer=containerizer,
             work_dir=self.work_dir / "agent",
-            secret=secret,
         )
         self.http_url = ""
 

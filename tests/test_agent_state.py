@@ -29,7 +29,9 @@ def status(uid, eid, state, message="", exit_code=None, fw="fw1", agent="ag1") -
 @pytest.fixture
 def agent() -> AgentState:
     """Registered as ag1, running nothing."""
-    a = AgentState("host-a", TOTAL, "none", AgentConfig(resend_interval=5.0))
+    a = AgentState(
+        "host-a", TOTAL, "none", AgentConfig(resend_interval=5.0, heartbeat_interval=1e9)
+    )
     a.connected(0.0)
     a.on_master_event(m.AgentRegistered("ag1", "M"), 0.0)
     return a
@@ -193,3 +195,14 @@ def test_reregistration_leaves_out_ended_executors(running):
     running.process_exited("fw1", "e1", 0, None, 2.0)
     (register,) = running.connected(3.0)
     assert register.message.executors == []
+
+
+def test_heartbeats_every_interval_once_registered():
+    a = AgentState("host-a", TOTAL, "none", AgentConfig(heartbeat_interval=5.0))
+    a.connected(0.0)
+    assert a.tick(0.0) == []  # not registered yet: nothing to say
+    a.on_master_event(m.AgentRegistered("ag1", "M"), 0.0)
+    assert a.tick(4.0) == []
+    assert a.tick(5.5) == [ToMaster(m.Heartbeat())]
+    assert a.tick(9.0) == []
+    assert a.tick(10.6) == [ToMaster(m.Heartbeat())]

@@ -37,6 +37,7 @@ SCHEDULER_EVENTS = [
     m.ExecutorUpdate(UPDATE),
     m.ClusterChanged([m.AgentSummary("ag1", "host-a", R(cpus=4, mem=4096))]),
     m.Error("offer o1 is no longer valid"),
+    m.Reclaim(1, "another framework is below its fair share"),
 ]
 AGENT_CALLS = [
     m.RegisterAgent(

@@ -47,6 +47,8 @@ def refused(fw: str, eid: str, why: str, agent: str = "") -> m.ExecutorUpdate:
 
 
 def make_master(**config) -> MasterState:
+    config.setdefault("agent_timeout", 1e9)  # tests of heartbeats set their own
+    config.setdefault("reclaim", False)  # and so do tests of fair-share reclaims
     return MasterState(config=MasterConfig(**config), master_id="M")
 
 
@@ -602,3 +604,31 @@ def test_master_works_with_the_random_allocator():
     register_agent(ms)
     subscribe(ms, "f1", "fw1")
     assert ms.allocate(0.0) == [Send("f1", offers_msg(("M-O1", "fw1", AGENT_RES)))]
+
+
+def test_agent_that_misses_heartbeats_is_removed_and_its_executors_lost():
+    ms = make_master(agent_timeout=15.0)
+    register_agent(ms, now=0.0)
+    subscribe(ms, "f1", "fw1")
+    ms.on_agent_call("a1", m.Heartbeat(), 10.0)
+    assert ms.tick(24.9) == []  # last word at 10.0
+    effects = ms.tick(25.0)
+    assert "ag1" not in ms.agents
+    assert Close("a1", "agent removed: missed its heartbeats") in effects
+
+
+def test_busy_framework_is_asked_for_an_executor_when_another_starves():
+    ms = make_master(reclaim=True)
+    register_agent(ms, res=Resources(cpus=4))
+    subscribe(ms, "f1", "fw1")
+    [offers] = ms.allocate(0.0)
+    offer = offers.message.offers[0]
+    launches = [
+        m.ExecutorLaunch(f"e{i}", Resources(cpus=1), m.CommandInfo(["x"])) for i in range(4)
+    ]
+    ms.on_framework_call("f1", m.Accept([offer.offer_id], launches), 0.0)
+    subscribe(ms, "f2", "fw2")  # wants resources, none are free
+    assert ms.allocate(0.5) == []
+    effects = ms.tick(1.0)
+    assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in effects
+    assert ms.tick(2.0) == []  # asked already: left alone for reclaim_interval

@@ -482,3 +482,26 @@ def test_cancel_waiting_task():
         Finished("t1", ["obj"]),
     ]
     assert s.object_ready("obj", 2.0) == []
+
+
+def test_reclaim_drains_the_least_loaded_executor_then_stops_it():
+    from pymesos_rt.scheduler.state import KillExecutor as Kill
+    from pymesos_rt.scheduler.state import SchedulerState as S
+    from pymesos_rt.scheduler.state import Task as T
+
+    s = S("p")
+    shape = Resources(cpus=1)
+    s.cluster([m.AgentSummary("ag1", "h", Resources(cpus=4))], 0.0)
+    for i in range(3):
+        s.submit(T(f"t{i}", "f", "fn", shape, [], 3, False), 0.0)
+    s.offers([m.Offer("o1", "fw", "ag1", "h", Resources(cpus=2))], 0.0)
+    for eid in list(s.leases):
+        s.executor_connected(eid, 0.0)
+    busy = [lease for lease in s.leases.values() if lease.inflight]
+    assert len(busy) == 2  # t0 and t1 running, t2 waits
+    effects = s.reclaim(1, 1.0)
+    assert not [e for e in effects if isinstance(e, Kill)]  # both busy: drain first
+    drained = next(lease for lease in s.leases.values() if lease.draining)
+    done = s.task_done(drained.executor_id, drained.inflight[0], 0.5, 2.0)
+    assert Kill("ag1", drained.executor_id) in done
+    assert all(not (isinstance(e, Dispatch) and e.executor_id == drained.executor_id) for e in done)

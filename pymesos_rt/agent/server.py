@@ -34,14 +34,12 @@ class Agent:
         resources: Resources,
         containerizer: Containerizer,
         work_dir: Path,
-        secret: str,
         config: core.AgentConfig | None = None,
     ) -> None:
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
         self.object_dir = store.make_dir(work_dir)
         env = {
-            "PYMESOS_RT_SECRET": secret,
             "PYMESOS_RT_NODE": hostname,
             store.ENV_DIR: str(self.object_dir),
         }
@@ -62,7 +60,7 @@ class Agent:
         self.launcher.containerizer.reap_leftovers()
         for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
             leftover.unlink(missing_ok=True)
-        await self._open()
+        await self._reconnect()  # retries until the master answers (it may start after us)
         self._tasks.append(asyncio.ensure_future(self._tick_forever()))
         await self.registered.wait()
 

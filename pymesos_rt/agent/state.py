@@ -54,6 +54,7 @@ class ExecutorRun:
 @dataclass
 class AgentConfig:
     resend_interval: float = 5.0
+    heartbeat_interval: float = 5.0  # the master declares an agent lost after missing several
 
 
 @dataclass
@@ -75,6 +76,7 @@ class AgentState:
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self.pending: dict[str, _Pending] = {}
         self._seq = itertools.count(1)
+        self._last_heartbeat = 0.0
 
     # --- master ------------------------------------------------------------------------------
     def connected(self, now: float) -> list[Effect]:
@@ -98,6 +100,7 @@ class AgentState:
             case m.AgentRegistered():
                 self.agent_id = event.agent_id
                 self.registered = True
+                self._last_heartbeat = now  # registering counts as contact
                 effects: list[Effect] = []
                 for pending in self.pending.values():
                     pending.sent_at = now
@@ -195,6 +198,9 @@ class AgentState:
             if now - pending.sent_at >= self.config.resend_interval:
                 pending.sent_at = now
                 effects.append(ToMaster(m.AgentStatus(pending.update)))
+        if now - self._last_heartbeat >= self.config.heartbeat_interval:
+            self._last_heartbeat = now
+            effects.append(ToMaster(m.Heartbeat()))
         return effects
 
     def running(self) -> list[ExecutorRun]:

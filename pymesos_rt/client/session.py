@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -46,7 +47,7 @@ class SessionOptions:
     isolation: str
     name: str
     role: str
-    secret: str
+    secret: str | None  # the cluster's secret: proves this program to the master
     idle_timeout: float
 
 
@@ -61,7 +62,7 @@ class Session:
             role=options.role,
             prefix=prefix,
             table=self.table,
-            secret=options.secret,
+            secret=secrets.token_hex(16),  # the data plane's own: executors prove it to us
             config=SchedulerConfig(idle_timeout=options.idle_timeout),
         )
         self.cluster: LocalCluster | None = None
@@ -101,7 +102,7 @@ class Session:
     def _start_embedded(self) -> None:
         opts = self.options
         self.cluster = LocalCluster(
-            secret=opts.secret,
+            secret=opts.secret or secrets.token_hex(16),
             num_cpus=opts.num_cpus,
             memory=opts.memory,
             resources=opts.resources,

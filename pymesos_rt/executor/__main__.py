@@ -1,7 +1,8 @@
 """Entry point of an executor process: ``python -m pymesos_rt.executor``.
 
 Configuration comes from the environment the agent sets: ``PYMESOS_RT_DRIVER_URL``,
-``PYMESOS_RT_EXECUTOR_ID``, ``PYMESOS_RT_SECRET``. The process exits when its driver connection
+``PYMESOS_RT_EXECUTOR_ID``, and ``PYMESOS_RT_DRIVER_SECRET`` (its driver's data-plane secret,
+which the driver put in the launch command). The process exits when its driver connection
 closes, when asked to stop, on SIGTERM, and (through PR_SET_PDEATHSIG) when its agent dies.
 """
 
@@ -38,7 +39,7 @@ def main() -> int:
     _die_with_parent()
     url = os.environ["PYMESOS_RT_DRIVER_URL"]
     executor_id = os.environ["PYMESOS_RT_EXECUTOR_ID"]
-    secret = os.environ.get("PYMESOS_RT_SECRET", "")
+    secret = os.environ.get("PYMESOS_RT_DRIVER_SECRET", "")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(executor_id, loop)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
+from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import new_id
 from pymesos_rt.protocol.resources import Resources
@@ -49,6 +50,9 @@ Effect = Send | Close
 class MasterConfig:
     offer_timeout: float = 30.0
     agent_reregister_timeout: float = 10.0
+    agent_timeout: float = 15.0  # no message (heartbeats included) for this long: agent lost
+    reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
+    reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
     completed_executors_kept: int = 1000
 
 
@@ -62,6 +66,7 @@ class AgentEntry:
     registered_at: float
     disconnected_at: float | None = None
     executors: set[tuple[str, str]] = field(default_factory=set)
+    last_seen: float = 0.0
 
 
 @dataclass
@@ -102,6 +107,7 @@ class MasterState:
         self.executors: dict[tuple[str, str], ExecutorEntry] = {}
         self.offers: dict[str, tuple[m.Offer, float]] = {}
         self.completed_executors: list[ExecutorEntry] = []
+        self._reclaiming: dict[str, float] = {}  # framework -> when it was last asked
         self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
         self._offer_seq = itertools.count(1)
 
@@ -260,6 +266,7 @@ class MasterState:
         if kind is None or kind[0] != "agent" or kind[1] not in self.agents:
             return [Close(conn, f"{type(call).__name__} before RegisterAgent")]
         agent = self.agents[kind[1]]
+        agent.last_seen = now
         match call:
             case m.AgentStatus():
                 return self._status_update(agent, call.update, now)
@@ -324,6 +331,7 @@ class MasterState:
         if fw is not None:
             fw.executors.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
+        self._reclaiming.pop(ex.framework_id, None)
         self.completed_executors.append(ex)
         del self.completed_executors[: -self.config.completed_executors_kept]
 
@@ -368,9 +376,47 @@ class MasterState:
                 and now - agent.disconnected_at >= self.config.agent_reregister_timeout
             ):
                 effects += self.remove_agent(agent.agent_id, now, "did not re-register in time")
+            elif (
+                agent.disconnected_at is None
+                and now - max(agent.last_seen, agent.registered_at) >= self.config.agent_timeout
+            ):
+                effects += self.remove_agent(agent.agent_id, now, "missed its heartbeats")
         for fw in list(self.frameworks.values()):
             if fw.disconnected_at is not None and now - fw.disconnected_at >= fw.failover_timeout:
                 effects += self._remove_framework(fw.framework_id, now)
+        return effects + self._reclaim(now)
+
+    def _reclaim(self, now: float) -> list[Effect]:
+        """Ask frameworks over their fair share for an executor back (see ``reclaim.py``)."""
+        if not self.config.reclaim:
+            return []
+        used: dict[str, Resources] = {}
+        smallest: dict[str, Resources] = {}
+        total = self.allocator.total()
+        for ex in self.executors.values():
+            used[ex.framework_id] = used.get(ex.framework_id, Resources()) + ex.resources
+            small = smallest.get(ex.framework_id)
+            if small is None or ex.resources.dominant_share(total) < small.dominant_share(total):
+                smallest[ex.framework_id] = ex.resources
+        holders = [
+            Holder(
+                fw.framework_id,
+                fw.role,
+                used.get(fw.framework_id, Resources()),
+                smallest.get(fw.framework_id)
+                if now - self._reclaiming.get(fw.framework_id, -1e9) >= self.config.reclaim_interval
+                else None,
+                starving=fw.conn is not None and not fw.suppressed and not fw.offers,
+            )
+            for fw in self.frameworks.values()
+        ]
+        effects: list[Effect] = []
+        for fw_id in choose_reclaims(holders, total, self.allocator.weight):
+            fw = self.frameworks[fw_id]
+            if fw.conn is not None:
+                self._reclaiming[fw_id] = now
+                why = "another framework is below its fair share"
+                effects.append(Send(fw.conn, m.Reclaim(1, why)))
         return effects
 
     def allocate(self, now: float) -> list[Effect]:

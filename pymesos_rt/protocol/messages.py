@@ -147,7 +147,15 @@ class Error(_Msg, tag="error", frozen=True):
     message: str
 
 
-SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error
+class Reclaim(_Msg, tag="reclaim", frozen=True):
+    """The master asks a framework over its fair share to give back ``count`` executors (it
+    drains them: no new tasks, stopped when their queued tasks are done)."""
+
+    count: int
+    reason: str = ""
+
+
+SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim
 
 
 # ---- agent <-> master ----------------------------------------------------------------------

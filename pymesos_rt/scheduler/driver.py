@@ -129,6 +129,8 @@ class Driver:
         self.executor_url = ""
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = False
+        self._connect_master: Callable[[], Awaitable[Connection]] | None = None
+        self._reconnecting: asyncio.Future[None] | None = None
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(self, connect_master: Callable[[], Awaitable[Connection]]) -> None:
@@ -143,16 +145,20 @@ class Driver:
         )
         self._server, port = ws.serve(ws.make_app([route]), self.host, 0)
         self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"
+        self._connect_master = connect_master
         self.master = await connect_master()
         self.master.receiver = _MasterSide(self)
         self.master.send(
             m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout)
         )
+        self._apply(self.core.tick(time.monotonic()))  # nothing to run yet: SUPPRESS at once
         self._ticker = asyncio.ensure_future(self._tick_forever())
         await self.subscribed.wait()
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._ticker is not None:
             self._ticker.cancel()
         for conn in list(self.executor_conns.values()):
@@ -172,6 +178,8 @@ class Driver:
         env = {
             "PYMESOS_RT_DRIVER_URL": self.executor_url,
             "PYMESOS_RT_DRIVER_NODE": socket.gethostname(),
+            # travels over the control plane (loopback, or guarded by the cluster secret)
+            "PYMESOS_RT_DRIVER_SECRET": self.secret,
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         }
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
@@ -304,10 +312,35 @@ class Driver:
                 self._apply(self.core.cluster(event.agents, now))
             case m.Error():
                 log.error("master says: %s", event.message)
+            case m.Reclaim():
+                log.info("master reclaims %d executor(s): %s", event.count, event.reason)
+                self._apply(self.core.reclaim(event.count, now))
 
     def on_master_closed(self, reason: str) -> None:
-        if not self._stopping:
-            log.error("lost the master connection: %s", reason)
+        """Executors keep running tasks without the master; reconnect and re-subscribe with
+        the same framework id (the master keeps the framework for ``failover_timeout``)."""
+        if self._stopping:
+            return
+        log.warning("lost the master connection (%s); reconnecting", reason)
+        self.master = None
+        self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        assert self._connect_master is not None
+        delay = 0.1
+        while not self._stopping:
+            try:
+                conn = await self._connect_master()
+            except (TimeoutError, OSError) as exc:
+                log.info("master unreachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.master = conn
+            conn.receiver = _MasterSide(self)
+            conn.send(m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout))
+            conn.send(m.Suppress() if self.core.suppressed else m.Revive())
+            return
 
     # --- executor side -----------------------------------------------------------------------
     def _accept_executor(self, conn: Connection) -> _ExecutorSide:

@@ -146,6 +146,8 @@ class Lease:
     functions: set[str] = field(default_factory=set)
     idle_since: float | None = None
     killing: bool = False
+    draining: bool = False  # reclaimed by the master: no new tasks, stopped once empty
+    launched_at: float = 0.0
     queued_work: float = 0.0  # expected seconds of its inflight tasks with known durations
     unknown_work: int = 0  # inflight tasks of unknown duration
 
@@ -178,6 +180,7 @@ class Lease:
 @dataclass
 class SchedulerConfig:
     idle_timeout: float = 10.0
+    launch_timeout: float = 60.0  # an executor that has not connected by then is given up
     pressure_idle_timeout: float = 0.5
     decline_seconds: float = 5.0
     decline_seconds_wanting: float = 1.0
@@ -196,6 +199,7 @@ class SchedulerState:
         self.dependents: dict[str, list[str]] = {}
         self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
         self._fits_cache: dict[Resources, bool] = {}
+        self._reclaimed: list[Effect] = []  # stops of drained leases, emitted by _pump
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
@@ -311,6 +315,7 @@ class SchedulerState:
                 lease.remove(held)
             if not lease.inflight:
                 lease.idle_since = now
+                self._reclaimed.extend(self._stop_if_drained(lease))
         if (
             task is None
             or task.state is not TaskState.DISPATCHED
@@ -437,7 +442,7 @@ class SchedulerState:
                 launches = []
                 for shape in shapes:
                     eid = f"{self.prefix}-e{next(self._exec_seq)}"
-                    self.leases[eid] = Lease(eid, agent_id, shape)
+                    self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
                     launches.append((eid, shape))
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
@@ -455,7 +460,7 @@ class SchedulerState:
         """
         launching: dict[Resources, int] = {}
         for lease in self.leases.values():
-            if not lease.connected and not lease.killing:
+            if not lease.connected and not lease.killing and not lease.draining:
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)
@@ -478,14 +483,15 @@ class SchedulerState:
 
     # --- dispatch ----------------------------------------------------------------------------
     def _pump(self, now: float) -> list[Effect]:
-        effects: list[Effect] = []
+        effects: list[Effect] = self._reclaimed
+        self._reclaimed = []
         dispatched: list[str] = []
         waiting = [(shape, queue) for shape, queue in self.ready.items() if queue]
         if not waiting:
             return self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
-            if lease.connected and not lease.killing:
+            if lease.connected and not lease.killing and not lease.draining:
                 by_shape.setdefault(lease.shape, []).append(lease)
         for shape, queue in waiting:
             leases = by_shape.get(shape)
@@ -556,14 +562,19 @@ class SchedulerState:
                 return None
             executor_id = producer.executor_id
         lease = self.leases.get(executor_id) if executor_id else None
-        if lease is None or lease.shape != task.shape or lease.killing or not lease.connected:
+        if lease is None or lease.shape != task.shape or lease.killing or lease.draining:
             return None
-        return lease
+        return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
         pressure = bool(self._need())
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
+        for lease in list(self.leases.values()):
+            if not lease.connected and now - lease.launched_at >= self.config.launch_timeout:
+                detail = f"it did not connect within {self.config.launch_timeout:g}s"
+                effects.append(KillExecutor(lease.agent_id, lease.executor_id))
+                effects += self.executor_gone(lease.executor_id, "executor_lost", detail, now)
         for lease in self.leases.values():
             if lease.killing or lease.inflight or lease.idle_since is None:
                 continue
@@ -573,6 +584,25 @@ class SchedulerState:
                 lease.killing = True
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
         return effects + self._want_offers()
+
+    def reclaim(self, count: int, now: float) -> list[Effect]:
+        """Give ``count`` executors back to the master: idle or starting ones first, else the
+        least loaded; each is drained (no new tasks) and stopped once its queue is empty."""
+        effects: list[Effect] = []
+        candidates = sorted(
+            (lease for lease in self.leases.values() if not lease.killing and not lease.draining),
+            key=lambda lease: (lease.connected, len(lease.inflight)),
+        )
+        for lease in candidates[:count]:
+            lease.draining = True
+            effects += self._stop_if_drained(lease)
+        return effects + self._pump(now)
+
+    def _stop_if_drained(self, lease: Lease) -> list[Effect]:
+        if lease.draining and not lease.inflight and not lease.killing:
+            lease.killing = True
+            return [KillExecutor(lease.agent_id, lease.executor_id)]
+        return []
 
     def idle(self) -> bool:
         return not self.tasks

@@ -20,6 +20,7 @@ from typing import Any
 import tornado.httpclient
 import tornado.httpserver
 import tornado.httputil
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 import tornado.websocket
@@ -216,7 +217,9 @@ async def connect(
     except tornado.httpclient.HTTPClientError as exc:
         if exc.code in (401, 403):
             raise Refused(f"HTTP {exc.code}: the cluster secret was not accepted") from None
-        raise
+        raise ConnectionError(f"cannot open {url}: {exc}") from None
+    except tornado.iostream.StreamClosedError as exc:
+        raise ConnectionError(f"cannot open {url}: connection closed ({exc})") from None
     stream = ws.protocol.stream  # type: ignore[union-attr]
     assert stream is not None
     stream.set_nodelay(True)

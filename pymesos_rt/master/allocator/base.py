@@ -111,6 +111,9 @@ class Allocator(abc.ABC):
                 raise ValueError(f"role weight must be > 0, got {role}={weight}")
         self._weights = dict(weights)
 
+    def weight(self, role: str) -> float:
+        return self._weights.get(role, 1.0)
+
     def suppress(self, framework_id: str) -> None:
         if framework_id in self._frameworks:
             self._frameworks[framework_id].suppressed = True

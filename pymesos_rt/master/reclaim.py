@@ -1,0 +1,57 @@
+"""Fairness between frameworks that keep their executors busy: which framework should give
+one executor back so a starving one can be offered resources.
+
+Executors hold resources as long as their framework has work (the lease model), so offers
+alone never move resources from a busy framework to a newcomer. When a framework wants
+resources (it has not SUPPRESSed), has no outstanding offer, and the cluster has nothing free
+for it, the framework with the highest weighted dominant share gives back its smallest
+executor, provided that moving it does not turn the order around (within one executor of
+fairness). Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pymesos_rt.protocol.resources import Resources
+
+
+@dataclass(frozen=True)
+class Holder:
+    framework_id: str
+    role: str
+    used: Resources  # resources of its live executors
+    smallest: Resources | None  # its smallest executor, if any
+    starving: bool  # wants resources, has no offer, and nothing is free for it
+
+
+def choose_reclaims(
+    holders: list[Holder], total: Resources, weight: Callable[[str], float]
+) -> list[str]:
+    """Frameworks (one executor each) to ask for an executor back, this round."""
+    if total.is_empty():
+        return []
+
+    def share(used: Resources, role: str) -> float:
+        return used.dominant_share(total) / weight(role)
+
+    shares: Mapping[str, float] = {h.framework_id: share(h.used, h.role) for h in holders}
+    asked: list[str] = []
+    for hungry in sorted((h for h in holders if h.starving), key=lambda h: shares[h.framework_id]):
+        donors = [
+            h
+            for h in holders
+            if h.framework_id != hungry.framework_id
+            and h.smallest is not None
+            and h.framework_id not in asked
+        ]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda h: shares[h.framework_id])
+        assert donor.smallest is not None
+        after_donor = share(donor.used - donor.smallest, donor.role)
+        after_hungry = share(hungry.used + donor.smallest, hungry.role)
+        if after_donor >= after_hungry - 1e-9:
+            asked.append(donor.framework_id)
+    return asked
