@@ -120,6 +120,7 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
         offer_timeout=opts.offer_timeout,
         agent_timeout=opts.agent_timeout,
         agent_reregister_timeout=opts.agent_reregister_timeout,
+        reclaim_interval=opts.reclaim_interval,
     )
     server = MasterServer(MasterState(allocator, config), opts.allocation_interval)
     await server.start()

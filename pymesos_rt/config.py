@@ -62,6 +62,10 @@ class MasterOptions:
     allocation_interval: float = dataclasses.field(
         default=1.0, metadata=_help("seconds between periodic allocation rounds")
     )
+    reclaim_interval: float = dataclasses.field(
+        default=5.0,
+        metadata=_help("seconds before a framework over its fair share is asked again"),
+    )
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("unused for now"))
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")

@@ -49,6 +49,7 @@ class SessionOptions:
     role: str
     secret: str | None  # the cluster's secret: proves this program to the master
     idle_timeout: float
+    failover_timeout: float = 60.0
 
 
 class Session:
@@ -64,6 +65,8 @@ class Session:
             table=self.table,
             secret=secrets.token_hex(16),  # the data plane's own: executors prove it to us
             config=SchedulerConfig(idle_timeout=options.idle_timeout),
+            # attached: survive a master restart or failover (re-subscribe with the same id)
+            failover_timeout=0.0 if options.address is None else options.failover_timeout,
         )
         self.cluster: LocalCluster | None = None
         self.master_http = ""

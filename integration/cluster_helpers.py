@@ -1,0 +1,63 @@
+"""Helpers for the cluster-mode integration tests: driver programs run as real processes,
+and a bare framework that speaks the scheduler protocol directly (to look at its offers)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport.base import Connection
+
+
+def run_driver(
+    tmp: Path, name: str, source: str, address: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    script = tmp / f"{name}.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=open(tmp / f"{name}.err", "w"),
+        text=True,
+        cwd=tmp,
+        env={**os.environ, "PYMESOS_RT_ADDRESS": address, **(env or {})},
+    )
+
+
+class BareFramework:
+    """Subscribes to a master over a real websocket and records every event it gets."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.closed = asyncio.Event()
+        self.conn: Connection | None = None
+
+    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+        self.events.extend(messages)
+
+    def on_closed(self, conn: Connection, reason: str) -> None:
+        self.closed.set()
+
+    async def subscribe(
+        self, url: str, name: str, secret: str | None = None, role: str = "*"
+    ) -> None:
+        self.conn = await ws.connect(f"{url}/api/v1/scheduler", codec.scheduler_side(), secret)
+        self.conn.receiver = self
+        self.conn.start_reading()
+        self.conn.send(m.Subscribe(name, role))
+
+    async def first(self, kind: type, timeout: float = 20.0) -> Any:
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind):
+                        return event
+                await asyncio.sleep(0.01)
