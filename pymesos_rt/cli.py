@@ -235,10 +235,17 @@ def render_status(state: dict[str, Any]) -> str:
             f"{a['id']:24} {a['hostname']:16} {a['state']:12} {a['isolation']:10} "
             f"{_fmt(a['resources']):28} {_fmt(a['used']):28}"
         )
-    lines += ["", f"{'FRAMEWORK':20} {'NAME':20} {'ROLE':8} {'SHARE':>7} {'EXECUTORS':>9}"]
+    lines += [
+        "",
+        f"{'FRAMEWORK':20} {'NAME':20} {'ROLE':8} {'SHARE':>7} {'EXECUTORS':>9} "
+        f"{'QUEUED':>7} {'RUNNING':>7} {'DONE':>7} {'FAILED':>7}",
+    ]
     for f in state["frameworks"]:
-        name, executors = f["name"][:20], len(f["executors"])
-        lines.append(f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d}")
+        name, executors, t = f["name"][:20], len(f["executors"]), f.get("tasks", {})
+        counts = " ".join(f"{t.get(k, 0):7d}" for k in ("queued", "running", "finished", "failed"))
+        lines.append(
+            f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
+        )
     return "\n".join(lines)
 
 

@@ -88,6 +88,17 @@ def test_refuse_seconds_filters_the_agent_until_expiry(alloc):
     assert alloc.allocate(5.0) == [Allocation("f1", "a1", AGENT)]
 
 
+def test_a_filter_covers_only_what_was_refused(alloc):
+    alloc.add_agent("a1", AGENT)
+    alloc.add_framework("f1")
+    alloc.allocate(0.0)
+    # f1 keeps (4 cpus) for an executor and refuses the memory
+    alloc.recover("f1", "a1", R(mem=4096), now=0.0, refuse_seconds=10.0)
+    assert alloc.allocate(1.0) == []  # only the refused memory is free
+    alloc.recover("f1", "a1", R(cpus=1), now=2.0)  # an executor ended: a CPU is back
+    assert alloc.allocate(2.0) == [Allocation("f1", "a1", R(cpus=1, mem=4096))]
+
+
 def test_a_filtered_agent_goes_to_another_framework(alloc):
     alloc.add_agent("a1", AGENT)
     alloc.add_framework("f1")

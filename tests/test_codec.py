@@ -29,6 +29,7 @@ SCHEDULER_CALLS = [
     m.KillExecutor("ag1", "e1"),
     m.Acknowledge("ag1", "u1"),
     m.Teardown(),
+    m.TaskCounts(3, 2, 10, 1),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

@@ -81,6 +81,7 @@ class FrameworkEntry:
     suppressed: bool = False
     offers: set[str] = field(default_factory=set)
     executors: set[str] = field(default_factory=set)
+    tasks: dict[str, int] = field(default_factory=dict)  # counts the framework reports
 
 
 @dataclass
@@ -146,6 +147,14 @@ class MasterState:
                 return [Send(agent.conn, m.StatusAcked(call.update_id))]
             case m.Teardown():
                 return [*self._remove_framework(fw.framework_id, now), Close(conn, "teardown")]
+            case m.TaskCounts():
+                fw.tasks = {
+                    "queued": call.queued,
+                    "running": call.running,
+                    "finished": call.finished,
+                    "failed": call.failed,
+                }
+                return []
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
@@ -565,6 +574,7 @@ class MasterState:
                 "connected": f.conn is not None,
                 "suppressed": f.suppressed,
                 "executors": sorted(f.executors),
+                "tasks": dict(f.tasks),
                 "offers": [
                     self.offers[o][0].resources.to_dict()
                     for o in sorted(f.offers)

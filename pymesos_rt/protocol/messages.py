@@ -117,8 +117,25 @@ class Teardown(_Msg, tag="teardown", frozen=True):
     pass
 
 
+class TaskCounts(_Msg, tag="counts", frozen=True):
+    """The framework's task counts, for ``/state`` (tasks themselves never reach the master)."""
+
+    queued: int
+    running: int
+    finished: int
+    failed: int
+
+
 SchedulerCall = (
-    Subscribe | Accept | Decline | Suppress | Revive | KillExecutor | Acknowledge | Teardown
+    Subscribe
+    | Accept
+    | Decline
+    | Suppress
+    | Revive
+    | KillExecutor
+    | Acknowledge
+    | Teardown
+    | TaskCounts
 )
 
 

@@ -131,6 +131,7 @@ class Driver:
         self._stopping = False
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
+        self._counts_sent: tuple[int, int, int, int] | None = None
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(self, connect_master: Callable[[], Awaitable[Connection]]) -> None:
@@ -286,6 +287,10 @@ class Driver:
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
             self._apply(self.core.tick(time.monotonic()))
+            counts = self.core.counts()
+            if counts != self._counts_sent and self.master is not None:
+                self._counts_sent = counts
+                self.master.send(m.TaskCounts(*counts))
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:

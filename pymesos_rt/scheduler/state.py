@@ -199,6 +199,8 @@ class SchedulerState:
         self.dependents: dict[str, list[str]] = {}
         self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
         self._fits_cache: dict[Resources, bool] = {}
+        self.finished = 0
+        self.failed = 0  # failed or cancelled
         self._reclaimed: list[Effect] = []  # stops of drained leases, emitted by _pump
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
@@ -252,6 +254,7 @@ class SchedulerState:
                 if task is None or task.state is not TaskState.WAITING:
                     continue
                 task.move(TaskState.FAILED)
+                self.failed += 1
                 del self.tasks[tid]
                 inherited = Fail(tid, failed.kind, failed.message, failed.blob)
                 effects += [inherited, Finished(tid, task.dep_ids)]
@@ -276,6 +279,7 @@ class SchedulerState:
             self.cancelling[task_id] = task
         cancelled = Fail(task_id, "cancelled", f"task {task.name} ({task_id}) was cancelled")
         task.move(TaskState.CANCELLED)
+        self.failed += 1
         del self.tasks[task_id]
         effects += [cancelled, Finished(task_id, task.dep_ids), *self.object_failed(cancelled, now)]
         return effects + self._pump(now)
@@ -288,6 +292,7 @@ class SchedulerState:
         if task is None:
             return self._pump(now)
         task.move(TaskState.FINISHED)
+        self.finished += 1
         del self.tasks[task_id]
         return [Finished(task_id, task.dep_ids), *self.object_ready(task_id, now)]
 
@@ -328,6 +333,7 @@ class SchedulerState:
 
     def _fail(self, task: Task, failure: Fail) -> list[Effect]:
         task.move(TaskState.FAILED)
+        self.failed += 1
         self.tasks.pop(task.task_id, None)
         return [failure, Finished(task.task_id, task.dep_ids), *self.object_failed(failure, 0.0)]
 
@@ -603,6 +609,11 @@ class SchedulerState:
             lease.killing = True
             return [KillExecutor(lease.agent_id, lease.executor_id)]
         return []
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(queued, running, finished, failed) task counts, for the master's ``/state``."""
+        running = sum(1 for t in self.tasks.values() if t.state is TaskState.DISPATCHED)
+        return (len(self.tasks) - running, running, self.finished, self.failed)
 
     def idle(self) -> bool:
         return not self.tasks

@@ -6,9 +6,11 @@ agents, frameworks, and resources coming back (``recover``), and asked for alloc
 framework; they count as that framework's until recovered. Policies differ only in
 :meth:`Allocator.order`: the order in which frameworks are considered.
 
-Offer filters: ``recover(..., refuse_seconds=s)`` keeps that agent from being offered to that
-framework until ``now + s``. ``suppress`` stops all offers to a framework; ``revive`` resumes
-them and clears its filters (as in Mesos).
+Offer filters: ``recover(..., refuse_seconds=s)`` keeps the refused resources of that agent
+from being offered to that framework again until ``now + s``; as in Mesos, a filter covers only
+offers that are contained in what was refused, so resources freed on the agent meanwhile (say,
+CPUs next to refused memory) are offered at once. ``suppress`` stops all offers to a framework;
+``revive`` resumes them and clears its filters.
 
 No I/O, no clock: callers pass ``now``.
 """
@@ -48,7 +50,9 @@ class FrameworkEntry:
     order: int
     suppressed: bool = False
     allocated: Resources = field(default_factory=Resources)
-    filters: dict[str, float] = field(default_factory=dict)  # agent -> refuse until
+    filters: dict[str, tuple[float, Resources]] = field(
+        default_factory=dict
+    )  # agent -> until, what
 
 
 class Allocator(abc.ABC):
@@ -144,7 +148,7 @@ class Allocator(abc.ABC):
         if fw is not None:
             fw.allocated = (fw.allocated - resources).clamp_nonnegative()
             if refuse_seconds > 0 and agent is not None:
-                fw.filters[agent_id] = now + refuse_seconds
+                fw.filters[agent_id] = (now + refuse_seconds, resources)
 
     # --- queries -----------------------------------------------------------------------------
     def allocate(self, now: float) -> list[Allocation]:
@@ -157,11 +161,13 @@ class Allocator(abc.ABC):
             for fw in self.order():
                 if fw.suppressed:
                     continue
-                until = fw.filters.get(agent_id)
-                if until is not None:
-                    if now < until:
-                        continue
-                    del fw.filters[agent_id]
+                refused = fw.filters.get(agent_id)
+                if refused is not None:
+                    until, what = refused
+                    if now >= until:
+                        del fw.filters[agent_id]
+                    elif free.fits(what):
+                        continue  # nothing here but what it refused
                 self._charge(fw.framework_id, agent_id, free)
                 out.append(Allocation(fw.framework_id, agent_id, free))
                 break
