@@ -4,8 +4,11 @@ driver and its backend; started by ``rt.init`` and torn down by ``rt.shutdown``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
+import os
 import secrets
+import socket
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -121,6 +124,10 @@ class Session:
         if url.scheme != "ws" or not url.hostname:
             raise ValueError(f"unsupported address {address!r}: use ws://host:port")
         base = f"{url.hostname}:{url.port or 5050}"
+        # executors dial back to this program: listen where the master's network reaches us
+        self.driver.host = os.environ.get("PYMESOS_RT_DRIVER_HOST") or local_address_towards(
+            url.hostname
+        )
 
         async def connect() -> Connection:
             try:
@@ -161,3 +168,20 @@ class Session:
             log.exception("error while shutting down")
         finally:
             self.loop.stop()
+
+
+def local_address_towards(host: str) -> str:
+    """This machine's address on the route to ``host`` (127.0.0.1 for loopback masters)."""
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET)
+        target = str(infos[0][4][0])
+    except (OSError, IndexError):
+        return "127.0.0.1"
+    if ipaddress.ip_address(target).is_loopback:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((target, 9))  # UDP: no packet is sent, the kernel picks the route
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"

@@ -38,13 +38,14 @@ class Daemon:
     log: Path
     port: int = 0
     args: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     def state(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/state", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/state", timeout=5) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 
@@ -72,11 +73,13 @@ class Daemon:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _spawn(args: list[str], log: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], log: Path, env: dict[str, str] | None, prefix: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     full_env = {**os.environ, **(env or {})}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "pymesos_rt", *args],
+            [*(prefix or []), sys.executable, "-m", "pymesos_rt", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -85,14 +88,23 @@ def _spawn(args: list[str], log: Path, env: dict[str, str] | None) -> subprocess
 
 
 def start_master(
-    work: Path, *extra: str, port: int = 0, env: dict[str, str] | None = None, name: str = "master"
+    work: Path,
+    *extra: str,
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    name: str = "master",
+    prefix: list[str] | None = None,
 ) -> Daemon:
+    """A master on 127.0.0.1 (or ``--host`` in ``extra``); ``prefix`` wraps the command, e.g.
+    ``["ip", "netns", "exec", "ns1"]`` to run it on a test host of its own."""
     work.mkdir(parents=True, exist_ok=True)
     port_file = work / f"{name}.port"
     port_file.unlink(missing_ok=True)
     args = ["master", "--port", str(port), "--port-file", str(port_file), "--log-level", "INFO"]
     args += list(extra)
-    daemon = Daemon(_spawn(args, work / f"{name}.log", env), work / f"{name}.log", args=args)
+    daemon = Daemon(
+        _spawn(args, work / f"{name}.log", env, prefix), work / f"{name}.log", args=args
+    )
 
     def ready() -> int | None:
         if daemon.proc.poll() is not None:
@@ -101,6 +113,8 @@ def start_master(
         return int(text) if text.strip() else None
 
     daemon.port = wait_for(ready, 30, "master listening")
+    if "--host" in extra:
+        daemon.host = extra[list(extra).index("--host") + 1]
     return daemon
 
 
@@ -111,12 +125,16 @@ def start_agent(
     name: str = "agent",
     env: dict[str, str] | None = None,
     wait: bool = True,
+    prefix: list[str] | None = None,
 ) -> Daemon:
     agent_dir = work / name
     agent_dir.mkdir(parents=True, exist_ok=True)
-    args = ["agent", "--master", master.url, "--work-dir", str(agent_dir), "--log-level", "INFO"]
+    url = master.url
+    args = ["agent", "--master", url, "--work-dir", str(agent_dir), "--log-level", "INFO"]
     args += list(extra)
-    daemon = Daemon(_spawn(args, work / f"{name}.log", env), work / f"{name}.log", args=args)
+    daemon = Daemon(
+        _spawn(args, work / f"{name}.log", env, prefix), work / f"{name}.log", args=args
+    )
     if wait:
         before = {a["id"] for a in (master.try_state() or {"agents": []})["agents"]}
 

@@ -95,9 +95,9 @@ def v1_dirs(
     for controller in [*controllers, *optional]:
         mount = next((mnt for mnt in mounts if controller in mnt.options), None)
         path = _under(mount, own[controller]) if mount and controller in own else None
-        if path is None or not path.is_dir():
+        if mount is None or path is None or not path.is_dir():
             missing.append(controller)
-        elif "ro" in mount.options or not os.access(path, os.W_OK):  # type: ignore[union-attr]
+        elif "ro" in mount.options or not os.access(path, os.W_OK):
             missing.append(f"{controller} (not writable at {path})")
         else:
             dirs[controller] = path
