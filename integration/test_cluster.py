@@ -285,3 +285,78 @@ def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_
         if new_master is not None:
             new_master.stop()
         master.stop()
+
+
+HOLD_DRIVER = """
+import os, sys, time
+import pymesos_rt as rt
+
+rt.init()
+
+@rt.remote(num_cpus=1)
+def hold(path):
+    open(path + f".{os.getpid()}", "w").close()
+    time.sleep(600)
+
+refs = [hold.remote(sys.argv[1]) for _ in range(2)]
+print("submitted", flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigterm_stops_an_agent_cleanly_with_its_executors(tmp_path):
+    master = start_master(tmp_path)
+    agent = start_agent(master, tmp_path, "--resources", "cpus:2;mem:2048")
+    driver = run_driver(tmp_path, "holder", HOLD_DRIVER, master.url, str(tmp_path / "pid"))
+    try:
+        pids = wait_for(
+            lambda: (
+                [int(p.suffix[1:]) for p in tmp_path.glob("pid.*")]
+                if len(list(tmp_path.glob("pid.*"))) == 2
+                else None
+            ),
+            60,
+            "two executors running",
+        )
+        assert agent.stop() == 0  # SIGTERM: executors stopped first, then a clean exit
+        assert not [p for p in pids if _alive(p)]
+        # their resources went back before the agent left (KILLED updates were delivered)
+        assert master.state()["executors"] == []
+    finally:
+        driver.kill()
+        master.stop()
+
+
+def _alive(pid):
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["master", "--port", "not-a-port"],
+        ["master", "--weights", "a=-1"],
+        ["agent", "--master", "http://x"],
+        ["agent", "--resources", "cpus=4"],
+        ["up", "--bogus"],
+    ],
+)
+def test_bad_flags_are_refused_with_one_line(args):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pymesos_rt", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("pymesos-rt")

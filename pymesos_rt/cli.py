@@ -21,7 +21,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pymesos_rt import logs
 from pymesos_rt.agent.containers import make_containerizer
@@ -261,9 +261,16 @@ def cmd_status(cfg: StatusConfig) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags: one line on stderr (not argparse's usage dump), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pymesos-rt", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="pymesos-rt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_flags(sub.add_parser("master", help=MasterOptions.__doc__), MasterOptions)
     add_flags(sub.add_parser("agent", help=AgentOptions.__doc__), AgentOptions)
     add_flags(sub.add_parser("up", help=UpConfig.__doc__), UpConfig)

@@ -100,6 +100,7 @@ class MasterServer:
             ws.ws_route("/api/v1/agent", codec.master_agent_side, self.attach_agent, checker),
         ]
         self.http, self.port = ws.serve(ws.make_app(routes), host, port)
+        self.state.address = f"ws://{host}:{self.port}"
         return self.port
 
 

@@ -108,6 +108,7 @@ class MasterState:
         self.executors: dict[tuple[str, str], ExecutorEntry] = {}
         self.offers: dict[str, tuple[m.Offer, float]] = {}
         self.completed_executors: list[ExecutorEntry] = []
+        self.address = ""  # where frameworks and agents reach this master (set by the shell)
         self._reclaiming: dict[str, float] = {}  # framework -> when it was last asked
         self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
         self._offer_seq = itertools.count(1)
@@ -595,6 +596,7 @@ class MasterState:
         ]
         return {
             "master_id": self.master_id,
+            "leader": {"master_id": self.master_id, "address": self.address},
             "resources": {"total": self.allocator.total().to_dict()},
             "agents": agents,
             "frameworks": frameworks,

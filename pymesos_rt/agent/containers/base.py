@@ -80,7 +80,3 @@ class Containerizer(abc.ABC):
 
     def shutdown(self) -> None:
         """The agent stops (its executors have ended): remove whatever is left."""
-
-    def describe(self) -> dict[str, object]:
-        """What it enforces, for logs and ``/state``."""
-        return {"isolation": self.name}

@@ -238,6 +238,32 @@ def destroy(
             log.warning("cannot remove cgroup %s: %s", group, exc)
 
 
+def reap(
+    agent_dirs: list[Path],
+    remove: Callable[[Path], None],
+    freeze_for: Callable[[list[Path]], Freeze | None],
+) -> list[str]:
+    """Kill and remove every container group under ``agent_dirs``, then those directories;
+    returns the container names found. The groups of one container in several hierarchies are
+    killed together (``freeze_for`` gives their freezer, if any)."""
+    by_name: dict[str, list[Path]] = {}
+    for agent_dir in agent_dirs:
+        with contextlib.suppress(OSError):
+            for child in agent_dir.iterdir():
+                if child.is_dir():
+                    by_name.setdefault(child.name, []).append(child)
+    for _, groups in sorted(by_name.items()):
+        destroy(groups, freeze_for(groups), remove)
+    for agent_dir in agent_dirs:
+        try:
+            remove(agent_dir)
+        except OSError as exc:
+            log.warning("cannot remove cgroup %s: %s", agent_dir, exc)
+    if by_name:
+        log.info("removed %d leftover container(s): %s", len(by_name), ", ".join(sorted(by_name)))
+    return sorted(by_name)
+
+
 # --- the ledger: agent directories to reap after a crash ---------------------------------------
 class Ledger:
     """``<work dir>/cgroups.txt``: one agent directory per line, written *before* the directory
