@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -187,3 +188,61 @@ def test_malformed_frames_close_only_their_connection_while_a_job_runs(guarded, 
         assert len(state["agents"]) == 1 and state["agents"][0]["state"] == "active"
     finally:
         job.kill()
+
+
+def _self_signed(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_master_serves_wss_to_agents_and_programs(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = _self_signed(tmp_path)
+    env = {"PYMESOS_RT_SECRET": SECRET, "PYMESOS_RT_TLS_CA": str(cert)}
+    master = start_master(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), env=env)
+    master_wss = f"wss://127.0.0.1:{master.port}"
+    agent = start_agent(
+        master,
+        tmp_path,
+        "--master",
+        master_wss,
+        "--resources",
+        "cpus:1;mem:1024",
+        env=env,
+        wait=False,
+    )
+    marker = tmp_path / "marker"
+    try:
+        proc = run_driver(tmp_path, "tls", MARKER_DRIVER, master_wss, str(marker), env=env)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "ran" in out, agent.log_text()[-2000:]
+        # plain ws:// to a TLS master does not get through
+        plain = run_driver(tmp_path, "plain", MARKER_DRIVER, master.url, str(marker), env=env)
+        out, _ = plain.communicate(timeout=60)
+        assert plain.returncode == 3 and "refused" in out
+    finally:
+        agent.stop()
+        master.stop()

@@ -124,21 +124,30 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
     )
     server = MasterServer(MasterState(allocator, config), opts.allocation_interval)
     await server.start()
+    tls = None
+    if opts.tls_cert or opts.tls_key:
+        if not (opts.tls_cert and opts.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        try:
+            tls = ws.tls_server_context(opts.tls_cert, opts.tls_key)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     try:
-        port = server.serve_http(opts.host, opts.port, secret)
+        port = server.serve_http(opts.host, opts.port, secret, tls)
     except OSError as exc:
         raise UsageError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from None
     _write_port(opts.port_file, port)
     logging.getLogger("pymesos_rt.master").info(
-        "master %s listening on ws://%s:%d", server.state.master_id, opts.host, port
+        "master %s listening on %s", server.state.master_id, server.state.address
     )
     await stop.wait()
     await server.stop()
 
 
 def master_url(address: str, path: str) -> str:
-    if not address.startswith("ws://") or len(address) <= len("ws://"):
-        raise UsageError(f"bad --master {address!r}: use ws://host:port")
+    scheme, sep, rest = address.partition("://")
+    if scheme not in ("ws", "wss") or not sep or not rest:
+        raise UsageError(f"bad --master {address!r}: use ws://host:port (wss:// with TLS)")
     return address.rstrip("/") + path
 
 
@@ -218,9 +227,11 @@ def cmd_up(cfg: UpConfig) -> int:
 
 
 def _http_base(master: str) -> str:
-    if not master.startswith(("ws://", "http://")):
+    scheme, sep, rest = master.partition("://")
+    if scheme not in ("ws", "wss", "http", "https") or not sep or not rest:
         raise UsageError(f"bad --master {master!r}: use ws://host:port")
-    return "http://" + master.split("://", 1)[1].rstrip("/")
+    secure = scheme in ("wss", "https")
+    return ("https://" if secure else "http://") + rest.rstrip("/")
 
 
 def _fmt(res: dict[str, float]) -> str:
@@ -252,7 +263,8 @@ def render_status(state: dict[str, Any]) -> str:
 def cmd_status(cfg: StatusConfig) -> int:
     url = _http_base(cfg.master) + "/state"
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        tls = ws.tls_client_context() if url.startswith("https") else None
+        with urllib.request.urlopen(url, timeout=10, context=tls) as resp:
             state = json.load(resp)
     except (urllib.error.URLError, OSError) as exc:
         print(f"pymesos-rt status: cannot reach {url}: {exc}", file=sys.stderr)

@@ -66,7 +66,10 @@ class MasterOptions:
         default=5.0,
         metadata=_help("seconds before a framework over its fair share is asked again"),
     )
-    work_dir: str | None = dataclasses.field(default=None, metadata=_help("unused for now"))
+    tls_cert: str | None = dataclasses.field(
+        default=None, metadata=_help("PEM certificate: serve wss:// and https:// (with --tls-key)")
+    )
+    tls_key: str | None = dataclasses.field(default=None, metadata=_help("PEM private key"))
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )

@@ -17,6 +17,7 @@ from pymesos_rt.scheduler.driver import Cancel, Driver, Ready, TaskSubmission
 from pymesos_rt.scheduler.matching import fits_somewhere
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.store import Payload
+from pymesos_rt.transport.websocket import tls_client_context
 
 
 class DriverBackend(Backend):
@@ -113,7 +114,8 @@ class DriverBackend(Backend):
     @staticmethod
     def fetch_state(http_url: str) -> dict[str, Any]:
         """The master's ``/state`` over HTTP (attached mode)."""
-        with urllib.request.urlopen(f"{http_url}/state", timeout=10) as resp:
+        tls = tls_client_context() if http_url.startswith("https") else None
+        with urllib.request.urlopen(f"{http_url}/state", timeout=10, context=tls) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

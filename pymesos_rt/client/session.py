@@ -121,8 +121,8 @@ class Session:
 
     def _attach(self, address: str) -> None:
         url = urlparse(address)
-        if url.scheme != "ws" or not url.hostname:
-            raise ValueError(f"unsupported address {address!r}: use ws://host:port")
+        if url.scheme not in ("ws", "wss") or not url.hostname:
+            raise ValueError(f"unsupported address {address!r}: use ws://host:port (or wss://)")
         base = f"{url.hostname}:{url.port or 5050}"
         # executors dial back to this program: listen where the master's network reaches us
         self.driver.host = os.environ.get("PYMESOS_RT_DRIVER_HOST") or local_address_towards(
@@ -132,7 +132,9 @@ class Session:
         async def connect() -> Connection:
             try:
                 conn = await ws.connect(
-                    f"ws://{base}/api/v1/scheduler", codec.scheduler_side(), self.options.secret
+                    f"{url.scheme}://{base}/api/v1/scheduler",
+                    codec.scheduler_side(),
+                    self.options.secret,
                 )
             except ws.Refused as exc:
                 raise PymesosRTError(
@@ -143,7 +145,7 @@ class Session:
             return conn
 
         self.loop.run(self.driver.start(connect), timeout=30)
-        self.master_http = f"http://{base}"
+        self.master_http = f"{'https' if url.scheme == 'wss' else 'http'}://{base}"
 
     def cluster_state(self) -> dict[str, Any]:
         cluster = self.cluster

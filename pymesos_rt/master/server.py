@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -89,7 +90,9 @@ class MasterServer:
                 log.exception("master tick failed")
 
     # --- HTTP --------------------------------------------------------------------------------
-    def serve_http(self, host: str, port: int, secret: str | None) -> int:
+    def serve_http(
+        self, host: str, port: int, secret: str | None, tls: ssl.SSLContext | None = None
+    ) -> int:
         checker = ProofChecker(secret) if secret else None
         routes: list[Any] = [
             ("/health", _Health, {"master": self}),
@@ -99,8 +102,8 @@ class MasterServer:
             ),
             ws.ws_route("/api/v1/agent", codec.master_agent_side, self.attach_agent, checker),
         ]
-        self.http, self.port = ws.serve(ws.make_app(routes), host, port)
-        self.state.address = f"ws://{host}:{self.port}"
+        self.http, self.port = ws.serve(ws.make_app(routes), host, port, tls)
+        self.state.address = f"{'wss' if tls else 'ws'}://{host}:{self.port}"
         return self.port
 
 

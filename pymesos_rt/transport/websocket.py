@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from pymesos_rt.transport.base import Connection, Receiver
 
 log = logging.getLogger(__name__)
 
+TLS_CA_ENV = "PYMESOS_RT_TLS_CA"
 DATA_PLANE_MAX = 2**31  # driver <-> executor: large objects travel here
 CONTROL_PLANE_MAX = 16 * 2**20
 
@@ -171,13 +174,29 @@ def make_app(routes: list[Any]) -> tornado.web.Application:
     )
 
 
+def tls_server_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server-side TLS context from PEM files (raises a clear error when they are bad)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load TLS certificate {cert} / key {key}: {exc}") from None
+    return ctx
+
+
+def tls_client_context() -> ssl.SSLContext:
+    """Verifies servers against the system CAs, or ``PYMESOS_RT_TLS_CA`` (a PEM file)."""
+    return ssl.create_default_context(cafile=os.environ.get(TLS_CA_ENV) or None)
+
+
 def serve(
-    app: tornado.web.Application, host: str, port: int
+    app: tornado.web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
 ) -> tuple[tornado.httpserver.HTTPServer, int]:
-    """Listen on ``host:port`` (0 picks a free port); returns the server and its port."""
+    """Listen on ``host:port`` (0 picks a free port), with TLS when given; returns the server
+    and its port."""
     sockets = tornado.netutil.bind_sockets(port, address=host, family=socket.AF_INET)
     server = tornado.httpserver.HTTPServer(
-        app, max_body_size=DATA_PLANE_MAX, max_buffer_size=DATA_PLANE_MAX
+        app, max_body_size=DATA_PLANE_MAX, max_buffer_size=DATA_PLANE_MAX, ssl_options=tls
     )
     server.add_sockets(sockets)
     return server, sockets[0].getsockname()[1]
@@ -195,7 +214,11 @@ async def connect(
     path = urllib.parse.urlparse(url).path or "/"
     headers = {HEADER: make_proof(secret, path, time.time())} if secret else {}
     request = tornado.httpclient.HTTPRequest(
-        url, headers=headers, connect_timeout=timeout, request_timeout=timeout
+        url,
+        headers=headers,
+        connect_timeout=timeout,
+        request_timeout=timeout,
+        ssl_options=tls_client_context() if url.startswith("wss://") else None,
     )
     holder: list[ClientConnection] = []
     early: list[bytes | str | None] = []

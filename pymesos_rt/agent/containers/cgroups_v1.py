@@ -80,9 +80,8 @@ class CgroupsV1Container(Container):
         if mib > 0:
             limit = int(mib * 2**20)
             self._memory.limit_in_bytes = limit
-            if (self.groups["memory"] / "memory.memsw.limit_in_bytes").exists():
-                with contextlib.suppress(OSError):  # swap accounting may be off
-                    self._memory.memsw_limit_in_bytes = limit
+            with contextlib.suppress(OSError):  # absent when swap is not accounted
+                self._memory.memsw_limit_in_bytes = limit
         cgroupfs.write(self.groups["pids"] / "pids.max", pids_max)
 
     def preexec(self) -> None:
@@ -191,4 +190,3 @@ class CgroupsV1Containerizer(Containerizer):
     def shutdown(self) -> None:
         cgroupfs.reap(_unique(list(self.agent_dirs.values())), self._remove, freezer)
         self.ledger.clear()
-
