@@ -3,7 +3,10 @@
 Runs on the agent's event loop. Each executor is a child process in a new session (its own
 process group), started with the container's ``preexec`` hook so it is confined before it runs
 any code, with stdout/stderr in its sandbox directory. Exits are noticed through a pidfd
-registered with the loop (no polling, no thread per child).
+registered with the loop (no polling, no thread per child). :meth:`Launcher.poll`, called
+about once a second, reads each container's usage and lets it enforce what the kernel does
+not. An executor killed by SIGKILL whose container reports a limitation (its memory limit)
+exits with that reason; the container is removed once the process is reaped.
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ class Launcher:
                     preexec_fn=container.preexec,
                     close_fds=True,
                 )
+            except subprocess.SubprocessError as exc:  # preexec failed: could not join
+                container.cleanup()
+                raise OSError(f"cannot start executor {executor_id} in its container: {exc}")
             except BaseException:
                 container.cleanup()
                 raise
@@ -110,8 +116,11 @@ class Launcher:
         code = child.proc.wait()
         if child.kill_handle is not None:
             child.kill_handle.cancel()
-        oom = child.container.limitation()
+        # a memory-limit kill is a SIGKILL; any other end is not the container's doing
+        oom = child.container.limitation() if code == -signal.SIGKILL else None
         child.container.cleanup()
+        if oom is not None:
+            log.warning("executor %s was killed: %s", child.executor_id, oom)
         log.debug("executor %s exited with %s", child.executor_id, code)
         self._exited.pop(key).set()
         self.on_exit(child.framework_id, child.executor_id, code, oom)
@@ -130,6 +139,17 @@ class Launcher:
     def usage(self, framework_id: str, executor_id: str) -> dict[str, float]:
         child = self.children.get((framework_id, executor_id))
         return child.container.usage() if child else {}
+
+    def poll(self) -> list[tuple[str, str, dict[str, float]]]:
+        """Each running executor's usage, after letting its container enforce its limits."""
+        out = []
+        for (framework_id, executor_id), child in list(self.children.items()):
+            why = child.container.enforce()
+            if why is not None:
+                log.warning("executor %s: %s", executor_id, why)
+                continue
+            out.append((framework_id, executor_id, child.container.usage()))
+        return out
 
     async def stop_all(self, timeout: float = 5.0) -> None:
         waits = [event.wait() for event in self._exited.values()]

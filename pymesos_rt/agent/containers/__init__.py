@@ -36,25 +36,26 @@ ISOLATIONS = ("auto", "cgroups-v2", "cgroups-v1", "none")
 
 
 def make_containerizer(isolation: str, agent_tag: str, work_dir: Path) -> Containerizer:
-    if isolation == "none":
-        return NoneContainerizer(agent_tag, work_dir)
-    if isolation == "cgroups-v1":
-        return CgroupsV1Containerizer(agent_tag, work_dir)
-    if isolation == "cgroups-v2":
-        return CgroupsV2Containerizer(agent_tag, work_dir)
+    kinds: dict[str, type[Containerizer]] = {
+        "cgroups-v2": CgroupsV2Containerizer,
+        "cgroups-v1": CgroupsV1Containerizer,
+        "none": NoneContainerizer,
+    }
+    if isolation in kinds:
+        chosen = kinds[isolation](agent_tag, work_dir)
+        log.info("isolation: %s", chosen.name)
+        return chosen
     if isolation != "auto":
         raise ValueError(f"unknown isolation {isolation!r}: use one of {', '.join(ISOLATIONS)}")
     passed: list[str] = []
     for kind in (CgroupsV2Containerizer, CgroupsV1Containerizer):
         try:
-            chosen: Containerizer = kind(agent_tag, work_dir)
+            chosen = kind(agent_tag, work_dir)
         except Unavailable as exc:
             passed.append(f"{kind.name}: {exc}")
             continue
         break
     else:
         chosen = NoneContainerizer(agent_tag, work_dir)
-    log.info(
-        "isolation: %s (auto)%s", chosen.name, "".join(f"; not {why}" for why in passed)
-    )
+    log.info("isolation: %s (auto)%s", chosen.name, "".join(f"; not {why}" for why in passed))
     return chosen
