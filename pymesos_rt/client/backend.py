@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymesos_rt.errors import RuntimeNotInitializedError
+from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.store import Payload
 
@@ -38,6 +39,27 @@ class PickledCall:
 
 
 class Backend(abc.ABC):
+    def __init__(self) -> None:
+        self._sent_functions: set[str] = set()
+        self._sent_lock = threading.Lock()
+
+    def task_spec(self, oid: str, call: PickledCall, options: TaskOptions) -> m.TaskSpec:
+        """The wire form of a task; the function's bytes go with its first task only."""
+        with self._sent_lock:
+            fn = None if call.fn_id in self._sent_functions else call.fn
+            self._sent_functions.add(call.fn_id)
+        return m.TaskSpec(
+            oid,
+            options.name,
+            call.fn_id,
+            fn,
+            call.args,
+            call.dep_ids,
+            options.shape,
+            options.max_retries,
+            options.retry_exceptions,
+        )
+
     @abc.abstractmethod
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         """Queue a task; returns its object id (a reference is already counted for the caller)."""

@@ -13,7 +13,7 @@ from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOp
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence
 from pymesos_rt.protocol.resources import Resources
-from pymesos_rt.scheduler.driver import Cancel, Driver, Ready, TaskSubmission
+from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
 from pymesos_rt.scheduler.matching import fits_somewhere
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.store import Payload
@@ -29,12 +29,12 @@ class DriverBackend(Backend):
         state_source: Callable[[], dict[str, Any]],
         on_shutdown: Callable[[], None],
     ) -> None:
+        super().__init__()
         self.driver = driver
         self.table = table
         self.ids = ids
         self._state_source = state_source
         self._on_shutdown = on_shutdown
-        self._sent_functions: set[str] = set()
         self._agents_seen: object = None
         self._shapes_ok: set[Resources] = set()
 
@@ -47,23 +47,7 @@ class DriverBackend(Backend):
         # pin the arguments now, on the caller's thread: the caller may drop its refs to them
         # before the loop thread sees this task
         self.table.pin(call.dep_ids)
-        fn: bytes | None = None
-        if call.fn_id not in self._sent_functions:
-            self._sent_functions.add(call.fn_id)
-            fn = call.fn
-        self.driver.enqueue(
-            TaskSubmission(
-                oid,
-                options.name,
-                call.fn_id,
-                fn,
-                call.args,
-                call.dep_ids,
-                options.shape,
-                options.max_retries,
-                options.retry_exceptions,
-            )
-        )
+        self.driver.enqueue(self.task_spec(oid, call, options))
         return oid
 
     def check_shape(self, shape: Resources) -> None:

@@ -39,6 +39,7 @@ class WorkerBackend(Backend):
         blocked: Callable[[int], None],
         object_dir: str | None = None,
     ) -> None:
+        super().__init__()
         self.object_dir = object_dir
         self._post = post
         self._blocked = blocked
@@ -46,24 +47,10 @@ class WorkerBackend(Backend):
         self._requests: dict[int, _Request] = {}
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._sent_functions: set[str] = set()
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         oid = self._ids.next()
-        with self._lock:
-            fn = None if call.fn_id in self._sent_functions else call.fn
-            self._sent_functions.add(call.fn_id)
-        spec = m.TaskSpec(
-            oid,
-            options.name,
-            call.fn_id,
-            fn,
-            call.args,
-            call.dep_ids,
-            options.shape,
-            options.max_retries,
-            options.retry_exceptions,
-        )
+        spec = self.task_spec(oid, call, options)
         self._post(m.Submit(spec))
         return oid
 

@@ -31,7 +31,6 @@ from pymesos_rt.errors import (
 )
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import state as core
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.store import Payload, Stored
@@ -50,21 +49,6 @@ _ERRORS: dict[str, type[Exception]] = {
     "unschedulable": UnschedulableError,
     "cancelled": TaskCancelledError,
 }
-
-
-@dataclass(frozen=True)
-class TaskSubmission:
-    """What ``f.remote()`` hands to the driver (already pickled on the caller's thread)."""
-
-    task_id: str
-    name: str
-    fn_id: str
-    fn: bytes | None
-    args: bytes
-    dep_ids: list[str]
-    shape: Resources
-    max_retries: int
-    retry_exceptions: bool
 
 
 @dataclass(frozen=True)
@@ -114,7 +98,7 @@ class Driver:
         self.core = core.SchedulerState(prefix, config)
         self.framework_id: str | None = None
         self.functions: dict[str, bytes] = {}
-        self.records: dict[str, TaskSubmission] = {}
+        self.records: dict[str, m.TaskSpec] = {}
         self.master: Connection | None = None
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
@@ -186,7 +170,7 @@ class Driver:
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: TaskSubmission | Cancel | Ready) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -205,7 +189,7 @@ class Driver:
             effects += self._handle_intake(item)
         self._apply(effects)
 
-    def _handle_intake(self, item: TaskSubmission | Cancel | Ready) -> list[core.Effect]:
+    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[core.Effect]:
         now = time.monotonic()
         if isinstance(item, Ready):
             return self.core.object_ready(item.object_id, now)
@@ -225,7 +209,7 @@ class Driver:
             item.task_id,
             item.name,
             item.fn_id,
-            item.shape,
+            item.resources,
             item.dep_ids,
             item.max_retries,
             item.retry_exceptions,
@@ -427,19 +411,7 @@ class Driver:
     def _nested_submit(self, spec: m.TaskSpec) -> list[core.Effect]:
         self.table.create(spec.task_id, refs=0, escaped=True)
         self.table.pin(spec.dep_ids)
-        return self._handle_intake(
-            TaskSubmission(
-                spec.task_id,
-                spec.name,
-                spec.fn_id,
-                spec.fn,
-                spec.args,
-                spec.dep_ids,
-                spec.resources,
-                spec.max_retries,
-                spec.retry_exceptions,
-            )
-        )
+        return self._handle_intake(spec)
 
     def _nested_get(self, conn: Connection, eid: str, msg: m.GetObjects) -> list[core.Effect]:
         wanted = (
