@@ -246,3 +246,44 @@ def test_tls_master_serves_wss_to_agents_and_programs(tmp_path):
     finally:
         agent.stop()
         master.stop()
+
+
+def test_malformed_frames_to_a_programs_executor_endpoint(tmp_path):
+    """The other listening endpoint that can run code: a program's, where executors connect."""
+    import pymesos_rt as rt
+    from pymesos_rt.client import backend as backend_mod
+
+    rt.init(num_cpus=2)
+    try:
+        driver = backend_mod.current().driver  # type: ignore[attr-defined]
+        url = driver.executor_url.rsplit("/api/", 1)[0]
+        path = "/api/v1/executor"
+
+        @rt.remote
+        def square(x: int) -> int:
+            time.sleep(0.01)
+            return x * x
+
+        refs = [square.remote(i) for i in range(300)]
+        frames = _bad_frames(random.Random(11))[:300]
+        frames.append(Codec.encode([m.Hello("not-an-executor-of-ours", 1, "h")]))
+
+        async def fuzz() -> list[bool]:
+            async def one(frame: bytes | str) -> bool:
+                request = tornado.httpclient.HTTPRequest(
+                    url + path, headers={HEADER: make_proof(driver.secret, path, time.time())}
+                )
+                conn = await tornado.websocket.websocket_connect(request, max_message_size=2**31)
+                try:
+                    await conn.write_message(frame, binary=isinstance(frame, bytes))
+                except tornado.websocket.WebSocketClosedError:
+                    return True
+                async with asyncio.timeout(20):
+                    return await conn.read_message() is None
+
+            return [await one(f) for f in frames]
+
+        assert all(asyncio.run(fuzz()))
+        assert rt.get(refs, timeout=120) == [i * i for i in range(300)]
+    finally:
+        rt.shutdown()
