@@ -1,6 +1,13 @@
 """The master's I/O shell: connections in, :class:`MasterState` effects out, allocation on
 change (batched to once per loop iteration) and on an interval, and the HTTP endpoints
-(``/health``, ``/state``, websockets under ``/api/v1/``)."""
+(``/health``, ``/state``, websockets under ``/api/v1/``).
+
+Leadership: a master runs leading (one master, or elected) or standing by. A standby refuses
+agents and frameworks (they must find the leader), allocates nothing, answers ``/health`` with
+``standby`` and redirects ``/state`` to the leader (307). Stepping down closes every connection
+and forgets the state at once, so a master that lost its election can never offer resources;
+becoming leader starts from an empty state that agents and frameworks rebuild by
+re-registering and re-subscribing."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -23,9 +31,18 @@ log = logging.getLogger(__name__)
 
 
 class MasterServer:
-    def __init__(self, state: MasterState, allocation_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        state: MasterState,
+        allocation_interval: float = 1.0,
+        make_state: Callable[[], MasterState] | None = None,
+        leading: bool = True,
+    ) -> None:
         self.state = state
         self.allocation_interval = allocation_interval
+        self._make_state = make_state or (lambda: MasterState(config=state.config))
+        self.leading = leading
+        self.leader_address = ""  # the leader's ws:// address, when known (standby)
         self.conns: dict[str, Connection] = {}
         self._allocation_pending = False
         self._ticker: asyncio.Task[None] | None = None
@@ -43,16 +60,43 @@ class MasterServer:
         for conn in list(self.conns.values()):
             conn.close("master stopping")
 
+    # --- leadership --------------------------------------------------------------------------
+    def become_leader(self) -> None:
+        if self.leading:
+            return
+        log.info("master %s is now leading", self.state.master_id)
+        self.state = self._fresh_state()
+        self.leading = True
+
+    def step_down(self, reason: str) -> None:
+        """Stop acting as leader now: drop every connection and the whole state."""
+        if not self.leading:
+            return
+        log.warning("master %s stops leading: %s", self.state.master_id, reason)
+        self.leading = False
+        for conn in list(self.conns.values()):
+            conn.close(f"master stepped down: {reason}")
+        self.conns.clear()
+        self.state = self._fresh_state()
+
+    def _fresh_state(self) -> MasterState:
+        fresh = self._make_state()
+        fresh.master_id, fresh.address = self.state.master_id, self.state.address
+        return fresh
+
     # --- connections -------------------------------------------------------------------------
     def attach_framework(self, conn: Connection) -> _Side:
-        side = _Side(self, framework=True)
-        conn.receiver = side
-        self.conns[conn.id] = conn
-        return side
+        return self._attach(conn, framework=True)
 
     def attach_agent(self, conn: Connection) -> _Side:
-        side = _Side(self, framework=False)
+        return self._attach(conn, framework=False)
+
+    def _attach(self, conn: Connection, framework: bool) -> _Side:
+        side = _Side(self, framework=framework)
         conn.receiver = side
+        if not self.leading:
+            conn.close(f"not the leading master (leader: {self.leader_address or 'unknown'})")
+            return side
         self.conns[conn.id] = conn
         return side
 
@@ -75,6 +119,8 @@ class MasterServer:
 
     def _allocate(self) -> None:
         self._allocation_pending = False
+        if not self.leading:
+            return
         effects = self.state.allocate(time.monotonic())
         for eff in effects:
             conn = self.conns.get(eff.conn)
@@ -84,6 +130,8 @@ class MasterServer:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.allocation_interval)
+            if not self.leading:
+                continue
             try:
                 self._apply(self.state.tick(time.monotonic()))
             except Exception:
@@ -135,7 +183,10 @@ class _Health(tornado.web.RequestHandler):
         self.master = master
 
     def get(self) -> None:
-        self.write({"status": "leading", "master_id": self.master.state.master_id})
+        m = self.master
+        status = "leading" if m.leading else "standby"
+        leader = m.state.address if m.leading else m.leader_address
+        self.write({"status": status, "master_id": m.state.master_id, "leader": leader})
 
 
 class _State(tornado.web.RequestHandler):
@@ -143,5 +194,14 @@ class _State(tornado.web.RequestHandler):
         self.master = master
 
     def get(self) -> None:
+        m = self.master
+        if not m.leading:
+            if not m.leader_address:
+                self.set_status(503)
+                self.write({"error": "standby master; no leader known yet"})
+                return
+            scheme = "https" if m.leader_address.startswith("wss") else "http"
+            self.redirect(f"{scheme}://{m.leader_address.split('://', 1)[1]}/state", status=307)
+            return
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(self.master.state.snapshot()))
+        self.write(json.dumps(m.state.snapshot()))
