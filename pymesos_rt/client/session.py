@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
 from pymesos_rt.client.loop import LoopThread
+from pymesos_rt.coordination.follow import LeaderLink, detector_for
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.protocol import codec
@@ -25,7 +26,6 @@ from pymesos_rt.scheduler.driver import Driver
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.scheduler.state import SchedulerConfig
 from pymesos_rt.transport import websocket as ws
-from pymesos_rt.transport.base import Connection
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Session:
         )
         self.cluster: LocalCluster | None = None
         self.master_http = ""
+        self.link: LeaderLink | None = None
         self.ids = IdSequence(prefix)
         self._stopped = False
 
@@ -120,37 +121,35 @@ class Session:
         self.master_http = self.cluster.http_url
 
     def _attach(self, address: str) -> None:
-        url = urlparse(address)
-        if url.scheme not in ("ws", "wss") or not url.hostname:
-            raise ValueError(f"unsupported address {address!r}: use ws://host:port (or wss://)")
-        base = f"{url.hostname}:{url.port or 5050}"
+        try:
+            detector = detector_for(address)
+        except ValueError as exc:
+            raise ValueError(f"unsupported address {address!r}: {exc}") from None
+        self.link = link = LeaderLink(
+            detector, "/api/v1/scheduler", codec.scheduler_side, self.options.secret
+        )
+        self.loop.run(link.start(), timeout=30)
+        leader = self.loop.run(detector.wait_leader(30), timeout=35)
         # executors dial back to this program: listen where the master's network reaches us
         self.driver.host = os.environ.get("PYMESOS_RT_DRIVER_HOST") or local_address_towards(
-            url.hostname
+            urlparse(leader.address).hostname or "127.0.0.1"
         )
-
-        async def connect() -> Connection:
-            try:
-                conn = await ws.connect(
-                    f"{url.scheme}://{base}/api/v1/scheduler",
-                    codec.scheduler_side(),
-                    self.options.secret,
-                )
-            except ws.Refused as exc:
-                raise PymesosRTError(
-                    f"the master at {address} refused this program ({exc}): "
-                    "set PYMESOS_RT_SECRET (or secret=) to the cluster's secret"
-                ) from None
-            conn.start_reading()
-            return conn
-
-        self.loop.run(self.driver.start(connect), timeout=30)
-        self.master_http = f"{'https' if url.scheme == 'wss' else 'http'}://{base}"
+        try:
+            self.loop.run(self.driver.start(link.connect), timeout=30)
+        except ws.Refused as exc:
+            raise PymesosRTError(
+                f"the master at {address} refused this program ({exc}): "
+                "set PYMESOS_RT_SECRET (or secret=) to the cluster's secret"
+            ) from None
+        self.master_http = _http_of(leader.address)
 
     def cluster_state(self) -> dict[str, Any]:
         cluster = self.cluster
         if cluster is None:
-            return DriverBackend.fetch_state(self.master_http)
+            leader = self.link.leader if self.link is not None else None
+            return DriverBackend.fetch_state(
+                _http_of(leader.address) if leader else self.master_http
+            )
 
         async def snapshot() -> dict[str, Any]:
             return cluster.snapshot()
@@ -164,6 +163,8 @@ class Session:
         backend_mod.set_backend(None)
         try:
             self.loop.run(self.driver.stop(), timeout=10)
+            if self.link is not None:
+                self.loop.run(self.link.stop(), timeout=10)
             if self.cluster is not None:
                 self.loop.run(self.cluster.stop(), timeout=30)
         except Exception:
@@ -187,3 +188,8 @@ def local_address_towards(host: str) -> str:
             return str(probe.getsockname()[0])
         except OSError:
             return "127.0.0.1"
+
+
+def _http_of(ws_address: str) -> str:
+    scheme, _, rest = ws_address.partition("://")
+    return ("https://" if scheme == "wss" else "http://") + rest.rstrip("/")

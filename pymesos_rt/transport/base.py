@@ -60,7 +60,8 @@ class Connection(abc.ABC):
 
     @abc.abstractmethod
     def close(self, reason: str = "") -> None:
-        """Close both directions; the receiver's ``on_closed`` runs once."""
+        """Close both directions after writing what is queued; the receiver's ``on_closed``
+        runs once."""
 
     def _deliver(self, batch: list[Any]) -> None:
         if self.receiver is not None and not self.closed:

@@ -26,6 +26,7 @@ class InprocConnection(Connection):
     def close(self, reason: str = "") -> None:
         if self.closed:
             return
+        self.flush()  # what was sent before the close still goes out
         other = self.other
         loop = asyncio.get_running_loop()
         loop.call_soon(self._closed, reason or "closed")

@@ -79,6 +79,7 @@ class ServerConnection(_WsConnection):
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
+            self.flush()  # what was sent before the close still goes out
             self.handler.close(1008 if reason else 1000, reason[:100])
             self._closed(reason or "closed")
 
@@ -102,6 +103,7 @@ class ClientConnection(_WsConnection):
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
+            self.flush()  # what was sent before the close still goes out
             self.ws.close(1000, reason[:100])
             self._closed(reason or "closed")
 
