@@ -36,6 +36,8 @@ from pymesos_rt.config import (
     add_flags,
     from_args,
 )
+from pymesos_rt.coordination import Contender, Detector, Leadership, MasterInfo
+from pymesos_rt.coordination.follow import LeaderLink, detector_for
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.master.allocator import make_allocator
 from pymesos_rt.master.server import MasterServer
@@ -43,7 +45,6 @@ from pymesos_rt.master.state import MasterConfig, MasterState
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport import websocket as ws
-from pymesos_rt.transport.base import Connection
 
 
 class UsageError(Exception):
@@ -111,18 +112,26 @@ def _write_port(path: str | None, port: int) -> None:
 
 async def _run_master(opts: MasterOptions, secret: str | None) -> None:
     stop = _stop_event()
-    try:
-        allocator = make_allocator(opts.allocator)
-    except (ValueError, ImportError, AttributeError, TypeError) as exc:
-        raise UsageError(f"bad --allocator {opts.allocator!r}: {exc}") from None
-    allocator.set_weights(parse_weights(opts.weights))
+    weights = parse_weights(opts.weights)
     config = MasterConfig(
         offer_timeout=opts.offer_timeout,
         agent_timeout=opts.agent_timeout,
         agent_reregister_timeout=opts.agent_reregister_timeout,
         reclaim_interval=opts.reclaim_interval,
     )
-    server = MasterServer(MasterState(allocator, config), opts.allocation_interval)
+
+    def make_state() -> MasterState:  # a fresh registry for each term as leader
+        allocator = make_allocator(opts.allocator)
+        allocator.set_weights(weights)
+        return MasterState(allocator, config)
+
+    try:
+        state = make_state()
+    except (ValueError, ImportError, AttributeError, TypeError) as exc:
+        raise UsageError(f"bad --allocator {opts.allocator!r}: {exc}") from None
+    server = MasterServer(
+        state, opts.allocation_interval, make_state=make_state, leading=not opts.zk
+    )
     await server.start()
     tls = None
     if opts.tls_cert or opts.tls_key:
@@ -136,24 +145,56 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
         port = server.serve_http(opts.host, opts.port, secret, tls)
     except OSError as exc:
         raise UsageError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from None
+    election = await _join_election(opts, server, port) if opts.zk else None
     _write_port(opts.port_file, port)
     logging.getLogger("pymesos_rt.master").info(
         "master %s listening on %s", server.state.master_id, server.state.address
     )
     await stop.wait()
+    if election is not None:
+        contender, detector = election
+        await contender.withdraw()  # hand over at once instead of after the session timeout
+        await detector.stop()
     await server.stop()
 
 
-def master_url(address: str, path: str) -> str:
-    scheme, sep, rest = address.partition("://")
-    if scheme not in ("ws", "wss") or not sep or not rest:
-        raise UsageError(f"bad --master {address!r}: use ws://host:port (wss:// with TLS)")
-    return address.rstrip("/") + path
+async def _join_election(
+    opts: MasterOptions, server: MasterServer, port: int
+) -> tuple[Contender, Detector]:
+    """Contend for leadership under ``--zk``; follow the leader while standing by."""
+    from pymesos_rt.coordination.zookeeper import ZooKeeperContender
+
+    assert opts.zk is not None
+    advertise = opts.advertise_host or opts.host
+    if advertise in ("0.0.0.0", ""):
+        advertise = socket.gethostbyname(socket.gethostname())
+    scheme = "wss" if opts.tls_cert else "ws"
+    info = MasterInfo.from_address(f"{scheme}://{advertise}:{port}", id=server.state.master_id)
+    try:
+        contender = ZooKeeperContender(opts.zk, opts.zk_session_timeout)
+        detector = _detector(opts.zk, opts.zk_session_timeout)
+    except ValueError as exc:
+        raise UsageError(f"bad --zk: {exc}") from None
+
+    def on_leadership(event: Leadership) -> None:
+        if event.leading:
+            server.become_leader()
+        else:
+            server.step_down(event.reason)
+
+    def on_leader(leader: MasterInfo | None) -> None:
+        server.leader_address = leader.address if leader else ""
+
+    contender.subscribe(on_leadership)
+    detector.subscribe(on_leader)
+    await detector.start()
+    await contender.start(info)
+    return contender, detector
 
 
 async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     stop = _stop_event()
-    url = master_url(opts.master, "/api/v1/agent")
+    link = LeaderLink(_detector(opts.master), "/api/v1/agent", codec.agent_side, secret)
     try:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
@@ -171,15 +212,19 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
     )
 
-    async def connect() -> Connection:
-        conn = await ws.connect(url, codec.agent_side(), secret)
-        conn.start_reading()
-        return conn
-
-    starting = asyncio.ensure_future(agent.start(connect))
+    await link.start()
+    starting = asyncio.ensure_future(agent.start(link.connect))
     await stop.wait()
     starting.cancel()
     await agent.stop()
+    await link.stop()
+
+
+def _detector(address: str, session_timeout: float | None = None) -> Detector:
+    try:
+        return detector_for(address, session_timeout)
+    except ValueError as exc:
+        raise UsageError(f"bad --master: {exc}") from None
 
 
 def cmd_master(opts: MasterOptions) -> int:
@@ -213,15 +258,18 @@ def cmd_up(cfg: UpConfig) -> int:
     logs.configure(cfg.log_level)
     secret = read_secret(cfg.secret_file)
     check_bind(cfg.host, secret)
-    cluster = LocalCluster(
-        secret=secret,
-        isolation=cfg.isolation,
-        allocator=cfg.allocator,
-        work_dir=Path(cfg.work_dir) if cfg.work_dir else None,
-        host=cfg.host,
-        port=cfg.port,
-        resources_text=cfg.resources,
-    )
+    try:
+        cluster = LocalCluster(
+            secret=secret,
+            isolation=cfg.isolation,
+            allocator=cfg.allocator,
+            work_dir=Path(cfg.work_dir) if cfg.work_dir else None,
+            host=cfg.host,
+            port=cfg.port,
+            resources_text=cfg.resources,
+        )
+    except ValueError as exc:  # e.g. an isolation that cannot work on this machine
+        raise UsageError(str(exc)) from None
     asyncio.run(_serve_until_signal(cluster))
     return 0
 
@@ -257,11 +305,46 @@ def render_status(state: dict[str, Any]) -> str:
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _executor_lines(state.get("executors", [])))
+
+
+def _executor_lines(executors: list[dict[str, Any]]) -> list[str]:
+    """One line per executor with its usage (cpu seconds, memory now and peak, in MiB)."""
+    if not executors:
+        return []
+    lines = [
+        "",
+        f"{'EXECUTOR':24} {'AGENT':24} {'STATE':9} {'RESOURCES':24} "
+        f"{'CPU-S':>8} {'MEM-MIB':>8} {'PEAK-MIB':>8}",
+    ]
+    for e in executors:
+        use = e.get("usage") or {}
+        cpu = f"{use['cpu_seconds']:8.1f}" if "cpu_seconds" in use else f"{'-':>8}"
+        mem, peak = (
+            f"{use[k] / 2**20:8.1f}" if k in use else f"{'-':>8}" for k in ("memory", "memory_peak")
+        )
+        lines.append(
+            f"{e['executor_id']:24} {e['agent_id']:24} {e['state']:9} "
+            f"{_fmt(e['resources']):24} {cpu} {mem} {peak}"
+        )
+    return lines
+
+
+async def _leader_of(address: str) -> str:
+    detector = _detector(address)
+    await detector.start()
+    try:
+        leader = await detector.wait_leader(15)
+    except TimeoutError:
+        raise UsageError(f"no leading master found at {address}") from None
+    finally:
+        await detector.stop()
+    return leader.address
 
 
 def cmd_status(cfg: StatusConfig) -> int:
-    url = _http_base(cfg.master) + "/state"
+    master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
+    url = _http_base(master) + "/state"
     try:
         tls = ws.tls_client_context() if url.startswith("https") else None
         with urllib.request.urlopen(url, timeout=10, context=tls) as resp:

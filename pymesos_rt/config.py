@@ -28,7 +28,9 @@ class UpConfig:
     resources: str | None = dataclasses.field(
         default=None, metadata=_help('agent resources, e.g. "cpus:4;mem:4096" (mem in MiB)')
     )
-    isolation: str = dataclasses.field(default="auto", metadata=_help("auto or none"))
+    isolation: str = dataclasses.field(
+        default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
+    )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
     secret_file: str | None = dataclasses.field(
@@ -66,6 +68,16 @@ class MasterOptions:
         default=5.0,
         metadata=_help("seconds before a framework over its fair share is asked again"),
     )
+    zk: str | None = dataclasses.field(
+        default=None,
+        metadata=_help("zk://host:port[,host:port...]/path: elect one leader among masters"),
+    )
+    zk_session_timeout: float = dataclasses.field(
+        default=10.0, metadata=_help("ZooKeeper session timeout (seconds)")
+    )
+    advertise_host: str | None = dataclasses.field(
+        default=None, metadata=_help("address others reach this master at (default: --host)")
+    )
     tls_cert: str | None = dataclasses.field(
         default=None, metadata=_help("PEM certificate: serve wss:// and https:// (with --tls-key)")
     )
@@ -86,7 +98,9 @@ class AgentOptions:
     resources: str | None = dataclasses.field(
         default=None, metadata=_help('e.g. "cpus:4;mem:4096" (mem in MiB; default: measured)')
     )
-    isolation: str = dataclasses.field(default="auto", metadata=_help("auto or none"))
+    isolation: str = dataclasses.field(
+        default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
+    )
     work_dir: str = dataclasses.field(
         default="/tmp/pymesos-rt-agent", metadata=_help("sandboxes and leftovers live here")
     )

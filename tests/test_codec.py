@@ -51,6 +51,10 @@ AGENT_CALLS = [
     m.RegisterAgent("host-b", R(cpus=1)),
     m.AgentStatus(UPDATE),
     m.Heartbeat(),
+    m.Unregister("the agent is stopping"),
+    m.ExecutorUsage(
+        [m.UsageRecord("fw1", "e1", {"cpu_seconds": 1.5, "memory": 3e7, "memory_peak": 6e7})]
+    ),
 ]
 AGENT_EVENTS = [
     m.AgentRegistered("ag1", "master-1"),

@@ -632,3 +632,14 @@ def test_busy_framework_is_asked_for_an_executor_when_another_starves():
     effects = ms.tick(1.0)
     assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in effects
     assert ms.tick(2.0) == []  # asked already: left alone for reclaim_interval
+
+
+def test_an_agent_that_unregisters_is_removed_at_once():
+    ms = make_master()
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    ms.allocate(0.0)
+    effects = ms.on_agent_call("a1", m.Unregister("the agent is stopping"), 1.0)
+    assert "ag1" not in ms.agents
+    assert Close("a1", "agent removed: the agent is stopping") in effects
+    assert ms.allocate(2.0) == []  # nothing of it is offered any more

@@ -58,11 +58,14 @@ class Launcher:
         self.stop_grace = stop_grace
         self.children: dict[tuple[str, str], _Child] = {}
         self._exited: dict[tuple[str, str], asyncio.Event] = {}
+        self._closing = False  # stop_all began: no new executors
 
     def start(
         self, framework_id: str, executor_id: str, resources: Resources, command: m.CommandInfo
     ) -> int:
         """Start the executor; raises OSError when it cannot be started."""
+        if self._closing:
+            raise OSError(f"cannot start executor {executor_id}: the agent is stopping")
         loop = asyncio.get_running_loop()
         container_id = f"{framework_id}.{executor_id}"
         sandbox = self.work_dir / "executors" / container_id
@@ -90,7 +93,8 @@ class Launcher:
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
                 container.cleanup()
-                raise OSError(f"cannot start executor {executor_id} in its container: {exc}")
+                why = f"cannot start executor {executor_id} in its container: {exc}"
+                raise OSError(why) from exc
             except BaseException:
                 container.cleanup()
                 raise
@@ -152,6 +156,7 @@ class Launcher:
         return out
 
     async def stop_all(self, timeout: float = 5.0) -> None:
+        self._closing = True
         waits = [event.wait() for event in self._exited.values()]
         for fw, eid in list(self.children):
             self.stop(fw, eid)
@@ -163,7 +168,7 @@ class Launcher:
                 fut.cancel()
         for child in list(self.children.values()):  # did not exit in time
             _signal_group(child.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
                 child.proc.wait(timeout=1)
             self._reap((child.framework_id, child.executor_id))
 

@@ -83,10 +83,16 @@ class Agent:
                 delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
+        """Leave the master first (so nothing new is launched here and its frameworks move
+        their tasks elsewhere), then stop every executor and remove what the agent made."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
+        if self.conn is not None and self.core.registered:
+            self.conn.send(m.Unregister("the agent is stopping"))
+            self.conn.flush()
         await self.launcher.stop_all()
+        self.launcher.containerizer.shutdown()
         if self.conn is not None:
             self.conn.close("agent stopping")
         self.launcher.remove_sandboxes()
@@ -118,6 +124,11 @@ class Agent:
                     self.conn.send(eff.message)
             elif isinstance(eff, core.StartProcess):
                 now = time.monotonic()
+                if self._stopping:  # no new executors while the agent shuts down
+                    why = "the agent is stopping"
+                    fid, eid = eff.framework_id, eff.executor_id
+                    self._apply(self.core.process_failed_to_start(fid, eid, why, now))
+                    continue
                 try:
                     self.launcher.start(
                         eff.framework_id, eff.executor_id, eff.resources, eff.command
@@ -144,6 +155,17 @@ class Agent:
             await asyncio.sleep(1.0)
             with contextlib.suppress(Exception):
                 self._apply(self.core.tick(time.monotonic()))
+            try:
+                self._report_usage()
+            except Exception:
+                log.exception("reading executor usage failed")
+
+    def _report_usage(self) -> None:
+        """Let containers enforce what the kernel does not, and send the master each running
+        executor's usage (shown in its ``/state``)."""
+        records = [m.UsageRecord(*rec) for rec in self.launcher.poll()]
+        if records and self.conn is not None and self.core.registered:
+            self.conn.send(m.ExecutorUsage(records))
 
     def usage(self) -> dict[str, dict[str, float]]:
         return {

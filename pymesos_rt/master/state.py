@@ -91,6 +91,7 @@ class ExecutorEntry:
     agent_id: str
     resources: Resources
     state: ExecutorState = ExecutorState.STAGING
+    usage: dict[str, float] = field(default_factory=dict)  # latest from its agent
 
 
 class MasterState:
@@ -281,6 +282,14 @@ class MasterState:
             case m.AgentStatus():
                 return self._status_update(agent, call.update, now)
             case m.Heartbeat():
+                return []
+            case m.Unregister():
+                return self.remove_agent(agent.agent_id, now, call.reason or "it unregistered")
+            case m.ExecutorUsage():
+                for rec in call.executors:
+                    ex = self.executors.get((rec.framework_id, rec.executor_id))
+                    if ex is not None and ex.agent_id == agent.agent_id:
+                        ex.usage = dict(rec.usage)
                 return []
         return []  # pragma: no cover
 
@@ -591,6 +600,7 @@ class MasterState:
                 "agent_id": e.agent_id,
                 "resources": e.resources.to_dict(),
                 "state": str(e.state),
+                "usage": dict(e.usage),
             }
             for e in self.executors.values()
         ]

@@ -194,7 +194,29 @@ class Heartbeat(_Msg, tag="heartbeat", frozen=True):
     pass
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat
+class Unregister(_Msg, tag="unregister", frozen=True):
+    """The agent is shutting down: remove it now (its executors are LOST to their frameworks,
+    which run their tasks elsewhere) and send it nothing more."""
+
+    reason: str = ""
+
+
+class UsageRecord(msgspec.Struct, frozen=True, array_like=True):
+    """One executor's usage, read from its container: ``cpu_seconds``, ``memory`` and
+    ``memory_peak`` (bytes), ``pids``; a key is missing when its backend cannot tell."""
+
+    framework_id: str
+    executor_id: str
+    usage: dict[str, float]
+
+
+class ExecutorUsage(_Msg, tag="usage", frozen=True):
+    """The usage of the agent's running executors, sent about once a second."""
+
+    executors: list[UsageRecord]
+
+
+AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):

@@ -13,6 +13,9 @@ Rules kept here:
   the dependency's error.
 - When an executor dies, its first ``1 + blocked`` tasks were running: each uses one retry or
   fails naming the executor; the rest had not started and go back to the front of the queue.
+  A death at the container's memory limit (kind ``"oom"``) is retried only for tasks with
+  ``retry_exceptions=True``: run again with the same memory, a task most likely hits the limit
+  again, so by default it fails at once with an error naming the limit and the task.
 - The framework wants offers exactly when some shape has more READY tasks than executors: it
   REVIVEs then and SUPPRESSes otherwise. Leftover offered resources are declined.
 - Idle executors are killed after ``idle_timeout``; when work of another shape waits for
@@ -379,11 +382,18 @@ class SchedulerState:
             task = self.tasks.get(tid)
             if task is None or task.state is not TaskState.DISPATCHED:
                 continue
-            if task.attempts <= task.max_retries:
+            retry = kind != "oom" or task.retry_exceptions
+            if retry and task.attempts <= task.max_retries:
                 again.append(task)
             else:
                 where = f"executor {executor_id} on agent {lease.agent_id}"
                 message = f"task {task.name} ({tid}) lost: {where} died ({detail})"
+                if kind == "oom":
+                    message = (
+                        f"task {task.name} ({tid}) ran out of memory: {where} was stopped "
+                        f"({detail}); raise the task's memory= or pass retry_exceptions=True "
+                        "to retry it"
+                    )
                 effects += self._fail(task, Fail(tid, kind, message))
         for tid in queued:
             task = self.tasks.get(tid)

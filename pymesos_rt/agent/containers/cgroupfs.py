@@ -1,14 +1,17 @@
 """Plain file operations on cgroup filesystems (v1 and v2), shared by both cgroups backends.
 
 Holds: where this process lives in each hierarchy (``/proc/self/cgroup`` joined with
-``/proc/self/mountinfo``), the agent's directory name (a stable tag derived from its work
-dir, so two agents on one machine never touch each other's groups), the *ledger* (a file in
-the work dir naming every agent directory ever created, so a restarted agent finds what a
-killed one left), and killing the members of a group and removing it.
+``/proc/self/mountinfo``); the agent's directory name ``pymesos-rt-<tag>-<digest>-<owner>``
+(tag and a digest of the work dir: stable across restarts, different for two agents, so they
+never touch each other's groups; owner: the pid and start time of the agent's process, so a
+killed agent's directories are recognised by any agent that starts later); the *ledger* (a
+file in the work dir naming every agent directory created, so a restarted agent finds what a
+killed one left even from another group); and killing a group's members and removing it.
 
 Contracts: executor groups are only ever created under the group this process lives in, inside
-a directory named ``pymesos-rt-<tag>-<digest>``; removal only touches directories with that
-name, and nothing here moves a process out of any group. Imports: the standard library only.
+the agent's directory; removal only touches ``pymesos-rt-*`` directories of this agent (same
+stem) or of agents whose owner process is gone, and nothing here moves a process out of any
+group. Imports: the standard library only.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ PIDS_MAX_ENV = "PYMESOS_RT_PIDS_MAX"
 KILL_TIMEOUT = 5.0
 
 
-class Unavailable(Exception):
+class Unavailable(ValueError):
     """This backend cannot work here; the message says why."""
 
 
@@ -119,7 +122,7 @@ def v2_dir(proc: Path = Path("/proc")) -> Path:
     return path
 
 
-def agent_dir_name(agent_tag: str, work_dir: Path) -> str:
+def agent_stem(agent_tag: str, work_dir: Path) -> str:
     """``pymesos-rt-<tag>-<digest of the work dir>``: the same across restarts of one agent,
     different for two agents with different work dirs."""
     digest = hashlib.sha1(str(work_dir.resolve()).encode()).hexdigest()[:10]
@@ -127,10 +130,51 @@ def agent_dir_name(agent_tag: str, work_dir: Path) -> str:
     return f"{PREFIX}{tag}-{digest}"
 
 
+def agent_dir_name(agent_tag: str, work_dir: Path) -> str:
+    """``<stem>-<pid>.<start time>``: the stem, and the process that owns the directory (so any
+    agent can tell the directories of agents that were killed and never came back)."""
+    return f"{agent_stem(agent_tag, work_dir)}-{_owner()}"
+
+
+def _owner(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}.{_start_time(pid)}"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]  # field 22: start time in clock ticks
+
+
+def owner_gone(dir_name: str) -> bool:
+    """The directory names an owner process that no longer runs (False when it names none)."""
+    pid, _, start = dir_name.rpartition("-")[2].partition(".")
+    return pid.isdigit() and start.isdigit() and _start_time(int(pid)) != start
+
+
+def leftover_dirs(bases: Iterable[Path], stem: str) -> list[Path]:
+    """Agent directories under ``bases`` to reap at start: those of earlier runs of this agent
+    (same ``stem``) and those of any agent whose owner process is gone."""
+    mine = f"{stem}-{_owner()}"
+    found = []
+    for base in bases:
+        with contextlib.suppress(OSError):
+            for child in sorted(base.iterdir()):
+                name = child.name
+                if not name.startswith(PREFIX) or name == mine or not child.is_dir():
+                    continue
+                if name.startswith(f"{stem}-") or owner_gone(name):
+                    found.append(child)
+    return found
+
+
 def safe_name(container_id: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", container_id)[:200]
     if name.strip(".") == "":
-        raise ValueError(f"bad container id {container_id!r}")
+        raise OSError(errno.EINVAL, f"bad container id {container_id!r}")
     return name
 
 
@@ -266,28 +310,38 @@ def reap(
 
 # --- the ledger: agent directories to reap after a crash ---------------------------------------
 class Ledger:
-    """``<work dir>/cgroups.txt``: one agent directory per line, written *before* the directory
-    is made, so an agent killed at any point leaves nothing its next start cannot find."""
+    """``<work dir>/cgroups.txt``: one agent directory per line, each written *before* the
+    directory is made, so an agent killed at any point leaves nothing its next start cannot
+    find, even when it starts again in another group (a new session's memory cgroup)."""
 
-    def __init__(self, work_dir: Path, dir_name: str) -> None:
+    def __init__(self, work_dir: Path, stem: str) -> None:
         self.path = work_dir / LEDGER
-        self.dir_name = dir_name
+        self.stem = stem
 
-    def entries(self) -> list[Path]:
+    def _lines(self) -> list[str]:
         try:
-            lines = self.path.read_text().splitlines()
+            return self.path.read_text().splitlines()
         except OSError:
             return []
+
+    def entries(self) -> list[Path]:
         # only ever our own directories, whatever the file says
-        return [Path(line) for line in lines if line and Path(line).name == self.dir_name]
+        return [
+            Path(line)
+            for line in self._lines()
+            if line.startswith("/") and Path(line).name.startswith(f"{self.stem}-")
+        ]
 
     def record(self, dirs: Iterable[Path]) -> None:
         known = self.entries()
         new = [d for d in dirs if d not in known]
-        if new:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as f:
-                f.writelines(f"{d}\n" for d in new)
+        if not new:
+            return
+        lines = self._lines()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in [*lines, *map(str, new)]))
+        os.replace(tmp, self.path)  # readers never see a half-written ledger
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -155,9 +155,10 @@ class CgroupsV1Containerizer(Containerizer):
         if missing:
             raise cgroupfs.Unavailable(f"cgroup v1 hierarchies missing: {', '.join(missing)}")
         self.pids_max = pids_max if pids_max is not None else cgroupfs.pids_max_default()
+        self.stem = cgroupfs.agent_stem(agent_tag, work_dir)
         self.dir_name = cgroupfs.agent_dir_name(agent_tag, work_dir)
         self.agent_dirs = {c: base / self.dir_name for c, base in hierarchies.items()}
-        self.ledger = cgroupfs.Ledger(work_dir, self.dir_name)
+        self.ledger = cgroupfs.Ledger(work_dir, self.stem)
         self._remove = remove_dir
         log.debug("cgroups-v1 under %s", sorted(set(map(str, self.agent_dirs.values()))))
 
@@ -182,8 +183,11 @@ class CgroupsV1Containerizer(Containerizer):
         return container
 
     def reap_leftovers(self) -> list[str]:
-        dirs = _unique([*self.ledger.entries(), *self.agent_dirs.values()])
-        removed = cgroupfs.reap(dirs, self._remove, freezer)
+        bases = _unique([d.parent for d in self.agent_dirs.values()])
+        leftovers = cgroupfs.leftover_dirs(bases, self.stem)
+        removed = cgroupfs.reap(
+            _unique([*self.ledger.entries(), *leftovers]), self._remove, freezer
+        )
         self.ledger.clear()
         return removed
 

@@ -156,9 +156,10 @@ class CgroupsV2Containerizer(Containerizer):
         except OSError as exc:
             raise cgroupfs.Unavailable(f"cannot use cgroup2 at {base}: {exc}") from None
         self.pids_max = pids_max if pids_max is not None else cgroupfs.pids_max_default()
+        self.stem = cgroupfs.agent_stem(agent_tag, work_dir)
         self.dir_name = cgroupfs.agent_dir_name(agent_tag, work_dir)
         self.agent_dir = base / self.dir_name
-        self.ledger = cgroupfs.Ledger(work_dir, self.dir_name)
+        self.ledger = cgroupfs.Ledger(work_dir, self.stem)
         self._remove = remove_dir
 
     def _delegate(self, base: Path) -> None:
@@ -208,7 +209,8 @@ class CgroupsV2Containerizer(Containerizer):
         return container
 
     def reap_leftovers(self) -> list[str]:
-        dirs = list(dict.fromkeys([*self.ledger.entries(), self.agent_dir]))
+        leftovers = cgroupfs.leftover_dirs([self.base], self.stem)
+        dirs = list(dict.fromkeys([*self.ledger.entries(), *leftovers]))
         removed = cgroupfs.reap(dirs, self._remove, kill_first)
         self.ledger.clear()
         return removed

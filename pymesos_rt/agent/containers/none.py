@@ -48,7 +48,12 @@ class NoneContainer(Container):
             except psutil.Error:
                 continue  # exited meanwhile
         self.peak = max(self.peak, mem)
-        return {"cpu_seconds": cpu, "memory": mem, "memory_peak": self.peak, "pids": len(procs)}
+        return {
+            "cpu_seconds": cpu,
+            "memory": mem,
+            "memory_peak": self.peak,
+            "pids": float(len(procs)),
+        }
 
     def enforce(self) -> str | None:
         limit = self.resources.get(MEM, 0.0) * 2**20
