@@ -284,7 +284,8 @@ class MasterState:
             case m.Heartbeat():
                 return []
             case m.Unregister():
-                return self.remove_agent(agent.agent_id, now, call.reason or "it unregistered")
+                why = call.reason or "it unregistered"
+                return self.remove_agent(agent.agent_id, now, why, graceful=True)
             case m.ExecutorUsage():
                 for rec in call.executors:
                     ex = self.executors.get((rec.framework_id, rec.executor_id))
@@ -463,12 +464,16 @@ class MasterState:
             effects.append(Send(conn, m.Offers(offers)))
         return effects
 
-    def remove_agent(self, agent_id: str, now: float, reason: str) -> list[Effect]:
+    def remove_agent(
+        self, agent_id: str, now: float, reason: str, graceful: bool = False
+    ) -> list[Effect]:
         """An agent is gone for good: its executors are LOST and its offers rescinded."""
         agent = self.agents.get(agent_id)
         if agent is None:
             return []
-        log.warning("agent %s removed: %s", agent_id, reason)
+        log.log(
+            logging.INFO if graceful else logging.WARNING, "agent %s removed: %s", agent_id, reason
+        )
         effects = self._rescind_agent_offers(agent_id, now)
         for key in list(agent.executors):
             ex = self.executors.get(key)
