@@ -117,7 +117,7 @@ class ZooKeeperContender(Contender):
     def leading(self) -> bool:
         """True while elected, connected and within the lease (see the module doc)."""
         with self._zk.lock:
-            return self._leading
+            return self._leading and time.monotonic() < self._lease_until
 
     @property
     def znode(self) -> str | None:

@@ -1,0 +1,123 @@
+"""High availability with a real ZooKeeper: three masters elect one leader; agents and programs
+find it through ZooKeeper and follow it when it changes; no task result is lost or doubled."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.request
+
+import pytest
+from cluster_helpers import run_driver
+
+from pymesos_rt.testing.daemons import start_agent, start_master, wait_for
+from pymesos_rt.testing.zookeeper import unique_chroot, zookeeper_server
+
+pytestmark = pytest.mark.integration
+
+SESSION = "2"  # ZooKeeper session timeout of the masters (seconds)
+
+
+@pytest.fixture(scope="module")
+def zk():
+    with zookeeper_server() as server:
+        yield server
+
+
+def health(master):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{master.port}/health", timeout=2) as resp:
+            return json.load(resp)
+    except OSError:
+        return None
+
+
+def leader_of(masters):
+    leading = [
+        m for m in masters if m.proc.poll() is None and (health(m) or {}).get("status") == "leading"
+    ]
+    return leading[0] if len(leading) == 1 else None
+
+
+def start_masters(tmp_path, zk_url, n=3):
+    return [
+        start_master(tmp_path, "--zk", zk_url, "--zk-session-timeout", SESSION, name=f"master{i}")
+        for i in range(n)
+    ]
+
+
+JOB = """
+import json, time
+import pymesos_rt as rt
+
+rt.init()
+
+@rt.remote(num_cpus=1)
+def work(i):
+    time.sleep(0.02)
+    return i
+
+refs = [work.remote(i) for i in range(2000)]
+seen = []
+for n, ref in enumerate(rt.as_completed(refs, timeout=600)):
+    seen.append(rt.get(ref))
+    if n % 50 == 0:
+        print(f"done {n}", flush=True)
+print(json.dumps(seen), flush=True)
+rt.shutdown()
+"""
+
+
+def _read_until(proc, prefix, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no line starting with {prefix!r}")
+
+
+def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once(zk, tmp_path):
+    url = zk.url(unique_chroot())
+    masters = start_masters(tmp_path, url)
+    agents = [
+        start_agent(
+            masters[0],
+            tmp_path,
+            "--master",
+            url,
+            "--resources",
+            "cpus:2;mem:4096",
+            "--hostname",
+            f"node-{i}",
+            name=f"agent{i}",
+            wait=False,
+        )
+        for i in range(2)
+    ]
+    driver = None
+    try:
+        first = wait_for(lambda: leader_of(masters), 30, "a leader")
+        standby = [m for m in masters if m is not first]
+        assert all(health(m)["status"] == "standby" for m in standby)
+        # a standby sends /state to the leader
+        req = urllib.request.Request(f"http://127.0.0.1:{standby[0].port}/state")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.url.endswith(f":{first.port}/state")
+        wait_for(lambda: len(first.state()["agents"]) == 2, 30, "agents on the leader")
+        driver = run_driver(tmp_path, "job", JOB, url)
+        _read_until(driver, "done 500")
+        first.signal(signal.SIGKILL)
+        second = wait_for(lambda: leader_of(standby), 30, "a new leader")
+        wait_for(lambda: len(second.state()["agents"]) == 2, 60, "agents on the new leader")
+        results = json.loads(_read_until(driver, "["))
+        assert sorted(results) == list(range(2000))  # none lost, none twice
+        assert driver.wait(timeout=60) == 0
+    finally:
+        if driver is not None:
+            driver.kill()
+        for daemon in agents + masters:
+            daemon.stop()
