@@ -47,12 +47,18 @@ class BareFramework:
         self.closed.set()
 
     async def subscribe(
-        self, url: str, name: str, secret: str | None = None, role: str = "*"
+        self,
+        url: str,
+        name: str,
+        secret: str | None = None,
+        role: str = "*",
+        framework_id: str | None = None,
+        failover_timeout: float = 0.0,
     ) -> None:
         self.conn = await ws.connect(f"{url}/api/v1/scheduler", codec.scheduler_side(), secret)
         self.conn.receiver = self
         self.conn.start_reading()
-        self.conn.send(m.Subscribe(name, role))
+        self.conn.send(m.Subscribe(name, role, framework_id, failover_timeout))
 
     async def first(self, kind: type, timeout: float = 20.0) -> Any:
         async with asyncio.timeout(timeout):

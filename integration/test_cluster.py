@@ -360,3 +360,49 @@ def test_bad_flags_are_refused_with_one_line(args):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("pymesos-rt")
+
+
+def _executor_pids(agent_pid):
+    import psutil
+
+    return [
+        p.pid for p in psutil.Process(agent_pid).children(recursive=True) if "sleep" in p.name()
+    ]
+
+
+@pytest.mark.parametrize("back_in_time", [True, False], ids=["within", "after"])
+def test_framework_failover_timeout(tmp_path, back_in_time):
+    master = start_master(tmp_path)
+    agent = start_agent(master, tmp_path, "--resources", "cpus:2;mem:2048", "--isolation", "none")
+
+    async def scenario() -> None:
+        fw = BareFramework()
+        await fw.subscribe(master.url, "failing-over", failover_timeout=3.0)
+        fid = (await fw.first(m.Subscribed)).framework_id
+        offers = await fw.first(m.Offers)
+        launch = m.ExecutorLaunch("e1", Resources(cpus=1), m.CommandInfo(["sleep", "300"]))
+        fw.conn.send(m.Accept([offers.offers[0].offer_id], [launch]))
+        await asyncio.to_thread(
+            wait_for, lambda: _executor_pids(agent.proc.pid), 30, "executor running"
+        )
+        fw.conn.close("gone for a while")
+        if back_in_time:
+            again = BareFramework()
+            await again.subscribe(master.url, "failing-over", None, "*", fid, 3.0)
+            await again.first(m.Subscribed)
+            await asyncio.sleep(4.0)  # longer than the failover timeout: nothing may go
+            assert [e["executor_id"] for e in master.state()["executors"]] == ["e1"]
+            assert _executor_pids(agent.proc.pid)
+        else:
+            await asyncio.to_thread(
+                wait_for, lambda: not master.state()["executors"], 30, "executors gone"
+            )
+            await asyncio.to_thread(
+                wait_for, lambda: not _executor_pids(agent.proc.pid), 30, "process gone"
+            )
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        agent.stop()
+        master.stop()

@@ -121,3 +121,64 @@ def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once
             driver.kill()
         for daemon in agents + masters:
             daemon.stop()
+
+
+ENSEMBLE_JOB = """
+import json, time
+import pymesos_rt as rt
+
+rt.init()
+
+@rt.remote(num_cpus=1)
+def work(i):
+    time.sleep(0.02)
+    return i
+
+refs = [work.remote(i) for i in range(600)]
+for n, ref in enumerate(rt.as_completed(refs, timeout=600)):
+    if n % 50 == 0:
+        print(f"done {n}", flush=True)
+print(json.dumps(rt.get(refs)), flush=True)
+rt.shutdown()
+"""
+
+
+def test_zookeeper_ensemble_losing_one_server_then_all(tmp_path):
+    from pymesos_rt.testing.zookeeper import zookeeper_ensemble
+
+    with zookeeper_ensemble(3) as ensemble:
+        url = ensemble.url(unique_chroot())
+        masters = start_masters(tmp_path, url, n=2)
+        agent = start_agent(
+            masters[0], tmp_path, "--master", url, "--resources", "cpus:2;mem:4096", wait=False
+        )
+        driver = None
+        try:
+            leader = wait_for(lambda: leader_of(masters), 30, "a leader")
+            wait_for(lambda: len(leader.state()["agents"]) == 1, 30, "agent registered")
+            leader_id = health(leader)["master_id"]
+            driver = run_driver(tmp_path, "job", ENSEMBLE_JOB, url)
+            _read_until(driver, "done 100")
+            ensemble.kill(ensemble.follower_indexes()[0])
+            _read_until(driver, "done 200")
+            assert wait_for(lambda: leader_of(masters), 30, "a leader")  # quorum of 2 left
+            assert health(leader_of(masters))["master_id"] == leader_id  # the same one
+            for index in range(3):  # the whole ensemble goes
+                ensemble.kill(index)
+            results = json.loads(_read_until(driver, "["))
+            assert results == list(range(600))  # running tasks finished without ZooKeeper
+
+            # the leader steps down once its session is suspended, and nobody takes over
+            def nobody_leads():
+                return all((health(m) or {}).get("status") != "leading" for m in masters)
+
+            wait_for(nobody_leads, 30, "the leader stepped down")
+            end = time.monotonic() + 3.0
+            while time.monotonic() < end:
+                assert nobody_leads()
+                time.sleep(0.1)
+        finally:
+            if driver is not None:
+                driver.kill()
+            for daemon in [agent, *masters]:
+                daemon.stop()

@@ -50,6 +50,7 @@ def init(
     secret: str | None = None,
     ignore_reinit_error: bool = False,
     idle_timeout: float = 10.0,
+    failover_timeout: float = 60.0,
 ) -> ClusterInfo:
     """Start an embedded cluster (no address) or attach to one (``ws://host:port``)."""
     global _session
@@ -75,6 +76,7 @@ def init(
                 role=role,
                 secret=secret or os.environ.get("PYMESOS_RT_SECRET") or None,
                 idle_timeout=idle_timeout,
+                failover_timeout=failover_timeout,
             )
         )
         info = session.start()
