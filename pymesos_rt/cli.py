@@ -213,7 +213,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     )
 
     await link.start()
-    starting = asyncio.ensure_future(agent.start(link.connect))
+    starting = asyncio.ensure_future(agent.start(link.connect, link.pause))
     await stop.wait()
     starting.cancel()
     await agent.stop()

@@ -49,13 +49,19 @@ class Agent:
         self._connect: ConnectFn | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
+        self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     @property
     def agent_id(self) -> str | None:
         return self.core.agent_id
 
-    async def start(self, connect: ConnectFn) -> None:
+    async def start(
+        self, connect: ConnectFn, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        """Connect (retrying with back-off; ``pause`` may cut a back-off short, e.g. when a
+        new leading master is known) and register."""
         self._connect = connect
+        self._pause = pause
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.launcher.containerizer.reap_leftovers()
         for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
@@ -79,7 +85,7 @@ class Agent:
                 return
             except (TimeoutError, OSError) as exc:
                 log.info("master unreachable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:

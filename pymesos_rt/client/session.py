@@ -135,7 +135,7 @@ class Session:
             urlparse(leader.address).hostname or "127.0.0.1"
         )
         try:
-            self.loop.run(self.driver.start(link.connect), timeout=30)
+            self.loop.run(self.driver.start(link.connect, link.pause), timeout=30)
         except ws.Refused as exc:
             raise PymesosRTError(
                 f"the master at {address} refused this program ({exc}): "

@@ -7,6 +7,7 @@ Imports ``transport`` and ``protocol`` (to open websockets), nothing of the daem
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,18 @@ class LeaderLink:
         conn.start_reading()
         self.conn, self.leader = conn, leader
         return conn
+
+    async def pause(self, seconds: float) -> None:
+        """A reconnect loop's back-off: sleeps ``seconds``, or less if the leader changes (so
+        a new leader is reached at once, not after the back-off has grown)."""
+        changed = asyncio.Event()
+        unsubscribe = self.detector.subscribe(lambda _leader: changed.set())
+        try:
+            await asyncio.wait_for(changed.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            unsubscribe()
 
     def _changed(self, leader: MasterInfo | None) -> None:
         conn = self.conn

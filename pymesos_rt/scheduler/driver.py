@@ -116,9 +116,15 @@ class Driver:
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
         self._counts_sent: tuple[int, int, int, int] | None = None
+        self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     # --- start and stop ----------------------------------------------------------------------
-    async def start(self, connect_master: Callable[[], Awaitable[Connection]]) -> None:
+    async def start(
+        self,
+        connect_master: Callable[[], Awaitable[Connection]],
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._pause = pause
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         route = ws.ws_route(
@@ -322,7 +328,7 @@ class Driver:
                 conn = await self._connect_master()
             except (TimeoutError, OSError) as exc:
                 log.info("master unreachable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             self.master = conn
