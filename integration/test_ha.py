@@ -7,6 +7,7 @@ import json
 import signal
 import time
 import urllib.request
+from datetime import UTC
 
 import pytest
 from cluster_helpers import run_driver
@@ -182,3 +183,70 @@ def test_zookeeper_ensemble_losing_one_server_then_all(tmp_path):
                 driver.kill()
             for daemon in [agent, *masters]:
                 daemon.stop()
+
+
+def _offer_times(master):
+    """(wall time, offer line) of every offer the master logged (its log is logfmt, UTC)."""
+    from datetime import datetime
+
+    out = []
+    for line in master.log_text().splitlines():
+        if 'msg="offer ' not in line:
+            continue
+        stamp = line.split(" ", 1)[0].removeprefix("ts=").removesuffix("Z")
+        when = datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
+        out.append((when, line))
+    return out
+
+
+def test_partitioned_leader_steps_down_and_never_offers_again(zk, tmp_path):
+    url = zk.url(unique_chroot())
+    masters = [
+        start_master(
+            tmp_path,
+            "--zk",
+            url,
+            "--zk-session-timeout",
+            SESSION,
+            "--log-level",
+            "DEBUG",
+            "--allocation-interval",
+            "0.2",
+            name=f"master{i}",
+        )
+        for i in range(2)
+    ]
+    agent = start_agent(
+        masters[0],
+        tmp_path,
+        "--master",
+        url,
+        "--resources",
+        "cpus:2;mem:2048",
+        "--isolation",
+        "none",
+        wait=False,
+    )
+    driver = run_driver(tmp_path, "job", ENSEMBLE_JOB, url)
+    try:
+        first = wait_for(lambda: leader_of(masters), 30, "a leader")
+        second = next(m for m in masters if m is not first)
+        _read_until(driver, "done 100")
+        paused_at = time.time()
+        first.signal(signal.SIGSTOP)  # partitioned: its ZooKeeper session expires
+        wait_for(lambda: leader_of([second]), 30, "the standby takes over")
+        wait_for(lambda: _offer_times(second), 30, "the new leader offers")
+        first.signal(signal.SIGCONT)
+        wait_for(lambda: (health(first) or {}).get("status") == "standby", 30, "old leader yields")
+        results = json.loads(_read_until(driver, "["))
+        assert results == list(range(600))
+        # the old leader offered nothing from the moment it was paused; the new one only after
+        assert all(when < paused_at for when, _ in _offer_times(first))
+        assert all(when > paused_at for when, _ in _offer_times(second))
+    finally:
+        for daemon in masters:
+            daemon.signal(signal.SIGCONT)
+        driver.kill()
+        agent.stop()
+        for daemon in masters:
+            daemon.stop()

@@ -11,6 +11,7 @@ missing, the harness raises ZooKeeperNotInstalled: these tests fail, they do not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import signal
@@ -70,10 +71,13 @@ def info(n: int) -> MasterInfo:
 
 
 async def wait_until(changed: asyncio.Event, done: Callable[[], bool], timeout: float) -> None:
+    """Wait until ``done()``, re-checking when ``changed`` is set and at least every 10 ms (for
+    conditions on properties that report no event); ``TimeoutError`` after ``timeout``."""
     async with asyncio.timeout(timeout):
         while not done():
             changed.clear()
-            await changed.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 0.01)
 
 
 class Election:
@@ -154,12 +158,13 @@ class Election:
             assert e1 <= s2, f"contenders {i1} and {i2} were both told they lead"
         assert self.flags_max <= 1, "two contenders' leading flags were set at once"
 
-    async def close(self) -> None:
+    async def close(self, check: bool = True) -> None:
         """Withdraw everyone (the detector must see the path empty), then check safety."""
         for contender in self.contenders:
             await contender.withdraw()
         await self.wait(lambda: self.detector.current() is None)
-        self.assert_safe()
+        if check:
+            self.assert_safe()
 
     async def __aenter__(self) -> Election:
         await self.start()
@@ -404,7 +409,9 @@ def test_leader_whose_znode_is_deleted_steps_down_and_rejoins(zk):
             await election.wait(lambda: election.contenders[0].znode not in (None, first))
             assert sequence_of(election.contenders[0].znode.rsplit("/", 1)[1]) == 2
             assert election.events_of(0) == [True, False]
-            await election.close()
+            # No exclusivity check: a deleted znode is an operator's error, which the old
+            # leader learns from a watch at about the time its successor does (module doc).
+            await election.close(check=False)
 
     asyncio.run(main())
 

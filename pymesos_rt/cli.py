@@ -189,6 +189,9 @@ async def _join_election(
     detector.subscribe(on_leader)
     await detector.start()
     await contender.start(info)
+    # fencing: allocate only while the contender's ZooKeeper lease holds (it lapses before
+    # ZooKeeper can expire the session, so two masters never both believe they lead)
+    server.lease_valid = lambda: contender.leading
     return contender, detector
 
 

@@ -23,6 +23,7 @@ import tornado.web
 
 from pymesos_rt.master.state import Close, Effect, MasterState, Send
 from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import messages as m
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -43,6 +44,9 @@ class MasterServer:
         self._make_state = make_state or (lambda: MasterState(config=state.config))
         self.leading = leading
         self.leader_address = ""  # the leader's ws:// address, when known (standby)
+        # fencing: may this master still act as leader right now? (set in HA mode: false when
+        # its loop was stalled longer than its ZooKeeper session can be trusted)
+        self.lease_valid: Callable[[], bool] = lambda: True
         self.conns: dict[str, Connection] = {}
         self._allocation_pending = False
         self._ticker: asyncio.Task[None] | None = None
@@ -119,9 +123,19 @@ class MasterServer:
 
     def _allocate(self) -> None:
         self._allocation_pending = False
-        if not self.leading:
+        if not self.leading or not self.lease_valid():
             return
         effects = self.state.allocate(time.monotonic())
+        for eff in effects:
+            if isinstance(eff, Send) and isinstance(eff.message, m.Offers):
+                for offer in eff.message.offers:
+                    log.debug(
+                        "offer %s: %s of agent %s to framework %s",
+                        offer.offer_id,
+                        offer.resources,
+                        offer.agent_id,
+                        offer.framework_id,
+                    )
         for eff in effects:
             conn = self.conns.get(eff.conn)
             if conn is not None and isinstance(eff, Send):
@@ -130,7 +144,7 @@ class MasterServer:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.allocation_interval)
-            if not self.leading:
+            if not self.leading or not self.lease_valid():
                 continue
             try:
                 self._apply(self.state.tick(time.monotonic()))
