@@ -13,8 +13,10 @@ It does not promise that values are portable between Python versions.
 from __future__ import annotations
 
 import io
+import marshal
 import pickle
 import traceback
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,9 +52,36 @@ class RemoteException(Exception):
         return (RemoteException, (self.type_name, self.message, self.traceback_text))
 
 
-class _ArgsPickler(cloudpickle.Pickler):  # type: ignore[misc]
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, but code objects keep their file name and line numbers.
+
+    cloudpickle (from 3.1.3) writes every code object it pickles by value with the file name
+    ``<dynamic-code>``, so a remote traceback could no longer say where a user's function failed.
+    Code objects go through :mod:`marshal` instead (what ``.pyc`` files use), which keeps them
+    whole; both ends run the same Python, which pickled code needs anyway.
+    """
+
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file, protocol=PROTOCOL)
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is types.CodeType:
+            try:
+                return marshal.loads, (marshal.dumps(obj),)
+            except ValueError:  # a hand-built code object holding unmarshallable constants
+                pass
+        return super().reducer_override(obj)
+
+
+def _dumps(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf).dump(obj)
+    return buf.getvalue()
+
+
+class _ArgsPickler(_Pickler):
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
         self.refs: list[str] = []
 
     def persistent_id(self, obj: Any) -> str | None:
@@ -84,7 +113,7 @@ def _describe(obj: Any) -> str:
 def _culprit(items: list[tuple[str, Any]]) -> str | None:
     for label, value in items:
         try:
-            cloudpickle.dumps(value, protocol=PROTOCOL)
+            _dumps(value)
         except Exception:
             return f"{label} ({_describe(value)})"
     return None
@@ -92,7 +121,7 @@ def _culprit(items: list[tuple[str, Any]]) -> str | None:
 
 def dumps_function(fn: Callable[..., Any]) -> bytes:
     try:
-        return bytes(cloudpickle.dumps(fn, protocol=PROTOCOL))
+        return _dumps(fn)
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         suspects: list[tuple[str, Any]] = []
@@ -135,7 +164,7 @@ def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...],
 
 def dumps_value(value: Any) -> bytes:
     try:
-        return bytes(cloudpickle.dumps(value, protocol=PROTOCOL))
+        return _dumps(value)
     except Exception as exc:
         raise SerializationError(f"value {_describe(value)} cannot be pickled: {exc}") from exc
 
@@ -148,11 +177,11 @@ def dumps_exception(exc: BaseException) -> tuple[bytes, str]:
     """The exception (with its traceback) as bytes, and the formatted traceback text."""
     text = "".join(traceback.format_exception(exc))
     try:
-        data = bytes(cloudpickle.dumps(exc, protocol=PROTOCOL))
+        data = _dumps(exc)
         pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
     except Exception:
         stand_in = RemoteException(type(exc).__qualname__, str(exc), text)
-        data = bytes(cloudpickle.dumps(stand_in, protocol=PROTOCOL))
+        data = _dumps(stand_in)
     return data, text
 
 

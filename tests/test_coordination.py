@@ -3,9 +3,11 @@ the standalone contender and detector, and the ZooKeeper backend's behaviour wit
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,8 @@ from pymesos_rt.coordination import (
 from pymesos_rt.coordination.session import sequence_of
 from pymesos_rt.coordination.zookeeper import ZooKeeperContender, ZooKeeperDetector
 from pymesos_rt.testing.zookeeper import free_port
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pymesos_rt"
 
 # What a Mesos 1.x master writes to <zk path>/json.info_<seq> (capabilities and domain included).
 MESOS_JSON_INFO = (
@@ -223,3 +227,21 @@ def test_zookeeper_start_times_out_and_cleans_up(kind):
 
     asyncio.run(main())
     assert not [t for t in set(threading.enumerate()) - before if t.is_alive()]
+
+
+# --- import rule -----------------------------------------------------------------------------
+def test_only_coordination_imports_kazoo():
+    """Also covers modules added after the import-linter contract listed the package's parts."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.is_relative_to(PACKAGE / "coordination"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(name == "kazoo" or name.startswith("kazoo.") for name in names):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, f"kazoo imported outside pymesos_rt/coordination: {offenders}"

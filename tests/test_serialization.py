@@ -67,3 +67,17 @@ def test_unpicklable_exception_arrives_as_stand_in():
     back = s.loads_exception(data)
     assert isinstance(back, s.RemoteException)
     assert back.type_name == "Unpicklable"
+
+
+def test_function_pickled_by_value_keeps_its_file_and_lines():
+    def raises_here() -> None:
+        raise RuntimeError("from the user's file")
+
+    rebuilt = s.loads(s.dumps_function(raises_here))
+    assert rebuilt is not raises_here
+    with pytest.raises(RuntimeError) as info:
+        rebuilt()
+    last = info.traceback[-1]
+    assert str(last.path) == __file__
+    assert last.lineno == raises_here.__code__.co_firstlineno  # 0-based: the line after `def`
+    assert 'raise RuntimeError("from the user' in str(last.statement)

@@ -12,9 +12,11 @@ and ZooKeeper (``zk://hosts/path``, any number of masters, one leads).
     leader = detector.current()                    # MasterInfo | None
     leader = await detector.wait_change(leader)    # or detector.subscribe(callback)
 
-Everything runs on the caller's asyncio loop; see :mod:`.base` for the contracts. kazoo is
-imported only when a ``zk://`` address is used. This package imports no other part of
-pymesos_rt.
+Everything runs on the caller's asyncio loop; see :mod:`.base` for the contracts and
+:mod:`.zookeeper` for why two masters never both believe they lead. kazoo is imported only when
+a ``zk://`` address is used, and only here (``session``, ``zookeeper``). The election modules
+(``address``, ``base``, ``standalone``, ``session``, ``zookeeper``) import nothing else of
+pymesos_rt; no module of this package imports the daemons (both checked by lint-imports).
 """
 
 from __future__ import annotations

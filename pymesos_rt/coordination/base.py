@@ -220,8 +220,8 @@ class Contender(ABC):
       offer resources) until a ``leading=False`` event, which means *stop at once*: drop every
       connection and all leader state, since another master may be elected soon.
     * :attr:`leading` is the authoritative, thread-safe truth at any instant; it turns false
-      the moment the backend suspects its leadership (before the event reaches the loop).
-      Check it before an action that must not be done by two leaders.
+      the moment the backend suspects its leadership or its lease runs out (before the event
+      reaches the loop). Check it before an action that must not be done by two leaders.
     * Events alternate (elected, not leading, elected, ...); an elect-then-lose that both
       happen before the loop runs is reported as nothing.
     * ``await withdraw()`` leaves the election for good (clean shutdown); the contender reports

@@ -187,18 +187,22 @@ class ZooKeeperContender(Contender):
         it lapses (:attr:`leading` reads false from that instant anyway)."""
         period = self._zk.session_timeout / 8
         renewal: asyncio.Task[None] | None = None
-        while True:
-            now = time.monotonic()
-            with self._zk.lock:
-                leading, until, znode = self._leading, self._lease_until, self._znode
-                if leading and now >= until:
-                    leading = False
-                    self._set_leading_locked(False, "lease lapsed: ZooKeeper did not answer")
-                    self._zk.wake()
-            fresh = until - now > self._lease_s - self._zk.session_timeout / 4
-            if leading and znode and not fresh and (renewal is None or renewal.done()):
-                renewal = asyncio.create_task(self._renew(znode))
-            await asyncio.sleep(period)
+        try:
+            while True:
+                now = time.monotonic()
+                with self._zk.lock:
+                    leading, until, znode = self._leading, self._lease_until, self._znode
+                    if leading and now >= until:
+                        leading = False
+                        self._set_leading_locked(False, "lease lapsed: ZooKeeper did not answer")
+                        self._zk.wake()
+                fresh = until - now > self._lease_s - self._zk.session_timeout / 4
+                if leading and znode and not fresh and (renewal is None or renewal.done()):
+                    renewal = asyncio.create_task(self._renew(znode))
+                await asyncio.sleep(period)
+        finally:
+            if renewal is not None:
+                renewal.cancel()
 
     async def _renew(self, znode: str) -> None:
         sent = time.monotonic()

@@ -52,7 +52,7 @@ class ZooKeeperNotInstalled(RuntimeError):
 def find_java() -> str:
     """The ``java`` to run ZooKeeper with (``$JAVA``, else ``PATH``); checks the jars too."""
     missing = [str(jar) for jar in CLASSPATH if not jar.is_file()]
-    java = os.environ.get("JAVA") or shutil.which("java")
+    java = shutil.which(os.environ.get("JAVA") or "java")
     if missing or not java:
         what = ", ".join(missing + ([] if java else ["a java executable"]))
         raise ZooKeeperNotInstalled(
