@@ -40,8 +40,9 @@ from pymesos_rt.coordination import Contender, Detector, Leadership, MasterInfo
 from pymesos_rt.coordination.follow import LeaderLink, detector_for
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.master.allocator import make_allocator
+from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
-from pymesos_rt.master.state import MasterConfig, MasterState
+from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport import websocket as ws

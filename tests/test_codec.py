@@ -30,6 +30,7 @@ SCHEDULER_CALLS = [
     m.Acknowledge("ag1", "u1"),
     m.Teardown(),
     m.TaskCounts(3, 2, 10, 1),
+    m.Reconcile([m.ExecutorRef("ag1", "e1")]),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

@@ -9,16 +9,9 @@ from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
-from pymesos_rt.scheduler.state import (
-    Dispatch,
-    Fail,
-    Finished,
-    LaunchExecutors,
-    SchedulerConfig,
-    SchedulerState,
-    SetSuppressed,
-    Task,
-)
+from pymesos_rt.scheduler.effects import Dispatch, Fail, Finished, LaunchExecutors, SetSuppressed
+from pymesos_rt.scheduler.records import SchedulerConfig, Task
+from pymesos_rt.scheduler.state import SchedulerState
 
 R = Resources
 SHAPE = R(cpus=1, mem=100)

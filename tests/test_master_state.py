@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from pymesos_rt.master.allocator import RandomAllocator
-from pymesos_rt.master.state import Close, MasterConfig, MasterState, Send
+from pymesos_rt.master.records import Close, MasterConfig, Send
+from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
@@ -643,3 +644,101 @@ def test_an_agent_that_unregisters_is_removed_at_once():
     assert "ag1" not in ms.agents
     assert Close("a1", "agent removed: the agent is stopping") in effects
     assert ms.allocate(2.0) == []  # nothing of it is offered any more
+
+
+# --- reconciliation -------------------------------------------------------------------------
+def ref(eid: str, agent: str = "ag1") -> m.ExecutorRef:
+    return m.ExecutorRef(agent, eid)
+
+
+def lost_answer(eid: str, why: str, agent: str = "ag1") -> m.ExecutorUpdate:
+    return m.ExecutorUpdate(
+        m.StatusUpdate("", agent, "fw1", eid, ExecutorState.LOST, f"reconciliation: {why}")
+    )
+
+
+def test_reconcile_answers_lost_for_executors_no_agent_runs(ms):
+    running_two_executors(ms)
+    effects = ms.on_framework_call(
+        "f1", m.Reconcile([ref("e1"), ref("e2"), ref("ghost"), ref("x", "gone-agent")]), 20.0
+    )
+    assert effects == [
+        Send("f1", lost_answer("ghost", "its agent does not run it")),
+        Send("f1", lost_answer("x", "agent gone-agent is gone", agent="gone-agent")),
+    ]
+
+
+def test_reconcile_stops_executors_the_framework_does_not_know(ms):
+    running_two_executors(ms)
+    effects = ms.on_framework_call("f1", m.Reconcile([ref("e1")]), 20.0)
+    assert effects == [Send("a1", m.StopExecutor("fw1", "e2"))]
+    # another framework's reconciliation never touches fw1's executors
+    assert ms.on_framework_call("f2", m.Reconcile([]), 20.0) == []
+
+
+def test_reconcile_after_failover_waits_for_agents_to_re_register():
+    """A new master: the framework is back before its agents. Queries about executors of agents
+    not yet registered wait; a re-registering agent answers them, a missing one expires them."""
+    ms = make_master(agent_reregister_timeout=10.0)
+    ms.started_at = 100.0
+    subscribe(ms, "f1", "fw1", now=100.5)
+    calls = m.Reconcile([ref("e1"), ref("launch-lost"), ref("e9", "ag2")])
+    assert ms.on_framework_call("f1", calls, 101.0) == []
+    record = m.ExecutorRecord("fw1", "e1", R(cpus=1, mem=512))
+    effects = register_agent(ms, now=102.0, executors=[record])
+    assert Send("f1", lost_answer("launch-lost", "its agent does not run it")) in effects
+    assert not [
+        e
+        for e in effects
+        if isinstance(e.message, m.ExecutorUpdate) and e.message.update.executor_id == "e1"
+    ]
+    assert not [
+        e for e in ms.tick(109.0) if isinstance(getattr(e, "message", None), m.ExecutorUpdate)
+    ]
+    expired = [
+        e for e in ms.tick(110.0) if isinstance(getattr(e, "message", None), m.ExecutorUpdate)
+    ]
+    assert expired == [Send("f1", lost_answer("e9", "agent ag2 did not re-register", agent="ag2"))]
+    assert ms.tick(111.0) == []  # answered once
+
+
+def test_reconcile_long_after_start_answers_at_once():
+    ms = make_master(agent_reregister_timeout=10.0)
+    subscribe(ms, "f1", "fw1", now=0.0)
+    effects = ms.on_framework_call("f1", m.Reconcile([ref("e9", "ag2")]), 50.0)
+    assert effects == [Send("f1", lost_answer("e9", "agent ag2 is gone", agent="ag2"))]
+
+
+def test_reconcile_answers_are_dropped_for_a_framework_that_left():
+    ms = make_master(agent_reregister_timeout=10.0)
+    subscribe(ms, "f1", "fw1", now=0.0, failover_timeout=60.0)
+    ms.on_framework_call("f1", m.Reconcile([ref("e9", "ag2")]), 1.0)
+    ms.on_disconnected("f1", 2.0)
+    assert [e for e in ms.tick(11.0) if isinstance(e, Send)] == []
+
+
+def test_an_agent_re_registering_after_reconciliation_has_orphans_stopped():
+    ms = make_master(agent_reregister_timeout=10.0)
+    subscribe(ms, "f1", "fw1", now=0.0)
+    ms.on_framework_call("f1", m.Reconcile([ref("e1")]), 1.0)
+    records = [
+        m.ExecutorRecord("fw1", "e1", R(cpus=1, mem=512)),
+        m.ExecutorRecord("fw1", "orphan", R(cpus=1, mem=512)),
+    ]
+    effects = register_agent(ms, now=2.0, executors=records)
+    assert effects.index(Send("a1", m.StopExecutor("fw1", "orphan"))) > effects.index(
+        Send("a1", m.AgentRegistered("ag1", "M"))
+    )
+    assert Send("a1", m.StopExecutor("fw1", "e1")) not in effects
+    # executors launched after reconciling are held too: re-registering again stops nothing new
+    ms.allocate(3.0)
+    offer = next(iter(ms.frameworks["fw1"].offers))
+    ms.on_framework_call("f1", m.Accept([offer], [launch("e2", cpus=1, mem=512)]), 3.0)
+    records.append(m.ExecutorRecord("fw1", "e2", R(cpus=1, mem=512)))
+    again = register_agent(ms, conn="a1b", now=4.0, executors=records)
+    stops = [
+        e.message.executor_id
+        for e in again
+        if isinstance(getattr(e, "message", None), m.StopExecutor)
+    ]
+    assert stops == ["orphan"]

@@ -9,7 +9,7 @@ from pymesos_rt.scheduler.matching import (
     fits_somewhere,
     plan_launches,
 )
-from pymesos_rt.scheduler.state import Lease, Task
+from pymesos_rt.scheduler.records import Lease, Task
 
 R = Resources
 A = R(cpus=1, mem=1024)

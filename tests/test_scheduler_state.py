@@ -11,7 +11,7 @@ import pytest
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
-from pymesos_rt.scheduler.state import (
+from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
     DeclineOffers,
     Dispatch,
@@ -19,11 +19,10 @@ from pymesos_rt.scheduler.state import (
     Finished,
     KillExecutor,
     LaunchExecutors,
-    SchedulerConfig,
-    SchedulerState,
     SetSuppressed,
-    Task,
 )
+from pymesos_rt.scheduler.records import SchedulerConfig, Task
+from pymesos_rt.scheduler.state import SchedulerState
 
 R = Resources
 SHAPE = R(cpus=1, mem=1024)
@@ -479,9 +478,9 @@ def test_cancel_waiting_task():
 
 
 def test_reclaim_drains_the_least_loaded_executor_then_stops_it():
-    from pymesos_rt.scheduler.state import KillExecutor as Kill
+    from pymesos_rt.scheduler.effects import KillExecutor as Kill
+    from pymesos_rt.scheduler.records import Task as T
     from pymesos_rt.scheduler.state import SchedulerState as S
-    from pymesos_rt.scheduler.state import Task as T
 
     s = S("p")
     shape = Resources(cpus=1)

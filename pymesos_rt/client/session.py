@@ -24,7 +24,7 @@ from pymesos_rt.protocol.ids import IdSequence, process_prefix
 from pymesos_rt.protocol.resources import MEM, Resources
 from pymesos_rt.scheduler.driver import Driver
 from pymesos_rt.scheduler.objects import ObjectTable
-from pymesos_rt.scheduler.state import SchedulerConfig
+from pymesos_rt.scheduler.records import SchedulerConfig
 from pymesos_rt.transport import websocket as ws
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from typing import Any
 
 import tornado.web
 
-from pymesos_rt.master.state import Close, Effect, MasterState, Send
+from pymesos_rt.master.records import Close, Effect, Send
+from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.transport import websocket as ws
@@ -70,6 +71,7 @@ class MasterServer:
             return
         log.info("master %s is now leading", self.state.master_id)
         self.state = self._fresh_state()
+        self.state.started_at = time.monotonic()  # agents have from now to re-register
         self.leading = True
 
     def step_down(self, reason: str) -> None:

@@ -18,80 +18,26 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
+from pymesos_rt.master.records import (
+    AgentEntry,
+    Close,
+    Effect,
+    ExecutorEntry,
+    FrameworkEntry,
+    MasterConfig,
+    Send,
+)
+from pymesos_rt.master.snapshot import snapshot
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import new_id
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Send:
-    conn: str
-    message: Any
-
-
-@dataclass(frozen=True)
-class Close:
-    conn: str
-    reason: str
-
-
-Effect = Send | Close
-
-
-@dataclass
-class MasterConfig:
-    offer_timeout: float = 30.0
-    agent_reregister_timeout: float = 10.0
-    agent_timeout: float = 15.0  # no message (heartbeats included) for this long: agent lost
-    reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
-    reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
-    completed_executors_kept: int = 1000
-
-
-@dataclass
-class AgentEntry:
-    agent_id: str
-    hostname: str
-    total: Resources
-    conn: str | None
-    isolation: str
-    registered_at: float
-    disconnected_at: float | None = None
-    executors: set[tuple[str, str]] = field(default_factory=set)
-    last_seen: float = 0.0
-
-
-@dataclass
-class FrameworkEntry:
-    framework_id: str
-    name: str
-    role: str
-    conn: str | None
-    failover_timeout: float
-    registered_at: float
-    disconnected_at: float | None = None
-    suppressed: bool = False
-    offers: set[str] = field(default_factory=set)
-    executors: set[str] = field(default_factory=set)
-    tasks: dict[str, int] = field(default_factory=dict)  # counts the framework reports
-
-
-@dataclass
-class ExecutorEntry:
-    framework_id: str
-    executor_id: str
-    agent_id: str
-    resources: Resources
-    state: ExecutorState = ExecutorState.STAGING
-    usage: dict[str, float] = field(default_factory=dict)  # latest from its agent
 
 
 class MasterState:
@@ -110,12 +56,17 @@ class MasterState:
         self.offers: dict[str, tuple[m.Offer, float]] = {}
         self.completed_executors: list[ExecutorEntry] = []
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
+        # when this master began leading (monotonic); unset: the time of its first input
+        self.started_at: float | None = None
+        # Reconcile queries waiting for their agent to re-register: agent -> (framework, executor)
+        self._unreconciled: dict[str, set[tuple[str, str]]] = {}
         self._reclaiming: dict[str, float] = {}  # framework -> when it was last asked
         self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
         self._offer_seq = itertools.count(1)
 
     # --- framework channel -------------------------------------------------------------------
     def on_framework_call(self, conn: str, call: m.SchedulerCall, now: float) -> list[Effect]:
+        self._started(now)
         if isinstance(call, m.Subscribe):
             return self._subscribe(conn, call, now)
         fw = self._framework_of(conn)
@@ -157,6 +108,8 @@ class MasterState:
                     "failed": call.failed,
                 }
                 return []
+            case m.Reconcile():
+                return self._reconcile(fw, call, now)
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
@@ -236,6 +189,8 @@ class MasterState:
                 fw.framework_id, launch.executor_id, agent_id, launch.resources
             )
             fw.executors.add(launch.executor_id)
+            if fw.known is not None:
+                fw.known.add(launch.executor_id)
             agent.executors.add(key)
             if agent.conn is not None:
                 effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
@@ -271,6 +226,7 @@ class MasterState:
 
     # --- agent channel -----------------------------------------------------------------------
     def on_agent_call(self, conn: str, call: m.AgentCall, now: float) -> list[Effect]:
+        self._started(now)
         if isinstance(call, m.RegisterAgent):
             return self._register_agent(conn, call, now)
         kind = self._conns.get(conn)
@@ -309,6 +265,7 @@ class MasterState:
         self.agents[agent_id] = agent
         self._conns[conn] = ("agent", agent_id)
         used: dict[str, Resources] = {}
+        orphans: list[Effect] = []  # executors their framework says it does not hold
         for rec in call.executors:
             key = (rec.framework_id, rec.executor_id)
             self.executors[key] = ExecutorEntry(
@@ -319,9 +276,17 @@ class MasterState:
             fw = self.frameworks.get(rec.framework_id)
             if fw is not None:
                 fw.executors.add(rec.executor_id)
+                if fw.known is not None and rec.executor_id not in fw.known:
+                    orphans += self._stop_orphan(conn, key)
         self.allocator.add_agent(agent_id, call.resources, used)
         log.info("agent %s (%s, %s) registered", agent_id, call.hostname, call.resources)
         effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id)))
+        effects += orphans
+        for fw_id, executor_id in sorted(self._unreconciled.pop(agent_id, set())):
+            if (fw_id, executor_id) not in self.executors:
+                effects += self._reconciled_lost(
+                    fw_id, agent_id, executor_id, "its agent does not run it"
+                )
         return effects + self._broadcast_cluster()
 
     def _status_update(self, agent: AgentEntry, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -350,6 +315,8 @@ class MasterState:
         fw = self.frameworks.get(ex.framework_id)
         if fw is not None:
             fw.executors.discard(ex.executor_id)
+            if fw.known is not None:
+                fw.known.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
         self._reclaiming.pop(ex.framework_id, None)
         self.completed_executors.append(ex)
@@ -382,8 +349,10 @@ class MasterState:
         return effects
 
     def tick(self, now: float) -> list[Effect]:
-        """Expire offers, agents that did not come back, and frameworks past failover."""
-        effects: list[Effect] = []
+        """Expire offers, agents that did not come back, frameworks past failover, and
+        reconciliation queries whose agent did not re-register."""
+        self._started(now)
+        effects: list[Effect] = self._expire_reconciliation(now)
         for offer_id, (offer, made_at) in list(self.offers.items()):
             if now - made_at >= self.config.offer_timeout:
                 fw = self.frameworks.get(offer.framework_id)
@@ -497,6 +466,65 @@ class MasterState:
         self._forget_agent(agent_id)
         return effects + self._broadcast_cluster()
 
+    # --- reconciliation ----------------------------------------------------------------------
+    def _started(self, now: float) -> None:
+        if self.started_at is None:
+            self.started_at = now
+
+    def _reconcile(self, fw: FrameworkEntry, call: m.Reconcile, now: float) -> list[Effect]:
+        """Answer LOST for listed executors no agent runs (waiting for agents that may still
+        re-register with this master), and stop the framework's executors it did not list, now
+        and when their agents re-register."""
+        effects: list[Effect] = []
+        listed = {ref.executor_id for ref in call.executors}
+        fw.known = set(listed)
+        for ref in call.executors:
+            key = (fw.framework_id, ref.executor_id)
+            if key in self.executors:
+                continue
+            agent = self.agents.get(ref.agent_id)
+            if agent is None and not self._reregistration_over(now):
+                self._unreconciled.setdefault(ref.agent_id, set()).add(key)
+                continue
+            why = "its agent does not run it" if agent else f"agent {ref.agent_id} is gone"
+            effects += self._reconciled_lost(fw.framework_id, ref.agent_id, ref.executor_id, why)
+        for key, ex in list(self.executors.items()):
+            agent = self.agents.get(ex.agent_id)
+            if key[0] == fw.framework_id and key[1] not in listed and agent and agent.conn:
+                effects += self._stop_orphan(agent.conn, key)
+        return effects
+
+    def _stop_orphan(self, agent_conn: str, key: tuple[str, str]) -> list[Effect]:
+        log.info("stopping executor %s: framework %s does not hold it", key[1], key[0])
+        return [Send(agent_conn, m.StopExecutor(*key))]
+
+    def _reregistration_over(self, now: float) -> bool:
+        started = now if self.started_at is None else self.started_at
+        return now - started >= self.config.agent_reregister_timeout
+
+    def _expire_reconciliation(self, now: float) -> list[Effect]:
+        if not self._unreconciled or not self._reregistration_over(now):
+            return []
+        effects: list[Effect] = []
+        for agent_id, keys in sorted(self._unreconciled.items()):
+            why = f"agent {agent_id} did not re-register"
+            for fw_id, executor_id in sorted(keys):
+                effects += self._reconciled_lost(fw_id, agent_id, executor_id, why)
+        self._unreconciled.clear()
+        return effects
+
+    def _reconciled_lost(
+        self, fw_id: str, agent_id: str, executor_id: str, why: str
+    ) -> list[Effect]:
+        fw = self.frameworks.get(fw_id)
+        if fw is None or fw.conn is None:
+            return []  # it reconciles again when it re-subscribes
+        log.info("reconciliation: executor %s of framework %s is lost: %s", executor_id, fw_id, why)
+        update = m.StatusUpdate(
+            "", agent_id, fw_id, executor_id, ExecutorState.LOST, f"reconciliation: {why}"
+        )
+        return [Send(fw.conn, m.ExecutorUpdate(update))]
+
     # --- helpers -----------------------------------------------------------------------------
     def _forget_agent(self, agent_id: str) -> None:
         agent = self.agents.pop(agent_id, None)
@@ -558,63 +586,5 @@ class MasterState:
         return [Send(fw.conn, msg) for fw in self.frameworks.values() if fw.conn is not None]
 
     def snapshot(self) -> dict[str, Any]:
-        """The JSON-able view served at ``/state``."""
-        offered: dict[str, Resources] = {}
-        for offer, _ in self.offers.values():
-            offered[offer.agent_id] = offered.get(offer.agent_id, Resources()) + offer.resources
-        agents = []
-        for a in self.agents.values():
-            used = Resources()
-            for key in a.executors:
-                ex = self.executors.get(key)
-                if ex is not None:
-                    used = used + ex.resources
-            agents.append(
-                {
-                    "id": a.agent_id,
-                    "hostname": a.hostname,
-                    "isolation": a.isolation,
-                    "state": "disconnected" if a.conn is None else "active",
-                    "resources": a.total.to_dict(),
-                    "used": used.to_dict(),
-                    "offered": offered.get(a.agent_id, Resources()).to_dict(),
-                }
-            )
-        frameworks = [
-            {
-                "id": f.framework_id,
-                "name": f.name,
-                "role": f.role,
-                "share": round(self.allocator.share(f.framework_id), 6),
-                "connected": f.conn is not None,
-                "suppressed": f.suppressed,
-                "executors": sorted(f.executors),
-                "tasks": dict(f.tasks),
-                "offers": [
-                    self.offers[o][0].resources.to_dict()
-                    for o in sorted(f.offers)
-                    if o in self.offers
-                ],
-            }
-            for f in self.frameworks.values()
-        ]
-        executors = [
-            {
-                "framework_id": e.framework_id,
-                "executor_id": e.executor_id,
-                "agent_id": e.agent_id,
-                "resources": e.resources.to_dict(),
-                "state": str(e.state),
-                "usage": dict(e.usage),
-            }
-            for e in self.executors.values()
-        ]
-        return {
-            "master_id": self.master_id,
-            "leader": {"master_id": self.master_id, "address": self.address},
-            "resources": {"total": self.allocator.total().to_dict()},
-            "agents": agents,
-            "frameworks": frameworks,
-            "executors": executors,
-            "completed_executors": len(self.completed_executors),
-        }
+        """The JSON-able view served at ``/state`` (see :mod:`.snapshot`)."""
+        return snapshot(self)

@@ -117,6 +117,22 @@ class Teardown(_Msg, tag="teardown", frozen=True):
     pass
 
 
+class ExecutorRef(msgspec.Struct, frozen=True, array_like=True):
+    agent_id: str
+    executor_id: str
+
+
+class Reconcile(_Msg, tag="reconcile", frozen=True):
+    """Every executor the framework holds, sent after each (re-)subscription.
+
+    The master answers with a LOST :class:`ExecutorUpdate` (``update_id`` empty: not to be
+    acknowledged) for each listed executor that no agent runs, once its agent has re-registered
+    or failed to in time, and stops the framework's executors that the list does not name.
+    """
+
+    executors: list[ExecutorRef]
+
+
 class TaskCounts(_Msg, tag="counts", frozen=True):
     """The framework's task counts, for ``/state`` (tasks themselves never reach the master)."""
 
@@ -136,6 +152,7 @@ SchedulerCall = (
     | Acknowledge
     | Teardown
     | TaskCounts
+    | Reconcile
 )
 
 

@@ -31,6 +31,8 @@ from pymesos_rt.errors import (
 )
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.scheduler import effects as fx
+from pymesos_rt.scheduler import records
 from pymesos_rt.scheduler import state as core
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.store import Payload, Stored
@@ -84,7 +86,7 @@ class Driver:
         prefix: str,
         table: ObjectTable,
         secret: str,
-        config: core.SchedulerConfig | None = None,
+        config: records.SchedulerConfig | None = None,
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
         object_dir: str | None = None,
@@ -190,12 +192,12 @@ class Driver:
     def _drain_intake(self) -> None:
         with self._intake_lock:
             items, self._intake = self._intake, []
-        effects: list[core.Effect] = []
+        effects: list[fx.Effect] = []
         for item in items:
             effects += self._handle_intake(item)
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[core.Effect]:
+    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[fx.Effect]:
         now = time.monotonic()
         if isinstance(item, Ready):
             return self.core.object_ready(item.object_id, now)
@@ -203,15 +205,15 @@ class Driver:
             effects = self.core.cancel(item.task_id, now)
             if item.force:
                 for eff in effects:
-                    if isinstance(eff, core.CancelOnExecutor):
+                    if isinstance(eff, fx.CancelOnExecutor):
                         lease = self.core.leases.get(eff.executor_id)
                         if lease is not None:
-                            effects.append(core.KillExecutor(lease.agent_id, eff.executor_id))
+                            effects.append(fx.KillExecutor(lease.agent_id, eff.executor_id))
             return effects
         if item.fn is not None:
             self.functions[item.fn_id] = item.fn
         self.records[item.task_id] = item
-        task = core.Task(
+        task = records.Task(
             item.task_id,
             item.name,
             item.fn_id,
@@ -223,39 +225,39 @@ class Driver:
         return self.core.submit(task, now)
 
     # --- effects -----------------------------------------------------------------------------
-    def _apply(self, effects: list[core.Effect]) -> None:
+    def _apply(self, effects: list[fx.Effect]) -> None:
         master = self.master
         touched: set[Connection] = set()
         for eff in effects:
-            if isinstance(eff, core.Dispatch):
+            if isinstance(eff, fx.Dispatch):
                 touched.add(self._dispatch(eff))
-            elif isinstance(eff, core.Fail):
+            elif isinstance(eff, fx.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
                 self.table.complete(eff.task_id, FAILED, data)
-            elif isinstance(eff, core.Finished):
+            elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
             elif master is None:
                 continue
-            elif isinstance(eff, core.LaunchExecutors):
+            elif isinstance(eff, fx.LaunchExecutors):
                 command = self.executor_command()
                 launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
                 log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
                 master.send(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
-            elif isinstance(eff, core.DeclineOffers):
+            elif isinstance(eff, fx.DeclineOffers):
                 master.send(m.Decline(eff.offer_ids, eff.refuse_seconds))
-            elif isinstance(eff, core.SetSuppressed):
+            elif isinstance(eff, fx.SetSuppressed):
                 master.send(m.Suppress() if eff.suppressed else m.Revive())
-            elif isinstance(eff, core.KillExecutor):
+            elif isinstance(eff, fx.KillExecutor):
                 master.send(m.KillExecutor(eff.agent_id, eff.executor_id))
-            elif isinstance(eff, core.CancelOnExecutor):
+            elif isinstance(eff, fx.CancelOnExecutor):
                 conn = self.executor_conns.get(eff.executor_id)
                 if conn is not None:
                     conn.send(m.CancelTask(eff.task_id))
         for conn in touched:  # tasks go out now, not a loop iteration later
             conn.flush()
 
-    def _dispatch(self, eff: core.Dispatch) -> Connection:
+    def _dispatch(self, eff: fx.Dispatch) -> Connection:
         rec = self.records[eff.task_id]
         conn = self.executor_conns[eff.executor_id]
         deps: list[m.ObjectBlob] = []
@@ -289,6 +291,11 @@ class Driver:
             case m.Subscribed():
                 self.framework_id = event.framework_id
                 log.info("subscribed as framework %s", event.framework_id)
+                if self.master is not None:  # after every (re-)subscription: see Reconcile
+                    held = self.core.leases.values()
+                    self.master.send(
+                        m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in held])
+                    )
                 self.subscribed.set()
             case m.Offers():
                 self._apply(self.core.offers(event.offers, now))
@@ -296,7 +303,7 @@ class Driver:
                 pass  # our offers are answered at once; a rescinded one needs nothing
             case m.ExecutorUpdate():
                 update = event.update
-                if self.master is not None:
+                if self.master is not None and update.update_id:  # "" needs no acknowledgement
                     self.master.send(m.Acknowledge(update.agent_id, update.update_id))
                 if update.state.terminal:
                     log.info("executor %s: %s %s", update.executor_id, update.state, update.message)
@@ -344,7 +351,7 @@ class Driver:
     def on_executor_messages(self, conn: Connection, messages: list[m.WorkerCall]) -> None:
         now = time.monotonic()
         eid = self._conn_executor.get(conn.id)
-        effects: list[core.Effect] = []
+        effects: list[fx.Effect] = []
         for msg in messages:
             if eid is None:
                 if not isinstance(msg, m.Hello) or msg.executor_id not in self.core.leases:
@@ -414,12 +421,12 @@ class Driver:
             stream.write("\n")
         stream.flush()
 
-    def _nested_submit(self, spec: m.TaskSpec) -> list[core.Effect]:
+    def _nested_submit(self, spec: m.TaskSpec) -> list[fx.Effect]:
         self.table.create(spec.task_id, refs=0, escaped=True)
         self.table.pin(spec.dep_ids)
         return self._handle_intake(spec)
 
-    def _nested_get(self, conn: Connection, eid: str, msg: m.GetObjects) -> list[core.Effect]:
+    def _nested_get(self, conn: Connection, eid: str, msg: m.GetObjects) -> list[fx.Effect]:
         wanted = (
             len(msg.object_ids)
             if msg.num_returns <= 0

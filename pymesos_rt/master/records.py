@@ -1,0 +1,76 @@
+"""The master's records: its effects, its configuration, and its entries for agents,
+frameworks and executors (plain data, no behaviour; :mod:`.state` owns them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState
+
+
+@dataclass(frozen=True)
+class Send:
+    conn: str
+    message: Any
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: str
+    reason: str
+
+
+Effect = Send | Close
+
+
+@dataclass
+class MasterConfig:
+    offer_timeout: float = 30.0
+    agent_reregister_timeout: float = 10.0
+    agent_timeout: float = 15.0  # no message (heartbeats included) for this long: agent lost
+    reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
+    reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
+    completed_executors_kept: int = 1000
+
+
+@dataclass
+class AgentEntry:
+    agent_id: str
+    hostname: str
+    total: Resources
+    conn: str | None
+    isolation: str
+    registered_at: float
+    disconnected_at: float | None = None
+    executors: set[tuple[str, str]] = field(default_factory=set)
+    last_seen: float = 0.0
+
+
+@dataclass
+class FrameworkEntry:
+    framework_id: str
+    name: str
+    role: str
+    conn: str | None
+    failover_timeout: float
+    registered_at: float
+    disconnected_at: float | None = None
+    suppressed: bool = False
+    offers: set[str] = field(default_factory=set)
+    executors: set[str] = field(default_factory=set)
+    tasks: dict[str, int] = field(default_factory=dict)  # counts the framework reports
+    # executors the framework holds, from its last Reconcile on (None: it has not reconciled);
+    # an agent reporting one of its executors not in here runs an orphan, which is stopped
+    known: set[str] | None = None
+
+
+@dataclass
+class ExecutorEntry:
+    framework_id: str
+    executor_id: str
+    agent_id: str
+    resources: Resources
+    state: ExecutorState = ExecutorState.STAGING
+    usage: dict[str, float] = field(default_factory=dict)  # latest from its agent
