@@ -21,7 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pymesos_rt.coordination.follow import LeaderLink, detector_for
+from pymesos_rt.coordination import make_detector
+from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.testing.daemons import Daemon, start_agent, start_master, wait_for
@@ -33,7 +34,7 @@ class Follower:
 
     def __init__(self, url: str) -> None:
         self.link = LeaderLink(
-            detector_for(url, 4.0), "/api/v1/scheduler", codec.scheduler_side, None
+            make_detector(url, 4.0), "/api/v1/scheduler", codec.scheduler_side, None
         )
         self.offers: list[float] = []
         self.reconnecting: asyncio.Future[None] | None = None

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,22 @@ from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.base import Connection
+
+
+def read_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 180.0) -> str:
+    """The next line of a driver's stdout that starts with ``prefix`` (the test's own timeout
+    bounds a driver that stops printing)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"driver printed no line starting with {prefix!r}; last: {seen[-5:]}")
 
 
 def run_driver(

@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from cluster_helpers import BareFramework, run_driver
+from cluster_helpers import BareFramework, read_line, run_driver
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
@@ -191,19 +191,6 @@ rt.shutdown()
 """
 
 
-def _read_until(proc, predicate, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if predicate(line):
-            return line, lines
-    raise AssertionError(f"driver did not print the expected line; got {lines[-5:]}")
-
-
 def test_agent_killed_midway_its_tasks_run_again_elsewhere_exactly_once(tmp_path):
     master = start_master(tmp_path, "--agent-timeout", "3", "--agent-reregister-timeout", "2")
     agent_a = start_agent(
@@ -214,9 +201,9 @@ def test_agent_killed_midway_its_tasks_run_again_elsewhere_exactly_once(tmp_path
     )
     driver = run_driver(tmp_path, "job", LOSS_DRIVER, master.url)
     try:
-        _read_until(driver, lambda line: line.startswith("done 100"))
+        read_line(driver, "done 100")
         agent_a.signal(signal.SIGKILL)
-        last, _ = _read_until(driver, lambda line: line.startswith("["), timeout=180)
+        last = read_line(driver, "[")
         results = json.loads(last)
         assert sorted(i for i, _ in results) == list(range(500))  # each exactly once
         nodes = [node for _, node in results]
@@ -262,11 +249,11 @@ def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_
     driver = run_driver(tmp_path, "job", RESTART_DRIVER, master.url)
     new_master = None
     try:
-        _read_until(driver, lambda line: line.startswith("done 50"))
+        read_line(driver, "done 50")
         master.signal(signal.SIGKILL)
         master.proc.wait()
         # running tasks do not depend on the master
-        _read_until(driver, lambda line: line.startswith("done 100"))
+        read_line(driver, "done 100")
         new_master = start_master(tmp_path, port=port, name="master2")
 
         def rebuilt():
@@ -274,9 +261,9 @@ def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_
             return state and state["agents"] and state["frameworks"] and state["executors"]
 
         wait_for(rebuilt, 30, "agent and framework back on the new master")
-        last, _ = _read_until(driver, lambda line: line.startswith("["), timeout=180)
+        last = read_line(driver, "[")
         assert json.loads(last) == [i * 2 for i in range(300)]
-        framework_line, _ = _read_until(driver, lambda line: line.startswith("framework"))
+        framework_line = read_line(driver, "framework")
         assert framework_line.split()[1] == "node-a"
         assert driver.wait(timeout=60) == 0
     finally:

@@ -10,7 +10,7 @@ import urllib.request
 from datetime import UTC
 
 import pytest
-from cluster_helpers import run_driver
+from cluster_helpers import read_line, run_driver
 
 from pymesos_rt.testing.daemons import start_agent, start_master, wait_for
 from pymesos_rt.testing.zookeeper import unique_chroot, zookeeper_server
@@ -70,17 +70,6 @@ rt.shutdown()
 """
 
 
-def _read_until(proc, prefix, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith(prefix):
-            return line
-    raise AssertionError(f"no line starting with {prefix!r}")
-
-
 def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once(zk, tmp_path):
     url = zk.url(unique_chroot())
     masters = start_masters(tmp_path, url)
@@ -110,11 +99,11 @@ def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once
             assert resp.url.endswith(f":{first.port}/state")
         wait_for(lambda: len(first.state()["agents"]) == 2, 30, "agents on the leader")
         driver = run_driver(tmp_path, "job", JOB, url)
-        _read_until(driver, "done 500")
+        read_line(driver, "done 500")
         first.signal(signal.SIGKILL)
         second = wait_for(lambda: leader_of(standby), 30, "a new leader")
         wait_for(lambda: len(second.state()["agents"]) == 2, 60, "agents on the new leader")
-        results = json.loads(_read_until(driver, "["))
+        results = json.loads(read_line(driver, "["))
         assert sorted(results) == list(range(2000))  # none lost, none twice
         assert driver.wait(timeout=60) == 0
     finally:
@@ -159,14 +148,14 @@ def test_zookeeper_ensemble_losing_one_server_then_all(tmp_path):
             wait_for(lambda: len(leader.state()["agents"]) == 1, 30, "agent registered")
             leader_id = health(leader)["master_id"]
             driver = run_driver(tmp_path, "job", ENSEMBLE_JOB, url)
-            _read_until(driver, "done 100")
+            read_line(driver, "done 100")
             ensemble.kill(ensemble.follower_indexes()[0])
-            _read_until(driver, "done 200")
+            read_line(driver, "done 200")
             assert wait_for(lambda: leader_of(masters), 30, "a leader")  # quorum of 2 left
             assert health(leader_of(masters))["master_id"] == leader_id  # the same one
             for index in range(3):  # the whole ensemble goes
                 ensemble.kill(index)
-            results = json.loads(_read_until(driver, "["))
+            results = json.loads(read_line(driver, "["))
             assert results == list(range(600))  # running tasks finished without ZooKeeper
 
             # the leader steps down once its session is suspended, and nobody takes over
@@ -231,14 +220,14 @@ def test_partitioned_leader_steps_down_and_never_offers_again(zk, tmp_path):
     try:
         first = wait_for(lambda: leader_of(masters), 30, "a leader")
         second = next(m for m in masters if m is not first)
-        _read_until(driver, "done 100")
+        read_line(driver, "done 100")
         paused_at = time.time()
         first.signal(signal.SIGSTOP)  # partitioned: its ZooKeeper session expires
         wait_for(lambda: leader_of([second]), 30, "the standby takes over")
         wait_for(lambda: _offer_times(second), 30, "the new leader offers")
         first.signal(signal.SIGCONT)
         wait_for(lambda: (health(first) or {}).get("status") == "standby", 30, "old leader yields")
-        results = json.loads(_read_until(driver, "["))
+        results = json.loads(read_line(driver, "["))
         assert results == list(range(600))
         # the old leader offered nothing from the moment it was paused; the new one only after
         assert all(when < paused_at for when, _ in _offer_times(first))

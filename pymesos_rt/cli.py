@@ -36,8 +36,8 @@ from pymesos_rt.config import (
     add_flags,
     from_args,
 )
-from pymesos_rt.coordination import Contender, Detector, Leadership, MasterInfo
-from pymesos_rt.coordination.follow import LeaderLink, detector_for
+from pymesos_rt.coordination import Contender, Detector, Leadership, MasterInfo, make_detector
+from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.master.allocator import make_allocator
 from pymesos_rt.master.records import MasterConfig
@@ -226,7 +226,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
 
 def _detector(address: str, session_timeout: float | None = None) -> Detector:
     try:
-        return detector_for(address, session_timeout)
+        return make_detector(address, session_timeout)
     except ValueError as exc:
         raise UsageError(f"bad --master: {exc}") from None
 

@@ -16,7 +16,8 @@ from urllib.parse import urlparse
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
 from pymesos_rt.client.loop import LoopThread
-from pymesos_rt.coordination.follow import LeaderLink, detector_for
+from pymesos_rt.coordination import make_detector
+from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.protocol import codec
@@ -122,7 +123,7 @@ class Session:
 
     def _attach(self, address: str) -> None:
         try:
-            detector = detector_for(address)
+            detector = make_detector(address)
         except ValueError as exc:
             raise ValueError(f"unsupported address {address!r}: {exc}") from None
         self.link = link = LeaderLink(

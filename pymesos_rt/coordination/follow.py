@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pymesos_rt.coordination.base import Detector, MasterInfo, ZooKeeperAddress, parse_address
-from pymesos_rt.coordination.standalone import StandaloneDetector
+from pymesos_rt.coordination.base import Detector, MasterInfo
 from pymesos_rt.protocol.codec import Codec
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.base import Connection
@@ -21,17 +20,6 @@ from pymesos_rt.transport.base import Connection
 log = logging.getLogger(__name__)
 
 LEADER_WAIT_S = 10.0  # one attempt of the caller's reconnect loop waits this long for a leader
-
-
-def detector_for(address: str, session_timeout: float | None = None) -> Detector:
-    """A detector for ``ws://``/``wss://`` (one fixed master) or ``zk://`` (an election)."""
-    parsed = parse_address(address)
-    if isinstance(parsed, ZooKeeperAddress):
-        from pymesos_rt.coordination import zookeeper
-
-        timeout = session_timeout or zookeeper.DEFAULT_SESSION_TIMEOUT
-        return zookeeper.ZooKeeperDetector(parsed, timeout)
-    return StandaloneDetector(parsed.url)
 
 
 class LeaderLink:
