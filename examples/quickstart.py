@@ -20,7 +20,7 @@ def fails() -> None:
 
 def main() -> None:
     info = rt.init()
-    print(f"cluster: {info.resources} (dashboard {info.dashboard_url}/state)")
+    print(f"cluster: {info.resources} (dashboard {info.dashboard_url})")
 
     squares = rt.get([square.remote(i) for i in range(10)])
     print("squares:", squares)

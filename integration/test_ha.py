@@ -93,10 +93,11 @@ def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once
         first = wait_for(lambda: leader_of(masters), 30, "a leader")
         standby = [m for m in masters if m is not first]
         assert all(health(m)["status"] == "standby" for m in standby)
-        # a standby sends /state to the leader
-        req = urllib.request.Request(f"http://127.0.0.1:{standby[0].port}/state")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert resp.url.endswith(f":{first.port}/state")
+        # a standby sends /state and the dashboard to the leader
+        for path in ("/state", "/"):
+            req = urllib.request.Request(f"http://127.0.0.1:{standby[0].port}{path}")
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.url.endswith(f":{first.port}{path}")
         wait_for(lambda: len(first.state()["agents"]) == 2, 30, "agents on the leader")
         driver = run_driver(tmp_path, "job", JOB, url)
         read_line(driver, "done 500")

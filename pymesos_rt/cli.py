@@ -249,8 +249,8 @@ async def _serve_until_signal(cluster: LocalCluster) -> None:
     stop = _stop_event()
     await cluster.start()
     print(
-        f"pymesos-rt: master on ws://{cluster.host}:{cluster.port}, state at "
-        f"{cluster.http_url}/state; Ctrl-C stops",
+        f"pymesos-rt: master on ws://{cluster.host}:{cluster.port}, dashboard at "
+        f"{cluster.http_url}/; Ctrl-C stops",
         file=sys.stderr,
         flush=True,
     )

@@ -1,6 +1,6 @@
 """The embedded cluster: a master and one agent on the runtime's loop thread, joined to each
 other (and to the driver) by in-process connections; executors are child processes that
-connect to the driver over websockets. The master's HTTP endpoints (``/state``, ``/health``)
+connect to the driver over websockets. The master's HTTP endpoints (``/``, ``/state``, ``/health``)
 are served on 127.0.0.1 at a free port.
 """
 
@@ -66,7 +66,7 @@ class LocalCluster:
         self.http_url = f"http://{self.host}:{self.port}"
         await self.agent.start(self._connect_agent)
         log.info(
-            "embedded cluster up: %s, state at %s/state", self.agent.core.resources, self.http_url
+            "embedded cluster up: %s, dashboard at %s/", self.agent.core.resources, self.http_url
         )
 
     async def _connect_agent(self) -> Connection:

@@ -21,6 +21,7 @@ from typing import Any
 
 import tornado.web
 
+from pymesos_rt.master import dashboard
 from pymesos_rt.master.records import Close, Effect, Send
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
@@ -161,6 +162,17 @@ class MasterServer:
         routes: list[Any] = [
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
+            ("/", _Static, {"master": self, "body": dashboard.PAGE, "kind": "text/html"}),
+            (
+                "/dashboard.js",
+                _Static,
+                {"master": self, "body": dashboard.SCRIPT, "kind": "text/javascript"},
+            ),
+            (
+                "/dashboard.css",
+                _Static,
+                {"master": self, "body": dashboard.STYLE, "kind": "text/css"},
+            ),
             ws.ws_route(
                 "/api/v1/scheduler", codec.master_framework_side, self.attach_framework, checker
             ),
@@ -205,19 +217,42 @@ class _Health(tornado.web.RequestHandler):
         self.write({"status": status, "master_id": m.state.master_id, "leader": leader})
 
 
+def _redirected_to_leader(handler: tornado.web.RequestHandler, master: MasterServer) -> bool:
+    """On a standby: answer with a redirect to the same path on the leader (503 while no
+    leader is known). False on the leader, which answers itself."""
+    if master.leading:
+        return False
+    if not master.leader_address:
+        handler.set_status(503)
+        handler.write({"error": "standby master; no leader known yet"})
+        return True
+    scheme = "https" if master.leader_address.startswith("wss") else "http"
+    host = master.leader_address.split("://", 1)[1]
+    handler.redirect(f"{scheme}://{host}{handler.request.path}", status=307)
+    return True
+
+
 class _State(tornado.web.RequestHandler):
     def initialize(self, master: MasterServer) -> None:
         self.master = master
 
     def get(self) -> None:
-        m = self.master
-        if not m.leading:
-            if not m.leader_address:
-                self.set_status(503)
-                self.write({"error": "standby master; no leader known yet"})
-                return
-            scheme = "https" if m.leader_address.startswith("wss") else "http"
-            self.redirect(f"{scheme}://{m.leader_address.split('://', 1)[1]}/state", status=307)
+        if _redirected_to_leader(self, self.master):
             return
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(m.state.snapshot()))
+        self.write(json.dumps(self.master.state.snapshot()))
+
+
+class _Static(tornado.web.RequestHandler):
+    """The dashboard's page, script and style (see :mod:`.dashboard`)."""
+
+    def initialize(self, master: MasterServer, body: str, kind: str) -> None:
+        self.master, self.body, self.kind = master, body, kind
+
+    def get(self) -> None:
+        if _redirected_to_leader(self, self.master):
+            return
+        self.set_header("Content-Type", f"{self.kind}; charset=utf-8")
+        self.set_header("Content-Security-Policy", dashboard.CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.write(self.body)
