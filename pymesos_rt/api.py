@@ -18,9 +18,9 @@ from typing import Any, TypeVar, overload
 
 from pymesos_rt import logs, serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.refs import ObjectRef, decode
 from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
-from pymesos_rt.client.session import ClusterInfo, Session, SessionOptions
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
 from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
 
@@ -65,6 +65,9 @@ def init(
         logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
+        # imported here: executors import this module too, and never start a session
+        from pymesos_rt.client.session import Session, SessionOptions
+
         session = Session(
             SessionOptions(
                 address=address,

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
+from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.loop import LoopThread
 from pymesos_rt.coordination import make_detector
 from pymesos_rt.coordination.follow import LeaderLink
@@ -29,17 +30,6 @@ from pymesos_rt.scheduler.records import SchedulerConfig
 from pymesos_rt.transport import websocket as ws
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterInfo:
-    """What ``init`` connected to."""
-
-    address: str
-    mode: str  # "embedded" | "attached"
-    framework_id: str
-    dashboard_url: str
-    resources: dict[str, float]
 
 
 @dataclasses.dataclass(frozen=True)
