@@ -11,12 +11,14 @@ import atexit
 import logging
 import os
 import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from pymesos_rt import logs, serialization
+from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.refs import ObjectRef, decode
@@ -65,6 +67,7 @@ def init(
         logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
+        first_standby = _early_standby() if address is None else None
         # imported here: executors import this module too, and never start a session
         from pymesos_rt.client.session import Session, SessionOptions
 
@@ -80,11 +83,31 @@ def init(
                 secret=secret or os.environ.get("PYMESOS_RT_SECRET") or None,
                 idle_timeout=idle_timeout,
                 failover_timeout=failover_timeout,
+                first_standby=first_standby,
             )
         )
-        info = session.start()
+        try:
+            info = session.start()
+        except BaseException:
+            if first_standby is not None:
+                standby.discard(first_standby)
+            raise
         _session = _Session(info, session.stop)
     return info
+
+
+def _early_standby() -> subprocess.Popen[bytes] | None:
+    """A warm standby executor for the embedded agent, started now so that it imports the
+    runtime while this process builds the cluster (``agent/standby.py``). Only from the main
+    thread: the standby is bound to the thread that starts it (PR_SET_PDEATHSIG), and a thread
+    calling ``init`` may end long before the program does."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return standby.spawn("/", {})
+    except OSError as exc:
+        log.debug("no early standby executor: %s", exc)
+        return None
 
 
 def _default_name() -> str:

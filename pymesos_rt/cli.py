@@ -214,6 +214,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         containerizer=containerizer,
         work_dir=work_dir,
         config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
+        warm_standby=not opts.no_warm_standby,
     )
 
     await link.start()

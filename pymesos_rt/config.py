@@ -114,6 +114,10 @@ class AgentOptions:
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
     log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
+    no_warm_standby: bool = dataclasses.field(
+        default=False,
+        metadata=_help("keep no executor process started ahead of need (saves ~25 MiB)"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

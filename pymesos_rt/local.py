@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class LocalCluster:
         host: str = "127.0.0.1",
         port: int = 0,
         resources_text: str | None = None,
+        first_standby: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.secret = secret
         if resources_text:
@@ -57,6 +59,7 @@ class LocalCluster:
             resources=total,
             containerizer=containerizer,
             work_dir=self.work_dir / "agent",
+            first_standby=first_standby,
         )
         self.http_url = ""
 

@@ -7,6 +7,9 @@ registered with the loop (no polling, no thread per child). :meth:`Launcher.poll
 about once a second, reads each container's usage and lets it enforce what the kernel does
 not. An executor killed by SIGKILL whose container reports a limitation (its memory limit)
 exits with that reason; the container is removed once the process is reaped.
+
+With ``warm_standby`` the launcher keeps one executor process started ahead of need
+(:mod:`.standby`) and launches the standard executor command by handing the launch to it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pymesos_rt.agent import standby
 from pymesos_rt.agent.containers import Container, Containerizer
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
@@ -29,6 +33,10 @@ from pymesos_rt.protocol.resources import Resources
 log = logging.getLogger(__name__)
 
 ExitCallback = Callable[[str, str, int, str | None], None]
+
+# a new standby waits this long after the last was taken, so that its imports do not compete
+# for the CPU with the executor just launched (and the task it is about to run)
+STANDBY_DELAY_S = 1.0
 
 
 @dataclass
@@ -50,6 +58,8 @@ class Launcher:
         extra_env: dict[str, str],
         on_exit: ExitCallback,
         stop_grace: float = 3.0,
+        warm_standby: bool = False,
+        first_standby: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.containerizer = containerizer
         self.work_dir = work_dir
@@ -59,6 +69,9 @@ class Launcher:
         self.children: dict[tuple[str, str], _Child] = {}
         self._exited: dict[tuple[str, str], asyncio.Event] = {}
         self._closing = False  # stop_all began: no new executors
+        self.warm_standby = warm_standby
+        # one started by rt.init() before the cluster existed, or by start_standby()
+        self._standby: subprocess.Popen[bytes] | None = first_standby
 
     def start(
         self, framework_id: str, executor_id: str, resources: Resources, command: m.CommandInfo
@@ -78,10 +91,43 @@ class Launcher:
         env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
+        proc = self._take_standby(command)
+        if proc is not None:
+            try:
+                container.adopt(proc.pid)
+                standby.hand_over(proc, env, sandbox)
+            except OSError as exc:
+                log.info("standby executor unusable (%s); starting a new process", exc)
+                standby.discard(proc)
+                proc = None
+        if self.warm_standby and self._standby is None:  # taken, or found dead
+            loop.call_later(STANDBY_DELAY_S, self.start_standby)
+        if proc is None:
+            proc = self._popen(command.argv, env, sandbox, container, executor_id)
+        container.isolate(proc.pid)
+        pidfd = os.pidfd_open(proc.pid)
+        key = (framework_id, executor_id)
+        child = _Child(framework_id, executor_id, proc, container, sandbox, pidfd)
+        self.children[key] = child
+        self._exited[key] = asyncio.Event()
+        loop.add_reader(pidfd, self._reap, key)
+        log.debug(
+            "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
+        )
+        return proc.pid
+
+    def _popen(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        sandbox: Path,
+        container: Container,
+        executor_id: str,
+    ) -> subprocess.Popen[bytes]:
         with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
             try:
-                proc = subprocess.Popen(
-                    command.argv,
+                return subprocess.Popen(
+                    argv,
                     env=env,
                     cwd=sandbox,
                     stdin=subprocess.DEVNULL,
@@ -98,17 +144,30 @@ class Launcher:
             except BaseException:
                 container.cleanup()
                 raise
-        container.isolate(proc.pid)
-        pidfd = os.pidfd_open(proc.pid)
-        key = (framework_id, executor_id)
-        child = _Child(framework_id, executor_id, proc, container, sandbox, pidfd)
-        self.children[key] = child
-        self._exited[key] = asyncio.Event()
-        loop.add_reader(pidfd, self._reap, key)
-        log.debug(
-            "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
-        )
-        return proc.pid
+
+    # --- warm standby ------------------------------------------------------------------------
+    def start_standby(self) -> None:
+        """Start a standby executor process if there should be one and is none."""
+        if not self.warm_standby or self._closing or self._standby is not None:
+            return
+        try:
+            self._standby = standby.spawn(
+                self.work_dir, self.extra_env, self.work_dir / "standby.stderr"
+            )
+        except OSError as exc:
+            log.warning("cannot start a standby executor: %s", exc)
+
+    def _take_standby(self, command: m.CommandInfo) -> subprocess.Popen[bytes] | None:
+        proc = self._standby
+        if proc is None or not self.warm_standby:
+            return None
+        if not standby.usable(proc, command.argv):
+            if proc.poll() is not None:  # died waiting: replace it
+                log.warning("standby executor exited with %s", proc.returncode)
+                self._standby = None
+            return None
+        self._standby = None
+        return proc
 
     def _reap(self, key: tuple[str, str]) -> None:
         child = self.children.pop(key, None)
@@ -157,6 +216,9 @@ class Launcher:
 
     async def stop_all(self, timeout: float = 5.0) -> None:
         self._closing = True
+        if self._standby is not None:
+            standby.discard(self._standby)
+            self._standby = None
         waits = [event.wait() for event in self._exited.values()]
         for fw, eid in list(self.children):
             self.stop(fw, eid)

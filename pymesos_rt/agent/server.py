@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +36,8 @@ class Agent:
         containerizer: Containerizer,
         work_dir: Path,
         config: core.AgentConfig | None = None,
+        warm_standby: bool = True,
+        first_standby: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
@@ -43,7 +46,14 @@ class Agent:
             "PYMESOS_RT_NODE": hostname,
             store.ENV_DIR: str(self.object_dir),
         }
-        self.launcher = Launcher(containerizer, work_dir, env, self._on_exit)
+        self.launcher = Launcher(
+            containerizer,
+            work_dir,
+            env,
+            self._on_exit,
+            warm_standby=warm_standby,
+            first_standby=first_standby,
+        )
         self.conn: Connection | None = None
         self.registered = asyncio.Event()
         self._connect: ConnectFn | None = None
@@ -66,6 +76,7 @@ class Agent:
         self.launcher.containerizer.reap_leftovers()
         for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
             leftover.unlink(missing_ok=True)
+        self.launcher.start_standby()
         await self._reconnect()  # retries until the master answers (it may start after us)
         self._tasks.append(asyncio.ensure_future(self._tick_forever()))
         await self.registered.wait()

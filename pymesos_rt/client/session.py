@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -44,6 +45,8 @@ class SessionOptions:
     secret: str | None  # the cluster's secret: proves this program to the master
     idle_timeout: float
     failover_timeout: float = 60.0
+    # a warm standby executor rt.init() started early, for the embedded agent (agent/standby.py)
+    first_standby: subprocess.Popen[bytes] | None = None
 
 
 class Session:
@@ -105,6 +108,7 @@ class Session:
             memory=opts.memory,
             resources=opts.resources,
             isolation=opts.isolation,
+            first_standby=opts.first_standby,
         )
         self.loop.run(self.cluster.start(), timeout=30)
         self.driver.object_dir = str(self.cluster.agent.object_dir)

@@ -4,12 +4,18 @@ Configuration comes from the environment the agent sets: ``PYMESOS_RT_DRIVER_URL
 ``PYMESOS_RT_EXECUTOR_ID``, and ``PYMESOS_RT_DRIVER_SECRET`` (its driver's data-plane secret,
 which the driver put in the launch command). The process exits when its driver connection
 closes, when asked to stop, on SIGTERM, and (through PR_SET_PDEATHSIG) when its agent dies.
+
+With ``--standby`` the process is an agent's warm standby: it imports the runtime, then waits
+for one JSON line on stdin (the environment, sandbox and output files of the executor it is to
+become; the agent has put it in that executor's container first) and goes on as that executor.
+It exits quietly when stdin closes first (the agent stopped or discarded it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -34,7 +40,31 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before prctl took effect
 
 
+def _become_executor() -> None:
+    """Standby: wait for the launch the agent writes on stdin and take on its settings."""
+    _die_with_parent()  # while waiting; set again below for the executor's own parent check
+    line = sys.stdin.buffer.readline()
+    if not line:
+        os._exit(0)
+    launch = json.loads(line)
+    os.environ.clear()
+    os.environ.update(launch["env"])
+    os.chdir(launch["cwd"])
+    for fd, path in ((1, launch["stdout"]), (2, launch["stderr"])):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    # what the interpreter would have put first on sys.path, started here with this PYTHONPATH
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[0:1] = [launch["cwd"], *[p for p in extra if p not in sys.path]]
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--standby"]:
+        _become_executor()
     logs.configure()
     _die_with_parent()
     url = os.environ["PYMESOS_RT_DRIVER_URL"]

@@ -1,8 +1,9 @@
 """The containerizer interface: how an agent confines one executor process tree.
 
 Lifecycle of a :class:`Container`: ``prepare`` (create it, before the process exists) ->
-the launcher starts the process with :meth:`Container.preexec` run in the child before ``exec``
-(so no user code ever runs unconfined; everything the executor starts inherits the limits) ->
+the launcher starts the process with :meth:`Container.preexec` run in the child before ``exec``,
+or moves a standby process in with :meth:`Container.adopt` before telling it what to run (so no
+user code ever runs unconfined; everything the executor starts inherits the limits) ->
 ``isolate(pid)`` (record the pid; ``preexec`` already placed it) -> ``usage()`` and
 ``enforce()`` about once a second while it runs -> ``limitation()`` after it exits (a
 memory-limit kill, named) -> ``cleanup()`` (kill leftovers, remove the container).
@@ -39,6 +40,11 @@ class Container(abc.ABC):
         """Runs in the forked child before exec: join the container. It runs in the child of a
         multi-threaded process, so it only makes system calls on values prepared beforehand
         (no imports, no logging, no locks)."""
+
+    def adopt(self, pid: int) -> None:
+        """Move a running process into the container instead of starting one with
+        :meth:`preexec`: a warm standby executor that has run no framework code yet (see
+        ``agent/launcher.py``). Memory it allocated before stays charged where it was."""
 
     def isolate(self, pid: int) -> None:
         self.pid = pid

@@ -85,10 +85,16 @@ class CgroupsV1Container(Container):
         cgroupfs.write(self.groups["pids"] / "pids.max", pids_max)
 
     def preexec(self) -> None:
+        self._join(b"0")
+
+    def adopt(self, pid: int) -> None:
+        self._join(str(pid).encode())
+
+    def _join(self, who: bytes) -> None:
         for path in self._procs_files:
             fd = os.open(path, os.O_WRONLY)
             try:
-                os.write(fd, b"0")
+                os.write(fd, who)
             finally:
                 os.close(fd)
 

@@ -73,9 +73,15 @@ class CgroupsV2Container(Container):
             cgroupfs.write(g / "pids.max", pids_max)
 
     def preexec(self) -> None:
+        self._join(b"0")
+
+    def adopt(self, pid: int) -> None:
+        self._join(str(pid).encode())
+
+    def _join(self, who: bytes) -> None:
         fd = os.open(self._procs_file, os.O_WRONLY)
         try:
-            os.write(fd, b"0")
+            os.write(fd, who)
         finally:
             os.close(fd)
 
