@@ -202,6 +202,18 @@ def test_print_output_reaches_the_driver(cluster, capfd):
     assert line.startswith("(") and "chatty" in line
 
 
+def test_every_printed_line_arrives_before_the_result_in_order(cluster, capfd):
+    @rt.remote
+    def very_chatty(n: int) -> int:
+        for i in range(n):
+            print(f"line {i} of {n}")
+        return n
+
+    assert rt.get(very_chatty.remote(5000)) == 5000
+    lines = [x for x in capfd.readouterr().out.splitlines() if "of 5000" in x]
+    assert [int(x.split("line ")[1].split()[0]) for x in lines] == list(range(5000))
+
+
 def test_cluster_resources_and_nodes(cluster):
     res = rt.cluster_resources()
     assert res["cpus"] == 2.0 and res["memory"] == 4 * 2**30

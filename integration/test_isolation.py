@@ -72,6 +72,12 @@ def spin(seconds: float, cpuacct_usage: str) -> float:
         return (int(f.read()) - u0) / 1e9 / wall
 
 
+def wait_for_path(path: str) -> None:
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def fork_forever() -> None:
     """Fork children that sleep, without end; the pids limit makes fork fail."""
     group = Path("/proc/self/cgroup").read_text()
@@ -165,7 +171,7 @@ def test_memory_limit_is_an_out_of_memory_error(v1_cluster):
 
 # --- 2. cpu -----------------------------------------------------------------------------------
 @needs_v1
-def test_cpu_quota_holds_a_spinner_to_its_share(v1_cluster, capsys):
+def test_cpu_quota_holds_a_spinner_to_its_share(v1_cluster, capsys, tmp_path):
     info, dirs = v1_cluster
     measured, throttled = {}, {}
     for cpus in (0.5, 1.0):
@@ -182,9 +188,16 @@ def test_cpu_quota_holds_a_spinner_to_its_share(v1_cluster, capsys):
     assert 0.25 <= measured[0.5] <= 0.60, measured
     assert 0.55 <= measured[1.0] <= 1.10, measured
     assert throttled[0.5] >= 10  # held by the quota in most of its 30 periods of 100 ms
-    # usage reaches /state and `pymesos-rt status`
+    # usage reaches /state and `pymesos-rt status`; a task held on the executor that just spun
+    # keeps it from being stopped as idle (idle_timeout=3) while we look
+    release = tmp_path / "release"
+    holder = rt.remote(num_cpus=1.0)(wait_for_path).remote(str(release))
     spun = wait_for(
-        lambda: [e for e in state(info)["executors"] if e["usage"].get("cpu_seconds", 0) > 1],
+        lambda: [
+            e
+            for e in state(info)["executors"]
+            if e["usage"].get("cpu_seconds", 0) > 2 and e["resources"].get("cpus") == 1.0
+        ],
         10,
         "usage in /state",
     )
@@ -198,6 +211,8 @@ def test_cpu_quota_holds_a_spinner_to_its_share(v1_cluster, capsys):
         check=True,
     ).stdout
     assert "CPU-S" in out and spun[0]["executor_id"] in out
+    release.write_text("go")
+    assert rt.get(holder, timeout=60) is None
     assert only_live_groups(info, dirs)
 
 

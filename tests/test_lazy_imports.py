@@ -14,6 +14,7 @@ HEAVY = (
     "pymesos_rt.agent.server",
     "pymesos_rt.scheduler.driver",
     "kazoo",
+    "tornado.websocket",  # executors speak websocket with transport/blocking.py
 )
 
 

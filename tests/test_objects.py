@@ -172,3 +172,20 @@ def test_lifetime_calls_on_unknown_ids_are_ignored(table):
     table.release("x")
     table.escape("x")
     assert table.drain_freed() == []
+
+
+def test_release_never_waits_for_the_lock(table):
+    """ObjectRef.__del__ calls release from inside any allocation, including one made while
+    this thread holds the table's lock (a garbage collection in the middle of create): it must
+    queue, not wait for the lock, which would wait for itself forever."""
+    table.put("a", b"1")
+    done = threading.Event()
+
+    def finalizer_inside_a_locked_call() -> None:
+        with table._lock:
+            table.release("a")
+        done.set()
+
+    threading.Thread(target=finalizer_inside_a_locked_call, daemon=True).start()
+    assert done.wait(10)
+    assert table.drain_freed() == ["a"]

@@ -16,6 +16,7 @@ from pymesos_rt.coordination.base import Detector, MasterInfo
 from pymesos_rt.protocol.codec import Codec
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.base import Connection
+from pymesos_rt.transport.limits import CONTROL_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class LeaderLink:
         path: str,
         codec_factory: Callable[[], Codec[Any]],
         secret: str | None,
-        max_message_size: int = ws.CONTROL_PLANE_MAX,
+        max_message_size: int = CONTROL_PLANE_MAX,
     ) -> None:
         self.detector = detector
         self.path = path

@@ -13,7 +13,6 @@ It exits quietly when stdin closes first (the agent stopped or discarded it).
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import json
 import logging
@@ -70,17 +69,16 @@ def main() -> int:
     url = os.environ["PYMESOS_RT_DRIVER_URL"]
     executor_id = os.environ["PYMESOS_RT_EXECUTOR_ID"]
     secret = os.environ.get("PYMESOS_RT_DRIVER_SECRET", "")
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    worker = Worker(executor_id, loop)
-    loop.add_signal_handler(signal.SIGTERM, worker.done.set)
+    worker = Worker(executor_id)
+    signal.signal(signal.SIGTERM, lambda signum, frame: worker.interrupt())
     try:
-        loop.run_until_complete(worker.run(url, secret))
-    except OSError as exc:
+        why = worker.run(url, secret)
+    except (OSError, ValueError) as exc:
         log.error("cannot reach the driver at %s: %s", url, exc)
         return 3
     finally:
         worker.runner.stop()
+    log.info("%s", why)
     sys.stdout.flush()
     os._exit(0)  # do not wait for task threads still blocked in user code
 

@@ -94,6 +94,11 @@ class Runner:
                     self._idle += 1
                     self._wake()
 
+    def queued(self) -> int:
+        """Tasks waiting here for a slot."""
+        with self._cv:
+            return len(self._queue)
+
     def running_count(self) -> int:
         with self._cv:
             return len(self._running)

@@ -1,14 +1,17 @@
 """The executor's main object: one connection to the driver, the task runner, and the code
 that turns a ``RunTask`` into a ``TaskDone``/``TaskFailed``.
 
-Threads: the event loop (main thread) owns the connection; tasks run on runner threads and
-post their messages back through :meth:`Worker.post`, which batches them into one frame per
-loop iteration.
+Threads: the main thread reads the connection (a blocking websocket, ``transport/blocking.py``)
+and hands tasks to the runner; a task's thread writes its result frame itself, so a task's round
+trip crosses threads only once in this process. Messages that can wait are queued and written
+with the next one that cannot, or by the flusher thread after a short delay: what tasks print
+(``OUTPUT_DELAY_S``), and the result of a task while more tasks are queued here
+(``RESULT_DELAY_S``, at most ``RESULT_BATCH`` held), so a pipeline of short tasks sends its
+results a few per frame. Output always precedes the result it came before.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -27,48 +30,55 @@ from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.transport import websocket as ws
-from pymesos_rt.transport.base import Connection
+from pymesos_rt.transport.blocking import BlockingLink
+from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
+OUTPUT_DELAY_S = 0.01
+RESULT_DELAY_S = 0.001
+RESULT_BATCH = 16
+
 
 class Worker:
-    def __init__(self, executor_id: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, executor_id: str) -> None:
         self.executor_id = executor_id
-        self.loop = loop
-        self.conn: Connection | None = None
+        self.link: BlockingLink | None = None
         self.functions: dict[str, Any] = {}
         self.runner = Runner(self.execute)
         self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
         self.recent = RecentResults(self.runner.blocked)
-        self.done = asyncio.Event()
-        self._outbox: list[Any] = []
-        self._outbox_lock = threading.Lock()
         self._cancelled: set[str] = set()
-        self._loop_thread = threading.get_ident()
+        self._flush_cv = threading.Condition()
+        self._flush_at: float | None = None  # when the flusher writes what is queued
 
-    async def run(self, url: str, secret: str) -> None:
-        conn = await ws.connect(
-            url, codec.worker_side(), secret, max_message_size=ws.DATA_PLANE_MAX
-        )
-        conn.receiver = self
-        self.conn = conn
-        conn.send(
-            m.Hello(
-                self.executor_id,
-                os.getpid(),
-                os.environ.get("PYMESOS_RT_NODE") or socket.gethostname(),
-            )
-        )
+    def run(self, url: str, secret: str) -> str:
+        """Serve the driver until it closes the connection or says stop; returns why."""
+        link = BlockingLink.open(url, codec.worker_side(), secret, max_message_size=DATA_PLANE_MAX)
+        self.link = link
+        host = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
+        link.send(m.Hello(self.executor_id, os.getpid(), host))
         backend_mod.set_backend(self.backend)
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
-        conn.start_reading()
-        await self.done.wait()
+        threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
+        while True:
+            batch = link.receive()
+            if batch is None:
+                return f"driver connection closed: {link.close_reason}"
+            if self.on_messages(batch):
+                link.close("asked to stop")
+                return "asked to stop"
+
+    def interrupt(self) -> None:
+        """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                self.link.sock.shutdown(socket.SHUT_RDWR)
 
     # --- messages from the driver ------------------------------------------------------------
-    def on_messages(self, conn: Connection, messages: list[Any]) -> None:
+    def on_messages(self, messages: list[Any]) -> bool:
+        """Handle one batch; True when the driver asked this executor to stop."""
         for msg in messages:
             match msg:
                 case m.RunTask():
@@ -81,32 +91,43 @@ class Worker:
                     if dropped is not None:
                         self._report_cancelled(dropped)
                 case m.StopWorker():
-                    log.info("asked to stop")
-                    self.done.set()
-
-    def on_closed(self, conn: Connection, reason: str) -> None:
-        log.info("driver connection closed: %s", reason)
-        self.done.set()
+                    return True
+        return False
 
     # --- posting from any thread -------------------------------------------------------------
     def post(self, message: Any) -> None:
-        if threading.get_ident() == self._loop_thread:
-            if self.conn is not None:
-                self.conn.send(message)
+        link = self.link
+        if link is None:
             return
-        with self._outbox_lock:
-            self._outbox.append(message)
-            first = len(self._outbox) == 1
-        if first:
-            with contextlib.suppress(RuntimeError):  # loop closed: we are exiting
-                self.loop.call_soon_threadsafe(self._flush)
+        if isinstance(message, m.Output):
+            link.queue(message)
+            self._flush_within(OUTPUT_DELAY_S)
+        elif (
+            isinstance(message, (m.TaskDone, m.TaskFailed))
+            and self.runner.queued()
+            and link.queue(message) < RESULT_BATCH
+        ):
+            self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
+        else:
+            link.send(message)
 
-    def _flush(self) -> None:
-        with self._outbox_lock:
-            batch, self._outbox = self._outbox, []
-        if self.conn is not None:
-            self.conn.send_many(batch)
-            self.conn.flush()
+    def _flush_within(self, delay: float) -> None:
+        when = time.monotonic() + delay
+        with self._flush_cv:
+            if self._flush_at is None or when < self._flush_at:
+                self._flush_at = when
+                self._flush_cv.notify()
+
+    def _flusher(self) -> None:
+        while True:
+            with self._flush_cv:
+                while self._flush_at is None or time.monotonic() < self._flush_at:
+                    timeout = None if self._flush_at is None else self._flush_at - time.monotonic()
+                    self._flush_cv.wait(timeout)
+                self._flush_at = None
+            if self.link is None or self.link.closed:
+                return
+            self.link.flush()
 
     # --- running one task --------------------------------------------------------------------
     def execute(self, task: m.RunTask) -> None:

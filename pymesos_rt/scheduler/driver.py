@@ -39,6 +39,7 @@ from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
+from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Driver:
             codec.driver_side,
             self._accept_executor,
             ProofChecker(self.secret),
-            max_message_size=ws.DATA_PLANE_MAX,
+            max_message_size=DATA_PLANE_MAX,
         )
         self._server, port = ws.serve(ws.make_app([route]), self.host, 0)
         self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"

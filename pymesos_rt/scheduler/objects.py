@@ -8,12 +8,18 @@ Lifetime: an entry lives while live ``ObjectRef`` objects in this process point 
 (``refs``), tasks that take it as an argument are unfinished (``pins``), or a reference to it
 left the process (``escaped``: pickled into a task or returned to an executor); then it is freed
 and its id reported by :meth:`drain_freed`.
+
+:meth:`release` runs from ``ObjectRef.__del__``, that is inside whatever allocation set off the
+garbage collector, possibly while this very thread holds the table's lock: it only queues the
+id (a deque append never blocks), and the queue is applied by the next :meth:`create`/
+:meth:`put` and by :meth:`drain_freed`, which the driver calls four times a second.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -53,13 +59,18 @@ class ObjectTable:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._freed: list[str] = []
+        self._released: deque[str] = deque()  # see release()
 
     # --- creation and completion -------------------------------------------------------------
     def create(self, oid: str, *, refs: int = 1, escaped: bool = False) -> None:
+        if self._released:
+            self._apply_releases()
         with self._lock:
             self._entries[oid] = _Entry(refs=refs, escaped=escaped)
 
     def put(self, oid: str, data: Payload, *, refs: int = 1, escaped: bool = False) -> None:
+        if self._released:
+            self._apply_releases()
         with self._lock:
             self._entries[oid] = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
 
@@ -146,11 +157,17 @@ class ObjectTable:
                 entry.refs += 1
 
     def release(self, oid: str) -> None:
+        """One ``ObjectRef`` to ``oid`` is gone. Takes no lock (see the module's doc)."""
+        self._released.append(oid)
+
+    def _apply_releases(self) -> None:
         with self._lock:
-            entry = self._entries.get(oid)
-            if entry is not None:
-                entry.refs -= 1
-                self._maybe_free(oid, entry)
+            while self._released:
+                oid = self._released.popleft()
+                entry = self._entries.get(oid)
+                if entry is not None:
+                    entry.refs -= 1
+                    self._maybe_free(oid, entry)
 
     def pin(self, oids: Iterable[str]) -> None:
         with self._lock:
@@ -179,6 +196,7 @@ class ObjectTable:
             self._freed.append(oid)
 
     def drain_freed(self) -> list[str]:
+        self._apply_releases()
         with self._lock:
             freed, self._freed = self._freed, []
             return freed

@@ -30,12 +30,11 @@ import tornado.websocket
 from pymesos_rt.protocol.codec import Codec, ProtocolError
 from pymesos_rt.transport.auth import HEADER, ProofChecker, make_proof
 from pymesos_rt.transport.base import Connection, Receiver
+from pymesos_rt.transport.limits import CONTROL_PLANE_MAX, DATA_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
 TLS_CA_ENV = "PYMESOS_RT_TLS_CA"
-DATA_PLANE_MAX = 2**31  # driver <-> executor: large objects travel here
-CONTROL_PLANE_MAX = 16 * 2**20
 
 
 class Refused(ConnectionError):
