@@ -84,6 +84,7 @@ def where() -> dict[str, object]:
         "pid": os.getpid(),
         "cwd": os.getcwd(),
         "path0": sys.path[0],
+        "argv": sys.argv,
         "executor_id": os.environ.get("PYMESOS_RT_EXECUTOR_ID"),
         "cgroups": Path("/proc/self/cgroup").read_text(),
     }
@@ -101,6 +102,7 @@ def test_embedded_executors_come_from_the_standby_and_are_confined(tmp_path):
         assert created < submitted  # started ahead of need
         sandbox = Path(info["cwd"])
         assert sandbox.name.endswith(info["executor_id"]) and info["path0"] == str(sandbox)
+        assert info["argv"] == [str(Path(rt.__file__).parent / "executor" / "__main__.py")]
         assert (sandbox / "stdout").read_text() == "straight to fd 1\n"
         if isolation == "cgroups-v1":
             memory = next(line for line in info["cgroups"].splitlines() if ":memory:" in line)

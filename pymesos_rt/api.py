@@ -68,25 +68,25 @@ def init(
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
         first_standby = _early_standby() if address is None else None
-        # imported here: executors import this module too, and never start a session
-        from pymesos_rt.client.session import Session, SessionOptions
-
-        session = Session(
-            SessionOptions(
-                address=address,
-                num_cpus=num_cpus,
-                memory=mem_bytes,
-                resources=resources,
-                isolation=isolation,
-                name=name or _default_name(),
-                role=role,
-                secret=secret or os.environ.get("PYMESOS_RT_SECRET") or None,
-                idle_timeout=idle_timeout,
-                failover_timeout=failover_timeout,
-                first_standby=first_standby,
-            )
-        )
         try:
+            # imported here: executors import this module too, and never start a session
+            from pymesos_rt.client.session import Session, SessionOptions
+
+            session = Session(
+                SessionOptions(
+                    address=address,
+                    num_cpus=num_cpus,
+                    memory=mem_bytes,
+                    resources=resources,
+                    isolation=isolation,
+                    name=name or _default_name(),
+                    role=role,
+                    secret=secret or os.environ.get("PYMESOS_RT_SECRET") or None,
+                    idle_timeout=idle_timeout,
+                    failover_timeout=failover_timeout,
+                    first_standby=first_standby,
+                )
+            )
             info = session.start()
         except BaseException:
             if first_standby is not None:

@@ -101,7 +101,7 @@ def put(oid: str, size: int = 3) -> m.PutObject:
     return m.PutObject(m.ObjectBlob(oid, bytes(range(256)) * (size // 256) + b"x" * (size % 256)))
 
 
-@pytest.mark.parametrize("size", [3, 125, 126, 1000, 65535, 65536, 300_000])
+@pytest.mark.parametrize("size", [3, 125, 126, 1000, 65535, 65536, 300_000, 3_000_000])
 def test_round_trip_of_every_frame_length_form(server, size):
     link = open_link(server)
     link.send(put("a", size))
@@ -149,6 +149,43 @@ def test_queued_messages_go_with_the_next_write(server):
     while len(got) < 2:
         got += [v.objects[0].object_id for v in link.receive()]
     assert got == ["first", "second"]
+    link.close()
+
+
+def test_a_message_that_cannot_be_encoded_is_dropped_alone(server):
+    link = open_link(server)
+    link.send_many([put("a"), m.Output("t", "stdout", "lone surrogate \udc80"), put("b")])
+    got: list[str] = []
+    while len(got) < 2:
+        got += [v.objects[0].object_id for v in link.receive()]
+    assert got == ["a", "b"]
+    assert not [x for x in server.echo.received if isinstance(x, m.Output)]
+    link.close()
+
+
+def test_messages_left_by_an_interrupted_writer_are_handed_on(server):
+    """An exception raised into the writing thread (a task cancelled while it sends its
+    result) must not strand what other threads queued for it to send."""
+    link = open_link(server)
+    stranded: list[bool] = []
+    link.on_stranded = lambda: stranded.append(True)
+    real_write = link._write_message
+
+    def interrupted(payload: bytes) -> None:
+        real_write(payload)
+        link.queue(put("left-behind"))  # another thread arrives while this one writes
+        raise KeyboardInterrupt
+
+    link._write_message = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        link.send(put("first"))
+    link._write_message = real_write  # type: ignore[method-assign]
+    assert stranded == [True]
+    link.flush()  # what on_stranded's owner does
+    got: list[str] = []
+    while len(got) < 2:
+        got += [v.objects[0].object_id for v in link.receive()]
+    assert got == ["first", "left-behind"]
     link.close()
 
 
@@ -241,8 +278,18 @@ def server_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = F
         ([server_frame(0x0, b"\x90")], "unexpected frame"),
         ([server_frame(0x2, b"\xc1")], "malformed frame"),
         ([server_frame(0x9, b"p", fin=False)], "bad control frame"),
+        ([server_frame(0x8, b"x")], "bad control frame"),
+        ([server_frame(0x3, b"")], "reserved opcode"),
     ],
-    ids=["masked", "text", "stray-continuation", "undecodable", "fragmented-ping"],
+    ids=[
+        "masked",
+        "text",
+        "stray-continuation",
+        "undecodable",
+        "fragmented-ping",
+        "one-byte-close",
+        "reserved-opcode",
+    ],
 )
 def test_protocol_violations_close_the_link_with_a_reason(frames, why):
     port, thread = raw_server(frames)

@@ -742,3 +742,34 @@ def test_an_agent_re_registering_after_reconciliation_has_orphans_stopped():
         if isinstance(getattr(e, "message", None), m.StopExecutor)
     ]
     assert stops == ["orphan"]
+
+
+def stops_in(effects) -> list[str]:
+    return [e.message.executor_id for e in effects if isinstance(e.message, m.StopExecutor)]
+
+
+def test_an_executor_of_an_absent_framework_is_no_orphan_when_its_agent_returns():
+    """Agent and framework both cut off from the master (but not from each other): the master
+    removes the agent; the framework never hears of it and still holds the executor."""
+    ms = make_master(agent_reregister_timeout=10.0, agent_timeout=5.0)
+    subscribe(ms, "f1", "fw1", now=0.0, failover_timeout=60.0)
+    ms.on_framework_call("f1", m.Reconcile([ref("e1")]), 0.0)
+    register_agent(ms, now=0.0, executors=[m.ExecutorRecord("fw1", "e1", R(cpus=1, mem=512))])
+    ms.on_disconnected("f1", 1.0)
+    ms.tick(20.0)  # the agent missed its heartbeats: removed, e1 LOST (nobody to tell)
+    assert ms.agents == {}
+    again = register_agent(
+        ms, conn="a1b", now=21.0, executors=[m.ExecutorRecord("fw1", "e1", R(cpus=1, mem=512))]
+    )
+    assert stops_in(again) == []
+
+
+def test_an_executor_reported_lost_by_reconciliation_is_stopped_if_it_comes_back():
+    ms = make_master(agent_reregister_timeout=10.0)
+    subscribe(ms, "f1", "fw1", now=0.0)
+    answer = ms.on_framework_call("f1", m.Reconcile([ref("e1", "ag9")]), 20.0)
+    assert answer == [Send("f1", lost_answer("e1", "agent ag9 is gone", agent="ag9"))]
+    back = register_agent(
+        ms, agent_id="ag9", now=21.0, executors=[m.ExecutorRecord("fw1", "e1", R(cpus=1))]
+    )
+    assert stops_in(back) == ["e1"]  # the framework dropped it on the LOST answer

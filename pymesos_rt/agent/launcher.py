@@ -37,6 +37,7 @@ ExitCallback = Callable[[str, str, int, str | None], None]
 # a new standby waits this long after the last was taken, so that its imports do not compete
 # for the CPU with the executor just launched (and the task it is about to run)
 STANDBY_DELAY_S = 1.0
+MAX_STANDBY_DEATHS = 3  # standbys that die unused before the launcher stops making them
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Launcher:
         self.warm_standby = warm_standby
         # one started by rt.init() before the cluster existed, or by start_standby()
         self._standby: subprocess.Popen[bytes] | None = first_standby
+        self._standby_deaths = 0
 
     def start(
         self, framework_id: str, executor_id: str, resources: Resources, command: m.CommandInfo
@@ -157,14 +159,22 @@ class Launcher:
         except OSError as exc:
             log.warning("cannot start a standby executor: %s", exc)
 
+    def _standby_died(self, proc: subprocess.Popen[bytes]) -> None:
+        self._standby = None
+        self._standby_deaths += 1
+        why = f"standby executor exited with {proc.returncode} (see standby.stderr)"
+        if self._standby_deaths >= MAX_STANDBY_DEATHS:
+            self.warm_standby = False
+            why += "; no more standbys: every executor starts a new process"
+        log.warning("%s", why)
+
     def _take_standby(self, command: m.CommandInfo) -> subprocess.Popen[bytes] | None:
         proc = self._standby
         if proc is None or not self.warm_standby:
             return None
         if not standby.usable(proc, command.argv):
-            if proc.poll() is not None:  # died waiting: replace it
-                log.warning("standby executor exited with %s", proc.returncode)
-                self._standby = None
+            if proc.poll() is not None:  # died waiting: replaced after this launch
+                self._standby_died(proc)
             return None
         self._standby = None
         return proc
@@ -204,7 +214,11 @@ class Launcher:
         return child.container.usage() if child else {}
 
     def poll(self) -> list[tuple[str, str, dict[str, float]]]:
-        """Each running executor's usage, after letting its container enforce its limits."""
+        """Each running executor's usage, after letting its container enforce its limits.
+        Also replaces a standby that died while waiting."""
+        if self._standby is not None and self._standby.poll() is not None:
+            self._standby_died(self._standby)
+            self.start_standby()
         out = []
         for (framework_id, executor_id), child in list(self.children.items()):
             why = child.container.enforce()

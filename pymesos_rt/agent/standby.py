@@ -32,7 +32,9 @@ def spawn(
     env = {**os.environ, **extra_env, "PYMESOS_RT_PARENT_PID": str(os.getpid())}
     with open(stderr or os.devnull, "ab") as err:
         return subprocess.Popen(
-            [*EXECUTOR_ARGV, "--standby"],
+            # -P: the working directory (writable by executors) is not put on sys.path while
+            # the standby imports the runtime outside any container
+            [sys.executable, "-P", "-m", "pymesos_rt.executor", "--standby"],
             env=env,
             cwd=cwd,
             stdin=subprocess.PIPE,
@@ -67,8 +69,9 @@ def hand_over(proc: subprocess.Popen[bytes], env: dict[str, str], sandbox: Path)
 
 def discard(proc: subprocess.Popen[bytes]) -> None:
     """Stop a standby that will not be used (it has run nothing but imports)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:  # not reaped yet, so its pid is still its own
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
     if proc.stdin is not None:

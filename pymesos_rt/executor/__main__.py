@@ -57,8 +57,10 @@ def _become_executor() -> None:
     os.dup2(null, 0)
     os.close(null)
     # what the interpreter would have put first on sys.path, started here with this PYTHONPATH
+    # (the standby ran with -P: nothing of its own working directory is on sys.path)
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[0:1] = [launch["cwd"], *[p for p in extra if p not in sys.path]]
+    sys.path[0:0] = [launch["cwd"], *[p for p in extra if p not in sys.path]]
+    del sys.argv[1:]  # as an executor started directly sees it
 
 
 def main() -> int:

@@ -29,12 +29,15 @@ class TaskStream(io.TextIOBase):
         task_id = getattr(current, "task_id", None)
         if task_id is None:
             return self.real.write(text)
+        written = len(text)
+        if not text.isascii():  # lone surrogates (e.g. from os.fsdecode) cannot go as UTF-8
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         pending = getattr(self._buffers, "text", "") + text
         cut = pending.rfind("\n") + 1
         if cut:
             self.post(m.Output(task_id, self.name_, pending[:cut]))  # type: ignore[arg-type]
         self._buffers.text = pending[cut:]
-        return len(text)
+        return written
 
     def flush(self) -> None:
         task_id = getattr(current, "task_id", None)

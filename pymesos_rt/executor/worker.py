@@ -51,11 +51,16 @@ class Worker:
         self._cancelled: set[str] = set()
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
+        self._interrupted = False
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
         link = BlockingLink.open(url, codec.worker_side(), secret, max_message_size=DATA_PLANE_MAX)
+        link.on_stranded = lambda: self._flush_within(0.0)
         self.link = link
+        if self._interrupted:  # SIGTERM while connecting
+            link.close("terminated")
+            return "terminated"
         host = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
         link.send(m.Hello(self.executor_id, os.getpid(), host))
         backend_mod.set_backend(self.backend)
@@ -72,6 +77,7 @@ class Worker:
 
     def interrupt(self) -> None:
         """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
+        self._interrupted = True
         if self.link is not None:
             with contextlib.suppress(OSError):
                 self.link.sock.shutdown(socket.SHUT_RDWR)
@@ -102,12 +108,12 @@ class Worker:
         if isinstance(message, m.Output):
             link.queue(message)
             self._flush_within(OUTPUT_DELAY_S)
-        elif (
-            isinstance(message, (m.TaskDone, m.TaskFailed))
-            and self.runner.queued()
-            and link.queue(message) < RESULT_BATCH
-        ):
-            self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
+        elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self.runner.queued():
+            # more tasks are queued here: their results may share this one's frame
+            if link.queue(message) >= RESULT_BATCH:
+                link.flush()
+            else:
+                self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
         else:
             link.send(message)
 

@@ -305,7 +305,10 @@ class MasterState:
             return []  # the agent keeps the update and resends it
         return [Send(fw.conn, m.ExecutorUpdate(update))]
 
-    def _end_executor(self, ex: ExecutorEntry, state: ExecutorState, now: float) -> None:
+    def _end_executor(
+        self, ex: ExecutorEntry, state: ExecutorState, now: float, told: bool = True
+    ) -> None:
+        """``told``: the framework hears of the end (it stops holding the executor)."""
         ex.state = state
         key = (ex.framework_id, ex.executor_id)
         self.executors.pop(key, None)
@@ -315,7 +318,7 @@ class MasterState:
         fw = self.frameworks.get(ex.framework_id)
         if fw is not None:
             fw.executors.discard(ex.executor_id)
-            if fw.known is not None:
+            if fw.known is not None and told:
                 fw.known.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
         self._reclaiming.pop(ex.framework_id, None)
@@ -448,8 +451,11 @@ class MasterState:
             ex = self.executors.get(key)
             if ex is None:
                 continue
-            self._end_executor(ex, ExecutorState.LOST, now)
             fw = self.frameworks.get(ex.framework_id)
+            told = fw is not None and fw.conn is not None
+            # a framework that is away still holds the executor until it hears of it (from its
+            # reconciliation): should the agent come back first, it is no orphan
+            self._end_executor(ex, ExecutorState.LOST, now, told=told)
             if fw is not None and fw.conn is not None:
                 update = m.StatusUpdate(
                     f"{self.master_id}-lost-{agent_id}-{ex.executor_id}",
@@ -520,6 +526,8 @@ class MasterState:
         if fw is None or fw.conn is None:
             return []  # it reconciles again when it re-subscribes
         log.info("reconciliation: executor %s of framework %s is lost: %s", executor_id, fw_id, why)
+        if fw.known is not None:
+            fw.known.discard(executor_id)  # it stops holding it: should it come back, stop it
         update = m.StatusUpdate(
             "", agent_id, fw_id, executor_id, ExecutorState.LOST, f"reconciliation: {why}"
         )

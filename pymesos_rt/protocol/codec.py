@@ -53,7 +53,7 @@ class Codec(Generic[T]):
     def encode(messages: list[Any]) -> bytes:
         return _ENCODER.encode(messages)
 
-    def decode(self, frame: bytes) -> list[T]:
+    def decode(self, frame: bytes | bytearray | memoryview) -> list[T]:
         try:
             return self._decoder.decode(frame)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:

@@ -8,7 +8,10 @@ is the same as every other channel's: binary frames, each a MessagePack batch of
 
 - :meth:`BlockingLink.open` does the HTTP upgrade with the cluster-secret proof header.
 - :meth:`BlockingLink.send_many` may be called from any thread; callers that arrive while
-  another is writing leave their messages to it, so concurrent messages share a frame.
+  another is writing leave their messages to it, so concurrent messages share a frame. A
+  message that cannot be encoded is dropped alone (logged), and if the writing thread is
+  interrupted (an exception raised into it) what others left is handed to ``on_stranded``.
+  Messages over ``FRAGMENT`` bytes go out in fragments, so pongs are not held up behind them.
 - :meth:`BlockingLink.receive` (one reader thread) returns the next batch, answers pings, and
   returns None when the connection ends (closed by either side, silent for too long, or a
   frame that breaks the protocol or does not decode: the reason is in :attr:`close_reason`).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import struct
@@ -37,8 +41,12 @@ try:
 except ImportError:  # pragma: no cover - tornado built without its C extension
     _c_mask = None
 
+log = logging.getLogger(__name__)
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+FRAGMENT = 1 << 20  # larger messages are sent in fragments of this size
+CLOSE_WAIT_S = 5.0  # close() waits this long for a writing thread to finish
 
 
 class HandshakeError(ConnectionError):
@@ -58,15 +66,16 @@ def mask(key: bytes, data: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One masked client frame with FIN set."""
+def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """One masked client frame."""
     n = len(payload)
+    first = (0x80 if fin else 0) | opcode
     if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        head = struct.pack("!BB", first, 0x80 | n)
     elif n < 2**16:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        head = struct.pack("!BBH", first, 0x80 | 126, n)
     else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        head = struct.pack("!BBQ", first, 0x80 | 127, n)
     key = os.urandom(4)
     return head + key + mask(key, payload)
 
@@ -78,12 +87,16 @@ class BlockingLink:
         self.max_message_size = max_message_size
         self.close_reason = ""
         self._buf = bytearray()
-        self._lock = threading.Lock()  # guards _outbox and _writing
+        self._lock = threading.Lock()  # guards _outbox, _writing and _closed
+        self._idle = threading.Condition(self._lock)  # notified when a writer finishes
         self._outbox: list[Any] = []
         self._writing = False
         self._wire = threading.Lock()  # one frame on the socket at a time
         self._closed = False
         self.pings = 0  # answered so far
+        # called (from the thread that was interrupted) when messages were left queued by a
+        # writer that an exception stopped: someone must flush them
+        self.on_stranded: Callable[[], None] | None = None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -143,6 +156,8 @@ class BlockingLink:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         want = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+        if headers.get("upgrade", "").lower() != "websocket":
+            raise HandshakeError("server did not upgrade to websocket")
         if headers.get("sec-websocket-accept") != want:
             raise HandshakeError("server sent a wrong Sec-WebSocket-Accept")
 
@@ -152,12 +167,24 @@ class BlockingLink:
             raise ConnectionError("connection closed by peer")
         self._buf += chunk
 
-    def _take(self, n: int) -> bytes:
+    def _take(self, n: int) -> bytes | bytearray:
+        if n > FRAGMENT:  # read a large payload straight into its own buffer
+            out = bytearray(n)
+            have = min(n, len(self._buf))
+            out[:have] = self._buf[:have]
+            del self._buf[:have]
+            view = memoryview(out)
+            while have < n:
+                got = self.sock.recv_into(view[have:])
+                if not got:
+                    raise ConnectionError("connection closed by peer")
+                have += got
+            return out
         while len(self._buf) < n:
             self._fill()
-        out = bytes(self._buf[:n])
+        small = bytes(self._buf[:n])
         del self._buf[:n]
-        return out
+        return small
 
     # --- sending (any thread) --------------------------------------------------------------
     def send(self, message: Any) -> None:
@@ -183,21 +210,56 @@ class BlockingLink:
             if self._writing:
                 return  # the thread writing now sends these too
             self._writing = True
+        finished = False
         try:
             while True:
                 with self._lock:
                     batch, self._outbox = self._outbox, []
                     if not batch or self._closed:
-                        self._writing = False
+                        self._writing, finished = False, True
+                        self._idle.notify_all()
                         return
-                self._write(OP_BINARY, self.codec.encode(batch))
-        except BaseException:
-            with self._lock:
-                self._writing = False
-            raise
+                self._write_message(self._encode(batch))
+        finally:
+            if not finished:  # an exception stopped this writer
+                with self._lock:
+                    self._writing = False
+                    self._idle.notify_all()
+                    stranded = bool(self._outbox) and not self._closed
+                if stranded and self.on_stranded is not None:
+                    self.on_stranded()
 
-    def _write(self, opcode: int, payload: bytes) -> None:
-        data = frame(opcode, payload)
+    def _encode(self, batch: list[Any]) -> bytes:
+        try:
+            return self.codec.encode(batch)
+        except Exception:
+            good = []
+            for message in batch:
+                try:
+                    self.codec.encode([message])
+                except Exception as exc:
+                    log.warning(
+                        "dropped a %s that cannot be encoded: %s", type(message).__name__, exc
+                    )
+                else:
+                    good.append(message)
+            return self.codec.encode(good)
+
+    def _write_message(self, payload: bytes) -> None:
+        """One binary message; in fragments when large (control frames may go in between)."""
+        if len(payload) <= FRAGMENT:
+            self._write(OP_BINARY, payload)
+            return
+        view = memoryview(payload)
+        for start in range(0, len(payload), FRAGMENT):
+            opcode = OP_BINARY if start == 0 else OP_CONT
+            last = start + FRAGMENT >= len(payload)
+            self._write(opcode, bytes(view[start : start + FRAGMENT]), fin=last)
+            if self._closed:
+                return
+
+    def _write(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        data = frame(opcode, payload, fin)
         with self._wire:
             try:
                 self.sock.sendall(data)
@@ -215,7 +277,7 @@ class BlockingLink:
             return None
 
     def _receive(self) -> list[Any] | None:
-        parts: list[bytes] = []
+        parts: list[bytes | bytearray] = []
         size = 0
         while not self._closed:
             b0, b1 = self._take(2)
@@ -227,11 +289,14 @@ class BlockingLink:
                 (length,) = struct.unpack("!H", self._take(2))
             elif length == 127:
                 (length,) = struct.unpack("!Q", self._take(8))
+            if opcode not in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG):
+                self._protocol_error(f"reserved opcode {opcode}")
+                return None
             if opcode >= 0x8:  # control frames: complete, short, may arrive between fragments
-                if not fin or length > 125:
+                if not fin or length > 125 or (opcode == OP_CLOSE and length == 1):
                     self._protocol_error("bad control frame")
                     return None
-                body = self._take(length)
+                body = bytes(self._take(length))
                 if opcode == OP_PING:
                     self.pings += 1
                     self._write(OP_PONG, body)
@@ -251,7 +316,8 @@ class BlockingLink:
             parts.append(self._take(length))
             if fin:
                 try:
-                    return list(self.codec.decode(b"".join(parts)))
+                    whole = parts[0] if len(parts) == 1 else b"".join(parts)
+                    return list(self.codec.decode(whole))
                 except ProtocolError as exc:
                     self._protocol_error(f"malformed frame: {exc}")
                     return None
@@ -262,15 +328,20 @@ class BlockingLink:
 
     # --- closing ---------------------------------------------------------------------------
     def close(self, reason: str = "", code: int = 1000) -> None:
-        """Send a close frame (after what is queued) and shut the socket."""
-        if self._closed:
-            return
+        """Send what is queued, then a close frame, and shut the socket. Waits (a little) for
+        a thread that is writing, so that nothing it holds goes out after the close frame."""
         with self._lock:
+            if self._closed:
+                return
+            self._idle.wait_for(lambda: not self._writing, CLOSE_WAIT_S)
             batch, self._outbox = self._outbox, []
-        if batch:
-            self._write(OP_BINARY, self.codec.encode(batch))
-        self._write(OP_CLOSE, struct.pack("!H", code) + reason[:100].encode())
-        self._shut(reason or "closed")
+            self._writing = True  # nobody else writes from now on
+        try:
+            if batch:
+                self._write_message(self._encode(batch))
+            self._write(OP_CLOSE, struct.pack("!H", code) + reason[:100].encode())
+        finally:
+            self._shut(reason or "closed")
 
     def _shut(self, reason: str) -> None:
         with self._lock:
