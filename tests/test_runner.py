@@ -72,3 +72,40 @@ def test_cancel_drops_a_queued_task():
     gate.set()
     assert dropped is not None and dropped.task_id == "b"
     runner.stop()
+
+
+def _interrupt_probe(finish_first: bool) -> bool:
+    """Run one task that waits, cancel it while it waits; True if it was interrupted."""
+    waiting, release, done = threading.Event(), threading.Event(), threading.Event()
+    interrupted: list[bool] = []
+    runner: Runner
+
+    def execute(t: m.RunTask) -> None:
+        try:
+            if finish_first:
+                runner.finishing(t.task_id)  # as the worker does once user code has ended
+            waiting.set()
+            while not release.wait(0.01):  # Python-level waiting: interruptible
+                pass
+            interrupted.append(False)
+        except KeyboardInterrupt:
+            interrupted.append(True)
+        finally:
+            done.set()
+
+    runner = Runner(execute)
+    runner.submit(task("t"))
+    assert waiting.wait(10)
+    assert runner.cancel("t") is None
+    release.set()
+    assert done.wait(10)
+    runner.stop()
+    return interrupted == [True]
+
+
+def test_cancel_interrupts_a_running_task():
+    assert _interrupt_probe(finish_first=False)
+
+
+def test_cancel_leaves_a_task_that_is_reporting_its_result_alone():
+    assert not _interrupt_probe(finish_first=True)

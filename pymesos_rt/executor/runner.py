@@ -22,6 +22,7 @@ class Runner:
         self._cv = threading.Condition()
         self._blocked = 0
         self._running: dict[str, int] = {}  # task id -> thread ident
+        self._finishing: set[str] = set()  # running tasks whose user code has ended
         self._threads = 0
         self._idle = 0
         self._stopped = False
@@ -32,18 +33,27 @@ class Runner:
             self._wake()
 
     def cancel(self, task_id: str) -> m.RunTask | None:
-        """Drop a queued task (returned) or interrupt a running one (None)."""
+        """Drop a queued task (returned) or interrupt a running one (None). A task whose user
+        code has ended (it is reporting its result) is left alone; under the lock, so the
+        thread cannot have moved on to another task."""
         with self._cv:
             for task in self._queue:
                 if task.task_id == task_id:
                     self._queue.remove(task)
                     return task
             ident = self._running.get(task_id)
-        if ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
-            )
+            if ident is not None and task_id not in self._finishing:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+                )
         return None
+
+    def finishing(self, task_id: str) -> None:
+        """The task's user code has ended: from now on a cancel does not interrupt it (its
+        thread is pickling and sending the result)."""
+        with self._cv:
+            if task_id in self._running:
+                self._finishing.add(task_id)
 
     def blocked(self, delta: int) -> None:
         with self._cv:
@@ -91,6 +101,7 @@ class Runner:
             finally:
                 with self._cv:
                     self._running.pop(task.task_id, None)
+                    self._finishing.discard(task.task_id)
                     self._idle += 1
                     self._wake()
 

@@ -154,14 +154,17 @@ class Worker:
                 blob = self.recent.wait_for(oid)
                 if blob.error:  # fail exactly as the driver fails dependents of a failed task
                     inherited = m.ObjectBlob(task.task_id, blob.data, True)
+                    self.runner.finishing(task.task_id)
                     output.current.task_id = None
                     self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
                     return
                 values[oid] = serialization.loads(payload_of(blob))
             args, kwargs = serialization.loads_args(task.args, values)
             result = fn(*args, **kwargs)
+            self.runner.finishing(task.task_id)  # a cancel no longer interrupts this thread
             data = serialization.dumps_value(result)
         except BaseException as exc:
+            self.runner.finishing(task.task_id)
             self._flush_streams()
             output.current.task_id = None
             if task.task_id in self._cancelled:
