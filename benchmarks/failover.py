@@ -38,13 +38,15 @@ class Follower:
         )
         self.offers: list[float] = []
         self.reconnecting: asyncio.Future[None] | None = None
+        self.stopping = False
 
     def on_messages(self, conn: Any, messages: list[Any]) -> None:
         if any(isinstance(msg, m.Offers) for msg in messages):
             self.offers.append(time.monotonic())
 
     def on_closed(self, conn: Any, reason: str) -> None:
-        self.reconnecting = asyncio.ensure_future(self.connect())
+        if not self.stopping:
+            self.reconnecting = asyncio.ensure_future(self.connect())
 
     async def connect(self) -> None:
         while True:
@@ -111,6 +113,7 @@ async def one_run(work: Path, zk_url: str, session: float) -> float:
         )
         return follower.offers[before] - killed
     finally:
+        follower.stopping = True
         if follower.reconnecting is not None:
             follower.reconnecting.cancel()
         await follower.link.stop()
