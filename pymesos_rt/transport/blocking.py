@@ -251,12 +251,17 @@ class BlockingLink:
             self._write(OP_BINARY, payload)
             return
         view = memoryview(payload)
-        for start in range(0, len(payload), FRAGMENT):
-            opcode = OP_BINARY if start == 0 else OP_CONT
-            last = start + FRAGMENT >= len(payload)
-            self._write(opcode, bytes(view[start : start + FRAGMENT]), fin=last)
-            if self._closed:
-                return
+        try:
+            for start in range(0, len(payload), FRAGMENT):
+                opcode = OP_BINARY if start == 0 else OP_CONT
+                last = start + FRAGMENT >= len(payload)
+                self._write(opcode, bytes(view[start : start + FRAGMENT]), fin=last)
+                if self._closed:
+                    return
+        except BaseException:
+            # part of a message is on the wire: nothing else can follow it
+            self._shut("interrupted in the middle of a message")
+            raise
 
     def _write(self, opcode: int, payload: bytes, fin: bool = True) -> None:
         data = frame(opcode, payload, fin)
