@@ -34,6 +34,13 @@ pytestmark = pytest.mark.integration
 T = 2.0  # session timeout (s) of most tests; the servers' tickTime of 500 ms allows 1..30 s
 
 
+def stepped_down_by_either_guard(reason: str) -> bool:
+    """A silent ZooKeeper makes a leader step down through whichever guard fires first:
+    kazoo suspends the session (missed pings), or the leader's own lease, renewed by round
+    trips to ZooKeeper, runs out. Both are 2/3 of the session timeout: the order is a race."""
+    return "suspended" in reason or "lease lapsed" in reason
+
+
 @pytest.fixture(scope="module")
 def zk():
     with zookeeper_server() as server:
@@ -424,7 +431,7 @@ def test_paused_server_the_leader_stops_leading_and_one_leads_after(own_zk):
             paused_at = time.monotonic()
             await election.wait(lambda: election.leaders() == [], timeout=T + 10)
             stepped_down = time.monotonic() - paused_at
-            assert "suspended" in election.events[-1][2].reason
+            assert stepped_down_by_either_guard(election.events[-1][2].reason)
             # Hold the pause past the session timeout: nobody may lead meanwhile.
             await asyncio.sleep(max(0.0, paused_at + T + 1.0 - time.monotonic()))
             assert election.leaders() == [] and not any(c.leading for c in election.contenders)
@@ -487,7 +494,7 @@ def test_ensemble_down_the_leader_stops_and_nobody_is_elected(ensemble):
                 ensemble.kill(i)
             down_at = time.monotonic()
             await election.wait(lambda: election.leaders() == [], timeout=T + 10)
-            assert "suspended" in election.events[-1][2].reason
+            assert stepped_down_by_either_guard(election.events[-1][2].reason)
             await asyncio.sleep(max(0.0, down_at + 2 * T - time.monotonic()))
             assert election.leaders() == [] and not any(c.leading for c in election.contenders)
             assert [(i, e.leading) for _, i, e in election.events] == [(0, True), (0, False)]
