@@ -34,7 +34,7 @@ def spawn(
         return subprocess.Popen(
             # -P: the working directory (writable by executors) is not put on sys.path while
             # the standby imports the runtime outside any container
-            [sys.executable, "-P", "-m", "pymesos_rt.executor", "--standby"],
+            [EXECUTOR_ARGV[0], "-P", *EXECUTOR_ARGV[1:], "--standby"],
             env=env,
             cwd=cwd,
             stdin=subprocess.PIPE,

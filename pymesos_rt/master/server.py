@@ -162,17 +162,10 @@ class MasterServer:
         routes: list[Any] = [
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
-            ("/", _Static, {"master": self, "body": dashboard.PAGE, "kind": "text/html"}),
-            (
-                "/dashboard.js",
-                _Static,
-                {"master": self, "body": dashboard.SCRIPT, "kind": "text/javascript"},
-            ),
-            (
-                "/dashboard.css",
-                _Static,
-                {"master": self, "body": dashboard.STYLE, "kind": "text/css"},
-            ),
+            *[
+                (path, _Static, {"master": self, "body": body, "kind": kind})
+                for path, (body, kind) in dashboard.FILES.items()
+            ],
             ws.ws_route(
                 "/api/v1/scheduler", codec.master_framework_side, self.attach_framework, checker
             ),

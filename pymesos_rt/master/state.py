@@ -494,9 +494,11 @@ class MasterState:
                 continue
             why = "its agent does not run it" if agent else f"agent {ref.agent_id} is gone"
             effects += self._reconciled_lost(fw.framework_id, ref.agent_id, ref.executor_id, why)
-        for key, ex in list(self.executors.items()):
-            agent = self.agents.get(ex.agent_id)
-            if key[0] == fw.framework_id and key[1] not in listed and agent and agent.conn:
+        for executor_id in sorted(fw.executors - listed):
+            key = (fw.framework_id, executor_id)
+            ex = self.executors.get(key)
+            agent = self.agents.get(ex.agent_id) if ex is not None else None
+            if agent is not None and agent.conn is not None:
                 effects += self._stop_orphan(agent.conn, key)
         return effects
 

@@ -63,15 +63,13 @@ class ObjectTable:
 
     # --- creation and completion -------------------------------------------------------------
     def create(self, oid: str, *, refs: int = 1, escaped: bool = False) -> None:
-        if self._released:
-            self._apply_releases()
         with self._lock:
+            self._apply_releases_locked()
             self._entries[oid] = _Entry(refs=refs, escaped=escaped)
 
     def put(self, oid: str, data: Payload, *, refs: int = 1, escaped: bool = False) -> None:
-        if self._released:
-            self._apply_releases()
         with self._lock:
+            self._apply_releases_locked()
             self._entries[oid] = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
 
     def complete(self, oid: str, state: int, data: Payload) -> bool:
@@ -160,14 +158,13 @@ class ObjectTable:
         """One ``ObjectRef`` to ``oid`` is gone. Takes no lock (see the module's doc)."""
         self._released.append(oid)
 
-    def _apply_releases(self) -> None:
-        with self._lock:
-            while self._released:
-                oid = self._released.popleft()
-                entry = self._entries.get(oid)
-                if entry is not None:
-                    entry.refs -= 1
-                    self._maybe_free(oid, entry)
+    def _apply_releases_locked(self) -> None:
+        while self._released:
+            oid = self._released.popleft()
+            entry = self._entries.get(oid)
+            if entry is not None:
+                entry.refs -= 1
+                self._maybe_free(oid, entry)
 
     def pin(self, oids: Iterable[str]) -> None:
         with self._lock:
@@ -196,8 +193,8 @@ class ObjectTable:
             self._freed.append(oid)
 
     def drain_freed(self) -> list[str]:
-        self._apply_releases()
         with self._lock:
+            self._apply_releases_locked()
             freed, self._freed = self._freed, []
             return freed
 
