@@ -21,8 +21,10 @@ SLEEPER = m.CommandInfo(["sleep", "600"])
 
 
 def running(daemon) -> list[str]:
+    """Executors the master knows its agent runs (not those it has only asked to start)."""
     state = daemon.try_state()
-    return sorted(e["executor_id"] for e in state["executors"]) if state else []
+    executors = state["executors"] if state else []
+    return sorted(e["executor_id"] for e in executors if e["state"] == "RUNNING")
 
 
 def updates_of(fw: BareFramework, executor_id: str) -> list[m.StatusUpdate]:
