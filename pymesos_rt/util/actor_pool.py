@@ -44,17 +44,16 @@ class ActorPool:
         self._next_task_index += 1
 
     def map(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
-        """Results of ``fn(actor, v)`` for every value, in order. Submits all at once."""
-        while self.has_next():  # results of earlier submits are dropped, as in Ray
-            self.get_next_unordered()
+        """Results of ``fn(actor, v)`` for every value, in order. Submits all at once; the
+        results of earlier submits are dropped first (not waited for), as in Ray."""
+        self._drop_outstanding()
         for value in values:
             self.submit(fn, value)
         return self._drain(self.get_next)
 
     def map_unordered(self, fn: Submit, values: Iterable[Any]) -> Iterator[Any]:
         """Results of ``fn(actor, v)`` for every value, as they finish."""
-        while self.has_next():
-            self.get_next_unordered()
+        self._drop_outstanding()
         for value in values:
             self.submit(fn, value)
         return self._drain(self.get_next_unordered)
@@ -63,38 +62,49 @@ class ActorPool:
         while self.has_next():
             yield take()
 
+    def _drop_outstanding(self) -> None:
+        self._pending_submits.clear()
+        for index in sorted(self._index_to_future):
+            future = self._index_to_future.pop(index)
+            _, actor = self._future_to_actor.pop(_key(future))
+            self._idle_actors.append(actor)
+        self._next_return_index = self._next_task_index
+
     # --- results -------------------------------------------------------------------------
     def has_next(self) -> bool:
-        """Whether results (or queued submits) are outstanding."""
-        return bool(self._future_to_actor) or bool(self._pending_submits)
+        """Whether results are outstanding."""
+        return bool(self._future_to_actor)
 
     def get_next(self, timeout: float | None = None, ignore_if_timedout: bool = False) -> Any:
-        """The result of the oldest outstanding submit (raises its error)."""
+        """The result of the oldest outstanding submit (raises its error). On timeout: raise
+        ``TimeoutError``, or with ``ignore_if_timedout`` drop that submit and return None."""
         if not self.has_next():
             raise StopIteration("No more results to get")
         if self._next_return_index >= self._next_task_index:
             raise ValueError("It is not allowed to call get_next() after get_next_unordered().")
-        future = self._index_to_future[self._next_return_index]
+        index = self._next_return_index
+        future = self._index_to_future[index]
         refs = [future] if isinstance(future, ObjectRef) else list(future)
         ready, _ = rt.wait(refs, num_returns=len(refs), timeout=timeout)
-        if len(ready) < len(refs):
-            if ignore_if_timedout:
-                return None
+        timed_out = len(ready) < len(refs)
+        if timed_out and not ignore_if_timedout:
             raise TimeoutError(f"Timed out waiting for result after {timeout}s")
-        del self._index_to_future[self._next_return_index]
+        del self._index_to_future[index]
         self._next_return_index += 1
         _, actor = self._future_to_actor.pop(_key(future))
         self._return_actor(actor)
-        return rt.get(future)
+        if timed_out:
+            return None
+        return rt.get(future) if isinstance(future, ObjectRef) else rt.get(refs)
 
     def get_next_unordered(
         self, timeout: float | None = None, ignore_if_timedout: bool = False
     ) -> Any:
-        """The result of whichever outstanding submit finishes first."""
+        """The result of whichever outstanding submit finishes first. On timeout: raise
+        ``TimeoutError``, or with ``ignore_if_timedout`` return None."""
         if not self.has_next():
             raise StopIteration("No more results to get")
-        keys = list(self._future_to_actor)
-        ready, _ = rt.wait(keys, num_returns=1, timeout=timeout)
+        ready, _ = rt.wait(list(self._future_to_actor), num_returns=1, timeout=timeout)
         if not ready:
             if ignore_if_timedout:
                 return None
@@ -102,9 +112,7 @@ class ActorPool:
         index, actor = self._future_to_actor.pop(ready[0])
         future = self._index_to_future.pop(index)
         self._return_actor(actor)
-        if isinstance(future, ObjectRef):
-            return rt.get(future)
-        return rt.get(list(future))
+        return rt.get(future) if isinstance(future, ObjectRef) else rt.get(list(future))
 
     # --- the actors ----------------------------------------------------------------------
     def _return_actor(self, actor: ActorHandle) -> None:
