@@ -94,7 +94,8 @@ class Backend(abc.ABC):
         """Raise ``UnschedulableError`` at once if no agent could ever run ``shape``."""
 
     @abc.abstractmethod
-    def cluster_state(self) -> dict[str, Any]: ...
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state`` for the URL query ``params`` (``limit=...&offset=...``)."""
 
     # --- actors (client/actor.py) ------------------------------------------------------------
     def first_send(self, fn_id: str, data: bytes) -> bytes | None:
