@@ -8,9 +8,11 @@ named in each docstring.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -566,4 +568,39 @@ def test_method_output_reaches_the_driver(cluster, capfd):
         lambda: "hello from an actor" in capfd.readouterr().out or None,
         10,
         "actor output in the driver",
+    )
+
+
+def _state(cluster: rt.ClusterInfo) -> dict:
+    url = f"{cluster.dashboard_url}/state?limit=10000&framework={cluster.framework_id}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_state_and_status_show_actors(cluster):
+    from pymesos_rt.cli import render_status
+
+    a = Counter.options(name="shown").remote()
+    rt.get(a.incr.remote(), timeout=30)
+    node = rt.nodes()[0]["id"]
+
+    def listed():
+        state = _state(cluster)
+        found = [x for x in state["actors"] if x["name"] == "shown" and x["state"] == "ALIVE"]
+        return (state, found[0]) if found else None
+
+    state, shown = wait_for(listed, 30, "the actor in /state")
+    assert shown["class"] == "Counter" and shown["agent_id"] == node
+    assert shown["restarts"] == 0 and shown["pending"] == 0
+    assert state["counts"]["actors"] >= 1
+    text = render_status(state)
+    assert "ACTOR" in text and "shown" in text and "ALIVE" in text
+    rt.kill(a)
+    wait_for(
+        lambda: any(
+            x["name"] == "shown" and x["state"] == "DEAD"
+            for x in _state(cluster)["actors"]
+        ),
+        30,
+        "the dead actor in /state",
     )

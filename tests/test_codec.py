@@ -31,6 +31,7 @@ SCHEDULER_CALLS = [
     m.Teardown(),
     m.TaskCounts(3, 2, 10, 1),
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
+    m.ActorSummary([m.ActorBrief("a1", "Counter", "c", "ALIVE", "ag1", "e1", 0, 12)]),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

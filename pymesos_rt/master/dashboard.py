@@ -25,6 +25,7 @@ PAGE = """<!doctype html>
 <h2>Agents</h2><table id="agents"></table>
 <h2>Frameworks</h2><table id="frameworks"></table>
 <h2>Executors</h2><table id="executors"></table>
+<h2>Actors</h2><table id="actors"></table>
 <p><a href="/state">/state</a> (JSON) &middot; <a href="/health">/health</a></p>
 </body>
 </html>
@@ -96,6 +97,11 @@ function draw(state) {
     ["agent", e => e.agent_id], ["state", e => e.state], ["resources", e => e.resources],
     ["usage", e => e.usage],
   ], state.executors);
+  fill("actors", [
+    ["actor", a => a.actor_id], ["class", a => a["class"]], ["name", a => a.name],
+    ["state", a => a.state], ["agent", a => a.agent_id], ["restarts", a => a.restarts],
+    ["pending calls", a => a.pending],
+  ], state.actors || []);
 }
 async function refresh() {
   const status = document.getElementById("status");

@@ -24,6 +24,7 @@ import itertools
 import logging
 from typing import Any
 
+from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.master.records import (
@@ -101,6 +102,9 @@ class MasterState(Registry):
                 return [Send(agent.conn, m.StatusAcked(call.update_id))]
             case m.Teardown():
                 return [*self._remove_framework(fw.framework_id, now), Close(conn, "teardown")]
+            case m.ActorSummary():
+                actors.record(fw, call.actors)
+                return []
             case m.TaskCounts():
                 fw.tasks = {
                     "queued": call.queued,

@@ -142,6 +142,27 @@ class TaskCounts(_Msg, tag="counts", frozen=True):
     failed: int
 
 
+class ActorBrief(msgspec.Struct, frozen=True, array_like=True):
+    """One actor as ``/state`` shows it: ``state`` is an ``ActorState`` name, ``pending`` its
+    calls not answered yet."""
+
+    actor_id: str
+    class_name: str
+    name: str
+    state: str
+    agent_id: str
+    executor_id: str
+    restarts: int
+    pending: int
+
+
+class ActorSummary(_Msg, tag="actors", frozen=True):
+    """The framework's actors whose summary changed since its last one (for ``/state``: an
+    actor's calls never reach the master). After a (re-)subscription it sends them all."""
+
+    actors: list[ActorBrief]
+
+
 SchedulerCall = (
     Subscribe
     | Accept
@@ -153,6 +174,7 @@ SchedulerCall = (
     | Teardown
     | TaskCounts
     | Reconcile
+    | ActorSummary
 )
 
 

@@ -150,6 +150,7 @@ class ActorBook:
             return self.sched._fail(task, self._death_of(actor, task)) + self._after(actor, now)
         if not task.missing:
             task.move(TaskState.READY)
+        self.changed.add(actor.actor_id)
         queue = actor.queues.get(task.caller)
         if queue is None:
             queue = actor.queues[task.caller] = deque()

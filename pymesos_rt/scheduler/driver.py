@@ -318,6 +318,8 @@ class Driver:
             if counts != self._counts_sent and self.master is not None:
                 self._counts_sent = counts
                 self.master.send(m.TaskCounts(*counts))
+            if self.core.actors.changed and self.master is not None:
+                self.master.send(m.ActorSummary(self.actors.summaries()))
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -331,6 +333,7 @@ class Driver:
                     self.master.send(
                         m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in held])
                     )
+                    self.core.actors.changed.update(self.core.actors.actors)  # all, again
                 self.subscribed.set()
             case m.Offers():
                 self._apply(self.core.offers(event.offers, now))
