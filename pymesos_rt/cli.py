@@ -214,7 +214,10 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         resources=total,
         containerizer=containerizer,
         work_dir=work_dir,
-        config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
+        config=AgentConfig(
+            heartbeat_interval=opts.heartbeat_interval,
+            resend_interval=opts.status_resend_interval,
+        ),
         warm_standby=not opts.no_warm_standby,
         mesos_api_host=opts.mesos_api_host,
     )

@@ -121,6 +121,9 @@ class AgentOptions:
         default=False,
         metadata=_help("keep no executor process started ahead of need (saves ~25 MiB)"),
     )
+    status_resend_interval: float = dataclasses.field(
+        default=5.0, metadata=_help("seconds between resends of an unacknowledged status update")
+    )
     mesos_api_host: str = dataclasses.field(
         default="127.0.0.1",
         metadata=_help(
