@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -202,3 +204,35 @@ def test_http_answers_as_mesos_does(cluster):
     assert post(b"{not json", json_type) == 400
     assert post(b'{"type": "LAUNCH_THE_MISSILES"}', json_type) == 400
     assert post(call, json_type) == 403  # not subscribed
+
+
+def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
+    master, _, work = cluster
+    script = Path(__file__).parent / "mesos_programs" / "mesoshttp_scheduler.py"
+    url = f"http://127.0.0.1:{master.port}"
+    with open(tmp_path / "mesoshttp.stderr", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), url, "echo from-mesoshttp > out.txt"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    tail = (tmp_path / "mesoshttp.stderr").read_text()[-2000:]
+    assert events and events[0]["event"] == "subscribed", tail
+    states = [e["status"]["state"] for e in events if e["event"] == "update"]
+    assert states == ["TASK_RUNNING", "TASK_FINISHED"], tail
+    assert events[-1]["event"] == "ended"
+    box = sandbox(work, events[0]["framework_id"], "mh-task")
+    assert (box / "out.txt").read_text() == "from-mesoshttp\n"
+    fw_id = events[0]["framework_id"]
+    wait_for(
+        lambda: not any(f["id"] == fw_id for f in master.state()["frameworks"]),
+        30,
+        "the mesoshttp framework torn down",
+    )
