@@ -38,9 +38,11 @@ class Recorder(Scheduler):
         self.queue: list[dict] = []
         self.refuse = refuse
         self.statuses: dict[str, dict] = {}
+        self.subscribed = threading.Event()
 
     def registered(self, driver, framework_id, master_info):
         out("registered", framework_id=framework_id["value"], master=master_info)
+        self.subscribed.set()
 
     def reregistered(self, driver, master_info):
         out("reregistered", master=master_info)
@@ -118,6 +120,11 @@ def main() -> int:
     )
     driver.start()
     out("started")
+    # commands wait for SUBSCRIBED: pymesos counts as connected (and sends calls) as soon as
+    # the stream's headers arrive, before it knows its framework id
+    if not sched.subscribed.wait(60):
+        out("error", message="not subscribed within 60 s")
+        return 1
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd["op"]
