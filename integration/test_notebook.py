@@ -102,6 +102,7 @@ def test_notebook_runs(kernel_of_this_python: None) -> None:
     assert "[0, 1, 4, 9, 16]" in joined  # rt.get as the cell's value
     assert "awaited: 144" in joined  # await ref
     assert "gathered: [9, 16, 25]" in joined  # asyncio.gather over refs
+    assert "actor total: 10" in joined  # an actor's state, its calls in order
     assert "initialized: False" in joined  # rt.shutdown()
 
 
