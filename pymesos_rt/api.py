@@ -21,8 +21,9 @@ from pymesos_rt import logs, serialization
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.info import ClusterInfo
+from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef, decode
-from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
+from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
 from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
 

@@ -75,6 +75,34 @@ WORKER_CALLS = [
     m.PutObject(BLOB),
     m.PutObject(m.ObjectBlob("obj2", b"", location="/dev/shm/objects/obj2")),
     m.CancelRequest("t2", force=True),
+    m.CancelRequest("t2", recursive=False),
+    m.Submit(
+        m.TaskSpec(
+            "t3",
+            "g",
+            "fn2",
+            None,
+            b"",
+            [],
+            R(cpus=1, gpus=0.5),
+            -1,
+            False,
+            m.TaskExtra(
+                num_returns=m.STREAMING,
+                parent_id="t1",
+                max_calls=2,
+                retry_on=b"\x80classes",
+                node="ag1",
+                soft=True,
+                spread=False,
+                runtime_env=m.RuntimeEnvSpec("k1", {"A": "1"}, "obj9", ["obj10"]),
+            ),
+        )
+    ),
+    m.TaskDone("t4", b"", returns=[BLOB, m.ObjectBlob("t4.r1", b"v")]),
+    m.Yielded("t3", 0, m.ObjectBlob("t3.y0", b"item")),
+    m.NextItem(8, "t3", 1),
+    m.StateRequest(9),
 ]
 WORKER_EVENTS = [
     m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
@@ -83,6 +111,8 @@ WORKER_EVENTS = [
     m.ObjectValues(7, [BLOB]),
     m.CancelTask("t1"),
     m.StopWorker(),
+    m.RunTask("t3", "g", "fn2", None, b"", [], num_returns=m.DYNAMIC),
+    m.StateReply(9, b'{"agents": []}'),
 ]
 
 CHANNELS = [

@@ -3,6 +3,7 @@ driver and its backend; started by ``rt.init`` and torn down by ``rt.shutdown``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -14,8 +15,10 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
+from pymesos_rt.client.generators import dynamic_value
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.loop import LoopThread
 from pymesos_rt.coordination import make_detector
@@ -64,7 +67,9 @@ class Session:
             config=SchedulerConfig(idle_timeout=options.idle_timeout),
             # attached: survive a master restart or failover (re-subscribe with the same id)
             failover_timeout=0.0 if options.address is None else options.failover_timeout,
+            dynamic_value=lambda ids: serialization.dumps_value(dynamic_value(ids)),
         )
+        self.driver.state_source = self._raw_state
         self.cluster: LocalCluster | None = None
         self.master_http = ""
         self.link: LeaderLink | None = None
@@ -139,17 +144,17 @@ class Session:
         self.master_http = _http_of(leader.address)
 
     def cluster_state(self) -> dict[str, Any]:
+        """The master's ``/state``, and this framework's idle executors (``cluster_view``)."""
+        return self.loop.run(self.driver.cluster_view(), timeout=15)
+
+    async def _raw_state(self) -> dict[str, Any]:
         cluster = self.cluster
-        if cluster is None:
-            leader = self.link.leader if self.link is not None else None
-            return DriverBackend.fetch_state(
-                _http_of(leader.address) if leader else self.master_http
-            )
-
-        async def snapshot() -> dict[str, Any]:
+        if cluster is not None:
             return cluster.snapshot()
-
-        return self.loop.run(snapshot(), timeout=10)
+        leader = self.link.leader if self.link is not None else None
+        url = _http_of(leader.address) if leader else self.master_http
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, DriverBackend.fetch_state, url)
 
     def stop(self) -> None:
         if self._stopped:

@@ -33,3 +33,17 @@ class IdSequence:
 def process_prefix() -> str:
     """A short prefix unique to this process (pid plus random bits)."""
     return f"{os.getpid():x}{secrets.token_hex(3)}"
+
+
+def return_ids(task_id: str, num_returns: int) -> list[str]:
+    """The object ids a task completes: ``<task id>.r<i>`` for each of ``num_returns > 1``
+    returns, else the task's own id (one return; none, whose object the caller never sees;
+    or a generator, whose object ends its stream)."""
+    if num_returns > 1:
+        return [f"{task_id}.r{i}" for i in range(num_returns)]
+    return [task_id]
+
+
+def item_id(task_id: str, index: int) -> str:
+    """The object id of item ``index`` of a generator task."""
+    return f"{task_id}.y{index}"
