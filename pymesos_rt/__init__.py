@@ -13,6 +13,7 @@
 This module holds the public API only; see docs/ for the architecture.
 """
 
+from pymesos_rt import exceptions, util
 from pymesos_rt.api import (
     ClusterInfo,
     as_completed,
@@ -29,8 +30,10 @@ from pymesos_rt.api import (
     wait,
 )
 from pymesos_rt.client.futures import Executor
+from pymesos_rt.client.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.client.remote_function import RemoteFunction
+from pymesos_rt.client.runtime_context import get_gpu_ids, get_runtime_context
 from pymesos_rt.errors import (
     ExecutorLostError,
     GetTimeoutError,
@@ -48,11 +51,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClusterInfo",
+    "DynamicObjectRefGenerator",
     "Executor",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",
     "ObjectRef",
+    "ObjectRefGenerator",
     "OutOfMemoryError",
     "PymesosRTError",
     "RemoteFunction",
@@ -65,12 +70,16 @@ __all__ = [
     "available_resources",
     "cancel",
     "cluster_resources",
+    "exceptions",
     "get",
+    "get_gpu_ids",
+    "get_runtime_context",
     "init",
     "is_initialized",
     "nodes",
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]

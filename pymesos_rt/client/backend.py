@@ -147,6 +147,7 @@ class Backend(abc.ABC):
 
 _lock = threading.Lock()
 _backend: Backend | None = None
+_auto_init: Callable[[], None] | None = None
 
 
 def set_backend(backend: Backend | None) -> None:
@@ -155,8 +156,18 @@ def set_backend(backend: Backend | None) -> None:
         _backend = backend
 
 
+def set_auto_init(start: Callable[[], None] | None) -> None:
+    """What :func:`current` calls when nothing is initialized (``rt.init()``, as Ray starts
+    itself on first use); None: raise ``RuntimeNotInitializedError`` instead."""
+    global _auto_init
+    _auto_init = start
+
+
 def current() -> Backend:
     backend = _backend
+    if backend is None and _auto_init is not None:
+        _auto_init()
+        backend = _backend
     if backend is None:
         raise RuntimeNotInitializedError(
             "pymesos_rt is not initialized: call pymesos_rt.init() first"

@@ -2,9 +2,10 @@
 
 - Coroutines (``async def`` tasks) run to completion on an event loop of their own, in the
   task's thread; async generators are iterated the same way.
-- ``num_returns=1``: the value. ``0``: nothing (the value is dropped). ``N > 1``: a sequence of
-  exactly N values, or a generator whose first N items are the values (more are ignored, as in
-  Ray; fewer, or an exception part way, fail the returns not yet produced).
+- ``num_returns=1``: the value (of a generator, its first item). ``0``: nothing (the value is
+  dropped). ``N > 1``: a sequence of exactly N values, or a generator whose first N items are
+  the values (more are ignored, as in Ray; fewer, or an exception part way, fail the returns
+  not yet produced).
 - ``STREAMING``/``DYNAMIC``: a generator whose items are reported one by one as they are
   yielded (:func:`items`).
 
@@ -20,9 +21,15 @@ from typing import Any
 
 
 def settle(value: Any) -> Any:
-    """``value``, or the result of running it if it is a coroutine."""
+    """``value``, or the result of running it if it is a coroutine, or the one item of a
+    generator (``num_returns=1`` given for a generator function)."""
     if inspect.iscoroutine(value):
         return asyncio.run(value)
+    if inspect.isgenerator(value) or inspect.isasyncgen(value):
+        values, error = split(value, 1)
+        if error is not None:
+            raise error
+        return values[0]
     return value
 
 

@@ -258,7 +258,7 @@ class Driver(ResultHandling):
             elif isinstance(eff, fx.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
                 if self.streams.is_stream(eff.task_id):
-                    self._end_stream(eff.task_id, data)
+                    self._end_stream(eff.task_id, data, eff.blob is None)
                 else:
                     self.table.complete(eff.task_id, FAILED, data)
             elif isinstance(eff, fx.Finished):

@@ -110,9 +110,13 @@ def fits_somewhere(shape: Resources, agents: Mapping[str, Resources]) -> bool:
     return any(shape.fits(total) for total in agents.values())
 
 
-def spread_cap(shape: Resources, wanted: int, agents_offered: int) -> int:
-    """How many executors of ``shape`` one agent gets in an offer round of ``agents_offered``
-    agents: all it can hold, or for SPREAD its even part of what is wanted."""
-    if isinstance(shape, Shape) and shape.spread and agents_offered > 1:
-        return max(1, math.ceil(wanted / agents_offered))
-    return wanted
+def is_spread(shape: Resources) -> bool:
+    return isinstance(shape, Shape) and shape.spread
+
+
+def spread_cap(wanted: int, held: Mapping[str, int], agent_id: str) -> int:
+    """For a SPREAD shape: how many of the ``wanted`` executors ``agent_id`` may get in an
+    offer round, given how many of the shape each offered agent ``held`` (before the round):
+    each offered agent is filled up to the same level (the agents holding fewest first)."""
+    level = math.ceil((sum(held.values()) + wanted) / max(1, len(held)))
+    return max(0, min(wanted, level - held.get(agent_id, 0)))

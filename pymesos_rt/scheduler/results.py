@@ -7,8 +7,9 @@ the driver's file stays about connections and effects).
   :class:`~pymesos_rt.protocol.messages.Yielded` (see :mod:`.streams`).
 - ``retry_exceptions=[...]``: whether a raised exception is retried is decided here, from the
   pickled classes the task carries; the core then applies its retry budget.
-- A DYNAMIC generator task that raised and will not be retried still succeeds: its value is
-  the list of its items' refs, the last of which holds the error (Ray's rule).
+- A DYNAMIC generator task that raised after yielding and will not be retried still succeeds:
+  its value is the list of its items' refs, the last of which holds the error (Ray's rule).
+  One that raised before yielding anything (or is no generator) fails.
 - ``NextItem`` (an ``ObjectRefGenerator`` inside a task) and ``StateRequest``
   (``rt.available_resources()`` inside a task) are answered here.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import msgspec
 
 from pymesos_rt import serialization
+from pymesos_rt.errors import make_task_error
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
@@ -78,7 +80,11 @@ class ResultHandling:
         extra = rec.extra if rec is not None else None
         retryable = self._retryable(extra, msg.error)
         dynamic = extra is not None and extra.num_returns == m.DYNAMIC
-        if not dynamic or self.core.will_retry(msg.task_id, retryable):
+        if (
+            not dynamic
+            or not self.streams.count(msg.task_id)  # nothing yielded: the task fails
+            or self.core.will_retry(msg.task_id, retryable)
+        ):
             return self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now, retryable)
         error_item, value = self.streams.end(msg.task_id, msg.error)
         if value is not None:
@@ -112,12 +118,20 @@ class ResultHandling:
             return self.core.object_failed(fx.Fail(oid, "blob", blob=blob.data), now)
         return self.core.object_ready(oid, now)
 
-    def _end_stream(self, task_id: str, error: bytes) -> None:
-        """A generator task failed (a ``Fail`` effect): its stream ends with the error."""
-        error_item, _ = self.streams.end(task_id, error)
+    def _end_stream(self, task_id: str, error: bytes, wrap: bool) -> None:
+        """A generator task failed (a ``Fail`` effect): its stream ends with the error. With
+        ``wrap`` (the runtime's error, e.g. cancelled), the item raises it as a ``TaskError``
+        that is also of its class, as Ray's generators do."""
+        item_error = error
+        if wrap:
+            rec = self.records.get(task_id)
+            cause = serialization.loads_exception(error)
+            name = rec.name if rec is not None else task_id
+            item_error = serialization.dumps_value(make_task_error(cause, name, ""))
+        error_item, _ = self.streams.end(task_id, item_error)
         self.table.complete(task_id, FAILED, error)
         if error_item is not None:
-            failure = fx.Fail(error_item, "blob", blob=error)
+            failure = fx.Fail(error_item, "blob", blob=item_error)
             self._apply(self.core.object_failed(failure, time.monotonic()))
 
     # --- requests from tasks -----------------------------------------------------------------

@@ -49,7 +49,7 @@ from pymesos_rt.scheduler.effects import (
     SetSuppressed,
 )
 from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
-from pymesos_rt.scheduler.placement import Shape, spread_cap
+from pymesos_rt.scheduler.placement import Shape, is_spread, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 
 
@@ -400,15 +400,15 @@ class SchedulerState:
         by_agent: dict[str, list[m.Offer]] = {}
         for offer in offers:
             by_agent.setdefault(offer.agent_id, []).append(offer)
-        round_need = self._need()
+        spread = self._spread_held(by_agent)
         for agent_id, group in by_agent.items():
             total = Resources()
             for offer in group:
                 total = total + offer.resources
-            need = {
-                shape: min(n, spread_cap(shape, round_need.get(shape, n), len(by_agent)))
-                for shape, n in self._need().items()
-            }
+            need = self._need()
+            for shape, held in spread.items():
+                if shape in need:
+                    need[shape] = spread_cap(need[shape], held, agent_id)
             order = [s for s in self._shape_order() if need.get(s, 0) > 0]
             shapes = plan_launches(total, need, order, agent_id)
             ids = [o.offer_id for o in group]
@@ -418,10 +418,25 @@ class SchedulerState:
                     eid = f"{self.prefix}-e{next(self._exec_seq)}"
                     self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
                     launches.append((eid, shape))
+                    if shape in spread:
+                        spread[shape][agent_id] += 1
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
                 effects.append(DeclineOffers(ids, self._refuse_seconds()))
         return effects + self._want_offers()
+
+    def _spread_held(self, offered: Mapping[str, object]) -> dict[Resources, dict[str, int]]:
+        """For each SPREAD shape with work waiting: how many of its executors each offered
+        agent holds (placement.spread_cap levels them)."""
+        shapes = [s for s in self._shape_order() if is_spread(s)]
+        if not shapes:
+            return {}
+        held = {shape: dict.fromkeys(offered, 0) for shape in shapes}
+        for lease in self.leases.values():
+            counts = held.get(lease.shape)
+            if counts is not None and lease.agent_id in counts and not lease.killing:
+                counts[lease.agent_id] += 1
+        return held
 
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
@@ -462,7 +477,7 @@ class SchedulerState:
         dispatched: list[str] = []
         waiting = [(shape, queue) for shape, queue in self.ready.items() if queue]
         if not waiting:
-            return self._want_offers()
+            return effects + self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
             if lease.connected and not lease.killing and not lease.draining:

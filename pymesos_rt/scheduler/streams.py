@@ -97,6 +97,10 @@ class StreamTable:
             value = self._dynamic_value([item_id(task_id, i) for i in range(count)])
         return error_item, value
 
+    def count(self, task_id: str) -> int:
+        """Items stored so far."""
+        return self._count(task_id)
+
     def _count(self, task_id: str) -> int:
         with self._lock:
             stream = self._streams.get(task_id)
