@@ -288,19 +288,24 @@ def available_resources() -> dict[str, float]:
     """Resources not held by any executor, plus those of this program's idle executors (free
     for its next tasks), keyed as Ray's. Works inside tasks too."""
     state = backend_mod.current().cluster_state()
-    free = Resources()
-    idle = state.get("idle", {})
-    for agent in state["agents"]:
-        left = Resources(agent["resources"]) - Resources(agent["used"])
-        left = left + Resources(idle.get(agent["id"], {}))
-        free = free + left.clamp_nonnegative()
+    total = Resources(state["resources"]["total"])
+    free = (total - Resources(state["resources"]["used"])).clamp_nonnegative()
+    for idle in state.get("idle", {}).values():
+        free = free + Resources(idle)
     return to_ray(free.to_dict())
 
 
 def nodes() -> list[dict[str, Any]]:
-    """One dict per agent: ours (id, hostname, resources, used, state, isolation) and Ray's
-    (``NodeID``, ``Alive``, ``Resources``, ``NodeManagerAddress``, ``NodeManagerHostname``)."""
-    state = backend_mod.current().cluster_state()
+    """One dict per agent (the master's ``/state``, page by page): ours (id, hostname,
+    resources, used, state, isolation) and Ray's (``NodeID``, ``Alive``, ``Resources``,
+    ``NodeManagerAddress``, ``NodeManagerHostname``)."""
+    backend = backend_mod.current()
+    agents: list[dict[str, Any]] = []
+    while True:
+        state = backend.cluster_state(f"limit={_NODES_PAGE}&offset={len(agents)}")
+        agents += state["agents"]
+        if not state["agents"] or len(agents) >= state["counts"]["agents"]:
+            break
     return [
         {
             "id": a["id"],
@@ -315,8 +320,11 @@ def nodes() -> list[dict[str, Any]]:
             "NodeManagerAddress": a["hostname"],
             "NodeManagerHostname": a["hostname"],
         }
-        for a in state["agents"]
+        for a in agents
     ]
+
+
+_NODES_PAGE = 10_000
 
 
 __all__ = [

@@ -21,7 +21,7 @@ from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence, return_ids
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
-from pymesos_rt.scheduler.matching import fits_somewhere
+from pymesos_rt.scheduler.matching import fits_any
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.store import Payload
 from pymesos_rt.transport.websocket import tls_client_context
@@ -33,7 +33,7 @@ class DriverBackend(Backend):
         driver: Driver,
         table: ObjectTable,
         ids: IdSequence,
-        state_source: Callable[[], dict[str, Any]],
+        state_source: Callable[[str], dict[str, Any]],
         on_shutdown: Callable[[], None],
     ) -> None:
         super().__init__()
@@ -66,13 +66,12 @@ class DriverBackend(Backend):
         return oid
 
     def check_shape(self, shape: Resources) -> None:
-        seen = self.driver.agents  # replaced (not mutated) whenever the cluster changes
+        seen = self.driver.core.agent_totals  # replaced (not mutated) when it changes
         if seen is not self._agents_seen:
             self._agents_seen, self._shapes_ok = seen, set()
         if shape in self._shapes_ok:
             return
-        agents = {a.agent_id: a.total for a in seen}
-        if agents and not fits_somewhere(shape, agents):
+        if seen and not fits_any(shape, seen):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
         self._shapes_ok.add(shape)
 
@@ -116,13 +115,14 @@ class DriverBackend(Backend):
     def escape(self, oid: str) -> None:
         self.table.escape(oid)
 
-    def cluster_state(self) -> dict[str, Any]:
-        return self._state_source()
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        return self._state_source(params)
 
     def runtime_info(self) -> RuntimeInfo:
         if self._node_id is None:
             here = socket.gethostname()
-            mine = [a.agent_id for a in self.driver.agents if a.hostname == here]
+            agents = [] if self.node_id else self.cluster_state()["agents"]
+            mine = [a["id"] for a in agents if a["hostname"] == here]
             self._node_id = self.node_id or (mine[0] if mine else "")
         return RuntimeInfo(
             job_id=self.driver.framework_id or "",
@@ -132,10 +132,11 @@ class DriverBackend(Backend):
         )
 
     @staticmethod
-    def fetch_state(http_url: str) -> dict[str, Any]:
+    def fetch_state(http_url: str, params: str = "") -> dict[str, Any]:
         """The master's ``/state`` over HTTP (attached mode)."""
         tls = tls_client_context() if http_url.startswith("https") else None
-        with urllib.request.urlopen(f"{http_url}/state", timeout=10, context=tls) as resp:
+        url = f"{http_url}/state" + (f"?{params}" if params else "")
+        with urllib.request.urlopen(url, timeout=10, context=tls) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

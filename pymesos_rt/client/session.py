@@ -95,8 +95,8 @@ class Session:
             backend.node_id = self.cluster.agent.agent_id or ""
         backend_mod.set_backend(backend)
         total = Resources()
-        for agent in self.driver.agents:
-            total = total + agent.total
+        for agent_total in list(self.driver.core.agents.values()):
+            total = total + agent_total
         public = to_ray(total)
         info = ClusterInfo(
             self.options.address or "embedded",
@@ -155,18 +155,18 @@ class Session:
             "PYMESOS_RT_DASHBOARD_URL": dashboard_url,
         }
 
-    def cluster_state(self) -> dict[str, Any]:
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
         """The master's ``/state``, and this framework's idle executors (``cluster_view``)."""
-        return self.loop.run(self.driver.cluster_view(), timeout=15)
+        return self.loop.run(self.driver.cluster_view(params), timeout=15)
 
-    async def _raw_state(self) -> dict[str, Any]:
+    async def _raw_state(self, params: str = "") -> dict[str, Any]:
         cluster = self.cluster
         if cluster is not None:
-            return cluster.snapshot()
+            return cluster.snapshot(params)
         leader = self.link.leader if self.link is not None else None
         url = _http_of(leader.address) if leader else self.master_http
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, DriverBackend.fetch_state, url)
+        return await loop.run_in_executor(None, DriverBackend.fetch_state, url, params)
 
     def stop(self) -> None:
         if self._stopped:

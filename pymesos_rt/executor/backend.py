@@ -162,8 +162,8 @@ class WorkerBackend(Backend):
             gpu_ids=[int(i) for i in gpus.split(",") if i.strip()],
         )
 
-    def cluster_state(self) -> dict[str, Any]:
-        req = self._ask(m.StateRequest, STATE_TIMEOUT_S)
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        req = self._ask(lambda rid: m.StateRequest(rid, params), STATE_TIMEOUT_S)
         if req is None:
             raise PymesosRTError(f"the driver did not send the cluster state in {STATE_TIMEOUT_S}s")
         state: dict[str, Any] = json.loads(req.state)

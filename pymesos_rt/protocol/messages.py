@@ -177,6 +177,15 @@ class ClusterChanged(_Msg, tag="cluster", frozen=True):
     agents: list[AgentSummary]
 
 
+class ClusterDelta(_Msg, tag="cluster_delta", frozen=True):
+    """Agents that joined or changed (``added``) and left (``removed``) since the framework last
+    heard: at most one per framework per allocation cycle, applied to the list it got as
+    :class:`ClusterChanged` when it subscribed."""
+
+    added: list[AgentSummary]
+    removed: list[str]
+
+
 class Error(_Msg, tag="error", frozen=True):
     message: str
 
@@ -189,7 +198,9 @@ class Reclaim(_Msg, tag="reclaim", frozen=True):
     reason: str = ""
 
 
-SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim
+SchedulerEvent = (
+    Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim | ClusterDelta
+)
 
 
 # ---- agent <-> master ----------------------------------------------------------------------
@@ -406,9 +417,11 @@ class NextItem(_Msg, tag="next_item", frozen=True):
 
 
 class StateRequest(_Msg, tag="state_req", frozen=True):
-    """Ask the driver for the cluster's state (``rt.available_resources()`` in a task)."""
+    """Ask the driver for the cluster's state (``rt.available_resources()`` in a task);
+    ``params`` is the query of the master's ``/state``."""
 
     request_id: int
+    params: str = ""
 
 
 WorkerCall = (

@@ -112,7 +112,6 @@ class Driver(ResultHandling):
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
         self._conn_executor: dict[str, str] = {}
-        self.agents: list[m.AgentSummary] = []
         self.subscribed = asyncio.Event()
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
@@ -130,7 +129,7 @@ class Driver(ResultHandling):
         self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
         self.command_env: dict[str, str] = {}  # more environment for every executor
         # the cluster's state for rt.available_resources() inside tasks (set by the session)
-        self.state_source: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        self.state_source: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(
@@ -340,8 +339,9 @@ class Driver(ResultHandling):
                     self._drop_executor(update.executor_id)
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
-                self.agents = list(event.agents)
                 self._apply(self.core.cluster(event.agents, now))
+            case m.ClusterDelta():
+                self._apply(self.core.cluster_delta(event.added, event.removed, now))
             case m.Error():
                 log.error("master says: %s", event.message)
             case m.Reclaim():
@@ -404,7 +404,7 @@ class Driver(ResultHandling):
                 case m.NextItem():
                     effects += self._nested_next(conn, eid, msg)
                 case m.StateRequest():
-                    self._state_reply(conn, msg.request_id)
+                    self._state_reply(conn, msg.request_id, msg.params)
                 case m.Output():
                     self._print_output(eid, msg)
                 case m.Submit():

@@ -6,7 +6,7 @@ tasks that ask for exactly S, one after another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import placement
@@ -40,3 +40,8 @@ def plan_launches(
 
 
 fits_somewhere = placement.fits_somewhere
+
+
+def fits_any(shape: Resources, totals: Iterable[Resources]) -> bool:
+    """Whether ``shape`` fits one of ``totals`` (the distinct totals of the agents)."""
+    return any(shape.fits(total) for total in totals)

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
+_NONE = ("", "", False, False)
+
 
 class Shape(Resources):
     __slots__ = ("env", "node", "soft", "spread")
@@ -43,8 +45,6 @@ class Shape(Resources):
         self.node = node
         self.soft = soft and bool(node)
         self.spread = spread
-        if self._extras() != ("", "", False, False):
-            self._hash = hash((self._hash, self._extras()))
 
     def _extras(self) -> tuple[str, str, bool, bool]:
         return (self.env, self.node, self.soft, self.spread)
@@ -55,7 +55,9 @@ class Shape(Resources):
         return self._items == other._items and self._extras() == extras_of(other)
 
     def __hash__(self) -> int:
-        return self._hash
+        extras = self._extras()
+        base = super().__hash__()
+        return base if extras == _NONE else hash((base, extras))
 
     def __repr__(self) -> str:
         extras = [f"{k}={v!r}" for k, v in zip(self.__slots__, self._extras(), strict=True) if v]

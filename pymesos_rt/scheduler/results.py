@@ -53,7 +53,7 @@ class ResultHandling:
     core: SchedulerState
     streams: StreamTable
     records: dict[str, m.TaskSpec]
-    state_source: Callable[[], Awaitable[dict[str, Any]]] | None
+    state_source: Callable[[str], Awaitable[dict[str, Any]]] | None
     _loop: asyncio.AbstractEventLoop | None
     _loop_thread: int
 
@@ -154,13 +154,13 @@ class ResultHandling:
         self.streams.on_next(msg.task_id, msg.index, deliver)
         return effects
 
-    async def cluster_view(self) -> dict[str, Any]:
+    async def cluster_view(self, params: str = "") -> dict[str, Any]:
         """The master's ``/state``, plus ``idle``: per agent, the resources of this
         framework's idle executors (free for its next tasks, though the master counts them
         as used)."""
         if self.state_source is None:
             raise RuntimeError("the driver has no source of cluster state")
-        state = dict(await self.state_source())
+        state = dict(await self.state_source(params))
         idle: dict[str, Resources] = {}
         for lease in self.core.leases.values():
             if lease.connected and not lease.inflight and not lease.killing:
@@ -168,10 +168,10 @@ class ResultHandling:
         state["idle"] = {aid: res.to_dict() for aid, res in idle.items()}
         return state
 
-    def _state_reply(self, conn: Connection, request_id: int) -> None:
+    def _state_reply(self, conn: Connection, request_id: int, params: str) -> None:
         async def reply() -> None:
             try:
-                state = await self.cluster_view()
+                state = await self.cluster_view(params)
             except Exception as exc:
                 state = {"error": str(exc)}
             if not conn.closed:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 
 from pymesos_rt.protocol import messages as m
@@ -48,8 +48,8 @@ from pymesos_rt.scheduler.effects import (
     LaunchExecutors,
     SetSuppressed,
 )
-from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
-from pymesos_rt.scheduler.placement import Shape, is_spread, spread_cap
+from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
+from pymesos_rt.scheduler.placement import Shape, is_spread, node_of, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 
 
@@ -61,6 +61,9 @@ class SchedulerState:
         self.ready: dict[Resources, deque[str]] = {}
         self.leases: dict[str, Lease] = {}
         self.agents: dict[str, Resources] = {}
+        self._shapes: Counter[Resources] = Counter()  # agents per distinct total
+        # the distinct totals, replaced (never mutated) when they change: other threads read it
+        self.agent_totals: frozenset[Resources] = frozenset()
         self.ready_objects: set[str] = set()
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
@@ -361,7 +364,11 @@ class SchedulerState:
         """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
         known = self._fits_cache.get(shape)
         if known is None:
-            known = self._fits_cache[shape] = fits_somewhere(shape, self.agents)
+            if node_of(shape):  # node affinity: that agent only
+                known = fits_somewhere(shape, self.agents)
+            else:
+                known = fits_any(shape, self._shapes)
+            self._fits_cache[shape] = known
         return known
 
     def _placed(self, shape: Shape) -> Shape:
@@ -371,12 +378,37 @@ class SchedulerState:
         return shape
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
-        self.agents = {a.agent_id: a.total for a in agents}
+        """The whole list of agents (when subscribing)."""
+        self.agents, self._shapes = {}, Counter()
+        return self.cluster_delta(agents, [], now, shrunk=True)
+
+    def cluster_delta(
+        self,
+        added: list[m.AgentSummary],
+        removed: list[str],
+        now: float,
+        shrunk: bool = False,
+    ) -> list[Effect]:
+        """Agents joined or changed, and left: O(changes + distinct agent shapes)."""
+        for agent_id in removed:
+            total = self.agents.pop(agent_id, None)
+            if total is not None:
+                self._uncount(total)
+                shrunk = True
+        for agent in added:
+            old = self.agents.get(agent.agent_id)
+            if old is not None:
+                self._uncount(old)
+                shrunk = True
+            self.agents[agent.agent_id] = agent.total
+            self._shapes[agent.total] += 1
+        if self.agent_totals != self._shapes.keys():
+            self.agent_totals = frozenset(self._shapes)
         self._fits_cache.clear()
         effects: list[Effect] = []
-        if self.agents:
+        if self.agents and shrunk:  # only a smaller cluster can make a shape unschedulable
             for shape, queue in list(self.ready.items()):
-                if fits_somewhere(shape, self.agents):
+                if self._fits(shape):
                     continue
                 for tid in list(queue):
                     queue.remove(tid)
@@ -390,8 +422,22 @@ class SchedulerState:
                     )
         return effects + self._pump(now)
 
+    def _uncount(self, total: Resources) -> None:
+        self._shapes[total] -= 1
+        if not self._shapes[total]:
+            del self._shapes[total]
+
     def unschedulable_message(self, shape: Resources) -> str:
-        biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(self.agents.items()))
+        """Names every agent in a small cluster, the distinct shapes in a big one. May run on
+        another thread: it copies what it reads first."""
+        agents = list(self.agents.items())
+        if len(agents) <= 8:
+            biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(agents))
+        else:
+            shapes = sorted(self._shapes.copy().items(), key=lambda kv: -kv[1])
+            listed = ", ".join(f"{count} x {tot}" for tot, count in shapes[:8])
+            more = f" and {len(shapes) - 8} more shapes" if len(shapes) > 8 else ""
+            biggest = f"{len(agents)} agents: {listed}{more}"
         return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
 
     # --- offers ------------------------------------------------------------------------------
