@@ -661,3 +661,32 @@ def test_async_def_tasks_run_on_an_event_loop(cluster):
         return x * 2
 
     assert ray.get([double.remote(i) for i in range(5)]) == [0, 2, 4, 6, 8]
+
+
+def test_runtime_context_inside_actors(cluster):
+    # test_runtime_context.py: the actor parts of test_get_context_dict and test_ids
+    context_dict = ray.get_runtime_context().get()
+
+    @ray.remote
+    class Actor:
+        def check(self, node_id, job_id):
+            context_dict = ray.get_runtime_context().get()
+            assert context_dict["node_id"] == node_id
+            assert context_dict["job_id"] == job_id
+            assert context_dict["actor_id"] is not None
+            assert context_dict["task_id"] is not None
+            assert context_dict["actor_id"] != "not an ActorID"
+            return True
+
+        def ids(self):
+            rtc = ray.get_runtime_context()
+            return rtc.get_actor_id(), rtc.get_actor_name(), rtc.was_current_actor_reconstructed
+
+    a = Actor.remote()
+    assert ray.get(a.check.remote(context_dict["node_id"], context_dict["job_id"]))
+    actor_id, name, reconstructed = ray.get(a.ids.remote())
+    assert isinstance(actor_id, str) and name == "" and reconstructed is False
+    named = Actor.options(name="ctx_actor_name").remote()
+    assert ray.get(named.ids.remote())[1] == "ctx_actor_name"
+    ray.kill(a)
+    ray.kill(named)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 from pymesos_rt import logs, serialization
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.options import RemoteOptions
@@ -162,6 +163,10 @@ def is_initialized() -> bool:
 
 
 @overload
+def remote(fn: type, /) -> ActorClass: ...  # type: ignore[overload-overlap]
+
+
+@overload
 def remote(fn: F, /) -> RemoteFunction[Any, Any]: ...
 
 
@@ -184,15 +189,19 @@ def remote(
 
 def remote(fn: Any = None, /, **options: Any) -> Any:
     """``@remote`` or ``@remote(num_cpus=..., num_gpus=..., num_returns=..., ...)``: make a
-    remote function (the options are :class:`~pymesos_rt.client.options.RemoteOptions`)."""
+    remote function (the options are :class:`~pymesos_rt.client.options.RemoteOptions`), or
+    of a class an actor class (``client/actor.py``)."""
     if fn is not None:
         if not callable(fn) or options:
             raise TypeError("use @remote or @remote(option=value, ...)")
+        if isinstance(fn, type):
+            return ActorClass(fn, ActorOptions())
         return RemoteFunction(fn, RemoteOptions())
-    opts = RemoteOptions().merged(**options)
 
-    def wrap(f: F) -> RemoteFunction[Any, Any]:
-        return RemoteFunction(f, opts)
+    def wrap(f: Any) -> Any:
+        if isinstance(f, type):
+            return ActorClass(f, ActorOptions().merged(**options))
+        return RemoteFunction(f, RemoteOptions().merged(**options))
 
     return wrap
 

@@ -12,12 +12,13 @@
 | ``OutOfMemoryError`` | ``OutOfMemoryError`` (its container hit its memory limit) |
 | ``TaskUnschedulableError`` | ``UnschedulableError`` |
 | ``ObjectLostError`` | ``ObjectLostError`` |
-| ``RayActorError``, ``ActorDiedError`` | the actors' errors, once actors exist |
+| ``RayActorError``, ``ActorDiedError``, ``ActorUnavailableError`` | ``ActorDiedError`` |
 """
 
 from __future__ import annotations
 
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     GetTimeoutError,
     NodeLostError,
@@ -40,8 +41,12 @@ RayTaskError = TaskError
 WorkerCrashedError = ExecutorLostError
 NodeDiedError = NodeLostError
 TaskUnschedulableError = UnschedulableError
+RayActorError = ActorDiedError
+ActorUnavailableError = ActorDiedError
 
 __all__ = [
+    "ActorDiedError",
+    "ActorUnavailableError",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeDiedError",
@@ -49,6 +54,7 @@ __all__ = [
     "ObjectLostError",
     "OutOfMemoryError",
     "PymesosRTError",
+    "RayActorError",
     "RayError",
     "RaySystemError",
     "RayTaskError",

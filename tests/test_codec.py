@@ -65,6 +65,25 @@ AGENT_EVENTS = [
     m.StatusAcked("u1"),
     m.ShutdownFramework("fw1"),
 ]
+ACTOR_SPEC = m.ActorSpec(
+    "a1",
+    "Counter",
+    "cls1",
+    b"\x80cls",
+    b"args",
+    ["t1"],
+    R(cpus=1),
+    R(cpus=0.01),
+    -1,
+    2,
+    8,
+    True,
+    b"\x80meta",
+    "counter",
+    "ns",
+    True,
+    ["a0"],
+)
 WORKER_CALLS = [
     m.Hello("e1", 4242, "host-a"),
     m.TaskDone("t1", b"\x80value", duration=0.25),
@@ -104,6 +123,18 @@ WORKER_CALLS = [
     m.Yielded("t3", 0, m.ObjectBlob("t3.y0", b"item")),
     m.NextItem(8, "t3", 1),
     m.StateRequest(9),
+    m.TaskDone("t3", b"", returns=[BLOB, m.ObjectBlob("t3~1", b"\x80two")]),
+    m.SubmitActor(ACTOR_SPEC, request_id=3),
+    m.SubmitActor(
+        m.ActorSpec("a2", "C", "c1", None, b"", [], R(cpus=1), R(cpus=0.01), 0, 0, 1, False, b"")
+    ),
+    m.SubmitCall(m.ActorCallSpec("t4", "a1", "incr", b"args", ["t1"], 2, -1, ["a2"])),
+    m.HandleHeld("a1", True),
+    m.HandleHeld("a1", True, escaped=True),
+    m.HandlePins("t2", ["a1", "a2"]),
+    m.LookupActor(4, "counter", "ns"),
+    m.KillActor("a1", no_restart=False),
+    m.ActorExiting("a1", "rt.exit_actor() in Counter.stop"),
 ]
 WORKER_EVENTS = [
     m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
@@ -114,6 +145,10 @@ WORKER_EVENTS = [
     m.StopWorker(),
     m.RunTask("t3", "g", "fn2", None, b"", [], num_returns=m.DYNAMIC),
     m.StateReply(9, b'{"agents": []}'),
+    m.StartActor("a1.c1", "a1", "Counter", "cls1", b"\x80cls", b"args", [BLOB], 1, False, 2, "n"),
+    m.CallMethod("t4", "incr", b"args", [BLOB], num_returns=2),
+    m.ActorLookup(4, meta=b"\x80meta"),
+    m.ActorLookup(5, error="no actor named 'x'"),
 ]
 
 CHANNELS = [

@@ -16,6 +16,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client import handles
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef
@@ -59,7 +60,8 @@ class RemoteFunction(Generic[P, R]):
     def _submit(self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
-        data, deps = serialization.dumps_args(args, kwargs)
+        with handles.collecting() as held:  # actor handles in the arguments
+            data, deps = serialization.dumps_args(args, kwargs)
         if options is self._options:
             cached = self._task_options
             if cached is None or cached[0] is not backend:
@@ -69,6 +71,8 @@ class RemoteFunction(Generic[P, R]):
             task = self._make_task_options(options, backend)
         backend.check_shape(task.shape)
         oid = backend.submit(backend_mod.PickledCall(fn_id, fn, data, deps), task)
+        if held:
+            backend.pin_handles(oid, held)
         n = task.num_returns
         if n in (1, m.DYNAMIC):
             return ObjectRef(oid, backend)

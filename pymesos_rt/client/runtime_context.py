@@ -3,7 +3,8 @@
 In the driver: the job (this program's framework id) and the node it runs beside (the
 embedded agent; when attached, an agent on this host if there is one). Inside a task: also the
 task's id, name and function, and the resources its executor holds (``CPU``, ``GPU``,
-``memory``, custom: an executor runs tasks of exactly its shape). The ids are strings;
+``memory``, custom: an executor runs tasks of exactly its shape), and inside an actor its id,
+name and whether it was restarted. The ids are strings;
 ``get()`` gives them as objects with ``.hex()``, as Ray does.
 """
 
@@ -14,6 +15,7 @@ import warnings
 from typing import Any
 
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.actor import ActorContext, current_actor
 from pymesos_rt.client.resource_names import to_ray
 
 
@@ -31,8 +33,9 @@ class BaseID:
 
 
 class RuntimeContext:
-    def __init__(self, info: backend_mod.RuntimeInfo) -> None:
+    def __init__(self, info: backend_mod.RuntimeInfo, actor: ActorContext | None = None) -> None:
         self._info = info
+        self._actor = actor
 
     def get_job_id(self) -> str:
         return self._info.job_id
@@ -52,10 +55,11 @@ class RuntimeContext:
 
     def get_actor_id(self) -> str | None:
         """The current actor's id (None outside actors)."""
-        return self._info.actor_id
+        return self._actor.actor_id if self._actor is not None else None
 
     def get_actor_name(self) -> str | None:
-        return None
+        """The current actor's name (``""`` if it has none; None outside actors)."""
+        return self._actor.name if self._actor is not None else None
 
     def get_placement_group_id(self) -> str | None:
         return None
@@ -76,7 +80,8 @@ class RuntimeContext:
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        return False
+        """Whether the current actor was re-created after its process died."""
+        return self._actor is not None and self._actor.restarts > 0
 
     @property
     def current_actor(self) -> Any:
@@ -91,8 +96,8 @@ class RuntimeContext:
         }
         if self._info.task_id is not None:
             out["task_id"] = BaseID(self._info.task_id)
-        if self._info.actor_id is not None:
-            out["actor_id"] = BaseID(self._info.actor_id)
+        if self._actor is not None:
+            out["actor_id"] = BaseID(self._actor.actor_id)
         return out
 
     # Ray's older spellings, kept with the same deprecation warnings
@@ -121,7 +126,7 @@ def _deprecated(name: str, instead: str) -> None:
 
 
 def get_runtime_context() -> RuntimeContext:
-    return RuntimeContext(backend_mod.current().runtime_info())
+    return RuntimeContext(backend_mod.current().runtime_info(), current_actor())
 
 
 def get_gpu_ids() -> list[int]:

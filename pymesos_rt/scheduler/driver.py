@@ -23,6 +23,7 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     NodeLostError,
     OutOfMemoryError,
@@ -36,6 +37,13 @@ from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import placement, records
 from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.actor_shell import (
+    ACTOR_INTAKE,
+    WORKER_ACTOR_CALLS,
+    ActorIntake,
+    ActorShell,
+)
+from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
@@ -55,6 +63,7 @@ _ERRORS: dict[str, type[Exception]] = {
     "oom": OutOfMemoryError,
     "unschedulable": UnschedulableError,
     "cancelled": TaskCancelledError,
+    "actor_died": ActorDiedError,
 }
 
 
@@ -77,6 +86,21 @@ def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
     if isinstance(payload, Stored):
         return m.ObjectBlob(oid, b"", state == FAILED, payload.path)
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
+
+
+def dep_blobs(
+    table: ObjectTable, task_id: str, dep_ids: list[str], skip: tuple[str, ...] = ()
+) -> list[m.ObjectBlob]:
+    """The argument objects of a task, as sent to its executor (``skip``: produced there)."""
+    deps: list[m.ObjectBlob] = []
+    for oid in dep_ids:
+        if oid in skip:
+            continue
+        found = table.peek(oid)
+        if found is None:  # pinned since submission: cannot happen unless a bug
+            raise RuntimeError(f"argument {oid} of task {task_id} was freed too early")
+        deps.append(blob(oid, *found))
+    return deps
 
 
 def error_blob(kind: str, message: str) -> bytes:
@@ -130,6 +154,7 @@ class Driver(ResultHandling):
         self.command_env: dict[str, str] = {}  # more environment for every executor
         # the cluster's state for rt.available_resources() inside tasks (set by the session)
         self.state_source: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        self.actors = ActorShell(self)
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(
@@ -193,7 +218,7 @@ class Driver(ResultHandling):
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: m.TaskSpec | Cancel | Ready) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -205,15 +230,20 @@ class Driver(ResultHandling):
             self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
+        handle_events = self.actors.backlog()  # see ActorShell.backlog
         with self._intake_lock:
             items, self._intake = self._intake, []
         effects: list[fx.Effect] = []
         for item in items:
             effects += self._handle_intake(item)
+        if handle_events:
+            effects += self.actors.drain_presence(handle_events, time.monotonic())
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[fx.Effect]:
+    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> list[fx.Effect]:
         now = time.monotonic()
+        if isinstance(item, ACTOR_INTAKE):
+            return self.actors.intake(item, DRIVER, now)
         if isinstance(item, Ready):
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
@@ -260,9 +290,15 @@ class Driver(ResultHandling):
                     self._end_stream(eff.task_id, data, eff.blob is None)
                 else:
                     self.table.complete(eff.task_id, FAILED, data)
+                effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
+                effects += self.actors.finished(eff.task_id, time.monotonic())
+            elif isinstance(eff, fx.StopExecutor):
+                self.actors.stop(eff)
+            elif isinstance(eff, fx.ActorEnded):
+                effects += self.actors.ended(eff, time.monotonic())
             elif master is None:
                 continue
             elif isinstance(eff, fx.LaunchExecutors):
@@ -286,25 +322,24 @@ class Driver(ResultHandling):
             conn.flush()
 
     def _dispatch(self, eff: fx.Dispatch) -> Connection:
-        rec = self.records[eff.task_id]
+        rec = self.records.get(eff.task_id)
+        if rec is None:
+            return self.actors.dispatch(eff)
         conn = self.executor_conns[eff.executor_id]
-        deps: list[m.ObjectBlob] = []
-        for oid in rec.dep_ids:
-            if oid in eff.local_deps:
-                continue
-            found = self.table.peek(oid)
-            if found is None:  # pinned since submission: cannot happen unless a bug
-                raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
-            deps.append(blob(oid, *found))
+        deps = dep_blobs(self.table, rec.task_id, rec.dep_ids, eff.local_deps)
         fn = self.functions[rec.fn_id] if eff.send_function else None
         local = list(eff.local_deps)
         returns = 1 if rec.extra is None else rec.extra.num_returns
         conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns))
         return conn
 
+    def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
+        return dep_blobs(self.table, task_id, dep_ids)
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(0.25)
+            self._drain_intake()  # and this process's actor handle events
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
             self._apply(self.core.tick(time.monotonic()))
@@ -420,6 +455,8 @@ class Driver(ResultHandling):
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
                 case m.Hello():
                     pass
+                case _ if isinstance(msg, WORKER_ACTOR_CALLS):
+                    effects += self.actors.on_worker(conn, eid, msg, now)
         self._apply(effects)
 
     def on_executor_closed(self, conn: Connection, reason: str) -> None:
@@ -446,7 +483,7 @@ class Driver(ResultHandling):
 
     def _print_output(self, eid: str, msg: m.Output) -> None:
         rec = self.records.get(msg.task_id)
-        label = rec.name if rec else msg.task_id
+        label = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
         prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
         stream = sys.stdout if msg.stream == "stdout" else sys.stderr
         lines = msg.text.splitlines(keepends=True)

@@ -24,6 +24,8 @@ class Task:
     executor_id: str | None = None
     attempts: int = 0
     estimate: float | None = None  # expected duration when dispatched (None: unknown)
+    actor_id: str = ""  # a call of this actor (or its creation), see scheduler/actors.py
+    caller: str = ""  # actor calls: who submitted it (calls of one caller run in order)
     outputs: tuple[str, ...] = ()  # object ids it completes (empty: its own id only)
     parent_id: str = ""  # the task that submitted it, for recursive cancel
     max_calls: int = 0  # an executor is replaced after this many calls of fn_id (0: never)
@@ -59,6 +61,7 @@ class Lease:
     launched_at: float = 0.0
     queued_work: float = 0.0  # expected seconds of its inflight tasks with known durations
     unknown_work: int = 0  # inflight tasks of unknown duration
+    actor_id: str = ""  # held for this actor for its life: runs its calls only
     calls: dict[str, int] = field(default_factory=dict)  # fn_id -> tasks sent (max_calls only)
 
     def can_take(self) -> bool:

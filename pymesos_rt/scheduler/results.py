@@ -30,6 +30,7 @@ from pymesos_rt.errors import make_task_error
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
+from pymesos_rt.scheduler.actor_shell import ActorShell
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.scheduler.state import SchedulerState
 from pymesos_rt.scheduler.streams import StreamTable
@@ -53,6 +54,7 @@ class ResultHandling:
     core: SchedulerState
     streams: StreamTable
     records: dict[str, m.TaskSpec]
+    actors: ActorShell
     state_source: Callable[[str], Awaitable[dict[str, Any]]] | None
     _loop: asyncio.AbstractEventLoop | None
     _loop_thread: int
@@ -62,13 +64,18 @@ class ResultHandling:
 
     # --- results -----------------------------------------------------------------------------
     def _task_done(self, eid: str, msg: m.TaskDone, now: float) -> list[fx.Effect]:
+        if msg.task_id not in self.records:  # an actor's creation or call (actor_shell.py)
+            effects = self.actors.returns(msg, now) if msg.returns else []
+            value: Payload = Stored(msg.location, 0) if msg.location else msg.value
+            self.table.complete(msg.task_id, READY, value)
+            return effects + self.core.task_done(eid, msg.task_id, msg.duration, now)
         errors: dict[str, bytes] = {}
         for blob in msg.returns:
             self.table.complete(blob.object_id, FAILED if blob.error else READY, _payload(blob))
             if blob.error:
                 errors[blob.object_id] = blob.data
         if not msg.returns:
-            value: Payload = Stored(msg.location, 0) if msg.location else msg.value
+            value = Stored(msg.location, 0) if msg.location else msg.value
             if self.streams.is_stream(msg.task_id):
                 _, dynamic = self.streams.end(msg.task_id, None)
                 value = value if dynamic is None else dynamic

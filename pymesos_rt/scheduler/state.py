@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
+from pymesos_rt.scheduler.actors import ActorBook
 from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
     DeclineOffers,
@@ -77,6 +78,7 @@ class SchedulerState:
         self._exec_seq = itertools.count(1)
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
         self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
+        self.actors = ActorBook(self)
 
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
@@ -100,6 +102,8 @@ class SchedulerState:
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
+        if task.actor_id:
+            return self.actors.submitted(task, now)
         if not task.missing:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
@@ -108,26 +112,30 @@ class SchedulerState:
 
     def object_ready(self, object_id: str, now: float) -> list[Effect]:
         self.ready_objects.add(object_id)
-        self._release_dependents(object_id)
-        return self._pump(now)
+        return self._release_dependents(object_id, now) + self._pump(now)
 
-    def _release_dependents(self, object_id: str) -> None:
+    def _release_dependents(self, object_id: str, now: float) -> list[Effect]:
         """Tasks waiting on ``object_id`` (which exists now) lose it from their missing set."""
+        effects: list[Effect] = []
         for tid in self.dependents.pop(object_id, []):
             task = self.tasks.get(tid)
             if task is None or task.state is not TaskState.WAITING:
                 continue
             task.missing.discard(object_id)
-            if not task.missing:
-                if self.agents and not self._fits(task.shape):  # its node left meanwhile
-                    if isinstance(task.shape, Shape) and task.shape.soft:
-                        task.shape = task.shape.relaxed()
-                    else:
-                        why = self.unschedulable_message(task.shape)
-                        self._reclaimed += self._fail(task, Fail(tid, "unschedulable", why))
-                        continue
-                task.move(TaskState.READY)
-                self.ready.setdefault(task.shape, deque()).append(tid)
+            if task.missing:
+                continue
+            if not task.actor_id and self.agents and not self._fits(task.shape):
+                if not (isinstance(task.shape, Shape) and task.shape.soft):  # its node left
+                    why = self.unschedulable_message(task.shape)
+                    effects += self._fail(task, Fail(tid, "unschedulable", why))
+                    continue
+                task.shape = task.shape.relaxed()
+            task.move(TaskState.READY)
+            if task.actor_id:
+                effects += self.actors.ready(task, now)
+                continue
+            self.ready.setdefault(task.shape, deque()).append(tid)
+        return effects
 
     def object_failed(self, failure: Fail, now: float) -> list[Effect]:
         """Fail every task waiting on the object, and theirs in turn (iteratively: a chain of
@@ -149,6 +157,8 @@ class SchedulerState:
                 ]
                 effects += [*inherited, Finished(tid, task.dep_ids)]
                 work += inherited
+                if task.actor_id:
+                    effects += self.actors.touch(task, inherited[0], 0.0)
         return effects
 
     def _forget(self, task: Task) -> None:
@@ -173,7 +183,7 @@ class SchedulerState:
         if recursive:
             for child in list(self.children.get(task_id, ())):
                 effects += self.cancel(child, now, recursive=True)
-        if task.state is TaskState.READY:
+        if task.state is TaskState.READY and not task.actor_id:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
             # its executor slot stays taken until the executor reports the task ended: an
@@ -188,6 +198,8 @@ class SchedulerState:
         effects += [*cancelled, Finished(task_id, task.dep_ids)]
         for each in cancelled:
             effects += self.object_failed(each, now)
+        if task.actor_id:
+            effects += self.actors.touch(task, cancelled[0], now)
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
@@ -204,6 +216,8 @@ class SchedulerState:
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_done(task, now)
         task.move(TaskState.FINISHED)
         self.finished += 1
         self._forget(task)
@@ -217,7 +231,7 @@ class SchedulerState:
                 effects += [failure, *self.object_failed(failure, now)]
         for oid in task.object_ids:
             if errors is None or oid not in errors:
-                self._release_dependents(oid)
+                effects += self._release_dependents(oid, now)
         return effects + self._pump(now)
 
     def task_failed(
@@ -234,6 +248,8 @@ class SchedulerState:
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_failed(task, blob, now)
         retry = task.retry_exceptions if retryable is None else retryable
         if retry and task.may_retry():
             task.move(TaskState.READY)
@@ -268,6 +284,8 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        if task.actor_id:
+            return task
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
         return task
@@ -300,6 +318,8 @@ class SchedulerState:
             return []
         lease.connected = True
         lease.idle_since = now
+        if lease.actor_id:
+            return self.actors.connected(lease, now)
         return self._pump(now)
 
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -317,9 +337,14 @@ class SchedulerState:
         lease = self.leases.pop(executor_id, None)
         if lease is None:
             return []
+        effects: list[Effect] = self.actors.holder_gone(executor_id, now)
+        if lease.actor_id:
+            effects += self.actors.executor_gone(lease, kind, detail, now)
+            for tid in lease.inflight:
+                self.cancelling.pop(tid, None)
+            return effects + self._pump(now)
         for tid in lease.inflight:
             self.cancelling.pop(tid, None)
-        effects: list[Effect] = []
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
         queue = self.ready.setdefault(lease.shape, deque())
@@ -420,6 +445,7 @@ class SchedulerState:
                     effects += self._fail(
                         task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
                     )
+            effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
     def _uncount(self, total: Resources) -> None:
@@ -451,25 +477,29 @@ class SchedulerState:
             total = Resources()
             for offer in group:
                 total = total + offer.resources
+            launches = [(x.executor_id, x.shape) for x in self.actors.place(agent_id, total, now)]
+            for _, shape in launches:
+                total = total - shape
             need = self._need()
             for shape, held in spread.items():
                 if shape in need:
                     need[shape] = spread_cap(need[shape], held, agent_id)
             order = [s for s in self._shape_order() if need.get(s, 0) > 0]
-            shapes = plan_launches(total, need, order, agent_id)
+            for shape in plan_launches(total, need, order, agent_id):
+                launches.append((self.new_lease(agent_id, shape, now).executor_id, shape))
+                if shape in spread:
+                    spread[shape][agent_id] += 1
             ids = [o.offer_id for o in group]
-            if shapes:
-                launches = []
-                for shape in shapes:
-                    eid = f"{self.prefix}-e{next(self._exec_seq)}"
-                    self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
-                    launches.append((eid, shape))
-                    if shape in spread:
-                        spread[shape][agent_id] += 1
+            if launches:
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
                 effects.append(DeclineOffers(ids, self._refuse_seconds()))
         return effects + self._want_offers()
+
+    def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
+        eid = f"{self.prefix}-e{next(self._exec_seq)}"
+        lease = self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now, actor_id=actor_id)
+        return lease
 
     def _spread_held(self, offered: Mapping[str, object]) -> dict[Resources, dict[str, int]]:
         """For each SPREAD shape with work waiting: how many of its executors each offered
@@ -486,7 +516,8 @@ class SchedulerState:
 
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
-        return self.config.decline_seconds_wanting if self._need() else self.config.decline_seconds
+        wanting = self._need() or self.actors.waiting
+        return self.config.decline_seconds_wanting if wanting else self.config.decline_seconds
 
     def _need(self) -> dict[Resources, int]:
         """Executors to launch per shape: READY tasks not covered by executors still starting.
@@ -495,7 +526,7 @@ class SchedulerState:
         """
         launching: dict[Resources, int] = {}
         for lease in self.leases.values():
-            if not lease.connected and not lease.killing and not lease.draining:
+            if not (lease.connected or lease.killing or lease.draining or lease.actor_id):
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)
@@ -507,7 +538,7 @@ class SchedulerState:
         return [shape for shape, queue in self.ready.items() if queue]
 
     def _want_offers(self) -> list[Effect]:
-        want = bool(self._need())
+        want = bool(self._need()) or bool(self.actors.waiting)
         if want and self.suppressed:
             self.suppressed = False
             return [SetSuppressed(False)]
@@ -526,7 +557,7 @@ class SchedulerState:
             return effects + self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining:
+            if lease.connected and not lease.killing and not lease.draining and not lease.actor_id:
                 by_shape.setdefault(lease.shape, []).append(lease)
         for shape, queue in waiting:
             leases = by_shape.get(shape)
@@ -583,7 +614,7 @@ class SchedulerState:
                 candidates += self.dependents.get(oid, [])
             for cid in candidates:
                 task = self.tasks.get(cid)
-                if task is None or task.state is not TaskState.WAITING:
+                if task is None or task.state is not TaskState.WAITING or task.actor_id:
                     continue
                 lease = self._producer_lease(task)
                 if lease is None or not lease.can_take():
@@ -606,12 +637,18 @@ class SchedulerState:
                 return None
             executor_id = producer.executor_id
         lease = self.leases.get(executor_id) if executor_id else None
-        if lease is None or lease.shape != task.shape or lease.killing or lease.draining:
+        if (
+            lease is None
+            or lease.shape != task.shape
+            or lease.killing
+            or lease.draining
+            or lease.actor_id
+        ):
             return None
         return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
-        pressure = bool(self._need())
+        pressure = bool(self._need()) or bool(self.actors.waiting)
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):
@@ -620,21 +657,25 @@ class SchedulerState:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
                 effects += self.executor_gone(lease.executor_id, "executor_lost", detail, now)
         for lease in self.leases.values():
-            if lease.killing or lease.inflight or lease.idle_since is None:
+            if lease.killing or lease.inflight or lease.idle_since is None or lease.actor_id:
                 continue
             if self.ready.get(lease.shape):
                 continue
             if now - lease.idle_since >= timeout:
                 lease.killing = True
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
-        return effects + self._want_offers()
+        return effects + self.actors.tick(now) + self._want_offers()
 
     def reclaim(self, count: int, now: float) -> list[Effect]:
         """Give ``count`` executors back to the master: idle or starting ones first, else the
         least loaded; each is drained (no new tasks) and stopped once its queue is empty."""
         effects: list[Effect] = []
         candidates = sorted(
-            (lease for lease in self.leases.values() if not lease.killing and not lease.draining),
+            (
+                lease
+                for lease in self.leases.values()
+                if not lease.killing and not lease.draining and not lease.actor_id
+            ),
             key=lambda lease: (lease.connected, len(lease.inflight)),
         )
         for lease in candidates[:count]:

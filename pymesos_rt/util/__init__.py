@@ -1,10 +1,9 @@
-"""``rt.util``: Ray's utility namespace. Submodules load on first use (several of them need
-optional packages: ``dask``, ``joblib``), so ``import pymesos_rt`` stays light.
+"""``rt.util``: helpers built on the public API, as Ray's ``ray.util``.
 
-- ``rt.util.scheduling_strategies``: ``NodeAffinitySchedulingStrategy``
-- ``rt.util.multiprocessing.Pool``: ``multiprocessing.Pool`` on the cluster
-- ``rt.util.joblib.register_pymesos_rt()``: a joblib backend
-- ``rt.util.dask.get``: a Dask scheduler
+Only lazy re-exports live here (several modules add to this package): each name is imported
+from its module the first time it is used. Submodules load on first use too (some need
+optional packages): ``rt.util.scheduling_strategies`` (``NodeAffinitySchedulingStrategy``),
+``rt.util.multiprocessing.Pool``, ``rt.util.joblib.register_pymesos_rt()``, ``rt.util.dask.get``.
 """
 
 from __future__ import annotations
@@ -12,14 +11,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+_EXPORTS = {
+    "ActorPool": "pymesos_rt.util.actor_pool",
+}
 _SUBMODULES = ("dask", "joblib", "multiprocessing", "scheduling_strategies")
+
+__all__ = ["ActorPool"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pymesos_rt.util' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SUBMODULES])
+    return sorted([*_EXPORTS, *_SUBMODULES])
