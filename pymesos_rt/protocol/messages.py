@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from pymesos_rt.protocol import mesos
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -34,10 +35,38 @@ class CommandInfo(msgspec.Struct, frozen=True):
     env: dict[str, str] = {}
 
 
+class MesosCommandTask(msgspec.Struct, frozen=True, tag="command", tag_field="kind"):
+    """The launch is a Mesos command task: the process is the task (see docs/mesos-api.md)."""
+
+    task: mesos.TaskInfo
+
+
+class MesosExecutor(msgspec.Struct, frozen=True, tag="executor", tag_field="kind"):
+    """The launch starts a Mesos framework's custom executor, which subscribes to the agent's
+    ``/api/v1/executor``; ``container`` sizes its container (its own resources and those of the
+    tasks launched with it)."""
+
+    executor: mesos.ExecutorInfo
+    framework: mesos.FrameworkInfo
+    container: Resources
+
+
+class MesosExecutorTask(msgspec.Struct, frozen=True, tag="executor_task", tag_field="kind"):
+    """The launch holds the resources of a task that the custom executor of lease
+    ``executor_lease`` runs: no process of its own."""
+
+    executor_lease: str
+    task: mesos.TaskInfo
+
+
+MesosLaunch = MesosCommandTask | MesosExecutor | MesosExecutorTask
+
+
 class ExecutorLaunch(msgspec.Struct, frozen=True):
     executor_id: str
     resources: Resources
     command: CommandInfo
+    mesos: MesosLaunch | None = None  # a Mesos framework's task or executor
 
 
 class Offer(msgspec.Struct, frozen=True):
@@ -58,6 +87,7 @@ class StatusUpdate(msgspec.Struct, frozen=True):
     state: ExecutorState
     message: str = ""
     exit_code: int | None = None
+    mesos: mesos.TaskStatus | None = None  # a Mesos task's status, as its executor sent it
 
 
 class AgentSummary(msgspec.Struct, frozen=True):
@@ -244,7 +274,16 @@ class ExecutorUsage(_Msg, tag="usage", frozen=True):
     executors: list[UsageRecord]
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister
+class FromExecutor(_Msg, tag="mesos_from_executor", frozen=True):
+    """A Mesos executor's MESSAGE to its framework."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | FromExecutor
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):
@@ -270,7 +309,31 @@ class ShutdownFramework(_Msg, tag="shutdown_fw", frozen=True):
     framework_id: str
 
 
-AgentEvent = AgentRegistered | LaunchExecutor | StopExecutor | StatusAcked | ShutdownFramework
+class KillTask(_Msg, tag="mesos_kill", frozen=True):
+    """Kill a Mesos task (a command task's process, or the task of a custom executor)."""
+
+    framework_id: str
+    task_id: str
+    grace: float = 3.0
+
+
+class ToExecutor(_Msg, tag="mesos_to_executor", frozen=True):
+    """A Mesos framework's MESSAGE to its executor ``executor_id`` on this agent."""
+
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+AgentEvent = (
+    AgentRegistered
+    | LaunchExecutor
+    | StopExecutor
+    | StatusAcked
+    | ShutdownFramework
+    | KillTask
+    | ToExecutor
+)
 
 
 # ---- executor <-> driver (data plane) ------------------------------------------------------
