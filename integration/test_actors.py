@@ -517,6 +517,9 @@ def test_await_ref_inside_an_async_actor(cluster):
         async def put_get(self, value):
             return await rt.put(value)
 
+        async def plasma_get(self, plasma_object):
+            return await plasma_object[0]  # refs nested in arguments arrive as refs
+
         async def slow(self):
             return await slow_value.remote("slow", 2.0)
 
@@ -526,6 +529,7 @@ def test_await_ref_inside_an_async_actor(cluster):
     getter = AsyncGetter.remote()
     assert rt.get(getter.get.remote(), timeout=30) == 1
     assert rt.get(getter.put_get.remote(2), timeout=30) == 2
+    assert rt.get(getter.plasma_get.remote([rt.put(2)]), timeout=30) == 2
     slow = getter.slow.remote()
     assert rt.get(getter.ping.remote(), timeout=10) == "pong"
     assert not rt.wait([slow], timeout=0)[0]
@@ -539,8 +543,8 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
             time.sleep(s)
             return threading.get_ident()
 
-        def wait_slow(self):
-            return rt.get(slow_value.remote("done", 2.0))
+        def wait_for(self, ref_list):
+            return rt.get(ref_list[0])
 
         def ping(self):
             return "pong"
@@ -551,7 +555,7 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
     idents = rt.get([t.sleep.remote(1.0) for _ in range(4)], timeout=30)
     assert len(set(idents)) == 4
     assert time.monotonic() - start < 3.5  # four 1 s calls at once, not one after another
-    blocked = t.wait_slow.remote()
+    blocked = t.wait_for.remote([slow_value.remote("done", 2.0)])
     assert rt.get(t.ping.remote(), timeout=10) == "pong"
     assert rt.get(blocked, timeout=30) == "done"
 
