@@ -236,3 +236,41 @@ def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
         30,
         "the mesoshttp framework torn down",
     )
+
+
+def test_with_a_cluster_secret_frameworks_authenticate_with_http_basic(tmp_path):
+    secret = "s3cret-for-mesos-test"
+    env = {"PYMESOS_RT_SECRET": secret}
+    master = start_master(tmp_path, env=env)
+    agent = start_agent(master, tmp_path, "--resources", "cpus:1;mem:512", env=env)
+    fw = None
+    try:
+        base = f"http://127.0.0.1:{master.port}/api/v1/scheduler"
+        info = {"user": "", "name": "intruder", "principal": "ops"}
+        body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}).encode()
+
+        def subscribe(credentials: str | None) -> int:
+            headers = {"Content-Type": "application/json"}
+            if credentials is not None:
+                token = base64.b64encode(credentials.encode()).decode()
+                headers["Authorization"] = f"Basic {token}"
+            req = urllib.request.Request(base, body, headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert subscribe(None) == 401
+        assert subscribe("ops:wrong") == 401
+        assert subscribe(f"someone-else:{secret}") == 403  # principal differs from framework_info
+        fw = Framework(
+            tmp_path, address(master), "--principal", "ops", "--secret", secret, name="authed"
+        )
+        fw.launch(command_task("authed", "true"))
+        fw.status("authed", "TASK_FINISHED")
+    finally:
+        if fw is not None:
+            fw.stop()
+        agent.stop()
+        master.stop()
