@@ -79,8 +79,22 @@ def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
     master, _, _ = cluster
     fw = Framework(tmp_path, address(master), name="killer")
     try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
         fw.launch(command_task("sleeper", "sleep 30"))
         fw.status("sleeper", "TASK_RUNNING")
+        # /state and `pymesos-rt status` show the Mesos framework, its task and its counts
+        state = master.state()
+        (record,) = [f for f in state["frameworks"] if f["id"] == fw_id]
+        assert record["tasks"]["running"] == 1 and record["used"]["cpus"] == 0.5
+        assert any(e["executor_id"] == "mt.sleeper" for e in state["executors"])
+        status = subprocess.run(
+            [sys.executable, "-m", "pymesos_rt", "status", "--master", master.url],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert "killer" in status and "mt.sleeper" in status
         fw.send("kill", task_id="sleeper")
         killed = fw.status("sleeper", "TASK_KILLED", timeout=30)
         assert killed["source"] == "SOURCE_EXECUTOR"

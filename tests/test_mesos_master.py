@@ -327,6 +327,19 @@ def test_kill_goes_to_the_tasks_agent_and_an_unknown_task_is_lost():
     assert event.update.status.state == ms.TaskState.TASK_LOST
 
 
+def test_task_counts_follow_the_tasks_and_ignore_resends():
+    w = World()
+    w.accept(w.offer(), command_task("t1"), command_task("t2"))
+    tasks = w.state.frameworks[w.fw.framework_id].tasks
+    assert tasks == {"queued": 2, "running": 0, "finished": 0, "failed": 0}
+    w.agent_status("mt.t1", ExecutorState.RUNNING, "u1")
+    w.agent_status("mt.t1", ExecutorState.FINISHED, "u2")
+    w.agent_status("mt.t1", ExecutorState.FINISHED, "u2")  # resent
+    w.agent_status("mt.t2", ExecutorState.OOM, "u3")
+    tasks = w.state.frameworks[w.fw.framework_id].tasks
+    assert tasks == {"queued": 0, "running": 0, "finished": 1, "failed": 1}
+
+
 def test_reconcile_explicit_and_implicit():
     w = World()
     w.accept(w.offer(), command_task("t1"), command_task("t2"))
