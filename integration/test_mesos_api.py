@@ -106,6 +106,19 @@ def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
     no_duplicate_uuids(fw)
 
 
+def test_a_task_over_its_memory_limit_fails_with_the_mesos_reason(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="hog")
+    hog = f"{sys.executable} -c 'import time; b = bytearray(400 * 2**20); time.sleep(30)'"
+    try:
+        fw.launch(command_task("hog", hog, cpus=0.5, mem=48))
+        failed = fw.status("hog", "TASK_FAILED", timeout=60)
+        assert failed.get("reason") == "REASON_CONTAINER_LIMITATION_MEMORY", failed
+        assert "memory limit of 48 MiB" in failed["message"]
+    finally:
+        fw.stop()
+
+
 def test_updates_are_resent_until_acknowledged_then_never_again(cluster, tmp_path):
     master, _, _ = cluster
     fw = Framework(tmp_path, address(master), "--no-implicit-acks", name="acker")

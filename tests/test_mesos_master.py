@@ -177,6 +177,22 @@ def test_accept_launches_a_command_task_and_declines_the_rest_with_the_filter():
     assert later[0].offers.offers[0].resources[0].scalar.value == 3.0
 
 
+def test_suppress_stops_offers_and_revive_brings_them_back():
+    w = World()
+    w.call(mc.Suppress(framework_id=w.fid))
+    assert w.events(w.state.allocate(w.now)) == []
+    w.call(mc.Revive(framework_id=w.fid))
+    assert isinstance(w.events(w.state.allocate(w.now))[0], mc.Offers)
+
+
+def test_decline_filters_for_five_seconds_by_default():
+    w = World()
+    offer = w.offer()
+    w.call(mc.Decline(framework_id=w.fid, decline=mc.DeclineBody(offer_ids=[offer.id])))
+    assert w.events(w.state.allocate(w.now + 4.9)) == []
+    assert w.events(w.state.allocate(w.now + 5.1))
+
+
 def test_invalid_offers_lose_every_task_and_give_back_the_valid_ones():
     w = World()
     offer = w.offer()

@@ -461,7 +461,8 @@ class MesosMaster:
         if not update.update_id:  # made by reconciliation: nothing to acknowledge
             reason = "REASON_RECONCILIATION"
         message = update.message
-        if update.exit_code is not None and update.exit_code >= 0 and state.terminal:
+        ended = update.state in (ExecutorState.FINISHED, ExecutorState.FAILED)
+        if ended and update.exit_code is not None and update.exit_code >= 0:
             message = f"Command exited with status {update.exit_code}"
         return ms.TaskStatus(
             task_id=ms.Id(value=task_id),
