@@ -97,3 +97,17 @@ def test_mesos_framework_on_pymesos_rt_up(tmp_path) -> None:
     finally:
         up.terminate()
         up.wait(timeout=30)
+
+
+def test_ray_style():
+    lines = run_example("ray_style.py").stdout.splitlines()
+    assert lines[0].startswith("pi is about 3.1")
+    assert lines[1:] == [
+        "min_max: two return values, low < high: True",
+        "streamed 4 estimates, last 3.2",
+        "wait: 2 ready, 3 not ready",
+        "caught RayTaskError, also a ValueError: True",
+        "in a task: True, assigned {'CPU': 0.5}",
+        "cluster CPUs: True",
+        "done",
+    ]
