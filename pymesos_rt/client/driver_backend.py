@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt import store
-from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, Progress, TaskOptions
+from pymesos_rt.client.notebook import output_context
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence
 from pymesos_rt.protocol.resources import Resources
@@ -47,6 +48,9 @@ class DriverBackend(Backend):
         # pin the arguments now, on the caller's thread: the caller may drop its refs to them
         # before the loop thread sees this task
         self.table.pin(call.dep_ids)
+        context = output_context()
+        if context is not None:  # in Jupyter: its output goes under the submitting cell
+            self.driver.output_contexts[oid] = context
         self.driver.enqueue(self.task_spec(oid, call, options))
         return oid
 
@@ -61,11 +65,25 @@ class DriverBackend(Backend):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
         self._shapes_ok.add(shape)
 
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
-        return self.table.get_many(oids, timeout)
+    def get(
+        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+    ) -> list[tuple[int, Payload]] | None:
+        return self.table.get_many(oids, timeout, progress)
 
-    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
-        return self.table.wait(oids, num_returns, timeout)
+    def wait(
+        self,
+        oids: list[str],
+        num_returns: int,
+        timeout: float | None,
+        progress: Progress | None = None,
+    ) -> set[str]:
+        return self.table.wait(oids, num_returns, timeout, progress)
+
+    def cancel_unneeded(self, oids: list[str]) -> list[str]:
+        unneeded = self.table.unneeded(oids)
+        for oid in unneeded:
+            self.driver.enqueue(Cancel(oid, False))
+        return unneeded
 
     def put(self, data: bytes) -> str:
         oid = self.ids.next()

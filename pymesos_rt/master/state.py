@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
+from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.master.records import (
     AgentEntry,
@@ -55,6 +56,7 @@ class MasterState:
         self.executors: dict[tuple[str, str], ExecutorEntry] = {}
         self.offers: dict[str, tuple[m.Offer, float]] = {}
         self.completed_executors: list[ExecutorEntry] = []
+        self.jobs = JobBook(self.config.completed_frameworks_kept)  # the dashboard's (jobs.py)
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
         # when this master began leading (monotonic); unset: the time of its first input
         self.started_at: float | None = None
@@ -99,14 +101,12 @@ class MasterState:
                     return []
                 return [Send(agent.conn, m.StatusAcked(call.update_id))]
             case m.Teardown():
-                return [*self._remove_framework(fw.framework_id, now), Close(conn, "teardown")]
-            case m.TaskCounts():
-                fw.tasks = {
-                    "queued": call.queued,
-                    "running": call.running,
-                    "finished": call.finished,
-                    "failed": call.failed,
-                }
+                return [
+                    *self._remove_framework(fw.framework_id, now, "finished"),
+                    Close(conn, "teardown"),
+                ]
+            case m.JobSummary():
+                fw.tasks = self.jobs.summary(fw.framework_id, call, now) or fw.tasks
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)
@@ -130,6 +130,7 @@ class MasterState:
             # executors reported by agents that re-registered before this framework came back
             fw.executors = {eid for (f, eid) in self.executors if f == fw_id}
         self._conns[conn] = ("framework", fw_id)
+        self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
         effects.append(Send(conn, m.Subscribed(fw_id, self.master_id)))
@@ -247,6 +248,14 @@ class MasterState:
                     ex = self.executors.get((rec.framework_id, rec.executor_id))
                     if ex is not None and ex.agent_id == agent.agent_id:
                         ex.usage = dict(rec.usage)
+                        self.jobs.usage(
+                            ex.framework_id,
+                            ex.executor_id,
+                            ex.agent_id,
+                            ex.resources,
+                            ex.usage,
+                            now,
+                        )
                 return []
         return []  # pragma: no cover
 
@@ -322,6 +331,7 @@ class MasterState:
                 fw.known.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
         self._reclaiming.pop(ex.framework_id, None)
+        self.jobs.executor_ended(ex.framework_id, ex.executor_id, str(state), now)
         self.completed_executors.append(ex)
         del self.completed_executors[: -self.config.completed_executors_kept]
 
@@ -347,7 +357,7 @@ class MasterState:
             self._drop_offer(offer_id, ident, now, 0.0)
         self.allocator.suppress(ident)
         if fw.failover_timeout <= 0:
-            effects += self._remove_framework(ident, now)
+            effects += self._remove_framework(ident, now, "disconnected")
         log.info("framework %s disconnected", ident)
         return effects
 
@@ -375,7 +385,8 @@ class MasterState:
                 effects += self.remove_agent(agent.agent_id, now, "missed its heartbeats")
         for fw in list(self.frameworks.values()):
             if fw.disconnected_at is not None and now - fw.disconnected_at >= fw.failover_timeout:
-                effects += self._remove_framework(fw.framework_id, now)
+                why = "did not come back within its failover timeout"
+                effects += self._remove_framework(fw.framework_id, now, why)
         return effects + self._reclaim(now)
 
     def _reclaim(self, now: float) -> list[Effect]:
@@ -557,11 +568,12 @@ class MasterState:
                     effects.append(Send(fw.conn, m.Rescind(offer_id)))
         return effects
 
-    def _remove_framework(self, fw_id: str, now: float) -> list[Effect]:
+    def _remove_framework(self, fw_id: str, now: float, reason: str) -> list[Effect]:
         fw = self.frameworks.pop(fw_id, None)
         if fw is None:
             return []
         log.info("framework %s removed", fw_id)
+        self.jobs.ended(fw_id, now, reason)
         effects: list[Effect] = []
         for offer_id in list(fw.offers):
             self.offers.pop(offer_id, None)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import TaskState, check_task_transition
 from pymesos_rt.scheduler.matching import PIPELINE_BUDGET_S, PIPELINE_MAX
+from pymesos_rt.scheduler.summary import TaskBook
 
 
 @dataclass
@@ -24,9 +25,12 @@ class Task:
     executor_id: str | None = None
     attempts: int = 0
     estimate: float | None = None  # expected duration when dispatched (None: unknown)
+    book: TaskBook | None = field(default=None, repr=False, compare=False)  # counts per function
 
     def move(self, new: TaskState) -> None:
         check_task_transition(self.state, new)
+        if self.book is not None:
+            self.book.moved(self.name, self.state, new)
         self.state = new
 
 

@@ -44,6 +44,7 @@ from pymesos_rt.scheduler.effects import (
 )
 from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
+from pymesos_rt.scheduler.summary import TaskBook
 
 
 class SchedulerState:
@@ -65,20 +66,21 @@ class SchedulerState:
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
+        self.book = TaskBook()  # the dashboard's summary of these tasks (see summary.py)
 
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
+        task.book = self.book
+        self.book.submitted(task.name)
         if self.agents and not self._fits(task.shape):
-            return self._fail(
-                task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
-            )
+            why = self.unschedulable_message(task.shape)
+            return self._fail(task, Fail(task.task_id, "unschedulable", why), now)
         for dep in task.dep_ids:
             failure = self.failed_objects.get(dep)
             if failure is not None:
-                return self._fail(
-                    task, Fail(task.task_id, failure.kind, failure.message, failure.blob)
-                )
+                inherited = Fail(task.task_id, failure.kind, failure.message, failure.blob)
+                return self._fail(task, inherited, now, record=False)
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
@@ -148,7 +150,7 @@ class SchedulerState:
     def task_done(
         self, executor_id: str, task_id: str, duration: float, now: float
     ) -> list[Effect]:
-        task = self._complete_on(executor_id, task_id, duration, now)
+        task = self._complete_on(executor_id, task_id, duration, now, ok=True)
         if task is None:
             return self._pump(now)
         task.move(TaskState.FINISHED)
@@ -157,9 +159,16 @@ class SchedulerState:
         return [Finished(task_id, task.dep_ids), *self.object_ready(task_id, now)]
 
     def task_failed(
-        self, executor_id: str, task_id: str, blob: bytes, duration: float, now: float
+        self,
+        executor_id: str,
+        task_id: str,
+        blob: bytes,
+        duration: float,
+        now: float,
+        traceback: str = "",
     ) -> list[Effect]:
-        task = self._complete_on(executor_id, task_id, duration, now)
+        """``traceback``: the formatted remote traceback, for the dashboard."""
+        task = self._complete_on(executor_id, task_id, duration, now, ok=False)
         if task is None:
             return self._pump(now)
         if task.retry_exceptions and task.attempts <= task.max_retries:
@@ -167,10 +176,11 @@ class SchedulerState:
             task.executor_id = None
             self.ready.setdefault(task.shape, deque()).append(task_id)
             return self._pump(now)
-        return self._fail(task, Fail(task_id, "blob", blob=blob)) + self._pump(now)
+        failure = Fail(task_id, "blob", blob=blob)
+        return self._fail(task, failure, now, traceback=traceback) + self._pump(now)
 
     def _complete_on(
-        self, executor_id: str, task_id: str, duration: float, now: float
+        self, executor_id: str, task_id: str, duration: float, now: float, ok: bool
     ) -> Task | None:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
@@ -189,9 +199,17 @@ class SchedulerState:
             return None  # cancelled, or a late duplicate
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
+        self.book.ended(executor_id, task.name, duration, ok, now)
         return task
 
-    def _fail(self, task: Task, failure: Fail) -> list[Effect]:
+    def _fail(
+        self, task: Task, failure: Fail, now: float, traceback: str = "", record: bool = True
+    ) -> list[Effect]:
+        """``record``: the dashboard lists the failure (not for tasks failing because an
+        argument failed: their cause is listed already)."""
+        if record:
+            where = task.executor_id or ""
+            self.book.failed(task.task_id, task.name, where, failure.message, traceback, now)
         task.move(TaskState.FAILED)
         self.failed += 1
         self.tasks.pop(task.task_id, None)
@@ -251,7 +269,7 @@ class SchedulerState:
                         f"({detail}); raise the task's memory= or pass retry_exceptions=True "
                         "to retry it"
                     )
-                effects += self._fail(task, Fail(tid, kind, message))
+                effects += self._fail(task, Fail(tid, kind, message), now)
         for tid in queued:
             task = self.tasks.get(tid)
             if task is not None and task.state is TaskState.DISPATCHED:
@@ -288,9 +306,8 @@ class SchedulerState:
                     for tid in list(queue):
                         queue.remove(tid)
                         task = self.tasks[tid]
-                        effects += self._fail(
-                            task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
-                        )
+                        why = self.unschedulable_message(shape)
+                        effects += self._fail(task, Fail(tid, "unschedulable", why), now)
         return effects + self._pump(now)
 
     def unschedulable_message(self, shape: Resources) -> str:
@@ -476,11 +493,6 @@ class SchedulerState:
             lease.killing = True
             return [KillExecutor(lease.agent_id, lease.executor_id)]
         return []
-
-    def counts(self) -> tuple[int, int, int, int]:
-        """(queued, running, finished, failed) task counts, for the master's ``/state``."""
-        running = sum(1 for t in self.tasks.values() if t.state is TaskState.DISPATCHED)
-        return (len(self.tasks) - running, running, self.finished, self.failed)
 
     def idle(self) -> bool:
         return not self.tasks
