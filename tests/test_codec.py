@@ -48,6 +48,7 @@ SCHEDULER_EVENTS = [
     m.ClusterChanged([m.AgentSummary("ag1", "host-a", R(cpus=4, mem=4096))]),
     m.Error("offer o1 is no longer valid"),
     m.Reclaim(1, "another framework is below its fair share"),
+    m.ClusterDelta([m.AgentSummary("ag2", "host-b", R(cpus=2))], ["ag1"]),
 ]
 AGENT_CALLS = [
     m.RegisterAgent(

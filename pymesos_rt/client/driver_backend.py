@@ -15,7 +15,7 @@ from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol.ids import IdSequence
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
-from pymesos_rt.scheduler.matching import fits_somewhere
+from pymesos_rt.scheduler.matching import fits_any
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.store import Payload
 from pymesos_rt.transport.websocket import tls_client_context
@@ -55,13 +55,12 @@ class DriverBackend(Backend):
         return oid
 
     def check_shape(self, shape: Resources) -> None:
-        seen = self.driver.agents  # replaced (not mutated) whenever the cluster changes
+        seen = self.driver.core.agent_totals  # replaced (not mutated) when it changes
         if seen is not self._agents_seen:
             self._agents_seen, self._shapes_ok = seen, set()
         if shape in self._shapes_ok:
             return
-        agents = {a.agent_id: a.total for a in seen}
-        if agents and not fits_somewhere(shape, agents):
+        if seen and not fits_any(shape, seen):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
         self._shapes_ok.add(shape)
 

@@ -86,8 +86,8 @@ class Session:
             DriverBackend(self.driver, self.table, self.ids, self.cluster_state, self.stop)
         )
         total = Resources()
-        for agent in self.driver.agents:
-            total = total + agent.total
+        for agent_total in list(self.driver.core.agents.values()):
+            total = total + agent_total
         public = total.to_dict()
         if MEM in public:
             public["memory"] = float(int(public.pop(MEM) * 2**20))

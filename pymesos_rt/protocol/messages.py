@@ -227,6 +227,15 @@ class ClusterChanged(_Msg, tag="cluster", frozen=True):
     agents: list[AgentSummary]
 
 
+class ClusterDelta(_Msg, tag="cluster_delta", frozen=True):
+    """Agents that joined or changed (``added``) and left (``removed``) since the framework last
+    heard: at most one per framework per allocation cycle, applied to the list it got as
+    :class:`ClusterChanged` when it subscribed."""
+
+    added: list[AgentSummary]
+    removed: list[str]
+
+
 class Error(_Msg, tag="error", frozen=True):
     message: str
 
@@ -239,7 +248,9 @@ class Reclaim(_Msg, tag="reclaim", frozen=True):
     reason: str = ""
 
 
-SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim
+SchedulerEvent = (
+    Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim | ClusterDelta
+)
 
 
 # ---- agent <-> master ----------------------------------------------------------------------

@@ -107,7 +107,6 @@ class Driver:
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
         self._conn_executor: dict[str, str] = {}
-        self.agents: list[m.AgentSummary] = []
         self.subscribed = asyncio.Event()
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
@@ -322,8 +321,9 @@ class Driver:
                     self._drop_executor(update.executor_id)
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
-                self.agents = list(event.agents)
                 self._apply(self.core.cluster(event.agents, now))
+            case m.ClusterDelta():
+                self._apply(self.core.cluster_delta(event.added, event.removed, now))
             case m.Error():
                 log.error("master says: %s", event.message)
             case m.Reclaim():

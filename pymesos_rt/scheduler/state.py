@@ -25,7 +25,7 @@ Rules kept here:
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from pymesos_rt.protocol import messages as m
@@ -42,7 +42,7 @@ from pymesos_rt.scheduler.effects import (
     LaunchExecutors,
     SetSuppressed,
 )
-from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
+from pymesos_rt.scheduler.matching import fits_any, plan_launches
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 from pymesos_rt.scheduler.summary import TaskBook
 
@@ -55,6 +55,9 @@ class SchedulerState:
         self.ready: dict[Resources, deque[str]] = {}
         self.leases: dict[str, Lease] = {}
         self.agents: dict[str, Resources] = {}
+        self._shapes: Counter[Resources] = Counter()  # agents per distinct total
+        # the distinct totals, replaced (never mutated) when they change: other threads read it
+        self.agent_totals: frozenset[Resources] = frozenset()
         self.ready_objects: set[str] = set()
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
@@ -293,16 +296,41 @@ class SchedulerState:
         """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
         known = self._fits_cache.get(shape)
         if known is None:
-            known = self._fits_cache[shape] = fits_somewhere(shape, self.agents)
+            known = self._fits_cache[shape] = fits_any(shape, self._shapes)
         return known
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
-        self.agents = {a.agent_id: a.total for a in agents}
+        """The whole list of agents (when subscribing)."""
+        self.agents, self._shapes = {}, Counter()
+        return self.cluster_delta(agents, [], now, shrunk=True)
+
+    def cluster_delta(
+        self,
+        added: list[m.AgentSummary],
+        removed: list[str],
+        now: float,
+        shrunk: bool = False,
+    ) -> list[Effect]:
+        """Agents joined or changed, and left: O(changes + distinct agent shapes)."""
+        for agent_id in removed:
+            total = self.agents.pop(agent_id, None)
+            if total is not None:
+                self._uncount(total)
+                shrunk = True
+        for agent in added:
+            old = self.agents.get(agent.agent_id)
+            if old is not None:
+                self._uncount(old)
+                shrunk = True
+            self.agents[agent.agent_id] = agent.total
+            self._shapes[agent.total] += 1
+        if self.agent_totals != self._shapes.keys():
+            self.agent_totals = frozenset(self._shapes)
         self._fits_cache.clear()
         effects: list[Effect] = []
-        if self.agents:
+        if self.agents and shrunk:  # only a smaller cluster can make a shape unschedulable
             for shape, queue in self.ready.items():
-                if not fits_somewhere(shape, self.agents):
+                if not fits_any(shape, self._shapes):
                     for tid in list(queue):
                         queue.remove(tid)
                         task = self.tasks[tid]
@@ -310,8 +338,22 @@ class SchedulerState:
                         effects += self._fail(task, Fail(tid, "unschedulable", why), now)
         return effects + self._pump(now)
 
+    def _uncount(self, total: Resources) -> None:
+        self._shapes[total] -= 1
+        if not self._shapes[total]:
+            del self._shapes[total]
+
     def unschedulable_message(self, shape: Resources) -> str:
-        biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(self.agents.items()))
+        """Names every agent in a small cluster, the distinct shapes in a big one. May run on
+        another thread: it copies what it reads first."""
+        agents = list(self.agents.items())
+        if len(agents) <= 8:
+            biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(agents))
+        else:
+            shapes = sorted(self._shapes.copy().items(), key=lambda kv: -kv[1])
+            listed = ", ".join(f"{count} x {tot}" for tot, count in shapes[:8])
+            more = f" and {len(shapes) - 8} more shapes" if len(shapes) > 8 else ""
+            biggest = f"{len(agents)} agents: {listed}{more}"
         return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
 
     # --- offers ------------------------------------------------------------------------------

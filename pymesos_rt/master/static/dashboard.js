@@ -151,13 +151,23 @@ function setStatus(text, error) {
 }
 
 // ---- overview ---------------------------------------------------------------------------
+// Whether /state listed every executor (it pages long lists: see its "counts").
+function allExecutorsListed(state) {
+  return !state.counts || (state.executors || []).length >= state.counts.executors;
+}
+
 function clusterResources(state) {
-  const total = (state.resources && state.resources.total) || {};
-  const used = {};
-  const offered = {};
-  for (const a of state.agents || []) {
-    for (const [k, v] of Object.entries(a.used || {})) { used[k] = (used[k] || 0) + v; }
-    for (const [k, v] of Object.entries(a.offered || {})) { offered[k] = (offered[k] || 0) + v; }
+  const resources = state.resources || {};
+  const total = resources.total || {};
+  let used = resources.used;
+  let offered = resources.offered;
+  if (!used || !offered) {  // a master that does not sum them: add up the agents
+    used = {};
+    offered = {};
+    for (const a of state.agents || []) {
+      for (const [k, v] of Object.entries(a.used || {})) { used[k] = (used[k] || 0) + v; }
+      for (const [k, v] of Object.entries(a.offered || {})) { offered[k] = (offered[k] || 0) + v; }
+    }
   }
   const rows = Object.keys(total).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
   const inUse = Object.values(agentUsage(state).memory).reduce((a, b) => a + b, 0);
@@ -170,7 +180,9 @@ function clusterResources(state) {
     let label = fmtResource(name, u) + " used of " + fmtResource(name, t) +
       " (" + fmtPct(t > 0 ? u / t : 0) + "), " + fmtResource(name, o) + " offered, " +
       fmtResource(name, free) + " free";
-    if (name === "mem") { label += "; executors hold " + fmtBytes(inUse) + " now"; }
+    if (name === "mem" && allExecutorsListed(state)) {
+      label += "; executors hold " + fmtBytes(inUse) + " now";
+    }
     box.append(el("div", {class: "resource"},
       el("span", {class: "rname"}, LABELS[name] || name),
       bar([
@@ -237,11 +249,19 @@ function agentsTable(state) {
   for (const k of [...kinds].sort((a, b) => order(a) - order(b) || a.localeCompare(b))) {
     columns.push([LABELS[k] || k, (a) => resourceCell(a, k)]);
   }
-  columns.push(["memory in use", (a) => fmtBytes(usage.memory[a.id] || 0), "num"]);
+  if (allExecutorsListed(state)) {
+    columns.push(["memory in use", (a) => fmtBytes(usage.memory[a.id] || 0), "num"]);
+  }
   if ((state.agents || []).some((a) => a.store)) {
     columns.push(["store", (a) => a.store ? fmtBytes(Number(a.store.used || a.store.used_bytes || 0)) : "-", "num"]);
   }
-  return table(columns, state.agents || []);
+  const agents = state.agents || [];
+  const t = table(columns, agents);
+  const all = state.counts ? state.counts.agents : agents.length;
+  if (all > agents.length) {
+    return el("div", {}, t, el("p", {class: "note"}, "The first " + agents.length + " of " + all + " agents."));
+  }
+  return t;
 }
 
 function progressBar(t, wide) {
@@ -294,7 +314,7 @@ function historyTable(jobs, kept) {
 }
 
 async function drawOverview(view) {
-  const [state, jobs] = await Promise.all([getJson("/state"), getJson("/jobs")]);
+  const [state, jobs] = await Promise.all([getJson("/state?limit=500"), getJson("/jobs")]);
   showLeader(state);
   navJobs(jobs);
   const frameworks = el("div", {id: "jobs"}, jobsTable(jobs.active));
@@ -460,7 +480,7 @@ async function drawJob(view, id) {
   const since = jobCache.id === id ? jobCache.seq : 0;
   const [job, state, jobs] = await Promise.all([
     getJson("/jobs/" + encodeURIComponent(id) + "?since=" + since),
-    getJson("/state").catch(() => null),
+    getJson("/state?framework=" + encodeURIComponent(id)).catch(() => null),
     getJson("/jobs").catch(() => null),
   ]);
   if (state) { showLeader(state); }
