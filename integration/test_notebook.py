@@ -241,7 +241,8 @@ async def _notebook_experience() -> None:
         assert error["ename"] == "KeyboardInterrupt"
         after = await run(
             "print('still usable', rt.get(square.remote(7)))\n"
-            "try:\n    rt.get(ref)\nexcept rt.TaskCancelledError as exc:\n    print('cancelled:', exc)"
+            "try:\n    rt.get(ref)\n"
+            "except rt.TaskCancelledError as exc:\n    print('cancelled:', exc)"
         )
         assert "still usable 49" in _text(after) and "cancelled: task forever" in _text(after)
 

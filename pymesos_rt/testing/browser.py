@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -189,8 +190,14 @@ class Browser:
 
     def close(self) -> None:
         if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+            ws, self._ws = self._ws, None
+
+            async def close_ws() -> None:  # tornado writes the close frame on the running loop
+                ws.close()
+                await asyncio.sleep(0)
+
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(close_ws())
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
