@@ -161,7 +161,7 @@ def state_page(n: int) -> Callable[[], Any] | None:
     except ImportError:
         return None
     query = StateQuery(detail=frozenset({"agents"}), limit=100, offset=n // 2)
-    return lambda: len(json.dumps(ms.snapshot(query)))  # type: ignore[call-arg]
+    return lambda: len(json.dumps(ms.snapshot(query)))
 
 
 ROWS: list[tuple[str, str, Setup]] = [

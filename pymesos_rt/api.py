@@ -350,15 +350,20 @@ def cluster_resources() -> dict[str, float]:
 def available_resources() -> dict[str, float]:
     """Resources not held by any executor."""
     state = backend_mod.current().cluster_state()
-    free = Resources()
-    for agent in state["agents"]:
-        free = free + (Resources(agent["resources"]) - Resources(agent["used"])).clamp_nonnegative()
-    return _public(free.to_dict())
+    total = Resources(state["resources"]["total"])
+    return _public((total - Resources(state["resources"]["used"])).clamp_nonnegative().to_dict())
 
 
 def nodes() -> list[dict[str, Any]]:
-    """One dict per agent: id, hostname, resources, state."""
-    state = backend_mod.current().cluster_state()
+    """One dict per agent: id, hostname, resources, state (the master's ``/state``, page by
+    page)."""
+    backend = backend_mod.current()
+    agents: list[dict[str, Any]] = []
+    while True:
+        state = backend.cluster_state(f"limit={_NODES_PAGE}&offset={len(agents)}")
+        agents += state["agents"]
+        if not state["agents"] or len(agents) >= state["counts"]["agents"]:
+            break
     return [
         {
             "id": a["id"],
@@ -368,8 +373,11 @@ def nodes() -> list[dict[str, Any]]:
             "state": a["state"],
             "isolation": a["isolation"],
         }
-        for a in state["agents"]
+        for a in agents
     ]
+
+
+_NODES_PAGE = 10_000
 
 
 __all__ = [

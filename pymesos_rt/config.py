@@ -128,6 +128,10 @@ class StatusConfig:
         default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
     )
     json: bool = dataclasses.field(default=False, metadata=_help("print JSON"))
+    limit: int = dataclasses.field(
+        default=100, metadata=_help("agents, frameworks and executors to show, each (max 10000)")
+    )
+    offset: int = dataclasses.field(default=0, metadata=_help("skip this many of each first"))
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pymesos_rt.master.allocator import RandomAllocator
 from pymesos_rt.master.records import Close, MasterConfig, Send
+from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
@@ -135,8 +136,12 @@ def test_seed_offer_example():
 
     assert ms.allocate(2.0) == [Send("f2", offers_msg(("M-O2", "fw2", R(cpus=1, mem=1024))))]
 
-    snap = ms.snapshot()
-    assert snap["resources"] == {"total": {"cpus": 4.0, "mem": 4096.0}}
+    snap = ms.snapshot(StateQuery(detail=frozenset({"frameworks"})))
+    assert snap["resources"] == {
+        "total": {"cpus": 4.0, "mem": 4096.0},
+        "used": {"cpus": 3.0, "mem": 3072.0},
+        "offered": {"cpus": 1.0, "mem": 1024.0},
+    }
     (agent,) = snap["agents"]
     assert agent["used"] == {"cpus": 3.0, "mem": 3072.0}
     assert agent["offered"] == {"cpus": 1.0, "mem": 1024.0}

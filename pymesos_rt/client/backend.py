@@ -109,7 +109,8 @@ class Backend(abc.ABC):
         """Raise ``UnschedulableError`` at once if no agent could ever run ``shape``."""
 
     @abc.abstractmethod
-    def cluster_state(self) -> dict[str, Any]: ...
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state`` for the URL query ``params`` (``limit=...&offset=...``)."""
 
     def shutdown(self) -> None:
         """Stop everything this backend started."""

@@ -27,7 +27,7 @@ class DriverBackend(Backend):
         driver: Driver,
         table: ObjectTable,
         ids: IdSequence,
-        state_source: Callable[[], dict[str, Any]],
+        state_source: Callable[[str], dict[str, Any]],
         on_shutdown: Callable[[], None],
     ) -> None:
         super().__init__()
@@ -109,14 +109,15 @@ class DriverBackend(Backend):
     def escape(self, oid: str) -> None:
         self.table.escape(oid)
 
-    def cluster_state(self) -> dict[str, Any]:
-        return self._state_source()
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        return self._state_source(params)
 
     @staticmethod
-    def fetch_state(http_url: str) -> dict[str, Any]:
+    def fetch_state(http_url: str, params: str = "") -> dict[str, Any]:
         """The master's ``/state`` over HTTP (attached mode)."""
         tls = tls_client_context() if http_url.startswith("https") else None
-        with urllib.request.urlopen(f"{http_url}/state", timeout=10, context=tls) as resp:
+        url = f"{http_url}/state" + (f"?{params}" if params else "")
+        with urllib.request.urlopen(url, timeout=10, context=tls) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

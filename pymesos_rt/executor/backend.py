@@ -122,5 +122,5 @@ class WorkerBackend(Backend):
 
         threading.Thread(target=fetch, daemon=True).start()
 
-    def cluster_state(self) -> dict[str, Any]:
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
         raise PymesosRTError("cluster state is not available inside a task")

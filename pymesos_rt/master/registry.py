@@ -101,6 +101,11 @@ class Registry:
         """A new framework entry takes the executors agents reported before it subscribed."""
         fw.executors = self._unclaimed.pop(fw.framework_id, set())
 
+    def executor_ids_of(self, fw_id: str) -> set[str]:
+        """The framework's executors (also of a framework that has not subscribed yet)."""
+        fw = self.frameworks.get(fw_id)
+        return fw.executors if fw is not None else self._unclaimed.get(fw_id, set())
+
     def used_by(self, fw_id: str) -> Resources:
         return self._fw_used.get(fw_id, Resources())
 
@@ -161,6 +166,9 @@ class Registry:
         self._liveness.pop(agent_id, None)
         self._disconnected.pop(agent_id, None)
         return agent
+
+    def disconnected_count(self) -> int:
+        return len(self._disconnected)
 
     def _agent_changed(self, agent_id: str) -> None:
         """Frameworks hear of it in the next cluster notice."""

@@ -24,6 +24,7 @@ import tornado.web
 from pymesos_rt.master import dashboard
 from pymesos_rt.master.jobs_view import job_detail, jobs_overview
 from pymesos_rt.master.records import Close, Effect, Send
+from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
@@ -235,8 +236,14 @@ class _State(tornado.web.RequestHandler):
     def get(self) -> None:
         if _redirected_to_leader(self, self.master):
             return
+        try:
+            query = StateQuery.parse(self.request.query_arguments)
+        except ValueError as exc:
+            self.set_status(400)
+            self.write({"error": str(exc)})
+            return
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(self.master.state.snapshot()))
+        self.write(json.dumps(self.master.state.snapshot(query)))
 
 
 Render = Callable[..., Any]  # (master, handler, *path arguments) -> JSON-able or None

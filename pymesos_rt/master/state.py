@@ -37,7 +37,7 @@ from pymesos_rt.master.records import (
     Send,
 )
 from pymesos_rt.master.registry import Registry
-from pymesos_rt.master.snapshot import snapshot
+from pymesos_rt.master.snapshot import StateQuery, snapshot
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import new_id
 from pymesos_rt.protocol.resources import Resources
@@ -602,9 +602,9 @@ class MasterState(Registry):
             return None
         return self.frameworks.get(kind[1])
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, query: StateQuery | None = None) -> dict[str, Any]:
         """The JSON-able view served at ``/state`` (see :mod:`.snapshot`)."""
-        return snapshot(self)
+        return snapshot(self, query)
 
     def validate(self) -> None:
         """The registry's invariants, and the dashboard's: one running job per framework."""
