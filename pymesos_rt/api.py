@@ -21,6 +21,7 @@ from pymesos_rt import logs, serialization
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client import progress as progress_mod
+from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.refs import ObjectRef, error_of
 from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
@@ -137,6 +138,10 @@ def is_initialized() -> bool:
 
 
 @overload
+def remote(fn: type, /) -> ActorClass: ...  # type: ignore[overload-overlap]
+
+
+@overload
 def remote(fn: F, /) -> RemoteFunction[Any, Any]: ...
 
 
@@ -153,15 +158,19 @@ def remote(
 
 
 def remote(fn: Any = None, /, **options: Any) -> Any:
-    """``@remote`` or ``@remote(num_cpus=..., memory=..., ...)``: make a remote function."""
+    """``@remote`` or ``@remote(num_cpus=..., memory=..., ...)``: make a remote function, or
+    of a class an actor class (``client/actor.py``)."""
     if fn is not None:
         if not callable(fn) or options:
             raise TypeError("use @remote or @remote(option=value, ...)")
+        if isinstance(fn, type):
+            return ActorClass(fn, ActorOptions())
         return RemoteFunction(fn, RemoteOptions())
-    opts = RemoteOptions().merged(**options)
 
-    def wrap(f: F) -> RemoteFunction[Any, Any]:
-        return RemoteFunction(f, opts)
+    def wrap(f: Any) -> Any:
+        if isinstance(f, type):
+            return ActorClass(f, ActorOptions().merged(**options))
+        return RemoteFunction(f, RemoteOptions().merged(**options))
 
     return wrap
 

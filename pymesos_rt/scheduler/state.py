@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
+from pymesos_rt.scheduler.actors import ActorBook
 from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
     DeclineOffers,
@@ -70,6 +71,7 @@ class SchedulerState:
         self.suppressed = False
         self._exec_seq = itertools.count(1)
         self.book = TaskBook()  # the dashboard's summary of these tasks (see summary.py)
+        self.actors = ActorBook(self)
 
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
@@ -87,6 +89,8 @@ class SchedulerState:
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
+        if task.actor_id:
+            return self.actors.submitted(task, now)
         if not task.missing:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
@@ -103,6 +107,9 @@ class SchedulerState:
             task.missing.discard(object_id)
             if not task.missing:
                 task.move(TaskState.READY)
+                if task.actor_id:
+                    effects += self.actors.ready(task, now)
+                    continue
                 self.ready.setdefault(task.shape, deque()).append(tid)
         return effects + self._pump(now)
 
@@ -124,6 +131,8 @@ class SchedulerState:
                 inherited = Fail(tid, failed.kind, failed.message, failed.blob)
                 effects += [inherited, Finished(tid, task.dep_ids)]
                 work.append(inherited)
+                if task.actor_id:
+                    effects += self.actors.touch(task, inherited, 0.0)
         return effects
 
     def forget_object(self, object_id: str) -> None:
@@ -135,7 +144,7 @@ class SchedulerState:
         if task is None or task.state.terminal:
             return []
         effects: list[Effect] = []
-        if task.state is TaskState.READY:
+        if task.state is TaskState.READY and not task.actor_id:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
             # its executor slot stays taken until the executor reports the task ended: an
@@ -147,6 +156,8 @@ class SchedulerState:
         self.failed += 1
         del self.tasks[task_id]
         effects += [cancelled, Finished(task_id, task.dep_ids), *self.object_failed(cancelled, now)]
+        if task.actor_id:
+            effects += self.actors.touch(task, cancelled, now)
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
@@ -156,6 +167,8 @@ class SchedulerState:
         task = self._complete_on(executor_id, task_id, duration, now, ok=True)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_done(task, now)
         task.move(TaskState.FINISHED)
         self.finished += 1
         del self.tasks[task_id]
@@ -168,19 +181,18 @@ class SchedulerState:
         blob: bytes,
         duration: float,
         now: float,
-        traceback: str = "",
     ) -> list[Effect]:
-        """``traceback``: the formatted remote traceback, for the dashboard."""
         task = self._complete_on(executor_id, task_id, duration, now, ok=False)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_failed(task, blob, now)
         if task.retry_exceptions and task.attempts <= task.max_retries:
             task.move(TaskState.READY)
             task.executor_id = None
             self.ready.setdefault(task.shape, deque()).append(task_id)
             return self._pump(now)
-        failure = Fail(task_id, "blob", blob=blob)
-        return self._fail(task, failure, now, traceback=traceback) + self._pump(now)
+        return self._fail(task, Fail(task_id, "blob", blob=blob), now) + self._pump(now)
 
     def _complete_on(
         self, executor_id: str, task_id: str, duration: float, now: float, ok: bool
@@ -200,19 +212,22 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        self.book.ended(executor_id, task.name, duration, ok, now)
+        if task.actor_id:
+            return task
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
-        self.book.ended(executor_id, task.name, duration, ok, now)
         return task
 
     def _fail(
-        self, task: Task, failure: Fail, now: float, traceback: str = "", record: bool = True
+        self, task: Task, failure: Fail, now: float | None = None, record: bool = True
     ) -> list[Effect]:
-        """``record``: the dashboard lists the failure (not for tasks failing because an
-        argument failed: their cause is listed already)."""
-        if record:
+        """``record`` (with ``now``): the dashboard lists the failure, with its message. Not
+        for tasks failing because an argument failed (their cause is listed already), nor for
+        exceptions a task raised (the driver lists those with the traceback it received)."""
+        if record and now is not None and failure.kind != "blob":
             where = task.executor_id or ""
-            self.book.failed(task.task_id, task.name, where, failure.message, traceback, now)
+            self.book.failed(task.task_id, task.name, where, failure.message, "", now)
         task.move(TaskState.FAILED)
         self.failed += 1
         self.tasks.pop(task.task_id, None)
@@ -232,6 +247,8 @@ class SchedulerState:
             return []
         lease.connected = True
         lease.idle_since = now
+        if lease.actor_id:
+            return self.actors.connected(lease, now)
         return self._pump(now)
 
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -249,9 +266,14 @@ class SchedulerState:
         lease = self.leases.pop(executor_id, None)
         if lease is None:
             return []
+        effects: list[Effect] = self.actors.holder_gone(executor_id, now)
+        if lease.actor_id:
+            effects += self.actors.executor_gone(lease, kind, detail, now)
+            for tid in lease.inflight:
+                self.cancelling.pop(tid, None)
+            return effects + self._pump(now)
         for tid in lease.inflight:
             self.cancelling.pop(tid, None)
-        effects: list[Effect] = []
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
         queue = self.ready.setdefault(lease.shape, deque())
@@ -336,6 +358,7 @@ class SchedulerState:
                         task = self.tasks[tid]
                         why = self.unschedulable_message(shape)
                         effects += self._fail(task, Fail(tid, "unschedulable", why), now)
+            effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
     def _uncount(self, total: Resources) -> None:
@@ -366,24 +389,29 @@ class SchedulerState:
             total = Resources()
             for offer in group:
                 total = total + offer.resources
+            launches = [(x.executor_id, x.shape) for x in self.actors.place(agent_id, total, now)]
+            for _, shape in launches:
+                total = total - shape
             need = self._need()
             order = [s for s in self._shape_order() if need.get(s, 0) > 0]
-            shapes = plan_launches(total, need, order)
+            for shape in plan_launches(total, need, order):
+                launches.append((self.new_lease(agent_id, shape, now).executor_id, shape))
             ids = [o.offer_id for o in group]
-            if shapes:
-                launches = []
-                for shape in shapes:
-                    eid = f"{self.prefix}-e{next(self._exec_seq)}"
-                    self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
-                    launches.append((eid, shape))
+            if launches:
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
                 effects.append(DeclineOffers(ids, self._refuse_seconds()))
         return effects + self._want_offers()
 
+    def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
+        eid = f"{self.prefix}-e{next(self._exec_seq)}"
+        lease = self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now, actor_id=actor_id)
+        return lease
+
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
-        return self.config.decline_seconds_wanting if self._need() else self.config.decline_seconds
+        wanting = self._need() or self.actors.waiting
+        return self.config.decline_seconds_wanting if wanting else self.config.decline_seconds
 
     def _need(self) -> dict[Resources, int]:
         """Executors to launch per shape: READY tasks not covered by executors still starting.
@@ -392,7 +420,7 @@ class SchedulerState:
         """
         launching: dict[Resources, int] = {}
         for lease in self.leases.values():
-            if not lease.connected and not lease.killing and not lease.draining:
+            if not (lease.connected or lease.killing or lease.draining or lease.actor_id):
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)
@@ -404,7 +432,7 @@ class SchedulerState:
         return [shape for shape, queue in self.ready.items() if queue]
 
     def _want_offers(self) -> list[Effect]:
-        want = bool(self._need())
+        want = bool(self._need()) or bool(self.actors.waiting)
         if want and self.suppressed:
             self.suppressed = False
             return [SetSuppressed(False)]
@@ -423,7 +451,7 @@ class SchedulerState:
             return self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining:
+            if lease.connected and not lease.killing and not lease.draining and not lease.actor_id:
                 by_shape.setdefault(lease.shape, []).append(lease)
         for shape, queue in waiting:
             leases = by_shape.get(shape)
@@ -472,7 +500,7 @@ class SchedulerState:
             candidates += self.dependents.get(tid, [])
             for cid in candidates:
                 task = self.tasks.get(cid)
-                if task is None or task.state is not TaskState.WAITING:
+                if task is None or task.state is not TaskState.WAITING or task.actor_id:
                     continue
                 lease = self._producer_lease(task)
                 if lease is None or not lease.can_take():
@@ -494,12 +522,18 @@ class SchedulerState:
                 return None
             executor_id = producer.executor_id
         lease = self.leases.get(executor_id) if executor_id else None
-        if lease is None or lease.shape != task.shape or lease.killing or lease.draining:
+        if (
+            lease is None
+            or lease.shape != task.shape
+            or lease.killing
+            or lease.draining
+            or lease.actor_id
+        ):
             return None
         return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
-        pressure = bool(self._need())
+        pressure = bool(self._need()) or bool(self.actors.waiting)
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):
@@ -508,21 +542,25 @@ class SchedulerState:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
                 effects += self.executor_gone(lease.executor_id, "executor_lost", detail, now)
         for lease in self.leases.values():
-            if lease.killing or lease.inflight or lease.idle_since is None:
+            if lease.killing or lease.inflight or lease.idle_since is None or lease.actor_id:
                 continue
             if self.ready.get(lease.shape):
                 continue
             if now - lease.idle_since >= timeout:
                 lease.killing = True
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
-        return effects + self._want_offers()
+        return effects + self.actors.tick(now) + self._want_offers()
 
     def reclaim(self, count: int, now: float) -> list[Effect]:
         """Give ``count`` executors back to the master: idle or starting ones first, else the
         least loaded; each is drained (no new tasks) and stopped once its queue is empty."""
         effects: list[Effect] = []
         candidates = sorted(
-            (lease for lease in self.leases.values() if not lease.killing and not lease.draining),
+            (
+                lease
+                for lease in self.leases.values()
+                if not lease.killing and not lease.draining and not lease.actor_id
+            ),
             key=lambda lease: (lease.connected, len(lease.inflight)),
         )
         for lease in candidates[:count]:
