@@ -37,15 +37,16 @@ ERROR_CHARS = 300
 TRACEBACK_CHARS = 4096
 LINE_CHARS = 500
 
-E = TypeVar("E", m.TaskBox, m.TaskFailure, m.OutputLine)
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = range(5)
+E = TypeVar("E", m.TaskFailure, m.OutputLine)
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, RUNS, SECONDS = range(7)
+# keyed by the members' ids: hashing an enum member runs Python code, and this is per task
 _BUCKET = {
-    TaskState.WAITING: QUEUED,
-    TaskState.READY: QUEUED,
-    TaskState.DISPATCHED: RUNNING,
-    TaskState.FINISHED: DONE,
-    TaskState.FAILED: FAILED,
-    TaskState.CANCELLED: CANCELLED,
+    id(TaskState.WAITING): QUEUED,
+    id(TaskState.READY): QUEUED,
+    id(TaskState.DISPATCHED): RUNNING,
+    id(TaskState.FINISHED): DONE,
+    id(TaskState.FAILED): FAILED,
+    id(TaskState.CANCELLED): CANCELLED,
 }
 
 
@@ -66,36 +67,34 @@ def _cut(text: str, limit: int) -> str:
 
 class TaskBook:
     def __init__(self) -> None:
-        # name -> [queued, running, done, failed, cancelled]
-        self._counts: dict[str, list[int]] = {}
-        self._seconds: dict[str, float] = {}
-        self._runs: dict[str, int] = {}
-        self._boxes: deque[m.TaskBox] = deque(maxlen=BOXES_PER_REPORT)
+        # name -> [queued, running, done, failed, cancelled, runs, seconds run]
+        self._counts: dict[str, list[float]] = {}
+        # (executor, name, start, end, ok): made into TaskBoxes when reported
+        self._boxes: deque[tuple[str, str, float, float, bool]] = deque(maxlen=BOXES_PER_REPORT)
         self._failures: deque[m.TaskFailure] = deque(maxlen=FAILURES_PER_REPORT)
         self._output: deque[m.OutputLine] = deque(maxlen=OUTPUT_PER_REPORT)
         self._dropped = 0
         self._changed = True
 
     # --- counts ------------------------------------------------------------------------------
-    def _row(self, name: str) -> list[int]:
+    def _row(self, name: str) -> list[float]:
         row = self._counts.get(name)
         if row is None:
             if len(self._counts) >= MAX_FUNCTIONS:
                 name = OTHER
                 row = self._counts.get(OTHER)
             if row is None:
-                row = self._counts[name] = [0, 0, 0, 0, 0]
-                self._seconds[name] = 0.0
+                row = self._counts[name] = [0, 0, 0, 0, 0, 0, 0.0]
         return row
 
     def submitted(self, name: str) -> None:
-        self._row(name)[QUEUED] += 1
+        (self._counts.get(name) or self._row(name))[QUEUED] += 1
         self._changed = True
 
     def moved(self, name: str, old: TaskState, new: TaskState) -> None:
-        before, after = _BUCKET[old], _BUCKET[new]
+        before, after = _BUCKET[id(old)], _BUCKET[id(new)]
         if before != after:
-            row = self._row(name)
+            row = self._counts.get(name) or self._row(name)
             row[before] -= 1
             row[after] += 1
             self._changed = True
@@ -104,17 +103,20 @@ class TaskBook:
         """(queued, running, done, failed, cancelled) over all functions."""
         sums = [0, 0, 0, 0, 0]
         for row in self._counts.values():
-            for i, n in enumerate(row):
-                sums[i] += n
+            for i in range(5):
+                sums[i] += int(row[i])
         return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     # --- events ------------------------------------------------------------------------------
     def ended(self, executor_id: str, name: str, duration: float, ok: bool, now: float) -> None:
         """An attempt ended on ``executor_id`` after running ``duration`` seconds."""
-        key = name if name in self._counts else OTHER
-        self._seconds[key] = self._seconds.get(key, 0.0) + duration
-        self._runs[key] = self._runs.get(key, 0) + 1
-        self._push(self._boxes, m.TaskBox(executor_id, name, now - duration, now, ok))
+        row = self._counts.get(name) or self._row(name)
+        row[RUNS] += 1
+        row[SECONDS] += duration
+        if len(self._boxes) == BOXES_PER_REPORT:
+            self._dropped += 1  # the oldest box goes
+        self._boxes.append((executor_id, name, now - duration, now, ok))
+        self._changed = True
 
     def failed(
         self, task_id: str, name: str, executor_id: str, error: str, traceback: str, now: float
@@ -134,7 +136,7 @@ class TaskBook:
         for line in text.splitlines():
             self._push(self._output, m.OutputLine(now, task_id, name, stream, line[:LINE_CHARS]))
 
-    def _push(self, buffer: deque[E], item: E) -> None:
+    def _push(self, buffer: deque[E], item: E) -> None:  # failures and output lines
         if len(buffer) == buffer.maxlen:
             self._dropped += 1  # the oldest entry goes
         buffer.append(item)
@@ -151,20 +153,22 @@ class TaskBook:
         functions = [
             m.FunctionCounts(
                 name,
-                queued,
-                running,
-                done,
-                failed,
-                cancelled,
-                self._runs.get(name, 0),
-                round(self._seconds.get(name, 0.0), 6),
+                int(queued),
+                int(running),
+                int(done),
+                int(failed),
+                int(cancelled),
+                int(runs),
+                round(seconds, 6),
             )
-            for name, (queued, running, done, failed, cancelled) in self._counts.items()
+            for name, (queued, running, done, failed, cancelled, runs, seconds) in (
+                self._counts.items()
+            )
         ]
         summary = m.JobSummary(
             now,
             functions,
-            list(self._boxes),
+            [m.TaskBox(*box) for box in self._boxes],
             list(self._failures),
             list(self._output),
             self._dropped,
@@ -182,7 +186,7 @@ class TaskBook:
         assert len(self._counts) <= MAX_FUNCTIONS + 1, len(self._counts)
         assert OTHER in self._counts or len(self._counts) <= MAX_FUNCTIONS
         for name, row in self._counts.items():
-            assert all(n >= 0 for n in row), (name, row)
+            assert len(row) == 7 and all(n >= 0 for n in row), (name, row)
         assert len(self._boxes) <= BOXES_PER_REPORT
         assert len(self._failures) <= FAILURES_PER_REPORT
         assert len(self._output) <= OUTPUT_PER_REPORT
