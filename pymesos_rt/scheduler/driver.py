@@ -37,6 +37,7 @@ from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import placement, records
 from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.summary import actor_rows
 from pymesos_rt.scheduler.actor_shell import (
     ACTOR_INTAKE,
     WORKER_ACTOR_CALLS,
@@ -353,6 +354,7 @@ class Driver(ResultHandling):
             now = time.monotonic()
             self._apply(self.core.tick(now))
             if self.master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
+                self.core.book.actors(actor_rows(self.core.actors.actors.values()))
                 summary = self.core.book.report(now)
                 if summary is not None:
                     self._summary_at = now
