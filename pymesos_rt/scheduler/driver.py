@@ -37,7 +37,6 @@ from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import placement, records
 from pymesos_rt.scheduler import state as core
-from pymesos_rt.scheduler.summary import actor_rows
 from pymesos_rt.scheduler.actor_shell import (
     ACTOR_INTAKE,
     WORKER_ACTOR_CALLS,
@@ -48,6 +47,7 @@ from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
+from pymesos_rt.scheduler.summary import actor_rows
 from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
