@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+from asyncio import Future
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,23 @@ class _WsConnection(Connection):
         log.warning("closing %r: %s", self, reason)
         self.close(reason)
 
+    def _watch(self, pending: Future[None]) -> None:
+        """A write still in the socket's buffer fails if the peer goes away meanwhile: take
+        its error (else asyncio logs it as never retrieved) and report the close once."""
+        if pending.done():
+            self._written(pending)
+        else:
+            pending.add_done_callback(self._written)
+
+    def _written(self, pending: Future[None]) -> None:
+        if pending.cancelled():
+            return
+        error = pending.exception()
+        if isinstance(error, tornado.websocket.WebSocketClosedError):
+            self._closed("peer went away")
+        elif error is not None:
+            self._fail(f"write failed: {error!r}")
+
 
 class ServerConnection(_WsConnection):
     def __init__(self, handler: tornado.websocket.WebSocketHandler, codec: Codec[Any]) -> None:
@@ -72,9 +90,11 @@ class ServerConnection(_WsConnection):
 
     def _write(self, batch: list[Any]) -> None:
         try:
-            self.handler.write_message(self.codec.encode(batch), binary=True)
+            pending = self.handler.write_message(self.codec.encode(batch), binary=True)
         except tornado.websocket.WebSocketClosedError:
             self._closed("peer went away")
+            return
+        self._watch(pending)
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
@@ -96,9 +116,11 @@ class ClientConnection(_WsConnection):
 
     def _write(self, batch: list[Any]) -> None:
         try:
-            self.ws.write_message(self.codec.encode(batch), binary=True)
+            pending = self.ws.write_message(self.codec.encode(batch), binary=True)
         except tornado.websocket.WebSocketClosedError:
             self._closed("peer went away")
+            return
+        self._watch(pending)
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
