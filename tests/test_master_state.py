@@ -653,7 +653,7 @@ def test_agent_that_misses_heartbeats_is_removed_and_its_executors_lost():
 
 
 def test_busy_framework_is_asked_for_an_executor_when_another_starves():
-    ms = make_master(reclaim=True)
+    ms = make_master(reclaim=True, agent_reregister_timeout=0.5)
     register_agent(ms, res=Resources(cpus=4))
     subscribe(ms, "f1", "fw1")
     [offers] = ms.allocate(0.0)
@@ -667,6 +667,38 @@ def test_busy_framework_is_asked_for_an_executor_when_another_starves():
     effects = ms.tick(1.0)
     assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in effects
     assert ms.tick(2.0) == []  # asked already: left alone for reclaim_interval
+
+
+def test_no_reclaim_while_agents_may_still_re_register():
+    """After a failover the shares are those of the agents that came back first."""
+    ms = make_master(reclaim=True, agent_reregister_timeout=10.0)
+    records = [m.ExecutorRecord("fw1", f"e{i}", Resources(cpus=1)) for i in range(4)]
+    register_agent(ms, res=Resources(cpus=4), executors=records)
+    subscribe(ms, "f1", "fw1")
+    subscribe(ms, "f2", "fw2")
+    assert not [e for e in ms.tick(9.9) if isinstance(e.message, m.Reclaim)]
+    assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in ms.tick(10.0)
+
+
+def test_no_reclaim_while_the_cluster_has_room_for_the_hungry_framework():
+    """A framework without offers while resources are free (filling up, or its offer still on
+    the way) is not starving: nobody is asked to give an executor back."""
+    ms = make_master(reclaim=True)
+    register_agent(ms, res=Resources(cpus=4))
+    register_agent(ms, "a2", "ag2", "host-b", res=Resources(cpus=4))
+    subscribe(ms, "f1", "fw1")
+    launch = [m.ExecutorLaunch(e, Resources(cpus=2), m.CommandInfo(["x"])) for e in ("e1", "e2")]
+    [offers] = ms.allocate(0.0)
+    for offer in offers.message.offers:  # e1 and e2 on one agent, the other agent declined
+        if offer.agent_id == "ag1":
+            ms.on_framework_call("f1", m.Accept([offer.offer_id], launch), 0.0)
+        else:
+            ms.on_framework_call("f1", m.Decline([offer.offer_id], 60.0), 0.0)
+    ms.on_framework_call("f1", m.Suppress(), 0.0)
+    subscribe(ms, "f2", "fw2")
+    ms.on_framework_call("f2", m.Suppress(), 0.0)  # its offer is not out yet: it has none
+    ms.on_framework_call("f2", m.Revive(), 0.5)
+    assert not [e for e in ms.tick(1.0) if isinstance(e.message, m.Reclaim)]
 
 
 def test_an_agent_that_unregisters_is_removed_at_once():

@@ -160,6 +160,7 @@ class MasterServer:
         self, host: str, port: int, secret: str | None, tls: ssl.SSLContext | None = None
     ) -> int:
         checker = ProofChecker(secret) if secret else None
+        ws.raise_open_files_limit()  # a connection per agent and per framework
         routes: list[Any] = [
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),

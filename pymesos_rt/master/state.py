@@ -387,10 +387,13 @@ class MasterState(Registry):
         return effects + self._reclaim(now)
 
     def _reclaim(self, now: float) -> list[Effect]:
-        """Ask frameworks over their fair share for an executor back (see ``reclaim.py``)."""
-        if not self.config.reclaim:
+        """Ask frameworks over their fair share for an executor back (see ``reclaim.py``);
+        not while agents may still be re-registering after a failover: until they are back,
+        shares are those of whichever agents came first."""
+        if not self.config.reclaim or not self._reregistration_over(now):
             return []
         total = self.allocator.total()
+        free = (total - self.used_total - self.offered_total).clamp_nonnegative()
         holders = [
             Holder(
                 fw.framework_id,
@@ -399,7 +402,10 @@ class MasterState(Registry):
                 self.smallest_executor(fw.framework_id, total)
                 if now - self._reclaiming.get(fw.framework_id, -1e9) >= self.config.reclaim_interval
                 else None,
-                starving=fw.conn is not None and not fw.suppressed and not fw.offers,
+                starving=fw.conn is not None
+                and not fw.suppressed
+                and not fw.offers
+                and not self._could_use(fw.framework_id, free, total),
             )
             for fw in self.frameworks.values()
         ]
@@ -411,6 +417,16 @@ class MasterState(Registry):
                 why = "another framework is below its fair share"
                 effects.append(Send(fw.conn, m.Reclaim(1, why)))
         return effects
+
+    def _could_use(self, fw_id: str, free: Resources, total: Resources) -> bool:
+        """Whether the cluster's free resources, summed over agents, could hold one more of the
+        framework's smallest executor (any free resources, if it runs none): while they could,
+        it waits for an offer instead of taking an executor from another framework (a summed
+        check: fragments spread over agents may still fit nothing)."""
+        smallest = self.smallest_executor(fw_id, total)
+        if smallest is None:
+            return not free.is_empty()
+        return smallest.fits(free)
 
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: the cluster notices of this cycle, then the offers (one
