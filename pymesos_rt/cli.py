@@ -119,6 +119,7 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
         agent_timeout=opts.agent_timeout,
         agent_reregister_timeout=opts.agent_reregister_timeout,
         reclaim_interval=opts.reclaim_interval,
+        mesos_heartbeat_interval=opts.mesos_heartbeat_interval,
     )
 
     def make_state() -> MasterState:  # a fresh registry for each term as leader
@@ -213,8 +214,12 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         resources=total,
         containerizer=containerizer,
         work_dir=work_dir,
-        config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
+        config=AgentConfig(
+            heartbeat_interval=opts.heartbeat_interval,
+            resend_interval=opts.status_resend_interval,
+        ),
         warm_standby=not opts.no_warm_standby,
+        mesos_api_host=opts.mesos_api_host,
     )
 
     await link.start()

@@ -82,6 +82,9 @@ class MasterOptions:
         default=None, metadata=_help("PEM certificate: serve wss:// and https:// (with --tls-key)")
     )
     tls_key: str | None = dataclasses.field(default=None, metadata=_help("PEM private key"))
+    mesos_heartbeat_interval: float = dataclasses.field(
+        default=15.0, metadata=_help("seconds between HEARTBEAT events on Mesos v1 API streams")
+    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
@@ -117,6 +120,15 @@ class AgentOptions:
     no_warm_standby: bool = dataclasses.field(
         default=False,
         metadata=_help("keep no executor process started ahead of need (saves ~25 MiB)"),
+    )
+    status_resend_interval: float = dataclasses.field(
+        default=5.0, metadata=_help("seconds between resends of an unacknowledged status update")
+    )
+    mesos_api_host: str = dataclasses.field(
+        default="127.0.0.1",
+        metadata=_help(
+            "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
+        ),
     )
 
 

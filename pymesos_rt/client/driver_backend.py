@@ -4,15 +4,28 @@ thread and answers ``get``/``wait`` from the shared :class:`ObjectTable`."""
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from pymesos_rt import store
-from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client import handles
+from pymesos_rt.client.backend import (
+    Backend,
+    DoneCallback,
+    PickledCall,
+    RuntimeInfo,
+    TaskOptions,
+)
 from pymesos_rt.errors import UnschedulableError
-from pymesos_rt.protocol.ids import IdSequence
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import IdSequence, return_id, return_ids
 from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.scheduler.actor_shell import Escape
+from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
 from pymesos_rt.scheduler.matching import fits_any
 from pymesos_rt.scheduler.objects import ObjectTable
@@ -37,13 +50,26 @@ class DriverBackend(Backend):
         self._on_shutdown = on_shutdown
         self._agents_seen: object = None
         self._shapes_ok: set[Resources] = set()
+        self.node_id = ""  # the agent this driver runs beside (embedded), if known
+        self.namespace = "default"
+        self.dashboard_url = ""
+        self._node_id: str | None = None
+        driver.actors.events = handles.presence.events
+        driver.actors.presence = handles.PresenceFilter().apply
 
-    def submit(self, call: PickledCall, options: TaskOptions) -> str:
-        for dep in call.dep_ids:
+    def _check_deps(self, dep_ids: list[str]) -> None:
+        for dep in dep_ids:
             if self.table.peek(dep) is None:
                 raise ValueError(f"ObjectRef({dep}) is unknown to this runtime (freed or foreign)")
+
+    def submit(self, call: PickledCall, options: TaskOptions) -> str:
+        self._check_deps(call.dep_ids)
         oid = self.ids.next()
-        self.table.create(oid)
+        returns = options.num_returns
+        for rid in return_ids(oid, returns):
+            self.table.create(rid, refs=0 if returns == 0 else 1)
+        if returns < 0:
+            self.driver.streams.open(oid, returns, owned=True)
         # pin the arguments now, on the caller's thread: the caller may drop its refs to them
         # before the loop thread sees this task
         self.table.pin(call.dep_ids)
@@ -76,8 +102,17 @@ class DriverBackend(Backend):
         self.driver.enqueue(Ready(oid))
         return oid
 
-    def cancel(self, oid: str, force: bool) -> None:
-        self.driver.enqueue(Cancel(oid, force))
+    def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
+        self.driver.enqueue(Cancel(oid, force, recursive))
+
+    def stream_next(self, task_id: str, index: int, timeout: float | None) -> str | None:
+        return self.driver.streams.next(task_id, index, timeout)
+
+    def stream_on_next(self, task_id: str, index: int, callback: Callable[[str], None]) -> None:
+        self.driver.streams.on_next(task_id, index, callback)
+
+    def stream_close(self, task_id: str, consumed: int) -> None:
+        self.driver.streams.close(task_id, consumed)
 
     def on_done(self, oid: str, callback: DoneCallback) -> None:
         self.table.on_done(oid, callback)
@@ -93,6 +128,82 @@ class DriverBackend(Backend):
 
     def cluster_state(self, params: str = "") -> dict[str, Any]:
         return self._state_source(params)
+
+    def runtime_info(self) -> RuntimeInfo:
+        if self._node_id is None:
+            here = socket.gethostname()
+            agents = [] if self.node_id else self.cluster_state()["agents"]
+            mine = [a["id"] for a in agents if a["hostname"] == here]
+            self._node_id = self.node_id or (mine[0] if mine else "")
+        return RuntimeInfo(
+            job_id=self.driver.framework_id or "",
+            node_id=self._node_id,
+            namespace=self.namespace,
+            dashboard_url=self.dashboard_url,
+        )
+
+    # --- actors ------------------------------------------------------------------------------
+    def new_actor_id(self) -> str:
+        return "a" + self.ids.next()
+
+    def create_actor(self, spec: m.ActorSpec) -> bytes | None:
+        self._check_deps(spec.dep_ids)
+        if spec.cls is not None:
+            spec = msgspec.structs.replace(spec, cls=self.first_send(spec.cls_id, spec.cls))
+        self.table.pin(spec.dep_ids)
+        if not spec.name:
+            self.driver.enqueue(m.SubmitActor(spec))
+            return None
+        shell = self.driver.actors
+
+        def create(now: float) -> bytes | None:
+            meta, effects = shell.create_named(spec, DRIVER, now)
+            self.driver._apply(effects)
+            return meta
+
+        return shell.run_sync(create)
+
+    def call_actor(
+        self,
+        actor_id: str,
+        method: str,
+        args: bytes,
+        dep_ids: list[str],
+        num_returns: int,
+        max_task_retries: int,
+        handle_ids: list[str],
+    ) -> list[str]:
+        if dep_ids:
+            self._check_deps(dep_ids)
+        oid = self.ids.next()
+        if num_returns == 1:
+            outs = [oid]
+            self.table.create(oid)
+        else:
+            outs = [return_id(oid, i) for i in range(num_returns)]
+            for rid in outs:
+                self.table.create(rid)
+        if dep_ids:
+            self.table.pin(dep_ids)
+        self.driver.enqueue(
+            m.ActorCallSpec(
+                oid, actor_id, method, args, dep_ids, num_returns, max_task_retries, handle_ids
+            )
+        )
+        return outs
+
+    def lookup_actor(self, name: str, namespace: str) -> bytes:
+        shell = self.driver.actors
+        return shell.run_sync(lambda now: shell.lookup(name, namespace))
+
+    def kill_actor(self, actor_id: str, no_restart: bool) -> None:
+        self.driver.enqueue(m.KillActor(actor_id, no_restart))
+
+    def escape_actor(self, actor_id: str) -> None:
+        self.driver.enqueue(Escape(actor_id))
+
+    def pin_handles(self, task_id: str, actor_ids: list[str]) -> None:
+        self.driver.enqueue(m.HandlePins(task_id, actor_ids))
 
     @staticmethod
     def fetch_state(http_url: str, params: str = "") -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import tornado.web
 
 from pymesos_rt.master import dashboard
+from pymesos_rt.master.mesos_http import MesosApi
 from pymesos_rt.master.records import Close, Effect, Send
 from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
@@ -55,6 +56,7 @@ class MasterServer:
         self._ticker: asyncio.Task[None] | None = None
         self.http: Any = None
         self.port = 0
+        self.mesos: MesosApi | None = None  # the Mesos v1 scheduler API (served with HTTP)
 
     async def start(self) -> None:
         self._ticker = asyncio.ensure_future(self._tick_forever())
@@ -64,6 +66,8 @@ class MasterServer:
             self._ticker.cancel()
         if self.http is not None:
             self.http.stop()
+        if self.mesos is not None:
+            self.mesos.stop()
         for conn in list(self.conns.values()):
             conn.close("master stopping")
 
@@ -161,7 +165,10 @@ class MasterServer:
     ) -> int:
         checker = ProofChecker(secret) if secret else None
         ws.raise_open_files_limit()  # a connection per agent and per framework
+        self.mesos = MesosApi(self, secret)
+        self.mesos.start()
         routes: list[Any] = [
+            *self.mesos.routes(),
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
             *[
@@ -192,6 +199,8 @@ class _Side:
         for msg in messages:
             if self.framework:
                 effects += state.on_framework_call(conn.id, msg, now)
+            elif isinstance(msg, m.FromExecutor) and self.master.mesos is not None:
+                effects += self.master.mesos.core.from_executor(msg)
             else:
                 effects += state.on_agent_call(conn.id, msg, now)
         self.master._apply(effects)
