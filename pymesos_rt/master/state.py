@@ -87,6 +87,8 @@ class MasterState(Registry):
                 self.allocator.suppress(fw.framework_id)
                 return []
             case m.Revive():
+                if fw.suppressed:
+                    fw.hungry_since = now
                 fw.suppressed = False
                 self.allocator.revive(fw.framework_id)
                 return []
@@ -131,6 +133,7 @@ class MasterState(Registry):
             # executors reported by agents that re-registered before this framework came back
             self._claim_executors(fw)
         fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
+        fw.hungry_since = now
         self._conns[conn] = ("framework", fw_id)
         self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
@@ -192,6 +195,7 @@ class MasterState(Registry):
             )
             if fw.known is not None:
                 fw.known.add(launch.executor_id)
+            fw.hungry_since = now  # it got something it could use
             if agent.conn is not None:
                 effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
         if not available.is_empty():
@@ -404,7 +408,6 @@ class MasterState(Registry):
         if not self.config.reclaim or not self._reregistration_over(now):
             return []
         total = self.allocator.total()
-        free = (total - self.used_total - self.offered_total).clamp_nonnegative()
         holders = [
             Holder(
                 fw.framework_id,
@@ -416,7 +419,7 @@ class MasterState(Registry):
                 starving=fw.conn is not None
                 and not fw.suppressed
                 and not fw.offers
-                and not self._could_use(fw.framework_id, free, total),
+                and now - fw.hungry_since >= self.config.reclaim_interval,
             )
             for fw in self.frameworks.values()
         ]
@@ -428,16 +431,6 @@ class MasterState(Registry):
                 why = "another framework is below its fair share"
                 effects.append(Send(fw.conn, m.Reclaim(1, why)))
         return effects
-
-    def _could_use(self, fw_id: str, free: Resources, total: Resources) -> bool:
-        """Whether the cluster's free resources, summed over agents, could hold one more of the
-        framework's smallest executor (any free resources, if it runs none): while they could,
-        it waits for an offer instead of taking an executor from another framework (a summed
-        check: fragments spread over agents may still fit nothing)."""
-        smallest = self.smallest_executor(fw_id, total)
-        if smallest is None:
-            return not free.is_empty()
-        return smallest.fits(free)
 
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: the cluster notices of this cycle, then the offers (one
