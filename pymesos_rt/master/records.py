@@ -73,6 +73,9 @@ class FrameworkEntry:
     cluster_seq: int = 0  # the last change of the agents it heard of (registry.py)
     actors: dict[str, Any] = field(default_factory=dict)  # id -> ActorBrief (master/actors.py)
     dead_actors: deque[str] = field(default_factory=deque)  # oldest first, bounded
+    # since when it has wanted resources without launching anything (subscribed, revived or
+    # last launch): starving, for fair-share reclaims, after ``reclaim_interval`` of that
+    hungry_since: float = 0.0
 
 
 @dataclass
