@@ -174,7 +174,9 @@ class Worker:
                 exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
             exc_data, text = serialization.dumps_exception(exc)
             cause = serialization.loads_exception(exc_data)
-            error = serialization.dumps_value(make_task_error(cause, task.name, text))
+            # pickled as an exception: the cause keeps its class even if it rebuilds only
+            # without its __init__ (see serialization.dumps_exception)
+            error, _ = serialization.dumps_exception(make_task_error(cause, task.name, text))
             elapsed = time.perf_counter() - started
             failed = m.TaskFailed(task.task_id, error, text, elapsed)
             self._finish(task, failed, m.ObjectBlob(task.task_id, error, True))

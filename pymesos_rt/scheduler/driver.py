@@ -119,6 +119,10 @@ class Driver:
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
         self._counts_sent: tuple[int, int, int, int] | None = None
+        # control-plane calls decided while the master is away (no connection, or a new one
+        # not yet subscribed): sent in order after the next Subscribed, never dropped
+        self._held: list[m.SchedulerCall] = []
+        self._master_ready = False  # subscribed on the current connection
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     # --- start and stop ----------------------------------------------------------------------
@@ -227,7 +231,6 @@ class Driver:
 
     # --- effects -----------------------------------------------------------------------------
     def _apply(self, effects: list[fx.Effect]) -> None:
-        master = self.master
         touched: set[Connection] = set()
         for eff in effects:
             if isinstance(eff, fx.Dispatch):
@@ -238,25 +241,31 @@ class Driver:
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
-            elif master is None:
-                continue
             elif isinstance(eff, fx.LaunchExecutors):
                 command = self.executor_command()
                 launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
                 log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
-                master.send(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
+                self._to_master(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
             elif isinstance(eff, fx.DeclineOffers):
-                master.send(m.Decline(eff.offer_ids, eff.refuse_seconds))
+                self._to_master(m.Decline(eff.offer_ids, eff.refuse_seconds))
             elif isinstance(eff, fx.SetSuppressed):
-                master.send(m.Suppress() if eff.suppressed else m.Revive())
+                self._to_master(m.Suppress() if eff.suppressed else m.Revive())
             elif isinstance(eff, fx.KillExecutor):
-                master.send(m.KillExecutor(eff.agent_id, eff.executor_id))
+                self._to_master(m.KillExecutor(eff.agent_id, eff.executor_id))
             elif isinstance(eff, fx.CancelOnExecutor):
                 conn = self.executor_conns.get(eff.executor_id)
                 if conn is not None:
                     conn.send(m.CancelTask(eff.task_id))
         for conn in touched:  # tasks go out now, not a loop iteration later
             conn.flush()
+
+    def _to_master(self, call: m.SchedulerCall) -> None:
+        """Send a control-plane call, or hold it until the driver is subscribed again."""
+        if self.master is not None and self._master_ready:
+            self.master.send(call)
+            return
+        log.info("master away: holding %s until re-subscribed", type(call).__name__)
+        self._held.append(call)
 
     def _dispatch(self, eff: fx.Dispatch) -> Connection:
         rec = self.records[eff.task_id]
@@ -281,7 +290,7 @@ class Driver:
                 self.core.forget_object(oid)
             self._apply(self.core.tick(time.monotonic()))
             counts = self.core.counts()
-            if counts != self._counts_sent and self.master is not None:
+            if counts != self._counts_sent and self.master is not None and self._master_ready:
                 self._counts_sent = counts
                 self.master.send(m.TaskCounts(*counts))
 
@@ -293,10 +302,15 @@ class Driver:
                 self.framework_id = event.framework_id
                 log.info("subscribed as framework %s", event.framework_id)
                 if self.master is not None:  # after every (re-)subscription: see Reconcile
-                    held = self.core.leases.values()
+                    leases = self.core.leases.values()
                     self.master.send(
-                        m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in held])
+                        m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in leases])
                     )
+                    # then what was decided while the master was away (the master treats a
+                    # kill of an executor whose agent has not re-registered yet as an orphan)
+                    self.master.send_many(list(self._held))
+                    self._held.clear()
+                    self._master_ready = True
                 self.subscribed.set()
             case m.Offers():
                 self._apply(self.core.offers(event.offers, now))
@@ -326,6 +340,7 @@ class Driver:
             return
         log.warning("lost the master connection (%s); reconnecting", reason)
         self.master = None
+        self._master_ready = False
         self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     async def _reconnect(self) -> None:
