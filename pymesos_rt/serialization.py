@@ -284,10 +284,7 @@ def _restore_exception(
     suppress_context: bool,
     notes: list[str] | None,
 ) -> BaseException:
-    try:
-        exc = cls.__new__(cls, *args)
-    except TypeError:  # a __new__ of its own that wants other arguments
-        exc = cls.__new__(cls)
+    exc = _new_exception(cls, args)
     exc.args = args
     for name, value in attrs.items():
         with contextlib.suppress(AttributeError, TypeError, ValueError):
@@ -299,6 +296,22 @@ def _restore_exception(
     if notes is not None:
         exc.__notes__ = notes
     return exc
+
+
+def _new_exception(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """An instance of ``cls`` made without ``__init__``. ``cls.__new__`` may refuse: a ``__new__``
+    wanting other arguments, or a C ``__new__`` that is "not safe" for a class also derived
+    from another exception (``class E(ValueError, MemoryError)``): then try its bases'."""
+    makers = [cls.__new__, *(k.__new__ for k in cls.__mro__ if "__new__" in vars(k))]
+    for make in makers:
+        for given in (args, ()):
+            try:
+                exc = make(cls, *given)
+            except TypeError:
+                continue
+            if isinstance(exc, cls):
+                return exc
+    raise TypeError(f"cannot make an instance of {cls.__qualname__}")
 
 
 def loads_exception(data: bytes | memoryview) -> BaseException:

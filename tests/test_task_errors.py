@@ -143,3 +143,10 @@ def test_the_task_error_pickles_again():
     err = as_the_caller_gets_it(WithField("x"))
     back = pickle.loads(pickle.dumps(err))
     assert isinstance(back, WithField) and back.field == 1
+
+
+def test_an_error_derived_from_two_builtin_exceptions_keeps_its_class():
+    from pymesos_rt.errors import OutOfMemoryError
+
+    back = s.loads_exception(s.dumps_exception(OutOfMemoryError("limit of 100 MiB"))[0])
+    assert type(back) is OutOfMemoryError and back.args == ("limit of 100 MiB",)
