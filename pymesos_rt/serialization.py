@@ -302,7 +302,8 @@ def _new_exception(cls: type[BaseException], args: tuple[Any, ...]) -> BaseExcep
     """An instance of ``cls`` made without ``__init__``. ``cls.__new__`` may refuse: a ``__new__``
     wanting other arguments, or a C ``__new__`` that is "not safe" for a class also derived
     from another exception (``class E(ValueError, MemoryError)``): then try its bases'."""
-    makers = [cls.__new__, *(k.__new__ for k in cls.__mro__ if "__new__" in vars(k))]
+    makers: list[Callable[..., Any]] = [cls.__new__]
+    makers += [k.__new__ for k in cls.__mro__ if "__new__" in vars(k)]
     for make in makers:
         for given in (args, ()):
             try:
