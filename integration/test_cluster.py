@@ -85,7 +85,7 @@ def test_seed_offer_is_visible_in_state(tmp_path):
             f2 = BareFramework()
             await f2.subscribe(master.url, "framework2")
             await f2.first(m.Offers)
-            return master.state()
+            return master.state("detail=frameworks")
 
         state = asyncio.run(framework2())
         f2_entry = next(f for f in state["frameworks"] if f["name"] == "framework2")

@@ -13,6 +13,7 @@
 This module holds the public API only; see docs/ for the architecture.
 """
 
+from pymesos_rt import util  # its names import lazily (rt.util.ActorPool)
 from pymesos_rt.api import (
     ClusterInfo,
     as_completed,
@@ -28,10 +29,19 @@ from pymesos_rt.api import (
     shutdown,
     wait,
 )
+from pymesos_rt.client.actor import (
+    ActorClass,
+    ActorHandle,
+    exit_actor,
+    get_actor,
+    kill,
+    method,
+)
 from pymesos_rt.client.futures import Executor
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     GetTimeoutError,
     NodeLostError,
@@ -47,6 +57,9 @@ from pymesos_rt.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActorClass",
+    "ActorDiedError",
+    "ActorHandle",
     "ClusterInfo",
     "Executor",
     "ExecutorLostError",
@@ -65,12 +78,17 @@ __all__ = [
     "available_resources",
     "cancel",
     "cluster_resources",
+    "exit_actor",
     "get",
+    "get_actor",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "nodes",
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]

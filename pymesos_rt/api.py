@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 from pymesos_rt import logs, serialization
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.refs import ObjectRef, decode
 from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
@@ -134,6 +135,10 @@ def is_initialized() -> bool:
 
 
 @overload
+def remote(fn: type, /) -> ActorClass: ...  # type: ignore[overload-overlap]
+
+
+@overload
 def remote(fn: F, /) -> RemoteFunction[Any, Any]: ...
 
 
@@ -150,15 +155,19 @@ def remote(
 
 
 def remote(fn: Any = None, /, **options: Any) -> Any:
-    """``@remote`` or ``@remote(num_cpus=..., memory=..., ...)``: make a remote function."""
+    """``@remote`` or ``@remote(num_cpus=..., memory=..., ...)``: make a remote function, or
+    of a class an actor class (``client/actor.py``)."""
     if fn is not None:
         if not callable(fn) or options:
             raise TypeError("use @remote or @remote(option=value, ...)")
+        if isinstance(fn, type):
+            return ActorClass(fn, ActorOptions())
         return RemoteFunction(fn, RemoteOptions())
-    opts = RemoteOptions().merged(**options)
 
-    def wrap(f: F) -> RemoteFunction[Any, Any]:
-        return RemoteFunction(f, opts)
+    def wrap(f: Any) -> Any:
+        if isinstance(f, type):
+            return ActorClass(f, ActorOptions().merged(**options))
+        return RemoteFunction(f, RemoteOptions().merged(**options))
 
     return wrap
 
@@ -250,15 +259,20 @@ def cluster_resources() -> dict[str, float]:
 def available_resources() -> dict[str, float]:
     """Resources not held by any executor."""
     state = backend_mod.current().cluster_state()
-    free = Resources()
-    for agent in state["agents"]:
-        free = free + (Resources(agent["resources"]) - Resources(agent["used"])).clamp_nonnegative()
-    return _public(free.to_dict())
+    total = Resources(state["resources"]["total"])
+    return _public((total - Resources(state["resources"]["used"])).clamp_nonnegative().to_dict())
 
 
 def nodes() -> list[dict[str, Any]]:
-    """One dict per agent: id, hostname, resources, state."""
-    state = backend_mod.current().cluster_state()
+    """One dict per agent: id, hostname, resources, state (the master's ``/state``, page by
+    page)."""
+    backend = backend_mod.current()
+    agents: list[dict[str, Any]] = []
+    while True:
+        state = backend.cluster_state(f"limit={_NODES_PAGE}&offset={len(agents)}")
+        agents += state["agents"]
+        if not state["agents"] or len(agents) >= state["counts"]["agents"]:
+            break
     return [
         {
             "id": a["id"],
@@ -268,8 +282,11 @@ def nodes() -> list[dict[str, Any]]:
             "state": a["state"],
             "isolation": a["isolation"],
         }
-        for a in state["agents"]
+        for a in agents
     ]
+
+
+_NODES_PAGE = 10_000
 
 
 __all__ = [

@@ -44,6 +44,13 @@ class OutOfMemoryError(ExecutorLostError, MemoryError):
     """The task's container hit its memory limit."""
 
 
+class ActorDiedError(PymesosRTError):
+    """A call to an actor that died: its executor was lost (SIGKILL, memory limit, agent lost)
+    with no restarts left, it was killed (``rt.kill``) or exited (``rt.exit_actor()``, the
+    graceful stop method), or no handle to it was left. The message names the actor and the
+    cause (for a memory limit, the limit). Ray calls it ``RayActorError``/``ActorDiedError``."""
+
+
 class TaskError(PymesosRTError):
     """A task raised. ``cause`` is the original exception; its traceback is in the message.
 
@@ -134,6 +141,7 @@ def _copy_state(cause: BaseException, err: TaskError) -> None:
 
 
 __all__ = [
+    "ActorDiedError",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.codec import Codec, ProtocolError
 from pymesos_rt.protocol.resources import Resources
@@ -18,6 +19,32 @@ CMD = m.CommandInfo(["python", "-m", "pymesos_rt.executor"], {"PYTHONPATH": "/x"
 LAUNCH = m.ExecutorLaunch("e1", R(cpus=1.5, mem=512, gpus=1), CMD)
 UPDATE = m.StatusUpdate("u1", "ag1", "fw1", "e1", ExecutorState.OOM, "hit 512 MiB", -9)
 BLOB = m.ObjectBlob("obj1", b"\x00\xffdata", error=True)
+TASK = ms.TaskInfo(
+    name="t",
+    task_id=ms.Id(value="t1"),
+    data=b"\x00bytes",
+    command=ms.CommandInfo(value="echo hi"),
+    resources=ms.to_mesos_resources(R(cpus=1)),
+)
+EXECUTOR = ms.ExecutorInfo(executor_id=ms.Id(value="ex"), command=ms.CommandInfo(value="run"))
+MESOS_LAUNCHES = [
+    m.ExecutorLaunch("mt.t1", R(cpus=1), CMD, m.MesosCommandTask(task=TASK)),
+    m.ExecutorLaunch(
+        "mx.ag1.ex",
+        R(cpus=0.1),
+        CMD,
+        m.MesosExecutor(
+            executor=EXECUTOR, framework=ms.FrameworkInfo(name="f"), container=R(cpus=1.1)
+        ),
+    ),
+    m.ExecutorLaunch("mt.t2", R(cpus=1), CMD, m.MesosExecutorTask("mx.ag1.ex", TASK)),
+]
+MESOS_STATUS = ms.TaskStatus(
+    task_id=ms.Id(value="t1"), state=ms.TaskState.TASK_RUNNING, uuid=b"u" * 16, data=b"d"
+)
+MESOS_UPDATE = m.StatusUpdate(
+    "u2", "ag1", "fw1", "mt.t1", ExecutorState.RUNNING, "", None, MESOS_STATUS
+)
 
 SCHEDULER_CALLS = [
     m.Subscribe("app", role="analytics", framework_id="fw1", failover_timeout=60.0),
@@ -40,6 +67,7 @@ SCHEDULER_EVENTS = [
     m.ClusterChanged([m.AgentSummary("ag1", "host-a", R(cpus=4, mem=4096))]),
     m.Error("offer o1 is no longer valid"),
     m.Reclaim(1, "another framework is below its fair share"),
+    m.ClusterDelta([m.AgentSummary("ag2", "host-b", R(cpus=2))], ["ag1"]),
 ]
 AGENT_CALLS = [
     m.RegisterAgent(
@@ -56,6 +84,8 @@ AGENT_CALLS = [
     m.ExecutorUsage(
         [m.UsageRecord("fw1", "e1", {"cpu_seconds": 1.5, "memory": 3e7, "memory_peak": 6e7})]
     ),
+    m.AgentStatus(MESOS_UPDATE),
+    m.FromExecutor("ag1", "fw1", "ex", b"\x00hello"),
 ]
 AGENT_EVENTS = [
     m.AgentRegistered("ag1", "master-1"),
@@ -63,7 +93,29 @@ AGENT_EVENTS = [
     m.StopExecutor("fw1", "e1"),
     m.StatusAcked("u1"),
     m.ShutdownFramework("fw1"),
+    *[m.LaunchExecutor("fw1", launch) for launch in MESOS_LAUNCHES],
+    m.KillTask("fw1", "t1", grace=1.5),
+    m.ToExecutor("fw1", "ex", b"\x00data"),
 ]
+ACTOR_SPEC = m.ActorSpec(
+    "a1",
+    "Counter",
+    "cls1",
+    b"\x80cls",
+    b"args",
+    ["t1"],
+    R(cpus=1),
+    R(cpus=0.01),
+    -1,
+    2,
+    8,
+    True,
+    b"\x80meta",
+    "counter",
+    "ns",
+    True,
+    ["a0"],
+)
 WORKER_CALLS = [
     m.Hello("e1", 4242, "host-a"),
     m.TaskDone("t1", b"\x80value", duration=0.25),
@@ -75,6 +127,18 @@ WORKER_CALLS = [
     m.PutObject(BLOB),
     m.PutObject(m.ObjectBlob("obj2", b"", location="/dev/shm/objects/obj2")),
     m.CancelRequest("t2", force=True),
+    m.TaskDone("t3", b"", returns=[BLOB, m.ObjectBlob("t3~1", b"\x80two")]),
+    m.SubmitActor(ACTOR_SPEC, request_id=3),
+    m.SubmitActor(
+        m.ActorSpec("a2", "C", "c1", None, b"", [], R(cpus=1), R(cpus=0.01), 0, 0, 1, False, b"")
+    ),
+    m.SubmitCall(m.ActorCallSpec("t4", "a1", "incr", b"args", ["t1"], 2, -1, ["a2"])),
+    m.HandleHeld("a1", True),
+    m.HandleHeld("a1", True, escaped=True),
+    m.HandlePins("t2", ["a1", "a2"]),
+    m.LookupActor(4, "counter", "ns"),
+    m.KillActor("a1", no_restart=False),
+    m.ActorExiting("a1", "rt.exit_actor() in Counter.stop"),
 ]
 WORKER_EVENTS = [
     m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
@@ -83,6 +147,10 @@ WORKER_EVENTS = [
     m.ObjectValues(7, [BLOB]),
     m.CancelTask("t1"),
     m.StopWorker(),
+    m.StartActor("a1.c1", "a1", "Counter", "cls1", b"\x80cls", b"args", [BLOB], 1, False, 2, "n"),
+    m.CallMethod("t4", "incr", b"args", [BLOB], num_returns=2),
+    m.ActorLookup(4, meta=b"\x80meta"),
+    m.ActorLookup(5, error="no actor named 'x'"),
 ]
 
 CHANNELS = [

@@ -498,3 +498,27 @@ def test_reclaim_drains_the_least_loaded_executor_then_stops_it():
     done = s.task_done(drained.executor_id, drained.inflight[0], 0.5, 2.0)
     assert Kill("ag1", drained.executor_id) in done
     assert all(not (isinstance(e, Dispatch) and e.executor_id == drained.executor_id) for e in done)
+
+
+def test_cluster_deltas_update_the_agents_and_fail_what_fits_nowhere_any_more():
+    s = make()
+    s.cluster(agents(("ag1", BIG)), 0.0)
+    s.cluster_delta([m.AgentSummary("ag2", "h", SHAPE)], [], 0.0)
+    assert s.agents == {"ag1": BIG, "ag2": SHAPE}
+    assert s.agent_totals == {BIG, SHAPE}
+    s.submit(task("t1", shape=BIG), 1.0)
+    assert s.cluster_delta([m.AgentSummary("ag3", "h", SHAPE)], [], 1.0) == []  # grew: no check
+    effects = s.cluster_delta([], ["ag1"], 2.0)
+    assert [type(e) for e in effects] == [Fail, Finished, SetSuppressed]
+    assert s.agent_totals == {SHAPE}
+    assert s.cluster_delta([], ["never-known"], 2.0) == []
+
+
+def test_unschedulable_message_of_a_big_cluster_names_the_shapes():
+    s = make()
+    s.cluster([m.AgentSummary(f"ag{i}", "h", SHAPE if i % 4 else BIG) for i in range(100)], 0.0)
+    (fail, *_) = s.submit(task("t1", shape=R(cpus=64)), 1.0)
+    assert fail.message == (
+        "no agent can ever run a task that needs cpus:64; agents have 100 agents: "
+        "75 x cpus:1;mem:1024, 25 x cpus:4;mem:4096"
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pymesos_rt.errors import RuntimeNotInitializedError
+from pymesos_rt.errors import PymesosRTError, RuntimeNotInitializedError
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.store import Payload
@@ -94,7 +94,52 @@ class Backend(abc.ABC):
         """Raise ``UnschedulableError`` at once if no agent could ever run ``shape``."""
 
     @abc.abstractmethod
-    def cluster_state(self) -> dict[str, Any]: ...
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state`` for the URL query ``params`` (``limit=...&offset=...``)."""
+
+    # --- actors (client/actor.py) ------------------------------------------------------------
+    def first_send(self, fn_id: str, data: bytes) -> bytes | None:
+        """``data`` the first time this process sends ``fn_id``, else None (it was sent)."""
+        with self._sent_lock:
+            if fn_id in self._sent_functions:
+                return None
+            self._sent_functions.add(fn_id)
+            return data
+
+    def new_actor_id(self) -> str:
+        raise PymesosRTError("actors are not available in this process")
+
+    def create_actor(self, spec: m.ActorSpec) -> bytes | None:
+        """Create an actor; for a named one with ``get_if_exists`` that exists already, return
+        its handle state instead. Raises ``ValueError`` if the name is taken."""
+        raise PymesosRTError("actors are not available in this process")
+
+    def call_actor(
+        self,
+        actor_id: str,
+        method: str,
+        args: bytes,
+        dep_ids: list[str],
+        num_returns: int,
+        max_task_retries: int,
+        handle_ids: list[str],
+    ) -> list[str]:
+        """Queue a method call; returns the ids of its return objects (one unless
+        ``num_returns`` differs from 1)."""
+        raise PymesosRTError("actors are not available in this process")
+
+    def lookup_actor(self, name: str, namespace: str) -> bytes:
+        """The handle state of the live actor ``name``; ``ValueError`` if there is none."""
+        raise PymesosRTError("actors are not available in this process")
+
+    def kill_actor(self, actor_id: str, no_restart: bool) -> None:
+        raise PymesosRTError("actors are not available in this process")
+
+    def escape_actor(self, actor_id: str) -> None:
+        """A handle was pickled outside task arguments: keep the actor for the session."""
+
+    def pin_handles(self, task_id: str, actor_ids: list[str]) -> None:
+        """Task ``task_id``'s arguments carry handles of these actors: keep them until it ends."""
 
     def shutdown(self) -> None:
         """Stop everything this backend started."""

@@ -15,6 +15,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client import handles
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
 
@@ -95,7 +96,8 @@ class RemoteFunction(Generic[P, R]):
     ) -> ObjectRef:
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
-        data, deps = serialization.dumps_args(args, kwargs)
+        with handles.collecting() as held:  # actor handles in the arguments
+            data, deps = serialization.dumps_args(args, kwargs)
         if options is self._options:
             if self._task_options is None:
                 self._task_options = self._make_task_options(options)
@@ -104,6 +106,8 @@ class RemoteFunction(Generic[P, R]):
             task = self._make_task_options(options)
         backend.check_shape(task.shape)
         oid = backend.submit(backend_mod.PickledCall(fn_id, fn, data, deps), task)
+        if held:
+            backend.pin_handles(oid, held)
         return ObjectRef(oid, backend)
 
     def _make_task_options(self, options: RemoteOptions) -> backend_mod.TaskOptions:

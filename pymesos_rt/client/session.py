@@ -85,8 +85,8 @@ class Session:
             DriverBackend(self.driver, self.table, self.ids, self.cluster_state, self.stop)
         )
         total = Resources()
-        for agent in self.driver.agents:
-            total = total + agent.total
+        for agent_total in list(self.driver.core.agents.values()):
+            total = total + agent_total
         public = total.to_dict()
         if MEM in public:
             public["memory"] = float(int(public.pop(MEM) * 2**20))
@@ -138,16 +138,16 @@ class Session:
             ) from None
         self.master_http = _http_of(leader.address)
 
-    def cluster_state(self) -> dict[str, Any]:
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
         cluster = self.cluster
         if cluster is None:
             leader = self.link.leader if self.link is not None else None
             return DriverBackend.fetch_state(
-                _http_of(leader.address) if leader else self.master_http
+                _http_of(leader.address) if leader else self.master_http, params
             )
 
         async def snapshot() -> dict[str, Any]:
-            return cluster.snapshot()
+            return cluster.snapshot(params)
 
         return self.loop.run(snapshot(), timeout=10)
 

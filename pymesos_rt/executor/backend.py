@@ -9,11 +9,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from pymesos_rt import store
+from pymesos_rt.client import handles
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.ids import IdSequence, process_prefix
+from pymesos_rt.protocol.ids import IdSequence, process_prefix, return_id
 from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
@@ -47,6 +50,7 @@ class WorkerBackend(Backend):
         self._requests: dict[int, _Request] = {}
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._lookups: dict[int, _Lookup] = {}
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         oid = self._ids.next()
@@ -114,5 +118,100 @@ class WorkerBackend(Backend):
 
         threading.Thread(target=fetch, daemon=True).start()
 
-    def cluster_state(self) -> dict[str, Any]:
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
         raise PymesosRTError("cluster state is not available inside a task")
+
+    # --- actors: calls go to the driver, which sends them on to the actor's executor ---------
+    def forward_handles(self) -> None:
+        """Tell the driver which actors this process holds handles of (client/handles.py): a
+        new handle at once, on the thread that made it; the end of the last one through a
+        thread, since a handle may die inside the garbage collector, where sending is unsafe."""
+        changes = handles.PresenceFilter()
+        in_order = threading.Lock()  # a change and its message go out together
+
+        def appeared(actor_id: str, serial: int) -> None:
+            with in_order:
+                if changes.apply((actor_id, serial, True)):
+                    self._post(m.HandleHeld(actor_id, True))
+
+        def forward() -> None:
+            while True:
+                event = handles.presence.events.get()
+                with in_order:
+                    if changes.apply(event) is not None:
+                        self._post(m.HandleHeld(event[0], event[2]))
+
+        handles.presence.on_new = appeared
+        threading.Thread(target=forward, name="actor-handles", daemon=True).start()
+
+    def new_actor_id(self) -> str:
+        return "a" + self._ids.next()
+
+    def create_actor(self, spec: m.ActorSpec) -> bytes | None:
+        if spec.cls is not None:
+            spec = msgspec.structs.replace(spec, cls=self.first_send(spec.cls_id, spec.cls))
+        if not spec.name:
+            self._post(m.SubmitActor(spec))
+            return None
+        reply = self._ask(lambda rid: m.SubmitActor(spec, rid))
+        return reply.meta or None
+
+    def call_actor(
+        self,
+        actor_id: str,
+        method: str,
+        args: bytes,
+        dep_ids: list[str],
+        num_returns: int,
+        max_task_retries: int,
+        handle_ids: list[str],
+    ) -> list[str]:
+        oid = self._ids.next()
+        spec = m.ActorCallSpec(
+            oid, actor_id, method, args, dep_ids, num_returns, max_task_retries, handle_ids
+        )
+        self._post(m.SubmitCall(spec))
+        return [oid] if num_returns == 1 else [return_id(oid, i) for i in range(num_returns)]
+
+    def lookup_actor(self, name: str, namespace: str) -> bytes:
+        return self._ask(lambda rid: m.LookupActor(rid, name, namespace)).meta
+
+    def kill_actor(self, actor_id: str, no_restart: bool) -> None:
+        self._post(m.KillActor(actor_id, no_restart))
+
+    def escape_actor(self, actor_id: str) -> None:
+        self._post(m.HandleHeld(actor_id, True, escaped=True))
+
+    def pin_handles(self, task_id: str, actor_ids: list[str]) -> None:
+        self._post(m.HandlePins(task_id, actor_ids))
+
+    def _ask(self, make: Callable[[int], Any], timeout: float = 60.0) -> m.ActorLookup:
+        rid = next(self._request_ids)
+        lookup = _Lookup()
+        with self._lock:
+            self._lookups[rid] = lookup
+        try:
+            self._post(make(rid))
+            if not lookup.event.wait(timeout) or lookup.reply is None:
+                raise PymesosRTError(f"the driver did not answer within {timeout:g}s")
+        finally:
+            with self._lock:
+                self._lookups.pop(rid, None)
+        if lookup.reply.error:
+            raise ValueError(lookup.reply.error)
+        return lookup.reply
+
+    def deliver_lookup(self, reply: m.ActorLookup) -> None:
+        with self._lock:
+            lookup = self._lookups.get(reply.request_id)
+        if lookup is not None:
+            lookup.reply = reply
+            lookup.event.set()
+
+
+class _Lookup:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reply: m.ActorLookup | None = None

@@ -25,6 +25,7 @@ from pymesos_rt import serialization, store
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
+from pymesos_rt.executor.actor_host import ActorHost
 from pymesos_rt.executor.backend import WorkerBackend, payload_of
 from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
@@ -52,6 +53,7 @@ class Worker:
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
+        self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
@@ -64,6 +66,7 @@ class Worker:
         host = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
         link.send(m.Hello(self.executor_id, os.getpid(), host))
         backend_mod.set_backend(self.backend)
+        self.backend.forward_handles()
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
@@ -72,6 +75,8 @@ class Worker:
             if batch is None:
                 return f"driver connection closed: {link.close_reason}"
             if self.on_messages(batch):
+                if self.actor is not None:
+                    self.actor.run_exit_handlers()
                 link.close("asked to stop")
                 return "asked to stop"
 
@@ -91,6 +96,14 @@ class Worker:
                     self.runner.submit(msg)
                 case m.ObjectValues():
                     self.backend.deliver(msg)
+                case m.CallMethod() if self.actor is not None:
+                    self.actor.call(msg)
+                case m.StartActor():
+                    self.actor = ActorHost(msg, self.post, self.backend.pack, self._leave)
+                case m.ActorLookup():
+                    self.backend.deliver_lookup(msg)
+                case m.CancelTask() if self.actor is not None and self.actor.cancel(msg.task_id):
+                    pass
                 case m.CancelTask():
                     self._cancelled.add(msg.task_id)
                     dropped = self.runner.cancel(msg.task_id)
@@ -108,7 +121,7 @@ class Worker:
         if isinstance(message, m.Output):
             link.queue(message)
             self._flush_within(OUTPUT_DELAY_S)
-        elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self.runner.queued():
+        elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self._more_queued():
             # more tasks are queued here: their results may share this one's frame
             if link.queue(message) >= RESULT_BATCH:
                 link.flush()
@@ -116,6 +129,17 @@ class Worker:
                 self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
         else:
             link.send(message)
+
+    def _more_queued(self) -> bool:
+        actor = self.actor
+        return bool(self.runner.queued() or (actor is not None and actor.queued()))
+
+    def _leave(self) -> None:
+        """Flush and close the driver connection (an actor that exits by itself)."""
+        link = self.link
+        if link is not None:
+            link.flush()
+            link.close("the actor exited")
 
     def _flush_within(self, delay: float) -> None:
         when = time.monotonic() + delay

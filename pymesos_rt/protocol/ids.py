@@ -33,3 +33,8 @@ class IdSequence:
 def process_prefix() -> str:
     """A short prefix unique to this process (pid plus random bits)."""
     return f"{os.getpid():x}{secrets.token_hex(3)}"
+
+
+def return_id(task_id: str, index: int) -> str:
+    """The object id of return ``index`` of a call that has several (``num_returns`` > 1)."""
+    return f"{task_id}~{index}"

@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from pymesos_rt.protocol import mesos
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -34,10 +35,38 @@ class CommandInfo(msgspec.Struct, frozen=True):
     env: dict[str, str] = {}
 
 
+class MesosCommandTask(msgspec.Struct, frozen=True, tag="command", tag_field="kind"):
+    """The launch is a Mesos command task: the process is the task (see docs/mesos-api.md)."""
+
+    task: mesos.TaskInfo
+
+
+class MesosExecutor(msgspec.Struct, frozen=True, tag="executor", tag_field="kind"):
+    """The launch starts a Mesos framework's custom executor, which subscribes to the agent's
+    ``/api/v1/executor``; ``container`` sizes its container (its own resources and those of the
+    tasks launched with it)."""
+
+    executor: mesos.ExecutorInfo
+    framework: mesos.FrameworkInfo
+    container: Resources
+
+
+class MesosExecutorTask(msgspec.Struct, frozen=True, tag="executor_task", tag_field="kind"):
+    """The launch holds the resources of a task that the custom executor of lease
+    ``executor_lease`` runs: no process of its own."""
+
+    executor_lease: str
+    task: mesos.TaskInfo
+
+
+MesosLaunch = MesosCommandTask | MesosExecutor | MesosExecutorTask
+
+
 class ExecutorLaunch(msgspec.Struct, frozen=True):
     executor_id: str
     resources: Resources
     command: CommandInfo
+    mesos: MesosLaunch | None = None  # a Mesos framework's task or executor
 
 
 class Offer(msgspec.Struct, frozen=True):
@@ -58,6 +87,7 @@ class StatusUpdate(msgspec.Struct, frozen=True):
     state: ExecutorState
     message: str = ""
     exit_code: int | None = None
+    mesos: mesos.TaskStatus | None = None  # a Mesos task's status, as its executor sent it
 
 
 class AgentSummary(msgspec.Struct, frozen=True):
@@ -177,6 +207,15 @@ class ClusterChanged(_Msg, tag="cluster", frozen=True):
     agents: list[AgentSummary]
 
 
+class ClusterDelta(_Msg, tag="cluster_delta", frozen=True):
+    """Agents that joined or changed (``added``) and left (``removed``) since the framework last
+    heard: at most one per framework per allocation cycle, applied to the list it got as
+    :class:`ClusterChanged` when it subscribed."""
+
+    added: list[AgentSummary]
+    removed: list[str]
+
+
 class Error(_Msg, tag="error", frozen=True):
     message: str
 
@@ -189,7 +228,9 @@ class Reclaim(_Msg, tag="reclaim", frozen=True):
     reason: str = ""
 
 
-SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim
+SchedulerEvent = (
+    Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim | ClusterDelta
+)
 
 
 # ---- agent <-> master ----------------------------------------------------------------------
@@ -233,7 +274,16 @@ class ExecutorUsage(_Msg, tag="usage", frozen=True):
     executors: list[UsageRecord]
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister
+class FromExecutor(_Msg, tag="mesos_from_executor", frozen=True):
+    """A Mesos executor's MESSAGE to its framework."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | FromExecutor
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):
@@ -259,7 +309,31 @@ class ShutdownFramework(_Msg, tag="shutdown_fw", frozen=True):
     framework_id: str
 
 
-AgentEvent = AgentRegistered | LaunchExecutor | StopExecutor | StatusAcked | ShutdownFramework
+class KillTask(_Msg, tag="mesos_kill", frozen=True):
+    """Kill a Mesos task (a command task's process, or the task of a custom executor)."""
+
+    framework_id: str
+    task_id: str
+    grace: float = 3.0
+
+
+class ToExecutor(_Msg, tag="mesos_to_executor", frozen=True):
+    """A Mesos framework's MESSAGE to its executor ``executor_id`` on this agent."""
+
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+AgentEvent = (
+    AgentRegistered
+    | LaunchExecutor
+    | StopExecutor
+    | StatusAcked
+    | ShutdownFramework
+    | KillTask
+    | ToExecutor
+)
 
 
 # ---- executor <-> driver (data plane) ------------------------------------------------------
@@ -304,6 +378,7 @@ class TaskDone(_Msg, tag="done", frozen=True):
     value: bytes
     duration: float = 0.0
     location: str = ""
+    returns: list[ObjectBlob] = []  # num_returns != 1: one per return (``value`` unused)
 
 
 class TaskFailed(_Msg, tag="failed", frozen=True):
@@ -347,8 +422,121 @@ class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     force: bool = False
 
 
+# ---- actors (executor <-> driver) ---------------------------------------------------------
+
+
+class ActorSpec(msgspec.Struct, frozen=True, array_like=True):
+    """An actor to create: its class (``cls`` bytes only the first time a process sends
+    ``cls_id``), constructor arguments, where it may be placed (``placement``: what an offer
+    must have free) and what its executor holds (``resources``), and how it restarts.
+    ``meta`` is the pickled handle state that ``rt.get_actor`` hands out; ``handle_ids`` name
+    the actors whose handles the constructor's arguments hold (kept alive while it lives)."""
+
+    actor_id: str
+    class_name: str
+    cls_id: str
+    cls: bytes | None
+    args: bytes
+    dep_ids: list[str]
+    placement: Resources
+    resources: Resources
+    max_restarts: int
+    max_task_retries: int
+    max_concurrency: int
+    is_async: bool
+    meta: bytes
+    name: str = ""
+    namespace: str = ""
+    get_if_exists: bool = False
+    handle_ids: list[str] = []
+
+
+class ActorCallSpec(msgspec.Struct, frozen=True, array_like=True):
+    """A method call: ``task_id`` is its object id (with ``num_returns`` != 1 the returns are
+    ``ids.return_id(task_id, i)``); ``max_task_retries`` re-runs it if the actor dies."""
+
+    task_id: str
+    actor_id: str
+    method: str
+    args: bytes
+    dep_ids: list[str]
+    num_returns: int = 1
+    max_task_retries: int = 0
+    handle_ids: list[str] = []
+
+
+class SubmitActor(_Msg, tag="actor_new", frozen=True):
+    """A nested ``Cls.remote()``; with ``request_id`` > 0 (a named actor) the driver answers
+    with an :class:`ActorLookup` (empty: created; ``meta``: the existing one; ``error``)."""
+
+    spec: ActorSpec
+    request_id: int = 0
+
+
+class SubmitCall(_Msg, tag="actor_call", frozen=True):
+    """A nested ``handle.method.remote()`` (it runs in order with the caller's other calls)."""
+
+    spec: ActorCallSpec
+
+
+class HandleHeld(_Msg, tag="handle", frozen=True):
+    """This process now holds (or no longer holds) a handle of the actor: the driver stops an
+    actor once no process holds a handle and no unfinished task carries one. ``escaped``: a
+    handle left this process inside a value (a result, ``rt.put``): keep the actor until the
+    program ends."""
+
+    actor_id: str
+    held: bool
+    escaped: bool = False
+
+
+class HandlePins(_Msg, tag="handle_pins", frozen=True):
+    """Task ``task_id`` (submitted just before) carries handles of these actors in its
+    arguments: keep them alive until it ends."""
+
+    task_id: str
+    actor_ids: list[str]
+
+
+class LookupActor(_Msg, tag="actor_lookup", frozen=True):
+    """A nested ``rt.get_actor(name, namespace)``: answered by an :class:`ActorLookup`."""
+
+    request_id: int
+    name: str
+    namespace: str = ""
+
+
+class KillActor(_Msg, tag="actor_kill", frozen=True):
+    """A nested ``rt.kill(handle, no_restart=...)``."""
+
+    actor_id: str
+    no_restart: bool = True
+
+
+class ActorExiting(_Msg, tag="actor_exit", frozen=True):
+    """The actor this executor hosts ends on its own (``rt.exit_actor()``, the graceful stop
+    method): calls not answered before this fail; the process exits next."""
+
+    actor_id: str
+    reason: str
+
+
 WorkerCall = (
-    Hello | TaskDone | TaskFailed | Output | Submit | GetObjects | PutObject | CancelRequest
+    Hello
+    | TaskDone
+    | TaskFailed
+    | Output
+    | Submit
+    | GetObjects
+    | PutObject
+    | CancelRequest
+    | SubmitActor
+    | SubmitCall
+    | HandleHeld
+    | HandlePins
+    | LookupActor
+    | KillActor
+    | ActorExiting
 )
 
 
@@ -378,4 +566,44 @@ class StopWorker(_Msg, tag="stop_worker", frozen=True):
     pass
 
 
-WorkerEvent = RunTask | ObjectValues | CancelTask | StopWorker
+class StartActor(_Msg, tag="actor_start", frozen=True):
+    """Make this executor the host of an actor: run the constructor (``task_id`` is the
+    creation's id, answered by ``TaskDone``/``TaskFailed``), then the calls that follow.
+    ``restarts``: how many times the actor was re-created before this one."""
+
+    task_id: str
+    actor_id: str
+    class_name: str
+    cls_id: str
+    cls: bytes | None
+    args: bytes
+    deps: list[ObjectBlob]
+    max_concurrency: int
+    is_async: bool
+    restarts: int = 0
+    name: str = ""
+    namespace: str = ""
+
+
+class CallMethod(_Msg, tag="actor_run", frozen=True):
+    """Run a method of the hosted actor; answered by ``TaskDone``/``TaskFailed``."""
+
+    task_id: str
+    method: str
+    args: bytes
+    deps: list[ObjectBlob]
+    num_returns: int = 1
+
+
+class ActorLookup(_Msg, tag="actor_found", frozen=True):
+    """The answer to :class:`LookupActor` or a named :class:`SubmitActor`: the pickled handle
+    state of the actor (empty if none, or the new actor was created), or an error message."""
+
+    request_id: int
+    meta: bytes = b""
+    error: str = ""
+
+
+WorkerEvent = (
+    RunTask | ObjectValues | CancelTask | StopWorker | StartActor | CallMethod | ActorLookup
+)

@@ -23,6 +23,7 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     NodeLostError,
     OutOfMemoryError,
@@ -34,6 +35,13 @@ from pymesos_rt.protocol import messages as m
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import records
 from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.actor_shell import (
+    ACTOR_INTAKE,
+    WORKER_ACTOR_CALLS,
+    ActorIntake,
+    ActorShell,
+)
+from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
@@ -51,6 +59,7 @@ _ERRORS: dict[str, type[Exception]] = {
     "oom": OutOfMemoryError,
     "unschedulable": UnschedulableError,
     "cancelled": TaskCancelledError,
+    "actor_died": ActorDiedError,
 }
 
 
@@ -72,6 +81,21 @@ def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
     if isinstance(payload, Stored):
         return m.ObjectBlob(oid, b"", state == FAILED, payload.path)
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
+
+
+def dep_blobs(
+    table: ObjectTable, task_id: str, dep_ids: list[str], skip: tuple[str, ...] = ()
+) -> list[m.ObjectBlob]:
+    """The argument objects of a task, as sent to its executor (``skip``: produced there)."""
+    deps: list[m.ObjectBlob] = []
+    for oid in dep_ids:
+        if oid in skip:
+            continue
+        found = table.peek(oid)
+        if found is None:  # pinned since submission: cannot happen unless a bug
+            raise RuntimeError(f"argument {oid} of task {task_id} was freed too early")
+        deps.append(blob(oid, *found))
+    return deps
 
 
 def error_blob(kind: str, message: str) -> bytes:
@@ -106,7 +130,6 @@ class Driver:
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
         self._conn_executor: dict[str, str] = {}
-        self.agents: list[m.AgentSummary] = []
         self.subscribed = asyncio.Event()
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
@@ -124,6 +147,7 @@ class Driver:
         self._held: list[m.SchedulerCall] = []
         self._master_ready = False  # subscribed on the current connection
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.actors = ActorShell(self)
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(
@@ -183,7 +207,7 @@ class Driver:
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: m.TaskSpec | Cancel | Ready) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -195,15 +219,20 @@ class Driver:
             self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
+        handle_events = self.actors.backlog()  # see ActorShell.backlog
         with self._intake_lock:
             items, self._intake = self._intake, []
         effects: list[fx.Effect] = []
         for item in items:
             effects += self._handle_intake(item)
+        if handle_events:
+            effects += self.actors.drain_presence(handle_events, time.monotonic())
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[fx.Effect]:
+    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> list[fx.Effect]:
         now = time.monotonic()
+        if isinstance(item, ACTOR_INTAKE):
+            return self.actors.intake(item, DRIVER, now)
         if isinstance(item, Ready):
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
@@ -238,9 +267,15 @@ class Driver:
             elif isinstance(eff, fx.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
                 self.table.complete(eff.task_id, FAILED, data)
+                effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
+                effects += self.actors.finished(eff.task_id, time.monotonic())
+            elif isinstance(eff, fx.StopExecutor):
+                self.actors.stop(eff)
+            elif isinstance(eff, fx.ActorEnded):
+                effects += self.actors.ended(eff, time.monotonic())
             elif isinstance(eff, fx.LaunchExecutors):
                 command = self.executor_command()
                 launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
@@ -268,24 +303,23 @@ class Driver:
         self._held.append(call)
 
     def _dispatch(self, eff: fx.Dispatch) -> Connection:
-        rec = self.records[eff.task_id]
+        rec = self.records.get(eff.task_id)
+        if rec is None:
+            return self.actors.dispatch(eff)
         conn = self.executor_conns[eff.executor_id]
-        deps: list[m.ObjectBlob] = []
-        for oid in rec.dep_ids:
-            if oid in eff.local_deps:
-                continue
-            found = self.table.peek(oid)
-            if found is None:  # pinned since submission: cannot happen unless a bug
-                raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
-            deps.append(blob(oid, *found))
+        deps = dep_blobs(self.table, rec.task_id, rec.dep_ids, eff.local_deps)
         fn = self.functions[rec.fn_id] if eff.send_function else None
         local = list(eff.local_deps)
         conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local))
         return conn
 
+    def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
+        return dep_blobs(self.table, task_id, dep_ids)
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(0.25)
+            self._drain_intake()  # and this process's actor handle events
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
             self._apply(self.core.tick(time.monotonic()))
@@ -325,8 +359,9 @@ class Driver:
                     self._drop_executor(update.executor_id)
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
-                self.agents = list(event.agents)
                 self._apply(self.core.cluster(event.agents, now))
+            case m.ClusterDelta():
+                self._apply(self.core.cluster_delta(event.added, event.removed, now))
             case m.Error():
                 log.error("master says: %s", event.message)
             case m.Reclaim():
@@ -383,6 +418,8 @@ class Driver:
             match msg:
                 case m.TaskDone():
                     value: Payload = Stored(msg.location, 0) if msg.location else msg.value
+                    if msg.returns:
+                        effects += self.actors.returns(msg, now)
                     self.table.complete(msg.task_id, READY, value)
                     effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
                 case m.TaskFailed():
@@ -402,6 +439,8 @@ class Driver:
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force))
                 case m.Hello():
                     pass
+                case _ if isinstance(msg, WORKER_ACTOR_CALLS):
+                    effects += self.actors.on_worker(conn, eid, msg, now)
         self._apply(effects)
 
     def on_executor_closed(self, conn: Connection, reason: str) -> None:
@@ -428,7 +467,7 @@ class Driver:
 
     def _print_output(self, eid: str, msg: m.Output) -> None:
         rec = self.records.get(msg.task_id)
-        label = rec.name if rec else msg.task_id
+        label = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
         prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
         stream = sys.stdout if msg.stream == "stdout" else sys.stderr
         lines = msg.text.splitlines(keepends=True)

@@ -6,7 +6,7 @@ tasks that ask for exactly S, one after another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pymesos_rt.protocol.resources import Resources
 
@@ -34,3 +34,8 @@ def plan_launches(
 
 def fits_somewhere(shape: Resources, agents: Mapping[str, Resources]) -> bool:
     return any(shape.fits(total) for total in agents.values())
+
+
+def fits_any(shape: Resources, totals: Iterable[Resources]) -> bool:
+    """Whether ``shape`` fits one of ``totals`` (the distinct totals of the agents)."""
+    return any(shape.fits(total) for total in totals)

@@ -24,6 +24,8 @@ class Task:
     executor_id: str | None = None
     attempts: int = 0
     estimate: float | None = None  # expected duration when dispatched (None: unknown)
+    actor_id: str = ""  # a call of this actor (or its creation), see scheduler/actors.py
+    caller: str = ""  # actor calls: who submitted it (calls of one caller run in order)
 
     def move(self, new: TaskState) -> None:
         check_task_transition(self.state, new)
@@ -47,6 +49,7 @@ class Lease:
     launched_at: float = 0.0
     queued_work: float = 0.0  # expected seconds of its inflight tasks with known durations
     unknown_work: int = 0  # inflight tasks of unknown duration
+    actor_id: str = ""  # held for this actor for its life: runs its calls only
 
     def can_take(self) -> bool:
         """Room for one more task: a free slot, or a short pipeline behind short tasks."""

@@ -25,12 +25,13 @@ Rules kept here:
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
+from pymesos_rt.scheduler.actors import ActorBook
 from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
     DeclineOffers,
@@ -42,7 +43,7 @@ from pymesos_rt.scheduler.effects import (
     LaunchExecutors,
     SetSuppressed,
 )
-from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
+from pymesos_rt.scheduler.matching import fits_any, plan_launches
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 
 
@@ -54,6 +55,9 @@ class SchedulerState:
         self.ready: dict[Resources, deque[str]] = {}
         self.leases: dict[str, Lease] = {}
         self.agents: dict[str, Resources] = {}
+        self._shapes: Counter[Resources] = Counter()  # agents per distinct total
+        # the distinct totals, replaced (never mutated) when they change: other threads read it
+        self.agent_totals: frozenset[Resources] = frozenset()
         self.ready_objects: set[str] = set()
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
@@ -65,6 +69,7 @@ class SchedulerState:
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
+        self.actors = ActorBook(self)
 
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
@@ -82,6 +87,8 @@ class SchedulerState:
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
+        if task.actor_id:
+            return self.actors.submitted(task, now)
         if not task.missing:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
@@ -98,6 +105,9 @@ class SchedulerState:
             task.missing.discard(object_id)
             if not task.missing:
                 task.move(TaskState.READY)
+                if task.actor_id:
+                    effects += self.actors.ready(task, now)
+                    continue
                 self.ready.setdefault(task.shape, deque()).append(tid)
         return effects + self._pump(now)
 
@@ -119,6 +129,8 @@ class SchedulerState:
                 inherited = Fail(tid, failed.kind, failed.message, failed.blob)
                 effects += [inherited, Finished(tid, task.dep_ids)]
                 work.append(inherited)
+                if task.actor_id:
+                    effects += self.actors.touch(task, inherited, 0.0)
         return effects
 
     def forget_object(self, object_id: str) -> None:
@@ -130,7 +142,7 @@ class SchedulerState:
         if task is None or task.state.terminal:
             return []
         effects: list[Effect] = []
-        if task.state is TaskState.READY:
+        if task.state is TaskState.READY and not task.actor_id:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
             # its executor slot stays taken until the executor reports the task ended: an
@@ -142,6 +154,8 @@ class SchedulerState:
         self.failed += 1
         del self.tasks[task_id]
         effects += [cancelled, Finished(task_id, task.dep_ids), *self.object_failed(cancelled, now)]
+        if task.actor_id:
+            effects += self.actors.touch(task, cancelled, now)
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
@@ -151,6 +165,8 @@ class SchedulerState:
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_done(task, now)
         task.move(TaskState.FINISHED)
         self.finished += 1
         del self.tasks[task_id]
@@ -162,6 +178,8 @@ class SchedulerState:
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_failed(task, blob, now)
         if task.retry_exceptions and task.attempts <= task.max_retries:
             task.move(TaskState.READY)
             task.executor_id = None
@@ -187,6 +205,8 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        if task.actor_id:
+            return task
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
         return task
@@ -211,6 +231,8 @@ class SchedulerState:
             return []
         lease.connected = True
         lease.idle_since = now
+        if lease.actor_id:
+            return self.actors.connected(lease, now)
         return self._pump(now)
 
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -228,9 +250,14 @@ class SchedulerState:
         lease = self.leases.pop(executor_id, None)
         if lease is None:
             return []
+        effects: list[Effect] = self.actors.holder_gone(executor_id, now)
+        if lease.actor_id:
+            effects += self.actors.executor_gone(lease, kind, detail, now)
+            for tid in lease.inflight:
+                self.cancelling.pop(tid, None)
+            return effects + self._pump(now)
         for tid in lease.inflight:
             self.cancelling.pop(tid, None)
-        effects: list[Effect] = []
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
         queue = self.ready.setdefault(lease.shape, deque())
@@ -275,26 +302,66 @@ class SchedulerState:
         """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
         known = self._fits_cache.get(shape)
         if known is None:
-            known = self._fits_cache[shape] = fits_somewhere(shape, self.agents)
+            known = self._fits_cache[shape] = fits_any(shape, self._shapes)
         return known
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
-        self.agents = {a.agent_id: a.total for a in agents}
+        """The whole list of agents (when subscribing)."""
+        self.agents, self._shapes = {}, Counter()
+        return self.cluster_delta(agents, [], now, shrunk=True)
+
+    def cluster_delta(
+        self,
+        added: list[m.AgentSummary],
+        removed: list[str],
+        now: float,
+        shrunk: bool = False,
+    ) -> list[Effect]:
+        """Agents joined or changed, and left: O(changes + distinct agent shapes)."""
+        for agent_id in removed:
+            total = self.agents.pop(agent_id, None)
+            if total is not None:
+                self._uncount(total)
+                shrunk = True
+        for agent in added:
+            old = self.agents.get(agent.agent_id)
+            if old is not None:
+                self._uncount(old)
+                shrunk = True
+            self.agents[agent.agent_id] = agent.total
+            self._shapes[agent.total] += 1
+        if self.agent_totals != self._shapes.keys():
+            self.agent_totals = frozenset(self._shapes)
         self._fits_cache.clear()
         effects: list[Effect] = []
-        if self.agents:
+        if self.agents and shrunk:  # only a smaller cluster can make a shape unschedulable
             for shape, queue in self.ready.items():
-                if not fits_somewhere(shape, self.agents):
+                if not fits_any(shape, self._shapes):
                     for tid in list(queue):
                         queue.remove(tid)
                         task = self.tasks[tid]
                         effects += self._fail(
                             task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
                         )
+            effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
+    def _uncount(self, total: Resources) -> None:
+        self._shapes[total] -= 1
+        if not self._shapes[total]:
+            del self._shapes[total]
+
     def unschedulable_message(self, shape: Resources) -> str:
-        biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(self.agents.items()))
+        """Names every agent in a small cluster, the distinct shapes in a big one. May run on
+        another thread: it copies what it reads first."""
+        agents = list(self.agents.items())
+        if len(agents) <= 8:
+            biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(agents))
+        else:
+            shapes = sorted(self._shapes.copy().items(), key=lambda kv: -kv[1])
+            listed = ", ".join(f"{count} x {tot}" for tot, count in shapes[:8])
+            more = f" and {len(shapes) - 8} more shapes" if len(shapes) > 8 else ""
+            biggest = f"{len(agents)} agents: {listed}{more}"
         return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
 
     # --- offers ------------------------------------------------------------------------------
@@ -307,24 +374,29 @@ class SchedulerState:
             total = Resources()
             for offer in group:
                 total = total + offer.resources
+            launches = [(x.executor_id, x.shape) for x in self.actors.place(agent_id, total, now)]
+            for _, shape in launches:
+                total = total - shape
             need = self._need()
             order = [s for s in self._shape_order() if need.get(s, 0) > 0]
-            shapes = plan_launches(total, need, order)
+            for shape in plan_launches(total, need, order):
+                launches.append((self.new_lease(agent_id, shape, now).executor_id, shape))
             ids = [o.offer_id for o in group]
-            if shapes:
-                launches = []
-                for shape in shapes:
-                    eid = f"{self.prefix}-e{next(self._exec_seq)}"
-                    self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
-                    launches.append((eid, shape))
+            if launches:
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
                 effects.append(DeclineOffers(ids, self._refuse_seconds()))
         return effects + self._want_offers()
 
+    def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
+        eid = f"{self.prefix}-e{next(self._exec_seq)}"
+        lease = self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now, actor_id=actor_id)
+        return lease
+
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
-        return self.config.decline_seconds_wanting if self._need() else self.config.decline_seconds
+        wanting = self._need() or self.actors.waiting
+        return self.config.decline_seconds_wanting if wanting else self.config.decline_seconds
 
     def _need(self) -> dict[Resources, int]:
         """Executors to launch per shape: READY tasks not covered by executors still starting.
@@ -333,7 +405,7 @@ class SchedulerState:
         """
         launching: dict[Resources, int] = {}
         for lease in self.leases.values():
-            if not lease.connected and not lease.killing and not lease.draining:
+            if not (lease.connected or lease.killing or lease.draining or lease.actor_id):
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)
@@ -345,7 +417,7 @@ class SchedulerState:
         return [shape for shape, queue in self.ready.items() if queue]
 
     def _want_offers(self) -> list[Effect]:
-        want = bool(self._need())
+        want = bool(self._need()) or bool(self.actors.waiting)
         if want and self.suppressed:
             self.suppressed = False
             return [SetSuppressed(False)]
@@ -364,7 +436,7 @@ class SchedulerState:
             return self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining:
+            if lease.connected and not lease.killing and not lease.draining and not lease.actor_id:
                 by_shape.setdefault(lease.shape, []).append(lease)
         for shape, queue in waiting:
             leases = by_shape.get(shape)
@@ -413,7 +485,7 @@ class SchedulerState:
             candidates += self.dependents.get(tid, [])
             for cid in candidates:
                 task = self.tasks.get(cid)
-                if task is None or task.state is not TaskState.WAITING:
+                if task is None or task.state is not TaskState.WAITING or task.actor_id:
                     continue
                 lease = self._producer_lease(task)
                 if lease is None or not lease.can_take():
@@ -435,12 +507,18 @@ class SchedulerState:
                 return None
             executor_id = producer.executor_id
         lease = self.leases.get(executor_id) if executor_id else None
-        if lease is None or lease.shape != task.shape or lease.killing or lease.draining:
+        if (
+            lease is None
+            or lease.shape != task.shape
+            or lease.killing
+            or lease.draining
+            or lease.actor_id
+        ):
             return None
         return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
-        pressure = bool(self._need())
+        pressure = bool(self._need()) or bool(self.actors.waiting)
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):
@@ -449,21 +527,25 @@ class SchedulerState:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
                 effects += self.executor_gone(lease.executor_id, "executor_lost", detail, now)
         for lease in self.leases.values():
-            if lease.killing or lease.inflight or lease.idle_since is None:
+            if lease.killing or lease.inflight or lease.idle_since is None or lease.actor_id:
                 continue
             if self.ready.get(lease.shape):
                 continue
             if now - lease.idle_since >= timeout:
                 lease.killing = True
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
-        return effects + self._want_offers()
+        return effects + self.actors.tick(now) + self._want_offers()
 
     def reclaim(self, count: int, now: float) -> list[Effect]:
         """Give ``count`` executors back to the master: idle or starting ones first, else the
         least loaded; each is drained (no new tasks) and stopped once its queue is empty."""
         effects: list[Effect] = []
         candidates = sorted(
-            (lease for lease in self.leases.values() if not lease.killing and not lease.draining),
+            (
+                lease
+                for lease in self.leases.values()
+                if not lease.killing and not lease.draining and not lease.actor_id
+            ),
             key=lambda lease: (lease.connected, len(lease.inflight)),
         )
         for lease in candidates[:count]:
