@@ -13,7 +13,7 @@
 This module holds the public API only; see docs/ for the architecture.
 """
 
-from pymesos_rt import util  # its names import lazily (rt.util.ActorPool)
+from pymesos_rt import exceptions, util  # util's names import lazily (rt.util.ActorPool)
 from pymesos_rt.api import (
     ClusterInfo,
     as_completed,
@@ -38,8 +38,10 @@ from pymesos_rt.client.actor import (
     method,
 )
 from pymesos_rt.client.futures import Executor
+from pymesos_rt.client.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.client.remote_function import RemoteFunction
+from pymesos_rt.client.runtime_context import get_gpu_ids, get_runtime_context
 from pymesos_rt.errors import (
     ActorDiedError,
     ExecutorLostError,
@@ -61,11 +63,13 @@ __all__ = [
     "ActorDiedError",
     "ActorHandle",
     "ClusterInfo",
+    "DynamicObjectRefGenerator",
     "Executor",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",
     "ObjectRef",
+    "ObjectRefGenerator",
     "OutOfMemoryError",
     "PymesosRTError",
     "RemoteFunction",
@@ -78,9 +82,12 @@ __all__ = [
     "available_resources",
     "cancel",
     "cluster_resources",
+    "exceptions",
     "exit_actor",
     "get",
     "get_actor",
+    "get_gpu_ids",
+    "get_runtime_context",
     "init",
     "is_initialized",
     "kill",

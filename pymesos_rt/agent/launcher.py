@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -112,6 +113,7 @@ class Launcher:
         env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
+        env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
         proc = self._take_standby(command)
         if proc is not None:
             try:

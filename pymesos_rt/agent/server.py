@@ -129,6 +129,7 @@ class Agent:
             self._apply(self.core.on_master_event(msg, now))
             if isinstance(msg, m.AgentRegistered):
                 log.info("registered as agent %s", msg.agent_id)
+                self.launcher.extra_env["PYMESOS_RT_AGENT_ID"] = msg.agent_id
                 self.registered.set()
 
     def on_closed(self, conn: Connection, reason: str) -> None:

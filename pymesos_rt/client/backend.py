@@ -10,8 +10,10 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from pymesos_rt.errors import PymesosRTError, RuntimeNotInitializedError
 from pymesos_rt.protocol import messages as m
@@ -28,6 +30,26 @@ class TaskOptions:
     shape: Resources
     max_retries: int
     retry_exceptions: bool
+    extra: m.TaskExtra | None = None
+
+    @property
+    def num_returns(self) -> int:
+        return 1 if self.extra is None else self.extra.num_returns
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What ``rt.get_runtime_context()`` reports (resources keyed as on the wire)."""
+
+    job_id: str
+    node_id: str
+    task_id: str | None = None
+    task_name: str | None = None
+    function_name: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    namespace: str = "default"
+    dashboard_url: str = ""
+    gpu_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,11 +65,16 @@ class Backend(abc.ABC):
         self._sent_functions: set[str] = set()
         self._sent_lock = threading.Lock()
 
-    def task_spec(self, oid: str, call: PickledCall, options: TaskOptions) -> m.TaskSpec:
+    def task_spec(
+        self, oid: str, call: PickledCall, options: TaskOptions, parent_id: str = ""
+    ) -> m.TaskSpec:
         """The wire form of a task; the function's bytes go with its first task only."""
         with self._sent_lock:
             fn = None if call.fn_id in self._sent_functions else call.fn
             self._sent_functions.add(call.fn_id)
+        extra = options.extra
+        if parent_id:
+            extra = msgspec.structs.replace(extra or m.TaskExtra(), parent_id=parent_id)
         return m.TaskSpec(
             oid,
             options.name,
@@ -58,6 +85,7 @@ class Backend(abc.ABC):
             options.shape,
             options.max_retries,
             options.retry_exceptions,
+            extra,
         )
 
     @abc.abstractmethod
@@ -75,7 +103,7 @@ class Backend(abc.ABC):
     def put(self, data: bytes) -> str: ...
 
     @abc.abstractmethod
-    def cancel(self, oid: str, force: bool) -> None: ...
+    def cancel(self, oid: str, force: bool, recursive: bool = True) -> None: ...
 
     @abc.abstractmethod
     def on_done(self, oid: str, callback: DoneCallback) -> None:
@@ -90,12 +118,28 @@ class Backend(abc.ABC):
     def escape(self, oid: str) -> None:
         """A reference to ``oid`` was pickled: keep it alive for whoever unpickles it."""
 
+    @abc.abstractmethod
+    def stream_next(self, task_id: str, index: int, timeout: float | None) -> str | None:
+        """The object id of item ``index`` of generator task ``task_id`` once it exists,
+        ``""`` once the generator has ended without it, None if ``timeout`` passed first."""
+
+    @abc.abstractmethod
+    def stream_on_next(self, task_id: str, index: int, callback: Callable[[str], None]) -> None:
+        """``callback`` with what :meth:`stream_next` would return (on any thread)."""
+
+    def stream_close(self, task_id: str, consumed: int) -> None:
+        """This process's generator over ``task_id`` was dropped after ``consumed`` items."""
+
     def check_shape(self, shape: Resources) -> None:
         """Raise ``UnschedulableError`` at once if no agent could ever run ``shape``."""
 
     @abc.abstractmethod
     def cluster_state(self, params: str = "") -> dict[str, Any]:
         """The master's ``/state`` for the URL query ``params`` (``limit=...&offset=...``)."""
+
+    @abc.abstractmethod
+    def runtime_info(self) -> RuntimeInfo:
+        """Who and where the caller is: job, node, and the task running on this thread."""
 
     # --- actors (client/actor.py) ------------------------------------------------------------
     def first_send(self, fn_id: str, data: bytes) -> bytes | None:
@@ -147,6 +191,7 @@ class Backend(abc.ABC):
 
 _lock = threading.Lock()
 _backend: Backend | None = None
+_auto_init: Callable[[], None] | None = None
 
 
 def set_backend(backend: Backend | None) -> None:
@@ -155,8 +200,18 @@ def set_backend(backend: Backend | None) -> None:
         _backend = backend
 
 
+def set_auto_init(start: Callable[[], None] | None) -> None:
+    """What :func:`current` calls when nothing is initialized (``rt.init()``, as Ray starts
+    itself on first use); None: raise ``RuntimeNotInitializedError`` instead."""
+    global _auto_init
+    _auto_init = start
+
+
 def current() -> Backend:
     backend = _backend
+    if backend is None and _auto_init is not None:
+        _auto_init()
+        backend = _backend
     if backend is None:
         raise RuntimeNotInitializedError(
             "pymesos_rt is not initialized: call pymesos_rt.init() first"

@@ -4,6 +4,7 @@ thread and answers ``get``/``wait`` from the shared :class:`ObjectTable`."""
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,16 @@ import msgspec
 
 from pymesos_rt import store
 from pymesos_rt.client import handles
-from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client.backend import (
+    Backend,
+    DoneCallback,
+    PickledCall,
+    RuntimeInfo,
+    TaskOptions,
+)
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.ids import IdSequence, return_id
+from pymesos_rt.protocol.ids import IdSequence, return_id, return_ids
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.actor_shell import Escape
 from pymesos_rt.scheduler.actors import DRIVER
@@ -43,6 +50,10 @@ class DriverBackend(Backend):
         self._on_shutdown = on_shutdown
         self._agents_seen: object = None
         self._shapes_ok: set[Resources] = set()
+        self.node_id = ""  # the agent this driver runs beside (embedded), if known
+        self.namespace = "default"
+        self.dashboard_url = ""
+        self._node_id: str | None = None
         driver.actors.events = handles.presence.events
         driver.actors.presence = handles.PresenceFilter().apply
 
@@ -54,7 +65,11 @@ class DriverBackend(Backend):
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         self._check_deps(call.dep_ids)
         oid = self.ids.next()
-        self.table.create(oid)
+        returns = options.num_returns
+        for rid in return_ids(oid, returns):
+            self.table.create(rid, refs=0 if returns == 0 else 1)
+        if returns < 0:
+            self.driver.streams.open(oid, returns, owned=True)
         # pin the arguments now, on the caller's thread: the caller may drop its refs to them
         # before the loop thread sees this task
         self.table.pin(call.dep_ids)
@@ -87,8 +102,17 @@ class DriverBackend(Backend):
         self.driver.enqueue(Ready(oid))
         return oid
 
-    def cancel(self, oid: str, force: bool) -> None:
-        self.driver.enqueue(Cancel(oid, force))
+    def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
+        self.driver.enqueue(Cancel(oid, force, recursive))
+
+    def stream_next(self, task_id: str, index: int, timeout: float | None) -> str | None:
+        return self.driver.streams.next(task_id, index, timeout)
+
+    def stream_on_next(self, task_id: str, index: int, callback: Callable[[str], None]) -> None:
+        self.driver.streams.on_next(task_id, index, callback)
+
+    def stream_close(self, task_id: str, consumed: int) -> None:
+        self.driver.streams.close(task_id, consumed)
 
     def on_done(self, oid: str, callback: DoneCallback) -> None:
         self.table.on_done(oid, callback)
@@ -104,6 +128,19 @@ class DriverBackend(Backend):
 
     def cluster_state(self, params: str = "") -> dict[str, Any]:
         return self._state_source(params)
+
+    def runtime_info(self) -> RuntimeInfo:
+        if self._node_id is None:
+            here = socket.gethostname()
+            agents = [] if self.node_id else self.cluster_state()["agents"]
+            mine = [a["id"] for a in agents if a["hostname"] == here]
+            self._node_id = self.node_id or (mine[0] if mine else "")
+        return RuntimeInfo(
+            job_id=self.driver.framework_id or "",
+            node_id=self._node_id,
+            namespace=self.namespace,
+            dashboard_url=self.dashboard_url,
+        )
 
     # --- actors ------------------------------------------------------------------------------
     def new_actor_id(self) -> str:

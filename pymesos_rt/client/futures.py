@@ -29,8 +29,9 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef, decode
-from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
+from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.store import Payload
 
 Future = concurrent.futures.Future
@@ -100,8 +101,10 @@ class Executor(concurrent.futures.Executor):
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._max = max_workers
-        self._remote = RemoteFunction(_call, RemoteOptions().merged(**options))
+        self._options = RemoteOptions().merged(**options)
+        self._remote = RemoteFunction(_call, self._options)  # pickles the trampoline once
         self._task_options: dict[str, backend_mod.TaskOptions] = {}
+        self._options_backend: backend_mod.Backend | None = None
         self._key = uuid.uuid4().hex
         self._initializer = initializer
         self._initargs = tuple(initargs)
@@ -145,12 +148,21 @@ class Executor(concurrent.futures.Executor):
         fn_id, fn_bytes = self._remote._function_bytes()
         head = (self._key, self._initializer, self._initargs, fn)
         data, deps = serialization.dumps_args((*head, *args), kwargs)
+        return backend_mod.PickledCall(fn_id, fn_bytes, data, deps), self._options_for(fn)
+
+    def _options_for(self, fn: Callable[..., Any]) -> backend_mod.TaskOptions:
+        """The task options of a call of ``fn``: the Executor's, named after ``fn`` (one per
+        name of a callable submitted: a bounded set; made again for a new runtime)."""
+        backend = backend_mod.current()
+        if self._options_backend is not backend:
+            self._task_options, self._options_backend = {}, backend
         name = _name(fn)
         options = self._task_options.get(name)
-        if options is None:  # one per name of a callable submitted (a bounded set)
-            options = self._remote._make_task_options(self._remote._options.merged(name=name))
+        if options is None:
+            put = lambda data: ObjectRef(backend.put(data), backend)  # noqa: E731
+            options = self._options.merged(name=name).task_options(_call, put, backend)
             self._task_options[name] = options
-        return backend_mod.PickledCall(fn_id, fn_bytes, data, deps), options
+        return options
 
     def _send(self, item: _Item) -> None:
         """Hand one task to the cluster; its end frees the slot for the next waiting one."""

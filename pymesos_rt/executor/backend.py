@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,21 +15,30 @@ import msgspec
 
 from pymesos_rt import store
 from pymesos_rt.client import handles
-from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client.backend import (
+    Backend,
+    DoneCallback,
+    PickledCall,
+    RuntimeInfo,
+    TaskOptions,
+)
 from pymesos_rt.errors import PymesosRTError
+from pymesos_rt.executor import output
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import IdSequence, process_prefix, return_id
 from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
+STATE_TIMEOUT_S = 30.0
 
 
 class _Request:
-    __slots__ = ("event", "objects")
+    __slots__ = ("event", "objects", "state")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.objects: list[m.ObjectBlob] = []
+        self.state = b""
 
 
 def payload_of(b: m.ObjectBlob) -> bytes | memoryview:
@@ -54,34 +65,55 @@ class WorkerBackend(Backend):
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         oid = self._ids.next()
-        spec = self.task_spec(oid, call, options)
+        spec = self.task_spec(oid, call, options, parent_id=output.current_task_id() or "")
         self._post(m.Submit(spec))
         return oid
 
     def _request(
         self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None
     ) -> list[m.ObjectBlob] | None:
+        req = self._await_reply(lambda rid: m.GetObjects(rid, oids, num_returns, fetch), timeout)
+        return None if req is None else req.objects
+
+    def _await_reply(self, message: Callable[[int], Any], timeout: float | None) -> _Request | None:
+        """Send ``message(request id)`` and block (giving the task's slot back) until the
+        driver answers it; None if ``timeout`` passed first."""
         rid = next(self._request_ids)
         req = _Request()
         with self._lock:
             self._requests[rid] = req
-        self._post(m.GetObjects(rid, oids, num_returns, fetch))
+        self._post(message(rid))
         self._blocked(+1)
         try:
-            if not req.event.wait(timeout):
-                return None
-            return req.objects
+            return req if req.event.wait(timeout) else None
         finally:
             self._blocked(-1)
             with self._lock:
                 self._requests.pop(rid, None)
 
-    def deliver(self, values: m.ObjectValues) -> None:
+    def deliver(self, values: m.ObjectValues | m.StateReply) -> None:
         with self._lock:
             req = self._requests.get(values.request_id)
-        if req is not None:
+        if req is None:
+            return
+        if isinstance(values, m.ObjectValues):
             req.objects = values.objects
-            req.event.set()
+        else:
+            req.state = values.state
+        req.event.set()
+
+    def stream_next(self, task_id: str, index: int, timeout: float | None) -> str | None:
+        req = self._await_reply(lambda rid: m.NextItem(rid, task_id, index), timeout)
+        if req is None:
+            return None
+        return req.objects[0].object_id if req.objects else ""
+
+    def stream_on_next(self, task_id: str, index: int, callback: Callable[[str], None]) -> None:
+        def fetch() -> None:
+            found = self.stream_next(task_id, index, None)
+            callback(found or "")
+
+        threading.Thread(target=fetch, daemon=True).start()
 
     def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         blobs = self._request(oids, 0, True, timeout)
@@ -107,8 +139,8 @@ class WorkerBackend(Backend):
             return m.ObjectBlob(oid, b"", location=store.write(self.object_dir, oid, data))
         return m.ObjectBlob(oid, data)
 
-    def cancel(self, oid: str, force: bool) -> None:
-        self._post(m.CancelRequest(oid, force))
+    def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
+        self._post(m.CancelRequest(oid, force, recursive))
 
     def on_done(self, oid: str, callback: DoneCallback) -> None:
         def fetch() -> None:
@@ -118,8 +150,33 @@ class WorkerBackend(Backend):
 
         threading.Thread(target=fetch, daemon=True).start()
 
+    def runtime_info(self) -> RuntimeInfo:
+        env = os.environ
+        task_id = output.current_task_id()
+        task = getattr(output.current, "task", None)
+        if task is not None and task.task_id != task_id:  # an actor's call runs on this thread
+            task = None
+        gpus = env.get("PYMESOS_RT_GPU_IDS", "")
+        return RuntimeInfo(
+            job_id=env.get("PYMESOS_RT_FRAMEWORK_ID", ""),
+            node_id=env.get("PYMESOS_RT_AGENT_ID", ""),
+            task_id=task_id,
+            task_name=task.name if task is not None else None,
+            function_name=getattr(output.current, "function_name", None) if task else None,
+            resources=json.loads(env.get("PYMESOS_RT_RESOURCES") or "{}"),
+            namespace=env.get("PYMESOS_RT_NAMESPACE", "default"),
+            dashboard_url=env.get("PYMESOS_RT_DASHBOARD_URL", ""),
+            gpu_ids=[int(i) for i in gpus.split(",") if i.strip()],
+        )
+
     def cluster_state(self, params: str = "") -> dict[str, Any]:
-        raise PymesosRTError("cluster state is not available inside a task")
+        req = self._await_reply(lambda rid: m.StateRequest(rid, params), STATE_TIMEOUT_S)
+        if req is None:
+            raise PymesosRTError(f"the driver did not send the cluster state in {STATE_TIMEOUT_S}s")
+        state: dict[str, Any] = json.loads(req.state)
+        if "error" in state:
+            raise PymesosRTError(f"the driver could not read the cluster state: {state['error']}")
+        return state
 
     # --- actors: calls go to the driver, which sends them on to the actor's executor ---------
     def forward_handles(self) -> None:

@@ -24,13 +24,15 @@ from typing import Any
 from pymesos_rt import serialization, store
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.errors import TaskCancelledError, make_task_error
-from pymesos_rt.executor import output
+from pymesos_rt.executor import output, returns
 from pymesos_rt.executor.actor_host import ActorHost
-from pymesos_rt.executor.backend import WorkerBackend, payload_of
+from pymesos_rt.executor.backend import READY, WorkerBackend, payload_of
 from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
+from pymesos_rt.executor.runtime_env import RuntimeEnv
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import item_id, return_ids
 from pymesos_rt.transport.blocking import BlockingLink
 from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
@@ -46,10 +48,12 @@ class Worker:
         self.executor_id = executor_id
         self.link: BlockingLink | None = None
         self.functions: dict[str, Any] = {}
+        self.function_names: dict[str, str] = {}  # fn_id -> "module.qualname"
         self.runner = Runner(self.execute)
         self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
         self.recent = RecentResults(self.runner.blocked)
         self._cancelled: set[str] = set()
+        self.runtime_env = RuntimeEnv(self._fetch_raw)
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
@@ -87,6 +91,14 @@ class Worker:
             with contextlib.suppress(OSError):
                 self.link.sock.shutdown(socket.SHUT_RDWR)
 
+    def _fetch_raw(self, oids: list[str]) -> list[bytes]:
+        found = self.backend.get(oids, None)
+        assert found is not None
+        for oid, (state, _) in zip(oids, found, strict=True):
+            if state != READY:
+                raise RuntimeError(f"runtime env archive {oid} is not available")
+        return [bytes(store.view(data)) for _, data in found]
+
     # --- messages from the driver ------------------------------------------------------------
     def on_messages(self, messages: list[Any]) -> bool:
         """Handle one batch; True when the driver asked this executor to stop."""
@@ -94,7 +106,7 @@ class Worker:
             match msg:
                 case m.RunTask():
                     self.runner.submit(msg)
-                case m.ObjectValues():
+                case m.ObjectValues() | m.StateReply():
                     self.backend.deliver(msg)
                 case m.CallMethod() if self.actor is not None:
                     self.actor.call(msg)
@@ -121,7 +133,9 @@ class Worker:
         if isinstance(message, m.Output):
             link.queue(message)
             self._flush_within(OUTPUT_DELAY_S)
-        elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self._more_queued():
+        elif isinstance(message, m.Yielded) or (
+            isinstance(message, (m.TaskDone, m.TaskFailed)) and self._more_queued()
+        ):
             # more tasks are queued here: their results may share this one's frame
             if link.queue(message) >= RESULT_BATCH:
                 link.flush()
@@ -163,30 +177,32 @@ class Worker:
     def execute(self, task: m.RunTask) -> None:
         started = time.perf_counter()
         output.current.task_id = task.task_id
+        output.current.task = task
+        outputs = return_ids(task.task_id, task.num_returns)
         try:
-            fn = self.functions.get(task.fn_id)
-            if fn is None:
-                if task.fn is None:
-                    raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
-                fn = self.functions[task.fn_id] = serialization.loads(task.fn)
-            values: dict[str, Any] = {}
-            for blob in task.deps:
-                if blob.error:
-                    raise serialization.loads_exception(payload_of(blob))
-                values[blob.object_id] = serialization.loads(payload_of(blob))
-            for oid in task.local_deps:
-                blob = self.recent.wait_for(oid)
-                if blob.error:  # fail exactly as the driver fails dependents of a failed task
-                    inherited = m.ObjectBlob(task.task_id, blob.data, True)
-                    self.runner.finishing(task.task_id)
-                    output.current.task_id = None
-                    self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
-                    return
-                values[oid] = serialization.loads(payload_of(blob))
+            self.runtime_env.ensure()
+            fn = self._function(task)
+            output.current.function_name = self.function_names.get(task.fn_id)
+            values = self._arguments(task)
+            if isinstance(values, m.ObjectBlob):  # as the driver fails dependents of a failure
+                inherited = [m.ObjectBlob(oid, values.data, True) for oid in outputs]
+                self.runner.finishing(task.task_id)
+                output.current.task_id = None
+                self._finish(task, m.TaskFailed(task.task_id, values.data, "", 0.0), inherited)
+                return
             args, kwargs = serialization.loads_args(task.args, values)
             result = fn(*args, **kwargs)
+            if task.num_returns < 0:  # a generator: its items go out as it yields them
+                result = self._stream(task, result)
+            elif task.num_returns > 1:
+                result = returns.split(result, task.num_returns)
+            else:
+                result = returns.settle(result)
             self.runner.finishing(task.task_id)  # a cancel no longer interrupts this thread
-            data = serialization.dumps_value(result)
+            if task.num_returns > 1:
+                blobs = self._return_blobs(task, outputs, *result)
+            else:
+                data = serialization.dumps_value(result if task.num_returns else None)
         except BaseException as exc:
             self.runner.finishing(task.task_id)
             self._flush_streams()
@@ -196,33 +212,90 @@ class Worker:
                 return
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
-            exc_data, text = serialization.dumps_exception(exc)
-            cause = serialization.loads_exception(exc_data)
-            # pickled as an exception: the cause keeps its class even if it rebuilds only
-            # without its __init__ (see serialization.dumps_exception)
-            error, _ = serialization.dumps_exception(make_task_error(cause, task.name, text))
+            error, text = self._task_error(task, exc)
             elapsed = time.perf_counter() - started
             failed = m.TaskFailed(task.task_id, error, text, elapsed)
-            self._finish(task, failed, m.ObjectBlob(task.task_id, error, True))
+            self._finish(task, failed, [m.ObjectBlob(oid, error, True) for oid in outputs])
             return
         self._flush_streams()
         output.current.task_id = None
-        packed = self.backend.pack(task.task_id, data)
         elapsed = time.perf_counter() - started
-        self._finish(task, m.TaskDone(task.task_id, packed.data, elapsed, packed.location), packed)
+        if task.num_returns > 1:
+            self._finish(task, m.TaskDone(task.task_id, b"", elapsed, returns=blobs), blobs)
+            return
+        packed = self.backend.pack(task.task_id, data)
+        done = m.TaskDone(task.task_id, packed.data, elapsed, packed.location)
+        self._finish(task, done, [packed])
 
-    def _finish(self, task: m.RunTask, message: Any, result: m.ObjectBlob) -> None:
-        """Report a task's end, and keep its result for tasks chained behind it here."""
-        self.recent.add(result)
+    def _function(self, task: m.RunTask) -> Any:
+        fn = self.functions.get(task.fn_id)
+        if fn is None:
+            if task.fn is None:
+                raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
+            fn = self.functions[task.fn_id] = serialization.loads(task.fn)
+            module = getattr(fn, "__module__", None) or "__main__"
+            self.function_names[task.fn_id] = f"{module}.{getattr(fn, '__qualname__', task.name)}"
+        return fn
+
+    def _arguments(self, task: m.RunTask) -> dict[str, Any] | m.ObjectBlob:
+        """The values of the task's argument objects, or the failed result of a chained one."""
+        values: dict[str, Any] = {}
+        for blob in task.deps:
+            if blob.error:
+                raise serialization.loads_exception(payload_of(blob))
+            values[blob.object_id] = serialization.loads(payload_of(blob))
+        for oid in task.local_deps:
+            blob = self.recent.wait_for(oid)
+            if blob.error:
+                return blob
+            values[oid] = serialization.loads(payload_of(blob))
+        return values
+
+    @staticmethod
+    def _task_error(task: m.RunTask, exc: BaseException) -> tuple[bytes, str]:
+        """The pickled ``TaskError`` that ``get`` raises for ``exc``, and its traceback."""
+        exc_data, text = serialization.dumps_exception(exc)
+        cause = serialization.loads_exception(exc_data)
+        # pickled as an exception: the cause keeps its class even if it rebuilds only without
+        # its __init__ (see serialization.dumps_exception)
+        error, _ = serialization.dumps_exception(make_task_error(cause, task.name, text))
+        return error, text
+
+    def _stream(self, task: m.RunTask, result: Any) -> int:
+        """Report each item of a generator task as it is yielded; returns how many."""
+        count = 0
+        for value in returns.items(result):
+            blob = self.backend.pack(item_id(task.task_id, count), serialization.dumps_value(value))
+            self.post(m.Yielded(task.task_id, count, blob))
+            count += 1
+        return count
+
+    def _return_blobs(
+        self, task: m.RunTask, outputs: list[str], values: list[Any], error: BaseException | None
+    ) -> list[m.ObjectBlob]:
+        """The blobs of a task of several returns: its values, then its error for the rest."""
+        blobs = [
+            self.backend.pack(oid, serialization.dumps_value(value))
+            for oid, value in zip(outputs, values, strict=False)
+        ]
+        if error is not None:
+            data, _ = self._task_error(task, error)
+            blobs += [m.ObjectBlob(oid, data, True) for oid in outputs[len(values) :]]
+        return blobs
+
+    def _finish(self, task: m.RunTask, message: Any, results: list[m.ObjectBlob]) -> None:
+        """Report a task's end, and keep its results for tasks chained behind it here."""
+        for result in results:
+            self.recent.add(result)
         self.post(message)
 
     def _report_cancelled(self, task: m.RunTask) -> None:
         self._cancelled.discard(task.task_id)
         error = TaskCancelledError(f"task {task.name} ({task.task_id}) was cancelled")
         data = serialization.dumps_value(error)
-        self._finish(
-            task, m.TaskFailed(task.task_id, data, "", 0.0), m.ObjectBlob(task.task_id, data, True)
-        )
+        outputs = return_ids(task.task_id, task.num_returns)
+        blobs = [m.ObjectBlob(oid, data, True) for oid in outputs]
+        self._finish(task, m.TaskFailed(task.task_id, data, "", 0.0), blobs)
 
     @staticmethod
     def _flush_streams() -> None:

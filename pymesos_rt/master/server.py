@@ -58,6 +58,14 @@ class MasterServer:
         self.port = 0
         self.mesos: MesosApi | None = None  # the Mesos v1 scheduler API (served with HTTP)
 
+    def leader_elsewhere(self) -> str:
+        """The leading master's address when it is another master, else "". ZooKeeper may
+        still name this master as leader while it does not lead (it is taking over, or it
+        stepped down when its lease lapsed and its znode has not expired yet): a standby must
+        never send clients to itself."""
+        leader = self.leader_address
+        return "" if leader == self.state.address else leader
+
     async def start(self) -> None:
         self._ticker = asyncio.ensure_future(self._tick_forever())
 
@@ -225,12 +233,13 @@ def _redirected_to_leader(handler: tornado.web.RequestHandler, master: MasterSer
     leader is known). False on the leader, which answers itself."""
     if master.leading:
         return False
-    if not master.leader_address:
+    leader = master.leader_elsewhere()
+    if not leader:
         handler.set_status(503)
         handler.write({"error": "standby master; no leader known yet"})
         return True
-    scheme = "https" if master.leader_address.startswith("wss") else "http"
-    host = master.leader_address.split("://", 1)[1]
+    scheme = "https" if leader.startswith("wss") else "http"
+    host = leader.split("://", 1)[1]
     handler.redirect(f"{scheme}://{host}{handler.request.path}", status=307)
     return True
 

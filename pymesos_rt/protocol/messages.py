@@ -351,6 +351,42 @@ class ObjectBlob(msgspec.Struct, frozen=True, array_like=True):
     location: str = ""
 
 
+class RuntimeEnvSpec(msgspec.Struct, frozen=True, array_like=True):
+    """A task's ``runtime_env``: environment variables, and a packed ``working_dir`` and
+    ``py_modules`` (object ids of zip archives, stored once). ``key`` names it: executors of
+    different keys are different executor kinds."""
+
+    key: str
+    env_vars: dict[str, str] = {}
+    working_dir: str = ""
+    py_modules: list[str] = []
+
+
+RUNTIME_ENV_VAR = "PYMESOS_RT_RUNTIME_ENV"  # an executor's RuntimeEnvSpec, as JSON
+STREAMING = -1  # TaskExtra.num_returns: a generator whose items arrive as it yields
+DYNAMIC = -2  # the same, its item refs returned all at once when it ends
+
+
+class TaskExtra(msgspec.Struct, frozen=True, array_like=True):
+    """What a task asks beyond a plain call (``None`` for most tasks).
+
+    ``num_returns``: N >= 0 return objects, or :data:`STREAMING` / :data:`DYNAMIC`.
+    ``parent_id``: the task that submitted it (``rt.cancel(recursive=True)``).
+    ``max_calls``: replace an executor after this many calls of the function (0: never).
+    ``retry_on``: pickled tuple of exception classes that are retried (``retry_exceptions=[...]``).
+    ``node``/``soft``: node affinity (an agent id); ``spread``: the SPREAD strategy.
+    """
+
+    num_returns: int = 1
+    parent_id: str = ""
+    max_calls: int = 0
+    retry_on: bytes = b""
+    node: str = ""
+    soft: bool = False
+    spread: bool = False
+    runtime_env: RuntimeEnvSpec | None = None
+
+
 class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
     """A task submitted from inside an executor (nested ``f.remote()``)."""
 
@@ -363,6 +399,7 @@ class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
     resources: Resources
     max_retries: int
     retry_exceptions: bool
+    extra: TaskExtra | None = None
 
 
 class Hello(_Msg, tag="hello", frozen=True):
@@ -420,6 +457,34 @@ class PutObject(_Msg, tag="put", frozen=True):
 class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     task_id: str
     force: bool = False
+    recursive: bool = True
+
+
+class Yielded(_Msg, tag="yielded", frozen=True):
+    """Item ``index`` of a generator task (``TaskExtra.num_returns`` STREAMING or DYNAMIC); its
+    object id is ``ids.item_id(task_id, index)``. A retried task yields its items again: the
+    driver keeps the first of each index."""
+
+    task_id: str
+    index: int
+    blob: ObjectBlob
+
+
+class NextItem(_Msg, tag="next_item", frozen=True):
+    """Wait for item ``index`` of generator task ``task_id``: answered by an
+    :class:`ObjectValues` naming the item (no data), or empty once the generator has ended."""
+
+    request_id: int
+    task_id: str
+    index: int
+
+
+class StateRequest(_Msg, tag="state_req", frozen=True):
+    """Ask the driver for the cluster's state (``rt.available_resources()`` in a task);
+    ``params`` is the query of the master's ``/state``."""
+
+    request_id: int
+    params: str = ""
 
 
 # ---- actors (executor <-> driver) ---------------------------------------------------------
@@ -530,6 +595,9 @@ WorkerCall = (
     | GetObjects
     | PutObject
     | CancelRequest
+    | Yielded
+    | NextItem
+    | StateRequest
     | SubmitActor
     | SubmitCall
     | HandleHeld
@@ -551,6 +619,7 @@ class RunTask(_Msg, tag="run", frozen=True):
     args: bytes
     deps: list[ObjectBlob]
     local_deps: list[str] = []
+    num_returns: int = 1  # as TaskExtra.num_returns
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):
@@ -564,6 +633,13 @@ class CancelTask(_Msg, tag="cancel", frozen=True):
 
 class StopWorker(_Msg, tag="stop_worker", frozen=True):
     pass
+
+
+class StateReply(_Msg, tag="state", frozen=True):
+    """The answer to :class:`StateRequest`: the cluster's state as JSON."""
+
+    request_id: int
+    state: bytes
 
 
 class StartActor(_Msg, tag="actor_start", frozen=True):
@@ -605,5 +681,12 @@ class ActorLookup(_Msg, tag="actor_found", frozen=True):
 
 
 WorkerEvent = (
-    RunTask | ObjectValues | CancelTask | StopWorker | StartActor | CallMethod | ActorLookup
+    RunTask
+    | ObjectValues
+    | CancelTask
+    | StopWorker
+    | StateReply
+    | StartActor
+    | CallMethod
+    | ActorLookup
 )

@@ -32,8 +32,10 @@ from pymesos_rt.errors import (
 )
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import return_ids
+from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
-from pymesos_rt.scheduler import records
+from pymesos_rt.scheduler import placement, records
 from pymesos_rt.scheduler import state as core
 from pymesos_rt.scheduler.actor_shell import (
     ACTOR_INTAKE,
@@ -42,7 +44,9 @@ from pymesos_rt.scheduler.actor_shell import (
     ActorShell,
 )
 from pymesos_rt.scheduler.actors import DRIVER
-from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
+from pymesos_rt.scheduler.objects import FAILED, ObjectTable
+from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
+from pymesos_rt.scheduler.streams import StreamTable
 from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
@@ -67,6 +71,7 @@ _ERRORS: dict[str, type[Exception]] = {
 class Cancel:
     task_id: str
     force: bool
+    recursive: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def error_blob(kind: str, message: str) -> bytes:
     return serialization.dumps_value(_ERRORS[kind](message))
 
 
-class Driver:
+class Driver(ResultHandling):
     def __init__(
         self,
         *,
@@ -115,6 +120,7 @@ class Driver:
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
         object_dir: str | None = None,
+        dynamic_value: Callable[[list[str]], bytes] = serialization.dumps_value,
     ) -> None:
         self.name, self.role, self.prefix = name, role, prefix
         self.table = table
@@ -147,6 +153,11 @@ class Driver:
         self._held: list[m.SchedulerCall] = []
         self._master_ready = False  # subscribed on the current connection
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.streams = StreamTable(table, dynamic_value)
+        self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
+        self.command_env: dict[str, str] = {}  # more environment for every executor
+        # the cluster's state for rt.available_resources() inside tasks (set by the session)
+        self.state_source: Callable[[str], Awaitable[dict[str, Any]]] | None = None
         self.actors = ActorShell(self)
 
     # --- start and stop ----------------------------------------------------------------------
@@ -195,7 +206,7 @@ class Driver:
             serialization.dumps_value(ExecutorLostError("the runtime was shut down"))
         )
 
-    def executor_command(self) -> m.CommandInfo:
+    def executor_command(self, shape: Resources | None = None) -> m.CommandInfo:
         paths = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
         env = {
             "PYMESOS_RT_DRIVER_URL": self.executor_url,
@@ -204,6 +215,10 @@ class Driver:
             "PYMESOS_RT_DRIVER_SECRET": self.secret,
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         }
+        env.update(self.command_env)
+        spec = self.runtime_envs.get(placement.env_of(shape)) if shape is not None else None
+        if spec is not None:
+            env.update(runtime_env_vars(spec))
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
@@ -236,7 +251,7 @@ class Driver:
         if isinstance(item, Ready):
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
-            effects = self.core.cancel(item.task_id, now)
+            effects = self.core.cancel(item.task_id, now, item.recursive)
             if item.force:
                 for eff in effects:
                     if isinstance(eff, fx.CancelOnExecutor):
@@ -251,11 +266,19 @@ class Driver:
             item.task_id,
             item.name,
             item.fn_id,
-            item.resources,
+            placement.shape_of(item.resources, item.extra),
             item.dep_ids,
             item.max_retries,
             item.retry_exceptions,
         )
+        extra = item.extra
+        if extra is not None:
+            if extra.num_returns > 1:
+                task.outputs = tuple(return_ids(item.task_id, extra.num_returns))
+            task.parent_id, task.max_calls = extra.parent_id, extra.max_calls
+            task.chainable = extra.num_returns >= 0
+            if extra.runtime_env is not None:
+                self.runtime_envs.setdefault(extra.runtime_env.key, extra.runtime_env)
         return self.core.submit(task, now)
 
     # --- effects -----------------------------------------------------------------------------
@@ -266,7 +289,10 @@ class Driver:
                 touched.add(self._dispatch(eff))
             elif isinstance(eff, fx.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
-                self.table.complete(eff.task_id, FAILED, data)
+                if self.streams.is_stream(eff.task_id):
+                    self._end_stream(eff.task_id, data, eff.blob is None)
+                else:
+                    self.table.complete(eff.task_id, FAILED, data)
                 effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
@@ -277,8 +303,10 @@ class Driver:
             elif isinstance(eff, fx.ActorEnded):
                 effects += self.actors.ended(eff, time.monotonic())
             elif isinstance(eff, fx.LaunchExecutors):
-                command = self.executor_command()
-                launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
+                launches = [
+                    m.ExecutorLaunch(eid, Resources(shape), self.executor_command(shape))
+                    for eid, shape in eff.executors
+                ]
                 log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
                 self._to_master(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
             elif isinstance(eff, fx.DeclineOffers):
@@ -310,7 +338,8 @@ class Driver:
         deps = dep_blobs(self.table, rec.task_id, rec.dep_ids, eff.local_deps)
         fn = self.functions[rec.fn_id] if eff.send_function else None
         local = list(eff.local_deps)
-        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local))
+        returns = 1 if rec.extra is None else rec.extra.num_returns
+        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns))
         return conn
 
     def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
@@ -417,13 +446,15 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
-                    value: Payload = Stored(msg.location, 0) if msg.location else msg.value
-                    if msg.returns:
-                        effects += self.actors.returns(msg, now)
-                    self.table.complete(msg.task_id, READY, value)
-                    effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
+                    effects += self._task_done(eid, msg, now)
                 case m.TaskFailed():
-                    effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
+                    effects += self._task_failed(eid, msg, now)
+                case m.Yielded():
+                    effects += self._yielded(msg, now)
+                case m.NextItem():
+                    effects += self._nested_next(conn, eid, msg)
+                case m.StateRequest():
+                    self._state_reply(conn, msg.request_id, msg.params)
                 case m.Output():
                     self._print_output(eid, msg)
                 case m.Submit():
@@ -436,7 +467,7 @@ class Driver:
                     self.table.put(msg.blob.object_id, put_value, refs=0, escaped=True)
                     effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
-                    effects += self._handle_intake(Cancel(msg.task_id, msg.force))
+                    effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
                 case m.Hello():
                     pass
                 case _ if isinstance(msg, WORKER_ACTOR_CALLS):
@@ -477,7 +508,11 @@ class Driver:
         stream.flush()
 
     def _nested_submit(self, spec: m.TaskSpec) -> list[fx.Effect]:
-        self.table.create(spec.task_id, refs=0, escaped=True)
+        returns = 1 if spec.extra is None else spec.extra.num_returns
+        for oid in return_ids(spec.task_id, returns):
+            self.table.create(oid, refs=0, escaped=True)
+        if returns < 0:
+            self.streams.open(spec.task_id, returns, owned=False)
         self.table.pin(spec.dep_ids)
         return self._handle_intake(spec)
 
