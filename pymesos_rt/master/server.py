@@ -22,6 +22,7 @@ from typing import Any
 import tornado.web
 
 from pymesos_rt.master import dashboard
+from pymesos_rt.master.jobs_view import job_detail, jobs_overview
 from pymesos_rt.master.mesos_http import MesosApi
 from pymesos_rt.master.records import Close, Effect, Send
 from pymesos_rt.master.snapshot import StateQuery
@@ -178,6 +179,8 @@ class MasterServer:
             *self.mesos.routes(),
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
+            ("/jobs", _Json, {"master": self, "render": _jobs}),
+            (r"/jobs/([^/]+)", _Json, {"master": self, "render": _job}),
             *[
                 (path, _Static, {"master": self, "body": body, "kind": kind})
                 for path, (body, kind) in dashboard.FILES.items()
@@ -259,6 +262,39 @@ class _State(tornado.web.RequestHandler):
             return
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(self.master.state.snapshot(query)))
+
+
+Render = Callable[..., Any]  # (master, handler, *path arguments) -> JSON-able or None
+
+
+def _jobs(master: MasterServer, handler: tornado.web.RequestHandler, *_: str) -> Any:
+    return jobs_overview(master.state, time.monotonic())
+
+
+def _job(master: MasterServer, handler: tornado.web.RequestHandler, framework_id: str) -> Any:
+    try:
+        since = int(handler.get_query_argument("since", "0"))
+    except ValueError:
+        raise tornado.web.HTTPError(400, "since must be an integer") from None
+    return job_detail(master.state, framework_id, time.monotonic(), since)
+
+
+class _Json(tornado.web.RequestHandler):
+    """A JSON view of the leader's state (``/jobs``, ``/jobs/<framework id>``); 404 if none."""
+
+    def initialize(self, master: MasterServer, render: Render) -> None:
+        self.master, self.view = master, render
+
+    def get(self, *args: str) -> None:
+        if _redirected_to_leader(self, self.master):
+            return
+        body = self.view(self.master, self, *args)
+        if body is None:
+            self.set_status(404)
+            body = {"error": f"no framework {args[0] if args else ''} here"}
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(json.dumps(body))
 
 
 class _Static(tornado.web.RequestHandler):
