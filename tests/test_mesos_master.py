@@ -405,3 +405,25 @@ def test_framework_gone_after_failover_timeout_is_forgotten():
     w.core.tick(w.now)
     w.check()
     assert not w.core.frameworks
+
+
+def test_a_resubscribed_framework_keeps_its_unacknowledged_updates_and_counts():
+    w = World()
+    w.accept(w.offer(), command_task("t1"))
+    events, _ = w.agent_status("mt.t1", ExecutorState.RUNNING, "agent-u1")
+    status = events[0].update.status
+    w.core.disconnected(STREAM)
+    call = mc.Subscribe(
+        framework_id=w.fid,
+        subscribe=mc.SubscribeBody(framework_info=ms.FrameworkInfo(name="fw", id=w.fid)),
+    )
+    w.core.subscribe(STREAM, call, w.now)
+    w.check()
+    assert w.state.frameworks[w.fw.framework_id].tasks["running"] == 1
+    ack = mc.Acknowledge(
+        framework_id=w.fid,
+        acknowledge=mc.AcknowledgeBody(
+            agent_id=status.agent_id, task_id=status.task_id, uuid=status.uuid
+        ),
+    )
+    assert w.to_agent(w.call(ack)) == [m.StatusAcked("agent-u1")]
