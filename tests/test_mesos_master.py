@@ -427,3 +427,17 @@ def test_a_resubscribed_framework_keeps_its_unacknowledged_updates_and_counts():
         ),
     )
     assert w.to_agent(w.call(ack)) == [m.StatusAcked("agent-u1")]
+
+
+def test_only_the_principal_that_subscribed_a_framework_may_resubscribe_it():
+    state = MasterState()
+    core = MesosMaster(state)
+    info = ms.FrameworkInfo(name="fw", id=ms.Id(value="fw-owned"))
+    call = mc.Subscribe(subscribe=mc.SubscribeBody(framework_info=info))
+    core.subscribe("mesos#1", call, 1.0, principal="alice")
+    with pytest.raises(PermissionError, match="alice"):
+        core.subscribe("mesos#2", call, 2.0, principal="mallory")
+    with pytest.raises(PermissionError):
+        core.subscribe("mesos#2", call, 2.0, principal=None)
+    core.subscribe("mesos#3", call, 3.0, principal="alice")
+    core.validate()

@@ -67,6 +67,7 @@ class MesosFramework:
     stream_id: str
     info: ms.FrameworkInfo
     last_heartbeat: float
+    principal: str | None = None  # who subscribed it (HTTP Basic): only they may re-subscribe
     # uuid -> (agent, update id): updates sent and not yet acknowledged
     acks: dict[bytes, tuple[str, str]] = field(default_factory=dict)
     live: dict[str, ms.TaskState] = field(default_factory=dict)  # last state of live tasks
@@ -97,9 +98,12 @@ class MesosMaster:
     def is_stream(self, conn: str) -> bool:
         return conn in self._by_conn
 
-    def subscribe(self, conn: str, call: mc.Subscribe, now: float) -> tuple[str, list[Effect]]:
-        """Subscribe (or re-subscribe) on stream ``conn``; returns the new Mesos-Stream-Id.
-        Raises ``ValueError`` for a call Mesos would refuse with 400."""
+    def subscribe(
+        self, conn: str, call: mc.Subscribe, now: float, principal: str | None = None
+    ) -> tuple[str, list[Effect]]:
+        """Subscribe (or re-subscribe) on stream ``conn`` for the authenticated ``principal``;
+        returns the new Mesos-Stream-Id. Raises ``ValueError`` for a call Mesos would refuse
+        with 400, ``PermissionError`` (403) for a framework that another principal owns."""
         info = call.subscribe.framework_info
         fw_id = call.framework_id.value if call.framework_id else None
         if info.id is not None:
@@ -111,6 +115,8 @@ class MesosMaster:
         fw_id = fw_id or new_id("fw")
         role = info.role or (info.roles[0] if info.roles else "*")
         old = self.frameworks.get(fw_id)
+        if old is not None and old.principal is not None and old.principal != principal:
+            raise PermissionError(f"framework {fw_id} belongs to principal {old.principal!r}")
         if old is not None and old.conn is not None:
             self._by_conn.pop(old.conn, None)
         if old is not None:
@@ -118,7 +124,7 @@ class MesosMaster:
         stream_id = str(uuid.uuid4())
         info = _with_id(info, fw_id)
         if old is None:
-            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
+            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now, principal)
         else:  # re-subscribed: its tasks and unacknowledged updates stay
             old.conn, old.stream_id, old.info, old.last_heartbeat = conn, stream_id, info, now
         self._by_conn[conn] = fw_id
