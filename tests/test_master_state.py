@@ -936,3 +936,33 @@ def test_a_thousand_agents_with_executors_keep_every_index_consistent():
     ms.tick(20.0)  # the disconnected ones did not come back
     ms.validate()
     assert len(ms.agents) == 1000 - 143
+
+
+def test_a_kill_before_its_agent_re_registers_stops_the_executor_when_it_does():
+    """A new master: the framework comes back first, reconciles, and sends the kill it decided
+    while the master was away (issue 9, point 6). The agent re-registers afterwards with the
+    executor: it is stopped, not kept."""
+    ms = make_master(agent_reregister_timeout=10.0)
+    ms.started_at = 100.0
+    subscribe(ms, "f1", "fw1", now=100.5, failover_timeout=60.0)
+    assert ms.on_framework_call("f1", m.Reconcile([ref("idle"), ref("busy")]), 101.0) == []
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "idle"), 101.0) == []
+    records = [
+        m.ExecutorRecord("fw1", "idle", R(cpus=1, mem=512)),
+        m.ExecutorRecord("fw1", "busy", R(cpus=1, mem=512)),
+    ]
+    effects = register_agent(ms, now=102.0, executors=records)
+    assert stops_in([e for e in effects if isinstance(e, Send)]) == ["idle"]
+
+
+def test_a_kill_while_its_agent_is_disconnected_stops_the_executor_when_it_returns(ms):
+    running_two_executors(ms)
+    ms.on_framework_call("f1", m.Reconcile([ref("e1"), ref("e2")]), 2.0)
+    ms.on_disconnected("a1", 3.0)
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "e1"), 4.0) == []
+    records = [
+        m.ExecutorRecord("fw1", "e1", R(cpus=2, mem=1024)),
+        m.ExecutorRecord("fw1", "e2", R(cpus=1, mem=2048)),
+    ]
+    effects = register_agent(ms, conn="a1b", now=5.0, executors=records)
+    assert stops_in([e for e in effects if isinstance(e, Send)]) == ["e1"]

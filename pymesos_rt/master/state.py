@@ -93,6 +93,8 @@ class MasterState(Registry):
                 self.allocator.revive(fw.framework_id)
                 return []
             case m.KillExecutor():
+                if fw.known is not None:  # should its agent re-register with it: an orphan
+                    fw.known.discard(call.executor_id)
                 ex = self.executors.get((fw.framework_id, call.executor_id))
                 agent = self.agents.get(call.agent_id)
                 if ex is None or agent is None or agent.conn is None:
