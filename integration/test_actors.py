@@ -608,3 +608,16 @@ def test_state_and_status_show_actors(cluster):
         30,
         "the dead actor in /state",
     )
+
+
+def test_result_of_an_actor_made_in_a_finished_task_stays(cluster):
+    """Ray: test_actor_exit_from_task (the actor is out of scope when the task ends; its call
+    still answers)."""
+
+    @rt.remote
+    def f():
+        a = Counter.remote(41)
+        return [a.incr.remote()]
+
+    x = rt.get(f.remote(), timeout=60)[0]
+    assert rt.get(x, timeout=60) == 42
