@@ -87,7 +87,8 @@ class ActorHost:
         )
         if self.is_async:
             self._loop = asyncio.new_event_loop()
-            self._sem: asyncio.Semaphore | None = None
+            self._active = 0  # calls started on the loop and not answered
+            self._waiting: dict[str, m.CallMethod] = {}  # beyond max_concurrency, in order
             threading.Thread(target=self._loop_main, name="actor-loop", daemon=True).start()
         else:
             self._threads = 0
@@ -105,7 +106,9 @@ class ActorHost:
             self._loop.call_soon_threadsafe(self._drain)
 
     def queued(self) -> int:
-        """Calls waiting here (their results may share frames)."""
+        """Calls here besides the one answering now (their results may share frames)."""
+        if self.is_async:
+            return len(self._queue) + len(self._waiting) + max(0, self._active - 1)
         return len(self._queue)
 
     def cancel(self, task_id: str) -> bool:
@@ -121,7 +124,15 @@ class ActorHost:
         if running is not None:
             self._loop.call_soon_threadsafe(running.cancel)
             return True
+        if self.is_async and task_id in self._waiting:
+            self._loop.call_soon_threadsafe(self._cancel_waiting, task_id)
+            return True
         return False
+
+    def _cancel_waiting(self, task_id: str) -> None:
+        call = self._waiting.pop(task_id, None)
+        if call is not None:
+            self._report_cancelled(call)
 
     def run_exit_handlers(self) -> None:
         """The process is told to stop (all handles gone): run the exit handlers first."""
@@ -190,7 +201,6 @@ class ActorHost:
     # --- async actors --------------------------------------------------------------------
     def _loop_main(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._sem = asyncio.Semaphore(self.concurrency)
         self._loop.call_soon(self._drain)
         self._loop.run_forever()
 
@@ -202,21 +212,30 @@ class ActorHost:
             if isinstance(item, m.StartActor):
                 self._construct(item)
                 self._constructed = True
+            elif self._active < self.concurrency:
+                self._begin(item)
             else:
-                task = self._loop.create_task(self._run_async(item))
-                self._running[item.task_id] = task
+                self._waiting[item.task_id] = item
+
+    def _begin(self, call: m.CallMethod) -> None:
+        self._active += 1
+        self._running[call.task_id] = self._loop.create_task(self._run_async(call))
+
+    def _next(self) -> None:
+        self._active -= 1
+        if self._waiting and self._active < self.concurrency:
+            task_id = next(iter(self._waiting))
+            self._begin(self._waiting.pop(task_id))
 
     async def _run_async(self, call: m.CallMethod) -> None:
-        assert self._sem is not None
         started = time.perf_counter()
         try:
-            async with self._sem:
-                output.current.task_id = call.task_id
-                fn = self._method(call)
-                args, kwargs = self._arguments(call)
-                result = fn(*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+            output.current.task_id = call.task_id
+            fn = self._method(call)
+            args, kwargs = self._arguments(call)
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
         except ActorExit as exit_:
             self._exit(str(exit_) or "rt.exit_actor() was called")
             return
@@ -229,6 +248,7 @@ class ActorHost:
         finally:
             self._running.pop(call.task_id, None)
             output.current.task_id = None
+            self._next()
         self._done(call, result, started)
 
     # --- both ----------------------------------------------------------------------------
