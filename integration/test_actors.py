@@ -653,3 +653,28 @@ def test_async_actor_concurrency_above_the_recursion_limit(cluster):
     ready, _ = rt.wait(refs, num_returns=1, timeout=1.0)
     assert ready == []
     rt.kill(small)
+
+
+def test_cancel_actor_calls(cluster):
+    @rt.remote
+    class Slow:
+        async def wait(self):
+            await asyncio.sleep(60)
+
+        def ping(self):
+            return "pong"
+
+    s = Slow.remote()
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    running = s.wait.remote()
+    rt.cancel(running)  # cancelled on the actor's loop (or before it started)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(running, timeout=30)
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    # a call still waiting in the driver for its argument; the caller's next call goes on
+    c = Counter.remote()
+    waiting = c.incr.remote(slow_value.remote(5, 30))
+    rt.cancel(waiting)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(waiting, timeout=30)
+    assert rt.get(c.incr.remote(), timeout=30) == 1

@@ -212,30 +212,57 @@ class ActorHost:
             if isinstance(item, m.StartActor):
                 self._construct(item)
                 self._constructed = True
-            elif self._active < self.concurrency:
-                self._begin(item)
             else:
                 self._waiting[item.task_id] = item
+        self._fill()
 
-    def _begin(self, call: m.CallMethod) -> None:
-        self._active += 1
-        self._running[call.task_id] = self._loop.create_task(self._run_async(call))
-
-    def _next(self) -> None:
-        self._active -= 1
-        if self._waiting and self._active < self.concurrency:
+    def _fill(self) -> None:
+        """Start waiting calls while fewer than ``max_concurrency`` run (a loop, not a
+        recursion: calls that never wait end inside ``_begin``)."""
+        while self._waiting and self._active < self.concurrency:
             task_id = next(iter(self._waiting))
             self._begin(self._waiting.pop(task_id))
 
-    async def _run_async(self, call: m.CallMethod) -> None:
+    def _begin(self, call: m.CallMethod) -> None:
+        """Start a call on the loop's thread: run it up to its first ``await`` that waits; a
+        call that never waits answers at once, without a task of its own."""
+        self._active += 1
         started = time.perf_counter()
+        output.current.task_id = call.task_id
         try:
-            output.current.task_id = call.task_id
             fn = self._method(call)
             args, kwargs = self._arguments(call)
             result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+            if inspect.iscoroutine(result):
+                try:
+                    first = result.send(None)
+                except StopIteration as stop:
+                    result = stop.value
+                else:
+                    task = self._loop.create_task(
+                        self._run_async(call, _Continue(result, first), started)
+                    )
+                    self._running[call.task_id] = task
+                    return
+            elif inspect.isawaitable(result):
+                task = self._loop.create_task(self._run_async(call, result, started))
+                self._running[call.task_id] = task
+                return
+        except ActorExit as exit_:
+            self._exit(str(exit_) or "rt.exit_actor() was called")
+            return
+        except BaseException as exc:
+            output.current.task_id = None
+            self._active -= 1
+            self._fail(call, exc, started)
+            return
+        output.current.task_id = None
+        self._active -= 1
+        self._done(call, result, started)
+
+    async def _run_async(self, call: m.CallMethod, pending: Any, started: float) -> None:
+        try:
+            result = await pending
         except ActorExit as exit_:
             self._exit(str(exit_) or "rt.exit_actor() was called")
             return
@@ -248,7 +275,8 @@ class ActorHost:
         finally:
             self._running.pop(call.task_id, None)
             output.current.task_id = None
-            self._next()
+            self._active -= 1
+            self._fill()
         self._done(call, result, started)
 
     # --- both ----------------------------------------------------------------------------
@@ -338,6 +366,35 @@ class ActorHost:
         self.run_exit_handlers()
         self._leave()
         os._exit(0)
+
+
+class _Continue:
+    """Awaits the rest of a coroutine that :meth:`ActorHost._begin` started by hand: hands the
+    task that runs it whatever the coroutine waits on, and forwards what the task sends or
+    throws back (cancellation)."""
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        pending = self.first
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                self.coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    pending = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                pending = self.coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class _ConstructorFailed(Exception):
