@@ -149,9 +149,13 @@ class ActorBook:
         if actor is None or actor.state is ActorState.DEAD:
             death = self._death_of(actor, task)
             return self.sched._fail(task, death, now) + self._after(actor, now)
+        self.changed.add(actor.actor_id)
         if not task.missing:
             task.move(TaskState.READY)
-        self.changed.add(actor.actor_id)
+            if task.caller not in actor.queues:  # none of this caller's calls waits before it
+                lease = self._sendable(actor)
+                if lease is not None:
+                    return [self.sched._send(task, lease, ())]
         queue = actor.queues.get(task.caller)
         if queue is None:
             queue = actor.queues[task.caller] = deque()
@@ -183,6 +187,16 @@ class ActorBook:
             self.waiting[actor.actor_id] = None
 
     # --- sending -------------------------------------------------------------------------------
+    def _sendable(self, actor: Actor) -> Lease | None:
+        """The actor's executor, if calls can go to it now (its constructor was sent)."""
+        lease = self.sched.leases.get(actor.executor_id) if actor.executor_id else None
+        if lease is None or not lease.connected or lease.killing:
+            return None
+        creation = self.sched.tasks.get(actor.creation_id)
+        if creation is not None and creation.state is not TaskState.DISPATCHED:
+            return None
+        return lease
+
     def _pump(self, actor: Actor, caller: str | None) -> list[Effect]:
         """Send what can go to the actor's executor: the constructor first, then, per caller in
         order, every call up to the first one still waiting for arguments."""
@@ -250,7 +264,9 @@ class ActorBook:
             # the constructor's arguments stay pinned for restarts (ActorEnded unpins them)
             return [Finished(task.task_id, []), *self._maybe_stop(actor, now)]
         effects: list[Effect] = [Finished(task.task_id, task.dep_ids)]
-        effects += sched.object_ready(task.task_id, now)
+        sched.ready_objects.add(task.task_id)
+        if task.task_id in sched.dependents:  # else nothing waits on it: no task queue to pump
+            effects += sched.object_ready(task.task_id, now)
         return effects + self._after(actor, now)
 
     def task_failed(self, task: Task, blob: bytes, now: float) -> list[Effect]:
