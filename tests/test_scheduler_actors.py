@@ -462,3 +462,14 @@ def test_actor_created_in_an_executor_is_held_by_it():
     assert ActorEnded("A", []) in effects
     assert s.actors.actors["A"].state is ActorState.DEAD
     assert "A" not in s.actors.waiting
+
+
+def test_only_the_last_dead_actors_are_remembered(monkeypatch):
+    monkeypatch.setattr("pymesos_rt.scheduler.actors.MAX_DEAD_KEPT", 2)
+    s = make()
+    for aid in ("A", "B", "C"):
+        new_actor(s, aid, holder="p-e9")
+        s.actors.kill(aid, True, 1.0)
+    assert set(s.actors.actors) == {"B", "C"}
+    late = call(s, "t1", "A")
+    assert late[0].kind == "actor_died" and "dead, or unknown" in late[0].message

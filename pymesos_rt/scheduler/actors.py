@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from pymesos_rt.scheduler.state import SchedulerState
 
 STOP_GRACE_S = 5.0  # a gracefully stopped actor's executor is killed if still there after this
+MAX_DEAD_KEPT = 10_000  # dead actors remembered (their later calls fail with the cause)
 DRIVER = "driver"  # the caller name of calls the driver itself submits
 
 
@@ -106,6 +107,7 @@ class ActorBook:
         self.held_by: dict[str, set[str]] = {}  # executor id -> actors it holds handles of
         self.stopping: dict[str, float] = {}  # executor id -> when to kill it if still there
         self.changed: set[str] = set()  # actors whose summary changed (for /state)
+        self.dead: deque[str] = deque()  # dead actors, oldest first (at most MAX_DEAD_KEPT)
         self._seq = 0
 
     # --- creation ------------------------------------------------------------------------------
@@ -411,11 +413,27 @@ class ActorBook:
             else:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
         effects.append(ActorEnded(actor.actor_id, list(actor.dep_ids)))
+        self.dead.append(actor.actor_id)
+        while len(self.dead) > MAX_DEAD_KEPT:
+            self._forget(self.dead.popleft())
         return effects
+
+    def _forget(self, actor_id: str) -> None:
+        """Drop a long-dead actor's record (its handles' calls then fail as unknown)."""
+        actor = self.actors.pop(actor_id, None)
+        self.changed.discard(actor_id)
+        if actor is not None:
+            for holder in actor.holders:
+                held = self.held_by.get(holder)
+                if held is not None:
+                    held.discard(actor_id)
+                    if not held:
+                        del self.held_by[holder]
 
     def _death_of(self, actor: Actor | None, task: Task) -> Fail:
         if actor is None:
-            return Fail(task.task_id, "actor_died", f"call {task.name}: the actor is unknown here")
+            message = f"call {task.name}: its actor is dead, or unknown to this program"
+            return Fail(task.task_id, "actor_died", message)
         if actor.cause_kind == "blob" and actor.cause_blob is not None:
             return Fail(task.task_id, "blob", blob=actor.cause_blob)
         kind = actor.cause_kind if actor.cause_kind in ("unschedulable",) else "actor_died"
