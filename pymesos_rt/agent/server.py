@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import shutil
 import subprocess
 import time
@@ -41,7 +42,9 @@ class Agent:
         first_standby: subprocess.Popen[bytes] | None = None,
         mesos_api_host: str = "127.0.0.1",
     ) -> None:
-        self.core = core.AgentState(hostname, resources, containerizer.name, config)
+        # the agent's own credential: only it can re-register with the id the master gives it
+        credential = secrets.token_urlsafe(32)
+        self.core = core.AgentState(hostname, resources, containerizer.name, config, credential)
         self.work_dir = work_dir
         self.object_dir = store.make_dir(work_dir)
         env = {
