@@ -168,9 +168,16 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
         raise SerializationError(f"function {name!r} cannot be pickled{where} ({exc})") from exc
 
 
+# Types whose pickles the standard library writes as cloudpickle does, about ten times faster
+# (cloudpickle's Pickler costs microseconds to set up): no reference or code can hide in them.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes})
+
+
 def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, list[str]]:
     """Pickle call arguments; returns the bytes and the ids of the objects passed as arguments
     themselves (resolved to their values before the task runs; nested refs pickle as refs)."""
+    if all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kwargs.values()):
+        return pickle.dumps((args, kwargs), PROTOCOL), []
     buf = io.BytesIO()
     pickler = _ArgsPickler(buf)
     top_args = tuple(_top(a) for a in args)
@@ -192,6 +199,8 @@ def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...],
 
 
 def dumps_value(value: Any) -> bytes:
+    if type(value) in _PLAIN:
+        return pickle.dumps(value, PROTOCOL)
     try:
         return _dumps(value)
     except Exception as exc:
