@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
-from pymesos_rt import logs, serialization
+from pymesos_rt import logs
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.info import ClusterInfo
@@ -53,6 +53,7 @@ def init(
     ignore_reinit_error: bool = False,
     idle_timeout: float = 10.0,
     failover_timeout: float = 60.0,
+    object_store_memory: int | str | None = None,
 ) -> ClusterInfo:
     """Start an embedded cluster (no address) or attach to one (``ws://host:port``)."""
     global _session
@@ -67,6 +68,7 @@ def init(
         logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
+        store_bytes = parse_memory(object_store_memory) if object_store_memory else None
         first_standby = _early_standby() if address is None else None
         try:
             # imported here: executors import this module too, and never start a session
@@ -85,6 +87,7 @@ def init(
                     idle_timeout=idle_timeout,
                     failover_timeout=failover_timeout,
                     first_standby=first_standby,
+                    object_store_memory=store_bytes,
                 )
             )
             info = session.start()
@@ -179,7 +182,10 @@ def get(refs: ObjectRef | Sequence[ObjectRef], timeout: float | None = None) -> 
     found = backend.get([r.object_id for r in items], timeout)
     if found is None:
         raise GetTimeoutError(f"get timed out after {timeout}s waiting for {len(items)} object(s)")
-    values = [decode(state, data) for state, data in found]
+    values = [
+        decode(state, data, ref.object_id, backend)
+        for ref, (state, data) in zip(items, found, strict=True)
+    ]
     return values[0] if single else values
 
 
@@ -203,7 +209,7 @@ def put(value: Any) -> ObjectRef:
     if isinstance(value, ObjectRef):
         raise TypeError("put() takes a value, not an ObjectRef")
     backend = backend_mod.current()
-    return ObjectRef(backend.put(serialization.dumps_value(value)), backend)
+    return ObjectRef(backend.put(value), backend)
 
 
 def cancel(ref: ObjectRef, force: bool = False) -> None:

@@ -19,13 +19,14 @@ import signal
 import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pymesos_rt import logs
 from pymesos_rt.agent.containers import make_containerizer
-from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.agent.state import AgentConfig
 from pymesos_rt.config import (
@@ -44,7 +45,7 @@ from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
-from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.resources import Resources, parse_memory
 from pymesos_rt.transport import websocket as ws
 
 
@@ -203,6 +204,15 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
         raise UsageError(f"bad --resources: {exc}") from None
+    total, store_bytes = split_store(
+        total, _store_size(opts.object_store_memory), detected=not opts.resources
+    )
+    object_host = opts.object_host or _host_towards(opts.master)
+    if secret is None and not is_loopback(object_host):
+        raise UsageError(
+            f"refusing to serve objects on {object_host} without a cluster secret: "
+            "set PYMESOS_RT_SECRET or --secret-file (or --object-host 127.0.0.1)"
+        )
     work_dir = Path(opts.work_dir)
     try:
         containerizer = make_containerizer(opts.isolation, "agent", work_dir)
@@ -215,6 +225,9 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         work_dir=work_dir,
         config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
         warm_standby=not opts.no_warm_standby,
+        object_store_memory=store_bytes,
+        secret=secret,
+        object_host=object_host,
     )
 
     await link.start()
@@ -223,6 +236,23 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     starting.cancel()
     await agent.stop()
     await link.stop()
+
+
+def _store_size(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --object-store-memory: {exc}") from None
+
+
+def _host_towards(master: str) -> str:
+    """This host's address on the way to the master (for zk:// addresses: loopback)."""
+    from pymesos_rt.client.session import local_address_towards
+
+    host = urllib.parse.urlparse(master).hostname if master.startswith("ws") else None
+    return local_address_towards(host or "127.0.0.1")
 
 
 def _detector(address: str, session_timeout: float | None = None) -> Detector:
@@ -272,6 +302,7 @@ def cmd_up(cfg: UpConfig) -> int:
             host=cfg.host,
             port=cfg.port,
             resources_text=cfg.resources,
+            object_store_memory=_store_size(cfg.object_store_memory),
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None

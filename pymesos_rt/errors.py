@@ -42,6 +42,15 @@ class OutOfMemoryError(ExecutorLostError, MemoryError):
     """The task's container hit its memory limit."""
 
 
+class ObjectLostError(PymesosRTError):
+    """Every copy of an object was lost (its node went away) and it could not be rebuilt."""
+
+
+class ObjectStoreFullError(PymesosRTError, MemoryError):
+    """An object could not be placed in an agent's object store (too big, or the store stayed
+    full of objects in use)."""
+
+
 class TaskError(PymesosRTError):
     """A task raised. ``cause`` is the original exception; its traceback is in the message.
 
@@ -102,6 +111,8 @@ __all__ = [
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",
+    "ObjectLostError",
+    "ObjectStoreFullError",
     "OutOfMemoryError",
     "PymesosRTError",
     "RuntimeNotInitializedError",

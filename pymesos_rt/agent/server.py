@@ -7,17 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pymesos_rt import store
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
+from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV
+from pymesos_rt.objects.service import StoreService
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport.base import Connection
@@ -38,13 +38,20 @@ class Agent:
         config: core.AgentConfig | None = None,
         warm_standby: bool = True,
         first_standby: subprocess.Popen[bytes] | None = None,
+        object_store_memory: int = 64 * 2**20,
+        secret: str | None = None,
+        object_host: str = "127.0.0.1",
     ) -> None:
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
-        self.object_dir = store.make_dir(work_dir)
+        # the node's object store (started with the agent; its arena is not offered as memory)
+        self.store = StoreService(
+            object_store_memory, work_dir / "spill", secret=secret, host=object_host
+        )
         env = {
             "PYMESOS_RT_NODE": hostname,
-            store.ENV_DIR: str(self.object_dir),
+            STORE_ENV: self.store.socket_name,
+            STORE_TOKEN_ENV: self.store.token,
         }
         self.launcher = Launcher(
             containerizer,
@@ -74,8 +81,8 @@ class Agent:
         self._pause = pause
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.launcher.containerizer.reap_leftovers()
-        for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
-            leftover.unlink(missing_ok=True)
+        self.store.start()  # also removes what a crashed predecessor spilled
+        self.core.object_address = self.store.address
         self.launcher.start_standby()
         await self._reconnect()  # retries until the master answers (it may start after us)
         self._tasks.append(asyncio.ensure_future(self._tick_forever()))
@@ -113,7 +120,7 @@ class Agent:
         if self.conn is not None:
             self.conn.close("agent stopping")
         self.launcher.remove_sandboxes()
-        shutil.rmtree(self.object_dir, ignore_errors=True)
+        self.store.stop()
 
     # --- receiver ----------------------------------------------------------------------------
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
@@ -122,6 +129,7 @@ class Agent:
             self._apply(self.core.on_master_event(msg, now))
             if isinstance(msg, m.AgentRegistered):
                 log.info("registered as agent %s", msg.agent_id)
+                self.store.agent_id = msg.agent_id
                 self.registered.set()
 
     def on_closed(self, conn: Connection, reason: str) -> None:

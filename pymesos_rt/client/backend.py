@@ -15,8 +15,8 @@ from typing import Any
 
 from pymesos_rt.errors import RuntimeNotInitializedError
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
-from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
 DoneCallback = Callable[[str, int, Payload], None]
@@ -72,7 +72,12 @@ class Backend(abc.ABC):
     def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]: ...
 
     @abc.abstractmethod
-    def put(self, data: bytes) -> str: ...
+    def put(self, value: Any) -> str:
+        """Store a value (in an object store when large); its object id."""
+
+    def load(self, oid: str, location: ObjectLocation) -> Any:
+        """The value of a stored object (raises ObjectLostError when it cannot be had)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def cancel(self, oid: str, force: bool) -> None: ...

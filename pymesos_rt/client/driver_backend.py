@@ -8,15 +8,16 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from pymesos_rt import store
+from pymesos_rt import serialization
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
 from pymesos_rt.errors import UnschedulableError
+from pymesos_rt.objects import layout
 from pymesos_rt.protocol.ids import IdSequence
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
 from pymesos_rt.scheduler.matching import fits_somewhere
 from pymesos_rt.scheduler.objects import ObjectTable
-from pymesos_rt.store import Payload
 from pymesos_rt.transport.websocket import tls_client_context
 
 
@@ -67,15 +68,22 @@ class DriverBackend(Backend):
     def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
         return self.table.wait(oids, num_returns, timeout)
 
-    def put(self, data: bytes) -> str:
+    def put(self, value: Any) -> str:
         oid = self.ids.next()
-        directory = self.driver.object_dir
-        if directory and len(data) >= store.THRESHOLD:
-            self.table.put(oid, store.Stored(store.write(directory, oid, data), len(data)))
-        else:
-            self.table.put(oid, data)
+        contained: list[str] = []
+        enc = layout.encode(value, contained)
+        payload: Payload = enc if isinstance(enc, bytes) else self._store(oid, value, enc)
+        self.table.put(oid, payload, contained=contained)
+        self.driver.free_stored()  # frees made room for the next put at once
         self.driver.enqueue(Ready(oid))
         return oid
+
+    def _store(self, oid: str, value: Any, enc: layout.Encoded) -> Payload:
+        location = self.driver.stores.put(oid, enc)
+        return serialization.dumps_value(value, []) if location is None else location
+
+    def load(self, oid: str, location: ObjectLocation) -> Any:
+        return self.driver.stores.load(oid, location)
 
     def cancel(self, oid: str, force: bool) -> None:
         self.driver.enqueue(Cancel(oid, force))

@@ -15,7 +15,9 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client import large_args
 from pymesos_rt.client.refs import ObjectRef
+from pymesos_rt.objects.layout import THRESHOLD
 from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
 
 P = ParamSpec("P")
@@ -95,7 +97,12 @@ class RemoteFunction(Generic[P, R]):
     ) -> ObjectRef:
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
+        args, kwargs, held = large_args.by_reference(backend, args, kwargs)
         data, deps = serialization.dumps_args(args, kwargs)
+        if len(data) >= THRESHOLD:  # large in a way the cheap test missed
+            args, kwargs, more = large_args.by_reference(backend, args, kwargs, measure=True)
+            held += more
+            data, deps = serialization.dumps_args(args, kwargs)
         if options is self._options:
             if self._task_options is None:
                 self._task_options = self._make_task_options(options)
@@ -104,6 +111,7 @@ class RemoteFunction(Generic[P, R]):
             task = self._make_task_options(options)
         backend.check_shape(task.shape)
         oid = backend.submit(backend_mod.PickledCall(fn_id, fn, data, deps), task)
+        del held  # the task pins its arguments now
         return ObjectRef(oid, backend)
 
     def _make_task_options(self, options: RemoteOptions) -> backend_mod.TaskOptions:

@@ -21,13 +21,16 @@ import threading
 import time
 from typing import Any
 
-from pymesos_rt import serialization, store
+from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
-from pymesos_rt.executor.backend import WorkerBackend, payload_of
+from pymesos_rt.executor.backend import WorkerBackend
 from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
+from pymesos_rt.objects.access import StoreGone
+from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV, StoreClient
+from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.transport.blocking import BlockingLink
@@ -46,7 +49,8 @@ class Worker:
         self.link: BlockingLink | None = None
         self.functions: dict[str, Any] = {}
         self.runner = Runner(self.execute)
-        self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
+        self.stores = Stores(os.environ.get("PYMESOS_RT_SECRET", ""))
+        self.backend = WorkerBackend(self.post, self.runner.blocked, self.stores)
         self.recent = RecentResults(self.runner.blocked)
         self._cancelled: set[str] = set()
         self._flush_cv = threading.Condition()
@@ -55,6 +59,7 @@ class Worker:
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
+        self._connect_store()
         link = BlockingLink.open(url, codec.worker_side(), secret, max_message_size=DATA_PLANE_MAX)
         link.on_stranded = lambda: self._flush_within(0.0)
         self.link = link
@@ -74,6 +79,20 @@ class Worker:
             if self.on_messages(batch):
                 link.close("asked to stop")
                 return "asked to stop"
+
+    def _connect_store(self) -> None:
+        """Map this node's object store (the agent says where it is in the environment)."""
+        name = os.environ.get(STORE_ENV)
+        if not name:
+            return
+        try:
+            client = StoreClient.connect(
+                name, os.environ.get(STORE_TOKEN_ENV, ""), f"executor {self.executor_id}"
+            )
+        except (OSError, StoreGone) as exc:
+            log.warning("no object store: %s (large values travel inline)", exc)
+            return
+        self.stores.set_home(client)
 
     def interrupt(self) -> None:
         """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
@@ -105,8 +124,8 @@ class Worker:
         link = self.link
         if link is None:
             return
-        if isinstance(message, m.Output):
-            link.queue(message)
+        if isinstance(message, m.Output | m.Borrow | m.Unborrow):
+            link.queue(message)  # goes out with the next message (a result), or soon
             self._flush_within(OUTPUT_DELAY_S)
         elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self.runner.queued():
             # more tasks are queued here: their results may share this one's frame
@@ -148,8 +167,8 @@ class Worker:
             values: dict[str, Any] = {}
             for blob in task.deps:
                 if blob.error:
-                    raise serialization.loads_exception(payload_of(blob))
-                values[blob.object_id] = serialization.loads(payload_of(blob))
+                    raise serialization.loads_exception(blob.data)
+                values[blob.object_id] = self.backend.value_of(blob)
             for oid in task.local_deps:
                 blob = self.recent.wait_for(oid)
                 if blob.error:  # fail exactly as the driver fails dependents of a failed task
@@ -158,11 +177,13 @@ class Worker:
                     output.current.task_id = None
                     self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
                     return
-                values[oid] = serialization.loads(payload_of(blob))
+                values[oid] = self.backend.value_of(blob)
             args, kwargs = serialization.loads_args(task.args, values)
+            del values
             result = fn(*args, **kwargs)
+            del args, kwargs
             self.runner.finishing(task.task_id)  # a cancel no longer interrupts this thread
-            data = serialization.dumps_value(result)
+            packed = self.backend.pack(task.task_id, result)
         except BaseException as exc:
             self.runner.finishing(task.task_id)
             self._flush_streams()
@@ -181,9 +202,10 @@ class Worker:
             return
         self._flush_streams()
         output.current.task_id = None
-        packed = self.backend.pack(task.task_id, data)
         elapsed = time.perf_counter() - started
-        self._finish(task, m.TaskDone(task.task_id, packed.data, elapsed, packed.location), packed)
+        done = m.TaskDone(task.task_id, packed.data, elapsed, packed.location, packed.contained)
+        self._finish(task, done, packed)
+        del result  # only now: refs inside it must not be unborrowed before the driver holds them
 
     def _finish(self, task: m.RunTask, message: Any, result: m.ObjectBlob) -> None:
         """Report a task's end, and keep its result for tasks chained behind it here."""
@@ -203,12 +225,3 @@ class Worker:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, output.TaskStream):
                 stream.flush()
-
-
-def _usable_store() -> str | None:
-    """This node's object store, if the driver runs on this node too (it must read the files)."""
-    directory = os.environ.get(store.ENV_DIR)
-    here = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
-    if directory and os.environ.get("PYMESOS_RT_DRIVER_NODE") == here and os.path.isdir(directory):
-        return directory
-    return None

@@ -46,6 +46,8 @@ class AgentEntry:
     disconnected_at: float | None = None
     executors: set[tuple[str, str]] = field(default_factory=set)
     last_seen: float = 0.0
+    object_address: str = ""  # its object store's TCP endpoint
+    object_store: dict[str, int] | None = None  # its store's last reported use (StoreStats)
 
 
 @dataclass

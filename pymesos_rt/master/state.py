@@ -262,6 +262,7 @@ class MasterState:
             effects += self._rescind_agent_offers(agent_id, now)
             self._forget_agent(agent_id)
         agent = AgentEntry(agent_id, call.hostname, call.resources, conn, call.isolation, now)
+        agent.object_address = call.object_address
         self.agents[agent_id] = agent
         self._conns[conn] = ("agent", agent_id)
         used: dict[str, Resources] = {}
@@ -588,7 +589,10 @@ class MasterState:
 
     def _cluster_message(self) -> m.ClusterChanged:
         return m.ClusterChanged(
-            [m.AgentSummary(a.agent_id, a.hostname, a.total) for a in self.agents.values()]
+            [
+                m.AgentSummary(a.agent_id, a.hostname, a.total, a.object_address)
+                for a in self.agents.values()
+            ]
         )
 
     def _broadcast_cluster(self) -> list[Effect]:

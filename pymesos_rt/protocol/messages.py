@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from pymesos_rt.protocol.objects import ObjectLocation
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -64,6 +65,7 @@ class AgentSummary(msgspec.Struct, frozen=True):
     agent_id: str
     hostname: str
     total: Resources
+    object_address: str = ""  # the agent's object-store TCP endpoint, host:port
 
 
 class ExecutorRecord(msgspec.Struct, frozen=True):
@@ -201,6 +203,7 @@ class RegisterAgent(_Msg, tag="register", frozen=True):
     agent_id: str | None = None
     executors: list[ExecutorRecord] = []
     isolation: str = "none"
+    object_address: str = ""  # its object store's TCP endpoint (protocol/objects.py)
 
 
 class AgentStatus(_Msg, tag="status", frozen=True):
@@ -268,13 +271,14 @@ AgentEvent = AgentRegistered | LaunchExecutor | StopExecutor | StatusAcked | Shu
 class ObjectBlob(msgspec.Struct, frozen=True, array_like=True):
     """A serialized value (or, with ``error``, a serialized exception) of one object id.
 
-    A large value is not inline: ``location`` names its file in the node's object store.
+    A large value is not inline: ``location`` names the object store holding it.
     """
 
     object_id: str
     data: bytes
     error: bool = False
-    location: str = ""
+    location: ObjectLocation | None = None
+    contained: list[str] = []  # ids of the references inside the value (kept alive by it)
 
 
 class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
@@ -298,12 +302,14 @@ class Hello(_Msg, tag="hello", frozen=True):
 
 
 class TaskDone(_Msg, tag="done", frozen=True):
-    """``value`` is the pickled result, or empty when ``location`` names its store file."""
+    """``value`` is the pickled result, or empty when ``location`` names the object store
+    (the executor's agent's) holding it."""
 
     task_id: str
     value: bytes
     duration: float = 0.0
-    location: str = ""
+    location: ObjectLocation | None = None
+    contained: list[str] = []  # ids of the references inside the result (kept alive by it)
 
 
 class TaskFailed(_Msg, tag="failed", frozen=True):
@@ -347,8 +353,30 @@ class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     force: bool = False
 
 
+class Borrow(_Msg, tag="borrow", frozen=True):
+    """The executor now holds references to these objects (each sent when its count of live
+    references goes from 0 to 1): the driver keeps them until the matching ``Unborrow``, or
+    until the executor is gone. Objects it created itself (``Submit``, ``PutObject``) start
+    borrowed."""
+
+    object_ids: list[str]
+
+
+class Unborrow(_Msg, tag="unborrow", frozen=True):
+    object_ids: list[str]
+
+
 WorkerCall = (
-    Hello | TaskDone | TaskFailed | Output | Submit | GetObjects | PutObject | CancelRequest
+    Hello
+    | TaskDone
+    | TaskFailed
+    | Output
+    | Submit
+    | GetObjects
+    | PutObject
+    | CancelRequest
+    | Borrow
+    | Unborrow
 )
 
 

@@ -29,13 +29,14 @@ from pymesos_rt.errors import (
     TaskCancelledError,
     UnschedulableError,
 )
+from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import records
 from pymesos_rt.scheduler import state as core
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
-from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -68,9 +69,9 @@ class Ready:
 
 
 def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
-    """An object as sent to an executor: inline, or by its store path (same node)."""
-    if isinstance(payload, Stored):
-        return m.ObjectBlob(oid, b"", state == FAILED, payload.path)
+    """An object as sent to an executor: inline, or where it is stored."""
+    if isinstance(payload, ObjectLocation):
+        return m.ObjectBlob(oid, b"", state == FAILED, payload)
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
 
 
@@ -90,14 +91,14 @@ class Driver:
         config: records.SchedulerConfig | None = None,
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
-        object_dir: str | None = None,
+        stores: Stores | None = None,
     ) -> None:
         self.name, self.role, self.prefix = name, role, prefix
         self.table = table
         self.secret = secret
         self.host = host
         self.failover_timeout = failover_timeout
-        self.object_dir = object_dir  # this node's object store, when the driver runs on an agent
+        self.stores = stores or Stores()  # the object stores this program reads and frees in
         self.core = core.SchedulerState(prefix, config)
         self.framework_id: str | None = None
         self.functions: dict[str, bytes] = {}
@@ -279,11 +280,18 @@ class Driver:
             await asyncio.sleep(0.25)
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
+            self.free_stored()
             self._apply(self.core.tick(time.monotonic()))
             counts = self.core.counts()
             if counts != self._counts_sent and self.master is not None:
                 self._counts_sent = counts
                 self.master.send(m.TaskCounts(*counts))
+
+    def free_stored(self) -> None:
+        """Delete freed objects from the stores that hold them (any thread)."""
+        dropped = self.table.drain_dropped()
+        if dropped:
+            self.stores.delete(dropped)
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -367,24 +375,34 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
-                    value: Payload = Stored(msg.location, 0) if msg.location else msg.value
-                    self.table.complete(msg.task_id, READY, value)
+                    value: Payload = msg.value if msg.location is None else msg.location
+                    self.table.complete(msg.task_id, READY, value, msg.contained)
                     effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
                 case m.TaskFailed():
                     effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
                 case m.Output():
                     self._print_output(eid, msg)
                 case m.Submit():
-                    effects += self._nested_submit(msg.spec)
+                    effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
                     effects += self._nested_get(conn, eid, msg)
                 case m.PutObject():
                     loc = msg.blob.location
-                    put_value: Payload = Stored(loc, 0) if loc else msg.blob.data
-                    self.table.put(msg.blob.object_id, put_value, refs=0, escaped=True)
+                    put_value: Payload = msg.blob.data if loc is None else loc
+                    self.table.put(
+                        msg.blob.object_id,
+                        put_value,
+                        refs=0,
+                        borrower=eid,  # the putting executor holds the ref
+                        contained=msg.blob.contained,
+                    )
                     effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force))
+                case m.Borrow():
+                    self.table.borrow(eid, msg.object_ids)
+                case m.Unborrow():
+                    self.table.unborrow(eid, msg.object_ids)
                 case m.Hello():
                     pass
         self._apply(effects)
@@ -396,6 +414,7 @@ class Driver:
         if eid is None:
             return
         self.executor_conns.pop(eid, None)
+        self.table.drop_borrower(eid)  # its references died with it
         if self._stopping or self._loop is None:
             return
         detail = f"its connection closed: {reason}"
@@ -406,6 +425,7 @@ class Driver:
         self._loop.call_later(STATUS_GRACE_S, gone)
 
     def _drop_executor(self, eid: str) -> None:
+        self.table.drop_borrower(eid)
         conn = self.executor_conns.pop(eid, None)
         if conn is not None:
             self._conn_executor.pop(conn.id, None)
@@ -422,8 +442,8 @@ class Driver:
             stream.write("\n")
         stream.flush()
 
-    def _nested_submit(self, spec: m.TaskSpec) -> list[fx.Effect]:
-        self.table.create(spec.task_id, refs=0, escaped=True)
+    def _nested_submit(self, eid: str, spec: m.TaskSpec) -> list[fx.Effect]:
+        self.table.create(spec.task_id, refs=0, borrower=eid)  # the submitter holds the ref
         self.table.pin(spec.dep_ids)
         return self._handle_intake(spec)
 

@@ -1,0 +1,189 @@
+"""The object store on one node, with real executors: zero-copy reads, large arguments by
+reference, and freeing (an embedded cluster with a small arena)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import numpy as np
+import pytest
+
+import pymesos_rt as rt
+from pymesos_rt.client import backend as backend_mod
+
+pytestmark = pytest.mark.integration
+
+MIB = 2**20
+
+
+@pytest.fixture
+def cluster():
+    rt.init(num_cpus=2, object_store_memory="64MiB")
+    yield
+    rt.shutdown()
+
+
+def _store():
+    """The embedded driver's view of its agent's store (arena and requests)."""
+    return backend_mod.current().driver.stores.home
+
+
+def _wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@rt.remote
+def make_array(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float64)
+
+
+@rt.remote
+def describe(x: np.ndarray) -> tuple[bool, float, int]:
+    """(writeable, sum, id of the buffer's owner type) as the executor sees its argument."""
+    return bool(x.flags.writeable), float(x.sum()), len(x)
+
+
+def test_numpy_result_is_a_read_only_view_of_the_arena(cluster):
+    ref = make_array.remote(MIB // 8 * 4)  # 4 MiB: stored, not inline
+    a = rt.get(ref)
+    b = rt.get(ref)
+    arena = np.frombuffer(_store().view, dtype=np.uint8)
+    assert np.shares_memory(a, b)  # two gets, one copy: both views of the store
+    assert np.shares_memory(a, arena)
+    assert not a.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 1.0
+    assert a[-1] == MIB // 8 * 4 - 1
+
+
+def test_small_values_stay_inline_and_writable(cluster):
+    small = rt.get(make_array.remote(100))
+    assert small.flags.writeable
+    assert not np.shares_memory(small, np.frombuffer(_store().view, dtype=np.uint8))
+
+
+def test_put_value_is_read_in_place_by_tasks(cluster):
+    value = np.ones(MIB, dtype=np.float64)  # 8 MiB
+    ref = rt.put(value)
+    assert _store().stats().objects >= 1
+    writeable, total, n = rt.get(describe.remote(ref))
+    assert (writeable, total, n) == (False, float(MIB), MIB)
+    assert np.shares_memory(rt.get(ref), np.frombuffer(_store().view, dtype=np.uint8))
+
+
+def test_large_direct_argument_is_passed_by_reference(cluster):
+    value = np.ones(MIB, dtype=np.float64)
+    # the executor sees a read-only view: the argument came through the store, not the message
+    assert rt.get(describe.remote(value)) == (False, float(MIB), MIB)
+    big_bytes = b"\x07" * (2 * MIB)
+
+    @rt.remote
+    def size(x: bytes) -> int:
+        return len(x)
+
+    assert rt.get(size.remote(big_bytes)) == 2 * MIB
+    assert rt.get(size.remote(x=big_bytes)) == 2 * MIB
+
+
+def test_nested_get_of_stored_object(cluster):
+    @rt.remote
+    def outer(n: int) -> float:
+        return float(rt.get(make_array.remote(n)).sum())
+
+    assert rt.get(outer.remote(MIB)) == float(sum(range(MIB)))
+
+
+def test_put_free_cycles_leave_the_arena_empty(cluster):
+    store = _store()
+    value = np.ones(MIB // 8, dtype=np.float64)  # 1 MiB each, in a 64 MiB arena
+    for i in range(10_000):
+        ref = rt.put(value)
+        if i % 2500 == 0:
+            assert rt.get(ref)[0] == 1.0
+        del ref
+    gc.collect()
+    _wait_for(lambda: store.stats().objects == 0, what="every object freed")
+    stats = store.stats()
+    assert (stats.used, stats.pinned, stats.spilled_objects) == (0, 0, 0)
+    assert stats.populated <= 64 * MIB
+
+
+def test_results_freed_when_their_refs_go(cluster):
+    store = _store()
+    refs = [make_array.remote(MIB // 8 * 2) for _ in range(5)]
+    rt.get(refs)
+    _wait_for(lambda: store.stats().objects == 5, what="five stored results")
+    del refs
+    gc.collect()
+    _wait_for(lambda: store.stats().objects == 0, what="results freed")
+
+
+def test_nothing_left_in_dev_shm_after_shutdown():
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    rt.init(num_cpus=1, object_store_memory="32MiB")
+    rt.get(rt.put(np.ones(MIB)))
+    work_dir = backend_mod.current().driver.stores.home.service.spill_dir
+    rt.shutdown()
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert not {n for n in after - before if "pymesos" in n}
+    assert not work_dir.exists()
+
+
+@rt.remote
+def wrap_in_list(n: int) -> list:
+    return [rt.put(np.ones(n, dtype=np.float64))]  # a ref this executor made, returned
+
+
+def test_ref_returned_inside_a_result_lives_as_long_as_needed(cluster):
+    store = _store()
+    outer = wrap_in_list.remote(MIB)
+    (inner,) = rt.get(outer)
+    assert rt.get(inner).sum() == MIB  # the executor dropped its ref: the result holds it
+    del outer
+    gc.collect()
+    time.sleep(0.6)  # a few driver ticks: the value must not be freed while `inner` lives
+    assert rt.get(inner).sum() == MIB
+    del inner
+    gc.collect()
+    _wait_for(lambda: store.stats().objects == 0, what="inner and outer freed")
+
+
+@rt.remote
+def hold(refs: list) -> int:
+    """Keep the refs in this executor (a long-lived borrower, like an actor would)."""
+    import sys
+
+    sys._pmrt_held = list(refs)  # type: ignore[attr-defined]
+    return len(refs)
+
+
+@rt.remote
+def drop() -> bool:
+    import sys
+
+    had = bool(getattr(sys, "_pmrt_held", None))
+    sys._pmrt_held = []  # type: ignore[attr-defined]
+    return had
+
+
+def test_escaped_ref_is_freed_after_its_last_borrower_drops_it():
+    rt.init(num_cpus=1, object_store_memory="64MiB")  # one executor: both tasks run there
+    try:
+        store = _store()
+        inner = rt.put(np.ones(MIB, dtype=np.float64))
+        outer = rt.put([inner])  # the ref escapes into a value...
+        assert rt.get(hold.remote(outer)) == 1  # ...and into an executor, which keeps it
+        del inner, outer
+        gc.collect()
+        time.sleep(0.6)
+        assert store.stats().objects == 1  # only the borrowed array is left
+        assert rt.get(drop.remote())
+        _wait_for(lambda: store.stats().objects == 0, what="the borrowed object freed")
+    finally:
+        rt.shutdown()
