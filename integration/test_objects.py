@@ -187,3 +187,64 @@ def test_escaped_ref_is_freed_after_its_last_borrower_drops_it():
         _wait_for(lambda: store.stats().objects == 0, what="the borrowed object freed")
     finally:
         rt.shutdown()
+
+
+@rt.remote
+def total(x: np.ndarray) -> float:
+    return float(x.sum())
+
+
+def test_three_times_the_arena_of_live_objects_spills_and_reads_back():
+    rt.init(num_cpus=2, object_store_memory="32MiB")
+    try:
+        store = _store()
+        n = MIB  # float64s: 8 MiB each, so 12 of them are 96 MiB, three times the arena
+        refs = [rt.put(np.full(n, i, dtype=np.float64)) for i in range(6)]
+        refs += [make_array.remote(n) for _ in range(6)]  # results written by executors
+        rt.wait(refs, num_returns=len(refs), timeout=120)
+        stats = store.stats()
+        assert stats.spilled_total > 0 and stats.used <= 32 * MIB
+        for i, ref in enumerate(refs[:6]):  # each read brings one back (spilling another)
+            value = rt.get(ref)
+            assert value[0] == i and value[-1] == i and len(value) == n
+            del value
+        expected = float(sum(range(n)))
+        assert rt.get([total.remote(r) for r in refs[6:]]) == [expected] * 6
+        assert store.stats().restored > 0
+        del refs, ref
+        gc.collect()
+        _wait_for(lambda: store.stats().objects == 0, what="spilled objects freed")
+        spill_dir = store.service.spill_dir
+        _wait_for(lambda: not any(spill_dir.iterdir()), what="spill files removed")
+    finally:
+        rt.shutdown()
+
+
+@pytest.mark.parametrize("isolation", ["cgroups-v1", "none"])
+def test_task_returning_100mib_array_works_with_160mib_memory(isolation):
+    """The arena's pages are charged to the agent (which backs them before a writer gets a
+    range), and ``none`` counts USS without shared memory: a task's limit covers what it
+    allocates, not the copy of its result in the store."""
+    if isolation == "cgroups-v1" and not os.access("/sys/fs/cgroup/memory", os.W_OK):
+        pytest.skip("needs writable cgroup v1 hierarchies")
+    try:
+        rt.init(num_cpus=2, object_store_memory="256MiB", isolation=isolation)
+    except ValueError as exc:
+        pytest.skip(f"{isolation} not usable here: {exc}")
+    try:
+
+        @rt.remote(memory="160MiB")
+        def big() -> np.ndarray:
+            return np.ones(100 * MIB // 8)
+
+        @rt.remote(memory="160MiB")
+        def use_slowly(x: np.ndarray) -> float:
+            time.sleep(2.5)  # the agent looks at the container's memory meanwhile
+            return float(x.sum())
+
+        value = rt.get(big.remote())
+        assert value.nbytes == 100 * MIB
+        assert rt.get(use_slowly.remote(value)) == float(100 * MIB // 8)
+        assert rt.get(use_slowly.remote(value)) == float(100 * MIB // 8)
+    finally:
+        rt.shutdown()

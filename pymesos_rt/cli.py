@@ -341,7 +341,27 @@ def render_status(state: dict[str, Any]) -> str:
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
         )
-    return "\n".join(lines + _executor_lines(state.get("executors", [])))
+    stores = _store_lines(state["agents"])
+    return "\n".join(lines + stores + _executor_lines(state.get("executors", [])))
+
+
+def _store_lines(agents: list[dict[str, Any]]) -> list[str]:
+    """One line per agent's object store: arena use, objects, pinned, spilled (MiB)."""
+    rows = [(a["id"], a["object_store"]) for a in agents if a.get("object_store")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"{'OBJECT STORE':24} {'USED-MIB':>9} {'SIZE-MIB':>9} {'OBJECTS':>8} {'PINNED':>7} "
+        f"{'COPIES':>7} {'SPILLED':>8} {'SPILL-MIB':>10}",
+    ]
+    for agent_id, st in rows:
+        lines.append(
+            f"{agent_id:24} {st['used'] / 2**20:9.1f} {st['capacity'] / 2**20:9.1f} "
+            f"{st['objects']:8d} {st['pinned']:7d} {st['secondary']:7d} "
+            f"{st['spilled_objects']:8d} {st['spilled_bytes'] / 2**20:10.1f}"
+        )
+    return lines
 
 
 def _executor_lines(executors: list[dict[str, Any]]) -> list[str]:

@@ -19,6 +19,7 @@ from pymesos_rt.agent.launcher import Launcher
 from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV
 from pymesos_rt.objects.service import StoreService
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport.base import Connection
 
@@ -67,6 +68,8 @@ class Agent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._store_sent: StoreStats | None = None
+        self._store_sent_on: Connection | None = None
 
     @property
     def agent_id(self) -> str | None:
@@ -187,10 +190,16 @@ class Agent:
 
     def _report_usage(self) -> None:
         """Let containers enforce what the kernel does not, and send the master each running
-        executor's usage (shown in its ``/state``)."""
+        executor's usage and the object store's (shown in its ``/state``)."""
         records = [m.UsageRecord(*rec) for rec in self.launcher.poll()]
-        if records and self.conn is not None and self.core.registered:
+        if self.conn is None or not self.core.registered:
+            return
+        if records:
             self.conn.send(m.ExecutorUsage(records))
+        stats = self.store.stats()
+        if stats != self._store_sent or self.conn is not self._store_sent_on:
+            self._store_sent, self._store_sent_on = stats, self.conn
+            self.conn.send(m.StoreUsage(stats))
 
     def usage(self) -> dict[str, dict[str, float]]:
         return {

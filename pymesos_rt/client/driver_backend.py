@@ -10,15 +10,17 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
-from pymesos_rt.errors import UnschedulableError
+from pymesos_rt.errors import ObjectLostError, UnschedulableError
 from pymesos_rt.objects import layout
 from pymesos_rt.protocol.ids import IdSequence
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
 from pymesos_rt.scheduler.matching import fits_somewhere
-from pymesos_rt.scheduler.objects import ObjectTable
+from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.transport.websocket import tls_client_context
+
+LOST_READS = 4  # a stored object found lost again after as many rebuilds is given up
 
 
 class DriverBackend(Backend):
@@ -75,7 +77,8 @@ class DriverBackend(Backend):
         payload: Payload = enc if isinstance(enc, bytes) else self._store(oid, value, enc)
         self.table.put(oid, payload, contained=contained)
         self.driver.free_stored()  # frees made room for the next put at once
-        self.driver.enqueue(Ready(oid))
+        location = payload if isinstance(payload, ObjectLocation) else None
+        self.driver.enqueue(Ready(oid, location))
         return oid
 
     def _store(self, oid: str, value: Any, enc: layout.Encoded) -> Payload:
@@ -83,7 +86,23 @@ class DriverBackend(Backend):
         return serialization.dumps_value(value, []) if location is None else location
 
     def load(self, oid: str, location: ObjectLocation) -> Any:
-        return self.driver.stores.load(oid, location)
+        """Read a stored object; one found lost is rebuilt from its lineage (and read again)
+        or raises ObjectLostError naming the object and the node it was lost with."""
+        for _ in range(LOST_READS):
+            try:
+                return self.driver.stores.load(oid, location)
+            except ObjectLostError as exc:
+                self.driver.lost(oid, location, str(exc))
+            found = self.table.get_many([oid], None)
+            assert found is not None
+            state, payload = found[0]
+            if isinstance(payload, ObjectLocation):
+                location = payload
+            elif state == FAILED:
+                raise serialization.loads_exception(payload)
+            else:
+                return serialization.loads(payload)
+        raise ObjectLostError(f"object {oid} was lost {LOST_READS} times in a row")
 
     def cancel(self, oid: str, force: bool) -> None:
         self.driver.enqueue(Cancel(oid, force))

@@ -23,7 +23,7 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
-from pymesos_rt.errors import TaskCancelledError, make_task_error
+from pymesos_rt.errors import ObjectLostError, TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
 from pymesos_rt.executor.backend import WorkerBackend
 from pymesos_rt.executor.recent import RecentResults
@@ -53,6 +53,7 @@ class Worker:
         self.backend = WorkerBackend(self.post, self.runner.blocked, self.stores)
         self.recent = RecentResults(self.runner.blocked)
         self._cancelled: set[str] = set()
+        self._requeued: set[str] = set()  # tasks that did not run: their arguments were lost
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
@@ -107,6 +108,7 @@ class Worker:
         for msg in messages:
             match msg:
                 case m.RunTask():
+                    self._requeued.discard(msg.task_id)
                     self.runner.submit(msg)
                 case m.ObjectValues():
                     self.backend.deliver(msg)
@@ -164,20 +166,9 @@ class Worker:
                 if task.fn is None:
                     raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
                 fn = self.functions[task.fn_id] = serialization.loads(task.fn)
-            values: dict[str, Any] = {}
-            for blob in task.deps:
-                if blob.error:
-                    raise serialization.loads_exception(blob.data)
-                values[blob.object_id] = self.backend.value_of(blob)
-            for oid in task.local_deps:
-                blob = self.recent.wait_for(oid)
-                if blob.error:  # fail exactly as the driver fails dependents of a failed task
-                    inherited = m.ObjectBlob(task.task_id, blob.data, True)
-                    self.runner.finishing(task.task_id)
-                    output.current.task_id = None
-                    self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
-                    return
-                values[oid] = self.backend.value_of(blob)
+            values = self._arguments(task)
+            if values is None:  # ended otherwise: an argument failed or was lost
+                return
             args, kwargs = serialization.loads_args(task.args, values)
             del values
             result = fn(*args, **kwargs)
@@ -207,10 +198,50 @@ class Worker:
         self._finish(task, done, packed)
         del result  # only now: refs inside it must not be unborrowed before the driver holds them
 
+    def _arguments(self, task: m.RunTask) -> dict[str, Any] | None:
+        """The values of the task's argument objects; None when the task ended here instead
+        (a chained argument failed: it fails alike; arguments were lost: it is requeued)."""
+        values: dict[str, Any] = {}
+        lost: list[str] = []
+        why = ""
+        for blob in task.deps:
+            if blob.error:
+                raise serialization.loads_exception(blob.data)
+            try:
+                values[blob.object_id] = self.backend.value_of(blob)
+            except ObjectLostError as exc:
+                lost.append(blob.object_id)
+                why = str(exc)
+        for oid in task.local_deps:
+            blob = self.recent.wait_for(oid)
+            if oid in self._requeued:  # its producer did not run either
+                lost.append(oid)
+                why = why or f"{oid} is to run again"
+                continue
+            if blob.error:  # fail exactly as the driver fails dependents of a failed task
+                inherited = m.ObjectBlob(task.task_id, blob.data, True)
+                self.runner.finishing(task.task_id)
+                output.current.task_id = None
+                self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
+                return None
+            values[oid] = self.backend.value_of(blob)
+        if lost:
+            self._requeue(task, lost, why)
+            return None
+        return values
+
     def _finish(self, task: m.RunTask, message: Any, result: m.ObjectBlob) -> None:
         """Report a task's end, and keep its result for tasks chained behind it here."""
         self.recent.add(result)
         self.post(message)
+
+    def _requeue(self, task: m.RunTask, lost: list[str], why: str) -> None:
+        """The task cannot run: arguments were lost. The driver rebuilds them (or fails it)."""
+        self.runner.finishing(task.task_id)
+        output.current.task_id = None
+        self._requeued.add(task.task_id)
+        self.recent.add(m.ObjectBlob(task.task_id, b"", True))  # wakes tasks chained behind
+        self.post(m.DepsLost(task.task_id, lost, why))
 
     def _report_cancelled(self, task: m.RunTask) -> None:
         self._cancelled.discard(task.task_id)

@@ -30,6 +30,7 @@ def snapshot(state: MasterState) -> dict[str, Any]:
                 "resources": a.total.to_dict(),
                 "used": used.to_dict(),
                 "offered": offered.get(a.agent_id, Resources()).to_dict(),
+                "object_store": a.object_store,  # size, use, spilled, pinned (or None)
             }
         )
     frameworks = [

@@ -242,6 +242,11 @@ class MasterState:
             case m.Unregister():
                 why = call.reason or "it unregistered"
                 return self.remove_agent(agent.agent_id, now, why, graceful=True)
+            case m.StoreUsage():
+                agent.object_store = {
+                    k: getattr(call.stats, k) for k in call.stats.__struct_fields__
+                }
+                return []
             case m.ExecutorUsage():
                 for rec in call.executors:
                     ex = self.executors.get((rec.framework_id, rec.executor_id))

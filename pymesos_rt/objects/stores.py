@@ -68,20 +68,18 @@ class Stores:
         remote.push(object_id, enc)
         return ObjectLocation(remote.store_id, agent_id, address, enc.size)
 
-    def delete(self, objects: list[tuple[str, ObjectLocation]]) -> None:
-        """Free objects in the stores holding them (their primary copies)."""
-        by_store: dict[str, tuple[ObjectLocation, list[str]]] = {}
-        for oid, loc in objects:
-            by_store.setdefault(loc.store_id, (loc, []))[1].append(oid)
-        for store_id, (loc, oids) in by_store.items():
-            mapped = self.mapped.get(store_id)
+    def delete(self, by_address: dict[str, list[str]]) -> None:
+        """Free objects in the stores (by TCP endpoint) holding them or copies of them."""
+        mapped = {m.address: m for m in self.mapped.values()}
+        for address, oids in by_address.items():
             try:
-                if mapped is not None:
-                    mapped.delete(oids)
+                near = mapped.get(address)
+                if near is not None:
+                    near.delete(oids)
                 else:
-                    self.remote(loc.address).delete(oids)
+                    self.remote(address).delete(oids)
             except OSError as exc:
-                log.debug("cannot free %d object(s) in store %s: %s", len(oids), store_id, exc)
+                log.debug("cannot free %d object(s) at %s: %s", len(oids), address, exc)
 
     def close(self) -> None:
         with self._lock:

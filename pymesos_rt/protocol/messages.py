@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from pymesos_rt.protocol.objects import ObjectLocation
+from pymesos_rt.protocol.objects import ObjectLocation, StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -236,7 +236,13 @@ class ExecutorUsage(_Msg, tag="usage", frozen=True):
     executors: list[UsageRecord]
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister
+class StoreUsage(_Msg, tag="store_usage", frozen=True):
+    """The agent's object store use, sent when it changed (at most about once a second)."""
+
+    stats: StoreStats
+
+
+AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | StoreUsage
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):
@@ -353,6 +359,16 @@ class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     force: bool = False
 
 
+class DepsLost(_Msg, tag="deps_lost", frozen=True):
+    """The task did not run: these arguments could not be had (every copy lost, or, for an
+    argument chained behind a task on this executor, not produced). The driver rebuilds them
+    (lineage) and runs the task again, or fails it with ``ObjectLostError``."""
+
+    task_id: str
+    object_ids: list[str]
+    reason: str
+
+
 class Borrow(_Msg, tag="borrow", frozen=True):
     """The executor now holds references to these objects (each sent when its count of live
     references goes from 0 to 1): the driver keeps them until the matching ``Unborrow``, or
@@ -377,6 +393,7 @@ WorkerCall = (
     | CancelRequest
     | Borrow
     | Unborrow
+    | DepsLost
 )
 
 

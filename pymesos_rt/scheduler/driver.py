@@ -22,13 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymesos_rt import serialization
-from pymesos_rt.errors import (
-    ExecutorLostError,
-    NodeLostError,
-    OutOfMemoryError,
-    TaskCancelledError,
-    UnschedulableError,
-)
+from pymesos_rt.errors import ExecutorLostError
 from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
@@ -36,6 +30,7 @@ from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import records
 from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.driver_objects import DriverObjects, error_blob
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
@@ -46,13 +41,6 @@ log = logging.getLogger(__name__)
 
 EXECUTOR_PATH = "/api/v1/executor"
 STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agent's word
-_ERRORS: dict[str, type[Exception]] = {
-    "executor_lost": ExecutorLostError,
-    "node_lost": NodeLostError,
-    "oom": OutOfMemoryError,
-    "unschedulable": UnschedulableError,
-    "cancelled": TaskCancelledError,
-}
 
 
 @dataclass(frozen=True)
@@ -66,6 +54,17 @@ class Ready:
     """An object created outside the loop (``rt.put``) exists now."""
 
     object_id: str
+    location: ObjectLocation | None = None
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A user thread could not read a stored object: rebuild it or fail it, then set ``done``."""
+
+    object_id: str
+    location: ObjectLocation
+    reason: str
+    done: threading.Event
 
 
 def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
@@ -73,10 +72,6 @@ def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
     if isinstance(payload, ObjectLocation):
         return m.ObjectBlob(oid, b"", state == FAILED, payload)
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
-
-
-def error_blob(kind: str, message: str) -> bytes:
-    return serialization.dumps_value(_ERRORS[kind](message))
 
 
 class Driver:
@@ -103,6 +98,8 @@ class Driver:
         self.framework_id: str | None = None
         self.functions: dict[str, bytes] = {}
         self.records: dict[str, m.TaskSpec] = {}
+        # stored objects: homes, copies, frees, lineage (scheduler/driver_objects.py)
+        self.objects = DriverObjects(self.table, self.core, self.stores, self.records)
         self.master: Connection | None = None
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
@@ -180,7 +177,7 @@ class Driver:
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: m.TaskSpec | Cancel | Ready) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -199,9 +196,17 @@ class Driver:
             effects += self._handle_intake(item)
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready) -> list[fx.Effect]:
+    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready | Lost) -> list[fx.Effect]:
         now = time.monotonic()
+        if isinstance(item, Lost):
+            found = self.table.peek(item.object_id)
+            effects: list[fx.Effect] = []
+            if found is not None and found[1] == item.location:  # not handled yet
+                effects, _ = self.objects.rebuild(item.object_id, item.location, item.reason, now)
+            item.done.set()
+            return effects
         if isinstance(item, Ready):
+            self.objects.record_home(item.object_id, item.location)
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
             effects = self.core.cancel(item.task_id, now)
@@ -271,6 +276,7 @@ class Driver:
                 raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
             deps.append(blob(oid, *found))
         fn = self.functions[rec.fn_id] if eff.send_function else None
+        self.objects.copied_to(eff.executor_id, deps)
         local = list(eff.local_deps)
         conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local))
         return conn
@@ -280,18 +286,22 @@ class Driver:
             await asyncio.sleep(0.25)
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
-            self.free_stored()
+                self.objects.lineage.forget(oid)
+            self.objects.free_stored()
             self._apply(self.core.tick(time.monotonic()))
             counts = self.core.counts()
             if counts != self._counts_sent and self.master is not None:
                 self._counts_sent = counts
                 self.master.send(m.TaskCounts(*counts))
 
+    def lost(self, oid: str, location: ObjectLocation, reason: str) -> None:
+        """A user thread could not read ``oid``: returns once it is being rebuilt or failed."""
+        done = threading.Event()
+        self.enqueue(Lost(oid, location, reason, done))
+        done.wait(30.0)
+
     def free_stored(self) -> None:
-        """Delete freed objects from the stores that hold them (any thread)."""
-        dropped = self.table.drain_dropped()
-        if dropped:
-            self.stores.delete(dropped)
+        self.objects.free_stored()
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -320,6 +330,7 @@ class Driver:
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
                 self.agents = list(event.agents)
+                self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
                 self._apply(self.core.cluster(event.agents, now))
             case m.Error():
                 log.error("master says: %s", event.message)
@@ -375,8 +386,11 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
+                    if msg.location is not None:
+                        self.objects.remember(msg.task_id)
                     value: Payload = msg.value if msg.location is None else msg.location
                     self.table.complete(msg.task_id, READY, value, msg.contained)
+                    self.objects.record_home(msg.task_id, msg.location)
                     effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
                 case m.TaskFailed():
                     effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
@@ -396,9 +410,12 @@ class Driver:
                         borrower=eid,  # the putting executor holds the ref
                         contained=msg.blob.contained,
                     )
+                    self.objects.record_home(msg.blob.object_id, loc)
                     effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force))
+                case m.DepsLost():
+                    effects += self.objects.deps_lost(eid, msg, time.monotonic())
                 case m.Borrow():
                     self.table.borrow(eid, msg.object_ids)
                 case m.Unborrow():
@@ -467,6 +484,7 @@ class Driver:
                 blob(oid, state, data) if msg.fetch else m.ObjectBlob(oid, b"")
                 for oid, (state, data) in done.items()
             ]
+            self.objects.copied_to(eid, blobs)
             if not conn.closed:
                 conn.send(m.ObjectValues(msg.request_id, blobs))
             self._apply(self.core.blocked(eid, -1, time.monotonic()))

@@ -51,6 +51,7 @@ class Fail:
 
     task_id: str
     kind: str  # "blob" | "executor_lost" | "node_lost" | "oom" | "unschedulable" | "cancelled"
+    #            | "object_lost"
     message: str = ""
     blob: bytes | None = None
 

@@ -302,6 +302,24 @@ class ObjectTable:
             freed, self._freed = self._freed, []
             return freed
 
+    def reset(self, oid: str) -> bool:
+        """A done object becomes PENDING again (its task runs again to rebuild it)."""
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is None:
+                return False
+            entry.state, entry.data = PENDING, b""
+            return True
+
+    def fail_done(self, oid: str, data: bytes) -> None:
+        """A done object is FAILED from now on (lost for good); waiters are answered."""
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is None:
+                return
+            entry.state = PENDING
+        self.complete(oid, FAILED, data)
+
     def drain_dropped(self) -> list[tuple[str, ObjectLocation]]:
         """Freed objects whose values are in object stores (to be deleted there)."""
         with self._lock:
