@@ -5,10 +5,11 @@ Stages:
    each, made in the driver and stored in the cluster once with ``rt.put``.
 2. map - one task per partition tokenizes its text, counts the words, and splits the counts
    into R buckets by a stable hash of the word (CRC-32, not Python's salted ``hash()``), so a
-   word lands in the same bucket whatever process counted it. It returns R dicts.
-3. shuffle + reduce - one task per bucket takes every map output's ``ObjectRef`` as an
-   argument (the runtime resolves them to values first) and sums its own bucket of each.
-   Tasks have one return value, so each reducer receives whole map outputs and reads one slot.
+   word lands in the same bucket whatever process counted it. It has R return values
+   (``num_returns=R``): one ``ObjectRef`` per bucket.
+3. shuffle + reduce - one task per bucket takes its bucket's ``ObjectRef`` of every map output
+   as arguments (the runtime resolves arguments to values first) and sums them, so a reducer
+   receives only its own share of each map output.
 4. collect - the driver gets the R disjoint dicts, merges them, and checks the result against
    ``collections.Counter`` over the same text computed locally.
 
@@ -66,18 +67,18 @@ def bucket_of(word: str, buckets: int) -> int:
 
 
 @rt.remote
-def map_partition(text: str, buckets: int) -> list[Counts]:
+def map_partition(text: str, buckets: int) -> tuple[Counts, ...] | Counts:
     out: list[Counts] = [{} for _ in range(buckets)]
     for word, n in collections.Counter(tokenize(text)).items():
         out[bucket_of(word, buckets)][word] = n
-    return out
+    return tuple(out) if buckets > 1 else out[0]  # with one return, the value is returned
 
 
 @rt.remote
-def reduce_bucket(bucket: int, *map_outputs: list[Counts]) -> Counts:
+def reduce_bucket(*shares: Counts) -> Counts:
     total: collections.Counter[str] = collections.Counter()
-    for buckets in map_outputs:
-        total.update(buckets[bucket])
+    for share in shares:
+        total.update(share)
     return dict(total)
 
 
@@ -100,8 +101,11 @@ def main() -> int:
     rt.init()
     started = time.perf_counter()
     partitions = [rt.put(text) for text in texts]
-    mapped = [map_partition.remote(part, args.reducers) for part in partitions]
-    reduced = [reduce_bucket.remote(r, *mapped) for r in range(args.reducers)]
+    mapper = map_partition.options(num_returns=args.reducers)
+    mapped = [mapper.remote(part, args.reducers) for part in partitions]
+    if args.reducers == 1:  # one return is one ref, not a list of one
+        mapped = [[ref] for ref in mapped]
+    reduced = [reduce_bucket.remote(*(refs[r] for refs in mapped)) for r in range(args.reducers)]
     counts: Counts = {}
     for bucket in rt.get(reduced):
         counts.update(bucket)  # buckets are disjoint; were they not, the check below would fail

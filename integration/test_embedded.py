@@ -34,6 +34,12 @@ def total(values: list[int]) -> int:
 
 
 @rt.remote
+def total_of_refs(refs: list[rt.ObjectRef]) -> int:
+    assert all(isinstance(r, rt.ObjectRef) for r in refs)
+    return sum(rt.get(refs))
+
+
+@rt.remote
 def fan_out(n: int) -> int:
     # submits tasks and blocks in get while holding an executor
     return sum(rt.get([square.remote(i) for i in range(n)]))
@@ -74,9 +80,10 @@ def test_chain_of_1000(cluster):
     assert rt.get(ref) == 1000
 
 
-def test_refs_inside_containers_are_resolved(cluster):
+def test_refs_inside_containers_arrive_as_refs(cluster):
     refs = [square.remote(i) for i in range(5)]
-    assert rt.get(total.remote(refs)) == sum(i * i for i in range(5))
+    assert rt.get(total_of_refs.remote(refs)) == sum(i * i for i in range(5))
+    assert rt.get(total.remote(rt.get(refs))) == sum(i * i for i in range(5))
 
 
 def test_nested_tasks_do_not_deadlock_when_every_executor_is_busy(cluster):
@@ -216,10 +223,13 @@ def test_every_printed_line_arrives_before_the_result_in_order(cluster, capfd):
 
 def test_cluster_resources_and_nodes(cluster):
     res = rt.cluster_resources()
-    assert res["cpus"] == 2.0 and res["memory"] == 4 * 2**30
+    assert res["CPU"] == 2.0 and res["memory"] == 4 * 2**30
+    assert cluster.resources == res
     nodes = rt.nodes()
     assert len(nodes) == 1 and nodes[0]["state"] == "active"
-    assert set(rt.available_resources()) <= {"cpus", "memory"}
+    assert nodes[0]["NodeID"] == nodes[0]["id"] and nodes[0]["Alive"] is True
+    assert nodes[0]["Resources"]["CPU"] == 2.0
+    assert set(rt.available_resources()) <= {"CPU", "memory"}
 
 
 def test_init_twice_is_a_clear_error(cluster):

@@ -54,3 +54,17 @@ def test_wordcount_one_reducer_and_more_reducers_than_words() -> None:
         args = ["--partitions", "3", "--size-kib", "2", "--vocabulary", "40"]
         out = run_example("wordcount.py", *args, "--reducers", reducers).stdout
         assert out.splitlines()[-1] == "OK: counts equal Counter's"
+
+
+def test_ray_style():
+    lines = run_example("ray_style.py").stdout.splitlines()
+    assert lines[0].startswith("pi is about 3.1")
+    assert lines[1:] == [
+        "min_max: two return values, low < high: True",
+        "streamed 4 estimates, last 3.2",
+        "wait: 2 ready, 3 not ready",
+        "caught RayTaskError, also a ValueError: True",
+        "in a task: True, assigned {'CPU': 0.5}",
+        "cluster CPUs: True",
+        "done",
+    ]

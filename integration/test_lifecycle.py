@@ -31,7 +31,9 @@ DRIVER = textwrap.dedent(
     print(" ".join(map(str, pids)), flush=True)
     if sys.argv[1] == "hang":
         time.sleep(600)
-    # "exit": leave without rt.shutdown(); atexit must clean up
+    # "exit": once the test has seen the executors, leave without rt.shutdown(); atexit must
+    # clean up
+    sys.stdin.readline()
     """
 )
 
@@ -57,6 +59,7 @@ def test_executors_die_with_their_driver(how, tmp_path):
     script.write_text(DRIVER)
     proc = subprocess.Popen(
         [sys.executable, str(script), "hang" if how == "sigkill" else "exit"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
@@ -68,6 +71,9 @@ def test_executors_die_with_their_driver(how, tmp_path):
         assert all(psutil.pid_exists(p) for p in pids)
         if how == "sigkill":
             os.kill(proc.pid, signal.SIGKILL)
+        else:
+            proc.stdin.write("exit\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
         assert proc.wait(timeout=30) in (0, -signal.SIGKILL)
         assert _gone(pids) == []
     finally:

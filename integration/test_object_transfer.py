@@ -97,7 +97,7 @@ rt.shutdown()
 
 
 def _stores(master):
-    return {a["hostname"]: a["object_store"] or {} for a in master.state()["agents"]}
+    return {a["hostname"]: a.get("object_store") or {} for a in master.state()["agents"]}
 
 
 def test_result_is_pulled_agent_to_agent_and_puts_land_in_a_store(two_nodes, tmp_path):

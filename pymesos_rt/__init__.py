@@ -13,6 +13,7 @@
 This module holds the public API only; see docs/ for the architecture.
 """
 
+from pymesos_rt import exceptions, util  # util's names import lazily (rt.util.ActorPool)
 from pymesos_rt.api import (
     ClusterInfo,
     as_completed,
@@ -28,10 +29,21 @@ from pymesos_rt.api import (
     shutdown,
     wait,
 )
+from pymesos_rt.client.actor import (
+    ActorClass,
+    ActorHandle,
+    exit_actor,
+    get_actor,
+    kill,
+    method,
+)
 from pymesos_rt.client.futures import Executor
+from pymesos_rt.client.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.client.remote_function import RemoteFunction
+from pymesos_rt.client.runtime_context import get_gpu_ids, get_runtime_context
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     GetTimeoutError,
     NodeLostError,
@@ -49,13 +61,18 @@ from pymesos_rt.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActorClass",
+    "ActorDiedError",
+    "ActorHandle",
     "ClusterInfo",
+    "DynamicObjectRefGenerator",
     "Executor",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",
     "ObjectLostError",
     "ObjectRef",
+    "ObjectRefGenerator",
     "ObjectStoreFullError",
     "OutOfMemoryError",
     "PymesosRTError",
@@ -69,12 +86,20 @@ __all__ = [
     "available_resources",
     "cancel",
     "cluster_resources",
+    "exceptions",
+    "exit_actor",
     "get",
+    "get_actor",
+    "get_gpu_ids",
+    "get_runtime_context",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "nodes",
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]

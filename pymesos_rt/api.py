@@ -20,11 +20,16 @@ from typing import Any, TypeVar, overload
 from pymesos_rt import logs
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.actor import ActorClass, ActorOptions
+from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.info import ClusterInfo
+from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef, decode
-from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
+from pymesos_rt.client.remote_function import RemoteFunction
+from pymesos_rt.client.resource_names import GPUS, to_ray
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
-from pymesos_rt.protocol.resources import CPUS, MEM, Resources, parse_memory
+from pymesos_rt.protocol.resources import CPUS, Resources, parse_memory
+from pymesos_rt.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,9 +58,14 @@ def init(
     ignore_reinit_error: bool = False,
     idle_timeout: float = 10.0,
     failover_timeout: float = 60.0,
+    num_gpus: float | None = None,
+    namespace: str | None = None,
     object_store_memory: int | str | None = None,
 ) -> ClusterInfo:
-    """Start an embedded cluster (no address) or attach to one (``ws://host:port``)."""
+    """Start an embedded cluster (no address) or attach to one (``ws://host:port``).
+
+    ``num_gpus`` gives the embedded agent that many GPUs (device indices ``0..N-1``) when it
+    cannot detect them; ``namespace`` is what ``get_runtime_context().namespace`` reports."""
     global _session
     with _session_lock:
         if backend_mod.current_or_none() is not None:
@@ -68,6 +78,8 @@ def init(
         logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
         mem_bytes = parse_memory(memory) if memory is not None else None
+        if num_gpus is not None:
+            resources = {**(resources or {}), GPUS: float(num_gpus)}
         store_bytes = parse_memory(object_store_memory) if object_store_memory else None
         first_standby = _early_standby() if address is None else None
         try:
@@ -87,6 +99,7 @@ def init(
                     idle_timeout=idle_timeout,
                     failover_timeout=failover_timeout,
                     first_standby=first_standby,
+                    namespace=namespace or "default",
                     object_store_memory=store_bytes,
                 )
             )
@@ -132,8 +145,28 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+def _auto_init() -> None:
+    """The first API call without ``init()`` starts the runtime, as Ray does (never inside an
+    executor, whose backend is set when it starts, nor once the interpreter is exiting)."""
+    if "PYMESOS_RT_EXECUTOR_ID" in os.environ:
+        return
+    where = os.environ.get("PYMESOS_RT_ADDRESS") or "an embedded cluster"
+    logs.configure_if_unset()
+    # a warning, so that it shows with the default (quiet) logging: a cluster is starting
+    log.warning("pymesos_rt was not initialized: starting it with init() on %s", where)
+    init(ignore_reinit_error=True)
+
+
+backend_mod.set_auto_init(_auto_init)
+atexit.register(backend_mod.set_auto_init, None)  # runs before shutdown (atexit is LIFO)
+
+
 def is_initialized() -> bool:
     return backend_mod.current_or_none() is not None
+
+
+@overload
+def remote(fn: type, /) -> ActorClass: ...  # type: ignore[overload-overlap]
 
 
 @overload
@@ -144,24 +177,34 @@ def remote(fn: F, /) -> RemoteFunction[Any, Any]: ...
 def remote(
     *,
     num_cpus: float = ...,
+    num_gpus: float = ...,
     memory: int | str | None = ...,
     resources: dict[str, float] | None = ...,
+    num_returns: int | str | None = ...,
+    max_calls: int = ...,
     max_retries: int = ...,
-    retry_exceptions: bool = ...,
+    retry_exceptions: bool | list[type[BaseException]] = ...,
+    scheduling_strategy: str | NodeAffinitySchedulingStrategy | None = ...,
+    runtime_env: dict[str, Any] | None = ...,
     name: str | None = ...,
 ) -> Callable[[F], RemoteFunction[Any, Any]]: ...
 
 
 def remote(fn: Any = None, /, **options: Any) -> Any:
-    """``@remote`` or ``@remote(num_cpus=..., memory=..., ...)``: make a remote function."""
+    """``@remote`` or ``@remote(num_cpus=..., num_gpus=..., num_returns=..., ...)``: make a
+    remote function (the options are :class:`~pymesos_rt.client.options.RemoteOptions`), or
+    of a class an actor class (``client/actor.py``)."""
     if fn is not None:
         if not callable(fn) or options:
             raise TypeError("use @remote or @remote(option=value, ...)")
+        if isinstance(fn, type):
+            return ActorClass(fn, ActorOptions())
         return RemoteFunction(fn, RemoteOptions())
-    opts = RemoteOptions().merged(**options)
 
-    def wrap(f: F) -> RemoteFunction[Any, Any]:
-        return RemoteFunction(f, opts)
+    def wrap(f: Any) -> Any:
+        if isinstance(f, type):
+            return ActorClass(f, ActorOptions().merged(**options))
+        return RemoteFunction(f, RemoteOptions().merged(**options))
 
     return wrap
 
@@ -190,9 +233,15 @@ def get(refs: ObjectRef | Sequence[ObjectRef], timeout: float | None = None) -> 
 
 
 def wait(
-    refs: Sequence[ObjectRef], num_returns: int = 1, timeout: float | None = None
+    refs: Sequence[ObjectRef],
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
 ) -> tuple[list[ObjectRef], list[ObjectRef]]:
-    """``(ready, not_ready)`` once ``num_returns`` refs are done or ``timeout`` passed."""
+    """``(ready, not_ready)`` once ``num_returns`` refs are done or ``timeout`` passed.
+
+    ``fetch_local`` is accepted for Ray's sake: a ready object here is one whose value the
+    runtime holds, so there is nothing to fetch ahead."""
     items = _refs_of(refs, "wait")
     if not 0 <= num_returns <= len(items):
         raise ValueError(f"num_returns must be between 0 and {len(items)}, got {num_returns}")
@@ -212,11 +261,18 @@ def put(value: Any) -> ObjectRef:
     return ObjectRef(backend.put(value), backend)
 
 
-def cancel(ref: ObjectRef, force: bool = False) -> None:
-    """Cancel a pending or running task; ``get`` then raises ``TaskCancelledError``."""
+def cancel(
+    ref: ObjectRef | ObjectRefGenerator, *, force: bool = False, recursive: bool = True
+) -> None:
+    """Cancel a pending or running task (one of its refs, or its generator); ``get`` then
+    raises ``TaskCancelledError``. ``force`` kills its executor process (the error is then
+    ``WorkerCrashedError``, as in Ray); ``recursive`` also cancels the tasks it submitted."""
+    if isinstance(ref, ObjectRefGenerator):
+        backend_mod.current().cancel(ref.task_id(), force, recursive)
+        return
     if not isinstance(ref, ObjectRef):
         raise TypeError(f"cancel takes an ObjectRef, got {type(ref).__name__}")
-    backend_mod.current().cancel(ref.object_id, force)
+    backend_mod.current().cancel(ref.object_id, force, recursive)
 
 
 def as_completed(refs: Sequence[ObjectRef], timeout: float | None = None) -> Iterator[ObjectRef]:
@@ -237,45 +293,53 @@ def as_completed(refs: Sequence[ObjectRef], timeout: float | None = None) -> Ite
         yield by_id[oid]
 
 
-def _public(res: dict[str, float]) -> dict[str, float]:
-    out: dict[str, float] = {"cpus": 0.0, "memory": 0.0}
-    for key, value in res.items():
-        if key == MEM:
-            out["memory"] = float(int(value * 2**20))
-        else:
-            out[key] = float(value)
-    return out
-
-
 def cluster_resources() -> dict[str, float]:
-    """Total resources of all agents, e.g. ``{"cpus": 2.0, "memory": 25769803776.0}``."""
+    """Total resources of all agents, keyed as Ray's: ``{"CPU": 2.0, "memory": 2.5e10, ...}``."""
     state = backend_mod.current().cluster_state()
-    return _public(state["resources"]["total"])
+    return to_ray(state["resources"]["total"])
 
 
 def available_resources() -> dict[str, float]:
-    """Resources not held by any executor."""
+    """Resources not held by any executor, plus those of this program's idle executors (free
+    for its next tasks), keyed as Ray's. Works inside tasks too."""
     state = backend_mod.current().cluster_state()
-    free = Resources()
-    for agent in state["agents"]:
-        free = free + (Resources(agent["resources"]) - Resources(agent["used"])).clamp_nonnegative()
-    return _public(free.to_dict())
+    total = Resources(state["resources"]["total"])
+    free = (total - Resources(state["resources"]["used"])).clamp_nonnegative()
+    for idle in state.get("idle", {}).values():
+        free = free + Resources(idle)
+    return to_ray(free.to_dict())
 
 
 def nodes() -> list[dict[str, Any]]:
-    """One dict per agent: id, hostname, resources, state."""
-    state = backend_mod.current().cluster_state()
+    """One dict per agent (the master's ``/state``, page by page): ours (id, hostname,
+    resources, used, state, isolation) and Ray's (``NodeID``, ``Alive``, ``Resources``,
+    ``NodeManagerAddress``, ``NodeManagerHostname``)."""
+    backend = backend_mod.current()
+    agents: list[dict[str, Any]] = []
+    while True:
+        state = backend.cluster_state(f"limit={_NODES_PAGE}&offset={len(agents)}")
+        agents += state["agents"]
+        if not state["agents"] or len(agents) >= state["counts"]["agents"]:
+            break
     return [
         {
             "id": a["id"],
             "hostname": a["hostname"],
-            "resources": _public(a["resources"]),
-            "used": _public(a["used"]),
+            "resources": to_ray(a["resources"]),
+            "used": to_ray(a["used"]),
             "state": a["state"],
             "isolation": a["isolation"],
+            "NodeID": a["id"],
+            "Alive": a["state"] == "active",
+            "Resources": to_ray(a["resources"], zeros=False),
+            "NodeManagerAddress": a["hostname"],
+            "NodeManagerHostname": a["hostname"],
         }
-        for a in state["agents"]
+        for a in agents
     ]
+
+
+_NODES_PAGE = 10_000
 
 
 __all__ = [

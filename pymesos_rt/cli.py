@@ -120,6 +120,7 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
         agent_timeout=opts.agent_timeout,
         agent_reregister_timeout=opts.agent_reregister_timeout,
         reclaim_interval=opts.reclaim_interval,
+        mesos_heartbeat_interval=opts.mesos_heartbeat_interval,
     )
 
     def make_state() -> MasterState:  # a fresh registry for each term as leader
@@ -223,8 +224,12 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         resources=total,
         containerizer=containerizer,
         work_dir=work_dir,
-        config=AgentConfig(heartbeat_interval=opts.heartbeat_interval),
+        config=AgentConfig(
+            heartbeat_interval=opts.heartbeat_interval,
+            resend_interval=opts.status_resend_interval,
+        ),
         warm_standby=not opts.no_warm_standby,
+        mesos_api_host=opts.mesos_api_host,
         object_store_memory=store_bytes,
         secret=secret,
         object_host=object_host,
@@ -323,7 +328,13 @@ def _fmt(res: dict[str, float]) -> str:
 
 
 def render_status(state: dict[str, Any]) -> str:
-    lines = [f"master {state['master_id']}  total {_fmt(state['resources']['total'])}", ""]
+    res, counts = state["resources"], state.get("counts", {})
+    lines = [
+        f"master {state['master_id']}  total {_fmt(res['total'])}  used {_fmt(res.get('used', {}))}"
+        f"  offered {_fmt(res.get('offered', {}))}",
+        _shown(state, counts),
+        "",
+    ]
     lines.append(f"{'AGENT':24} {'HOST':16} {'STATE':12} {'ISOLATION':10} {'TOTAL':28} {'USED':28}")
     for a in state["agents"]:
         lines.append(
@@ -336,7 +347,7 @@ def render_status(state: dict[str, Any]) -> str:
         f"{'QUEUED':>7} {'RUNNING':>7} {'DONE':>7} {'FAILED':>7}",
     ]
     for f in state["frameworks"]:
-        name, executors, t = f["name"][:20], len(f["executors"]), f.get("tasks", {})
+        name, executors, t = f["name"][:20], f["executor_count"], f.get("tasks", {})
         counts = " ".join(f"{t.get(k, 0):7d}" for k in ("queued", "running", "finished", "failed"))
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
@@ -362,6 +373,17 @@ def _store_lines(agents: list[dict[str, Any]]) -> list[str]:
             f"{st['spilled_objects']:8d} {st['spilled_bytes'] / 2**20:10.1f}"
         )
     return lines
+
+
+def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:
+    """Which part of each list this page shows (``/state`` is paginated)."""
+    offset = state.get("page", {}).get("offset", 0)
+    parts = []
+    for name in ("agents", "frameworks", "executors"):
+        shown, total = len(state[name]), counts.get(name, len(state[name]))
+        span = f"{offset + 1}-{offset + shown}" if shown else "none"
+        parts.append(f"{name} {span} of {total}" if shown < total else f"{total} {name}")
+    return "showing " + ", ".join(parts) + " (--limit, --offset)"
 
 
 def _executor_lines(executors: list[dict[str, Any]]) -> list[str]:
@@ -400,7 +422,7 @@ async def _leader_of(address: str) -> str:
 
 def cmd_status(cfg: StatusConfig) -> int:
     master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
-    url = _http_base(master) + "/state"
+    url = _http_base(master) + f"/state?limit={cfg.limit}&offset={cfg.offset}"
     try:
         tls = ws.tls_client_context() if url.startswith("https") else None
         with urllib.request.urlopen(url, timeout=10, context=tls) as resp:

@@ -85,6 +85,9 @@ class MasterOptions:
         default=None, metadata=_help("PEM certificate: serve wss:// and https:// (with --tls-key)")
     )
     tls_key: str | None = dataclasses.field(default=None, metadata=_help("PEM private key"))
+    mesos_heartbeat_interval: float = dataclasses.field(
+        default=15.0, metadata=_help("seconds between HEARTBEAT events on Mesos v1 API streams")
+    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
@@ -121,6 +124,15 @@ class AgentOptions:
         default=False,
         metadata=_help("keep no executor process started ahead of need (saves ~25 MiB)"),
     )
+    status_resend_interval: float = dataclasses.field(
+        default=5.0, metadata=_help("seconds between resends of an unacknowledged status update")
+    )
+    mesos_api_host: str = dataclasses.field(
+        default="127.0.0.1",
+        metadata=_help(
+            "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
+        ),
+    )
     object_store_memory: str | None = dataclasses.field(
         default=None,
         metadata=_help('object store size, e.g. "2GiB" (default: 30%% of the agent\'s memory)'),
@@ -139,6 +151,10 @@ class StatusConfig:
         default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
     )
     json: bool = dataclasses.field(default=False, metadata=_help("print JSON"))
+    limit: int = dataclasses.field(
+        default=100, metadata=_help("agents, frameworks and executors to show, each (max 10000)")
+    )
+    offset: int = dataclasses.field(default=0, metadata=_help("skip this many of each first"))
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:

@@ -42,6 +42,13 @@ class OutOfMemoryError(ExecutorLostError, MemoryError):
     """The task's container hit its memory limit."""
 
 
+class ActorDiedError(PymesosRTError):
+    """A call to an actor that died: its executor was lost (SIGKILL, memory limit, agent lost)
+    with no restarts left, it was killed (``rt.kill``) or exited (``rt.exit_actor()``, the
+    graceful stop method), or no handle to it was left. The message names the actor and the
+    cause (for a memory limit, the limit). Ray calls it ``RayActorError``/``ActorDiedError``."""
+
+
 class ObjectLostError(PymesosRTError):
     """Every copy of an object was lost (its node went away) and it could not be rebuilt."""
 
@@ -108,6 +115,7 @@ def make_task_error(cause: BaseException, task_name: str, remote_traceback: str)
 
 
 __all__ = [
+    "ActorDiedError",
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",

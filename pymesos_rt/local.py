@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.master.allocator import make_allocator
 from pymesos_rt.master.server import MasterServer
+from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport import inproc
@@ -93,5 +95,7 @@ class LocalCluster:
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def snapshot(self) -> dict[str, Any]:
-        return self.master.state.snapshot()
+    def snapshot(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state`` for the URL query ``params`` (see master/snapshot.py)."""
+        query = StateQuery.parse(urllib.parse.parse_qs(params)) if params else None
+        return self.master.state.snapshot(query)

@@ -3,8 +3,10 @@
 The only module that uses cloudpickle and tblib. Promises:
 - :func:`dumps_function` / :func:`dumps_args` raise :class:`SerializationError` at once, naming
   the object that could not be pickled (an argument, a captured variable, a global).
-- Object references inside arguments, at any depth, are written as references (persistent ids)
-  and replaced by their values on the executor: see :func:`dumps_args` / :func:`loads_args`.
+- Object references that are arguments themselves (``f.remote(ref)``, ``f.remote(x=ref)``) are
+  written as references (persistent ids) and replaced by their values on the executor: see
+  :func:`dumps_args` / :func:`loads_args`. References nested inside arguments (in a list, dict,
+  tuple or object) stay references, as in Ray: the task may ``get`` or ``wait`` on them.
 - Exceptions travel with their tracebacks (tblib); an exception that cannot be pickled arrives as
   :class:`RemoteException` holding its type name, message and traceback text.
 It does not promise that values are portable between Python versions.
@@ -81,13 +83,26 @@ def _dumps(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+class _Resolved:
+    """Stands in for a top-level ``ObjectRef`` argument while the arguments are pickled."""
+
+    __slots__ = ("object_id",)
+
+    def __init__(self, object_id: str) -> None:
+        self.object_id = object_id
+
+
+def _top(value: Any) -> Any:
+    return _Resolved(value.object_id) if isinstance(value, RefMarker) else value
+
+
 class _ArgsPickler(_Pickler):
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file)
         self.refs: list[str] = []
 
     def persistent_id(self, obj: Any) -> str | None:
-        if isinstance(obj, RefMarker):
+        if type(obj) is _Resolved:
             self.refs.append(obj.object_id)
             return obj.object_id
         return None
@@ -145,11 +160,14 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
 
 
 def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, list[str]]:
-    """Pickle call arguments; returns the bytes and the object ids referenced inside them."""
+    """Pickle call arguments; returns the bytes and the ids of the objects passed as arguments
+    themselves (resolved to their values before the task runs; nested refs pickle as refs)."""
     buf = io.BytesIO()
     pickler = _ArgsPickler(buf)
+    top_args = tuple(_top(a) for a in args)
+    top_kwargs = {k: _top(v) for k, v in kwargs.items()}
     try:
-        pickler.dump((args, kwargs))
+        pickler.dump((top_args, top_kwargs))
     except Exception as exc:
         items = [(f"argument {i}", a) for i, a in enumerate(args)]
         items += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]

@@ -62,7 +62,9 @@ class Server:
                 PATH, codec.driver_side, accept, ProofChecker(SECRET), DATA_PLANE_MAX
             )
             app = tornado.web.Application(
-                [route], websocket_ping_interval=ping_interval, websocket_ping_timeout=0.3
+                [route],
+                websocket_ping_interval=ping_interval,
+                websocket_ping_timeout=ping_interval,
             )
             self.http, self.port = ws.serve(app, "127.0.0.1", 0)
             ready.set()
@@ -190,7 +192,9 @@ def test_messages_left_by_an_interrupted_writer_are_handed_on(server):
 
 
 def test_pings_are_answered_so_the_server_keeps_the_connection():
-    server = Server(ping_interval=0.05)  # tornado closes after 0.3 s without a pong
+    # tornado closes the link when a pong is not back within the interval: 0.5 s leaves room
+    # for a loaded machine (parallel tests) to schedule our reader thread
+    server = Server(ping_interval=0.5)
     try:
         link = open_link(server)
         done = threading.Event()
@@ -203,10 +207,10 @@ def test_pings_are_answered_so_the_server_keeps_the_connection():
 
         threading.Thread(target=read, daemon=True).start()
         deadline = time.monotonic() + 10
-        while link.pings < 20 and time.monotonic() < deadline:  # about 1 s of pings
+        while link.pings < 4 and time.monotonic() < deadline:  # about 2 s of pings
             assert not done.is_set(), link.close_reason
             time.sleep(0.01)
-        assert link.pings >= 20
+        assert link.pings >= 4
         link.send(put("still-here"))
         while not batches and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -8,9 +8,10 @@ import msgspec
 import pytest
 
 from pymesos_rt.protocol import codec
+from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.codec import Codec, ProtocolError
-from pymesos_rt.protocol.objects import ObjectLocation
+from pymesos_rt.protocol.objects import ObjectLocation, StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -20,6 +21,32 @@ LAUNCH = m.ExecutorLaunch("e1", R(cpus=1.5, mem=512, gpus=1), CMD)
 UPDATE = m.StatusUpdate("u1", "ag1", "fw1", "e1", ExecutorState.OOM, "hit 512 MiB", -9)
 BLOB = m.ObjectBlob("obj1", b"\x00\xffdata", error=True)
 LOC = ObjectLocation("store-1", "agent-1", "127.0.0.1:4000", 123456)
+TASK = ms.TaskInfo(
+    name="t",
+    task_id=ms.Id(value="t1"),
+    data=b"\x00bytes",
+    command=ms.CommandInfo(value="echo hi"),
+    resources=ms.to_mesos_resources(R(cpus=1)),
+)
+EXECUTOR = ms.ExecutorInfo(executor_id=ms.Id(value="ex"), command=ms.CommandInfo(value="run"))
+MESOS_LAUNCHES = [
+    m.ExecutorLaunch("mt.t1", R(cpus=1), CMD, m.MesosCommandTask(task=TASK)),
+    m.ExecutorLaunch(
+        "mx.ag1.ex",
+        R(cpus=0.1),
+        CMD,
+        m.MesosExecutor(
+            executor=EXECUTOR, framework=ms.FrameworkInfo(name="f"), container=R(cpus=1.1)
+        ),
+    ),
+    m.ExecutorLaunch("mt.t2", R(cpus=1), CMD, m.MesosExecutorTask("mx.ag1.ex", TASK)),
+]
+MESOS_STATUS = ms.TaskStatus(
+    task_id=ms.Id(value="t1"), state=ms.TaskState.TASK_RUNNING, uuid=b"u" * 16, data=b"d"
+)
+MESOS_UPDATE = m.StatusUpdate(
+    "u2", "ag1", "fw1", "mt.t1", ExecutorState.RUNNING, "", None, MESOS_STATUS
+)
 
 SCHEDULER_CALLS = [
     m.Subscribe("app", role="analytics", framework_id="fw1", failover_timeout=60.0),
@@ -42,6 +69,7 @@ SCHEDULER_EVENTS = [
     m.ClusterChanged([m.AgentSummary("ag1", "host-a", R(cpus=4, mem=4096))]),
     m.Error("offer o1 is no longer valid"),
     m.Reclaim(1, "another framework is below its fair share"),
+    m.ClusterDelta([m.AgentSummary("ag2", "host-b", R(cpus=2))], ["ag1"]),
 ]
 AGENT_CALLS = [
     m.RegisterAgent(
@@ -55,9 +83,13 @@ AGENT_CALLS = [
     m.AgentStatus(UPDATE),
     m.Heartbeat(),
     m.Unregister("the agent is stopping"),
+    m.StoreUsage(StoreStats(64 * 2**20, 2**20, 3, 1, 1, 4096, 32 * 2**20, 1, 2, 3)),
+    m.RegisterAgent("host-c", R(cpus=1), object_address="127.0.0.1:40000"),
     m.ExecutorUsage(
         [m.UsageRecord("fw1", "e1", {"cpu_seconds": 1.5, "memory": 3e7, "memory_peak": 6e7})]
     ),
+    m.AgentStatus(MESOS_UPDATE),
+    m.FromExecutor("ag1", "fw1", "ex", b"\x00hello"),
 ]
 AGENT_EVENTS = [
     m.AgentRegistered("ag1", "master-1"),
@@ -65,7 +97,29 @@ AGENT_EVENTS = [
     m.StopExecutor("fw1", "e1"),
     m.StatusAcked("u1"),
     m.ShutdownFramework("fw1"),
+    *[m.LaunchExecutor("fw1", launch) for launch in MESOS_LAUNCHES],
+    m.KillTask("fw1", "t1", grace=1.5),
+    m.ToExecutor("fw1", "ex", b"\x00data"),
 ]
+ACTOR_SPEC = m.ActorSpec(
+    "a1",
+    "Counter",
+    "cls1",
+    b"\x80cls",
+    b"args",
+    ["t1"],
+    R(cpus=1),
+    R(cpus=0.01),
+    -1,
+    2,
+    8,
+    True,
+    b"\x80meta",
+    "counter",
+    "ns",
+    True,
+    ["a0"],
+)
 WORKER_CALLS = [
     m.Hello("e1", 4242, "host-a"),
     m.TaskDone("t1", b"\x80value", duration=0.25),
@@ -78,7 +132,48 @@ WORKER_CALLS = [
     m.PutObject(m.ObjectBlob("obj2", b"", location=LOC, contained=["obj1"])),
     m.CancelRequest("t2", force=True),
     m.Borrow(["obj1", "obj2"]),
+    m.DepsLost("t5", ["obj1"], "object obj1 is not in this store"),
     m.Unborrow(["obj1"]),
+    m.CancelRequest("t2", recursive=False),
+    m.Submit(
+        m.TaskSpec(
+            "t3",
+            "g",
+            "fn2",
+            None,
+            b"",
+            [],
+            R(cpus=1, gpus=0.5),
+            -1,
+            False,
+            m.TaskExtra(
+                num_returns=m.STREAMING,
+                parent_id="t1",
+                max_calls=2,
+                retry_on=b"\x80classes",
+                node="ag1",
+                soft=True,
+                spread=False,
+                runtime_env=m.RuntimeEnvSpec("k1", {"A": "1"}, "obj9", ["obj10"]),
+            ),
+        )
+    ),
+    m.TaskDone("t4", b"", returns=[BLOB, m.ObjectBlob("t4.r1", b"v")]),
+    m.Yielded("t3", 0, m.ObjectBlob("t3.y0", b"item")),
+    m.NextItem(8, "t3", 1),
+    m.StateRequest(9),
+    m.TaskDone("t3", b"", returns=[BLOB, m.ObjectBlob("t3~1", b"\x80two")]),
+    m.SubmitActor(ACTOR_SPEC, request_id=3),
+    m.SubmitActor(
+        m.ActorSpec("a2", "C", "c1", None, b"", [], R(cpus=1), R(cpus=0.01), 0, 0, 1, False, b"")
+    ),
+    m.SubmitCall(m.ActorCallSpec("t4", "a1", "incr", b"args", ["t1"], 2, -1, ["a2"])),
+    m.HandleHeld("a1", True),
+    m.HandleHeld("a1", True, escaped=True),
+    m.HandlePins("t2", ["a1", "a2"]),
+    m.LookupActor(4, "counter", "ns"),
+    m.KillActor("a1", no_restart=False),
+    m.ActorExiting("a1", "rt.exit_actor() in Counter.stop"),
 ]
 WORKER_EVENTS = [
     m.RunTask("t1", "f", "fn1", b"\x80fn", b"args", [BLOB]),
@@ -87,6 +182,12 @@ WORKER_EVENTS = [
     m.ObjectValues(7, [BLOB]),
     m.CancelTask("t1"),
     m.StopWorker(),
+    m.RunTask("t3", "g", "fn2", None, b"", [], num_returns=m.DYNAMIC),
+    m.StateReply(9, b'{"agents": []}'),
+    m.StartActor("a1.c1", "a1", "Counter", "cls1", b"\x80cls", b"args", [BLOB], 1, False, 2, "n"),
+    m.CallMethod("t4", "incr", b"args", [BLOB], num_returns=2),
+    m.ActorLookup(4, meta=b"\x80meta"),
+    m.ActorLookup(5, error="no actor named 'x'"),
 ]
 
 CHANNELS = [

@@ -10,6 +10,7 @@ import pytest
 
 from pymesos_rt.master.allocator import RandomAllocator
 from pymesos_rt.master.records import Close, MasterConfig, Send
+from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
@@ -47,10 +48,39 @@ def refused(fw: str, eid: str, why: str, agent: str = "") -> m.ExecutorUpdate:
     )
 
 
+class CheckedMaster(MasterState):
+    """Checks every invariant of the registry and the allocator after each input."""
+
+    def on_framework_call(self, conn, call, now):
+        effects = super().on_framework_call(conn, call, now)
+        self.validate()
+        return effects
+
+    def on_agent_call(self, conn, call, now):
+        effects = super().on_agent_call(conn, call, now)
+        self.validate()
+        return effects
+
+    def on_disconnected(self, conn, now):
+        effects = super().on_disconnected(conn, now)
+        self.validate()
+        return effects
+
+    def tick(self, now):
+        effects = super().tick(now)
+        self.validate()
+        return effects
+
+    def allocate(self, now):
+        effects = super().allocate(now)
+        self.validate()
+        return effects
+
+
 def make_master(**config) -> MasterState:
     config.setdefault("agent_timeout", 1e9)  # tests of heartbeats set their own
     config.setdefault("reclaim", False)  # and so do tests of fair-share reclaims
-    return MasterState(config=MasterConfig(**config), master_id="M")
+    return CheckedMaster(config=MasterConfig(**config), master_id="M")
 
 
 def register_agent(ms, conn="a1", agent_id="ag1", host="host-a", res=AGENT_RES, now=0.0, **kw):
@@ -106,8 +136,12 @@ def test_seed_offer_example():
 
     assert ms.allocate(2.0) == [Send("f2", offers_msg(("M-O2", "fw2", R(cpus=1, mem=1024))))]
 
-    snap = ms.snapshot()
-    assert snap["resources"] == {"total": {"cpus": 4.0, "mem": 4096.0}}
+    snap = ms.snapshot(StateQuery(detail=frozenset({"frameworks"})))
+    assert snap["resources"] == {
+        "total": {"cpus": 4.0, "mem": 4096.0},
+        "used": {"cpus": 3.0, "mem": 3072.0},
+        "offered": {"cpus": 1.0, "mem": 1024.0},
+    }
     (agent,) = snap["agents"]
     assert agent["used"] == {"cpus": 3.0, "mem": 3072.0}
     assert agent["offered"] == {"cpus": 1.0, "mem": 1024.0}
@@ -412,7 +446,10 @@ def test_agent_disconnect_rescinds_offers_then_timeout_makes_executors_lost():
             ),
         ),
     ]
-    assert effects[2:] == [Send("f1", cluster()), Send("f2", cluster())]
+    assert effects[2:] == []  # frameworks hear of it in the next allocation cycle
+    gone = m.ClusterDelta([], ["ag1"])
+    assert ms.allocate(15.0) == [Send("f1", gone), Send("f2", gone)]
+    assert ms.allocate(16.0) == []
     assert ms.agents == {}
     assert ms.executors == {}
     assert ms.frameworks["fw1"].executors == set()
@@ -433,8 +470,7 @@ def test_agent_back_in_time_keeps_its_executors():
     ]
     assert register_agent(ms, conn="a1b", now=8.0, executors=records) == [
         Send("a1b", m.AgentRegistered("ag1", "M")),
-        Send("f1", cluster(HOST_A)),
-    ]
+    ]  # the same agent with the same resources: frameworks need not hear of it
     assert ms.tick(20.0) == []
     assert set(ms.executors) == {("fw1", "e1"), ("fw1", "e2")}
     assert ms.allocator.share("fw1") == pytest.approx(0.75)
@@ -451,8 +487,6 @@ def test_agent_re_registering_on_a_new_connection_closes_the_old_and_rescinds_of
         Close("a1", "agent re-registered elsewhere"),
         Send("f1", m.Rescind("M-O1")),
         Send("a1b", m.AgentRegistered("ag1", "M")),
-        Send("f1", cluster(HOST_A)),
-        Send("f2", cluster(HOST_A)),
     ]
     assert ms.offers == {}
     # the agent is offered once, not twice
@@ -643,7 +677,8 @@ def test_an_agent_that_unregisters_is_removed_at_once():
     effects = ms.on_agent_call("a1", m.Unregister("the agent is stopping"), 1.0)
     assert "ag1" not in ms.agents
     assert Close("a1", "agent removed: the agent is stopping") in effects
-    assert ms.allocate(2.0) == []  # nothing of it is offered any more
+    # nothing of it is offered any more; the framework hears it is gone
+    assert ms.allocate(2.0) == [Send("f1", m.ClusterDelta([], ["ag1"]))]
 
 
 # --- reconciliation -------------------------------------------------------------------------
@@ -773,3 +808,101 @@ def test_an_executor_reported_lost_by_reconciliation_is_stopped_if_it_comes_back
         ms, agent_id="ag9", now=21.0, executors=[m.ExecutorRecord("fw1", "e1", R(cpus=1))]
     )
     assert stops_in(back) == ["e1"]  # the framework dropped it on the LOST answer
+
+
+# --- cluster notices and indexes at scale -----------------------------------------------------
+
+
+def summary(agent_id: str, host: str = "h", res: Resources = AGENT_RES) -> m.AgentSummary:
+    return m.AgentSummary(agent_id, host, res)
+
+
+def test_frameworks_hear_of_agents_as_one_delta_per_cycle():
+    ms = make_master()
+    subscribe(ms, "f1", "fw1")
+    ms.on_framework_call("f1", m.Suppress(), 0.0)
+    for i in range(3):
+        assert register_agent(ms, f"a{i}", f"ag{i}", "h", now=1.0) == [
+            Send(f"a{i}", m.AgentRegistered(f"ag{i}", "M"))
+        ]
+    delta = m.ClusterDelta([summary("ag0"), summary("ag1"), summary("ag2")], [])
+    assert ms.allocate(1.0) == [Send("f1", delta)]
+    # a framework subscribing mid-cycle gets the full list, then only later changes
+    ms.on_agent_call("a1", m.Unregister(), 2.0)
+    assert subscribe(ms, "f2", "fw2", now=2.0)[1] == Send(
+        "f2", m.ClusterChanged([summary("ag0"), summary("ag2")])
+    )
+    ms.on_framework_call("f2", m.Suppress(), 2.0)
+    register_agent(ms, "a3", "ag3", "h", res=R(cpus=1), now=2.0)
+    register_agent(ms, "a0b", "ag0", "h", res=R(cpus=8), now=2.0)  # re-registers, bigger
+    assert ms.allocate(2.0) == [
+        Send(
+            "f1",
+            m.ClusterDelta([summary("ag3", res=R(cpus=1)), summary("ag0", res=R(cpus=8))], ["ag1"]),
+        ),
+        Send(
+            "f2", m.ClusterDelta([summary("ag3", res=R(cpus=1)), summary("ag0", res=R(cpus=8))], [])
+        ),
+    ]
+    assert ms.allocate(3.0) == []
+
+
+def test_a_disconnected_agent_is_not_offered_until_it_returns(ms):
+    ms.on_disconnected("a1", 1.0)
+    assert ms.allocate(1.0) == []
+    assert ms.allocate(2.0) == []
+    register_agent(ms, conn="a1b", now=3.0)
+    assert ms.allocate(3.0) == [Send("f1", offers_msg(("M-O1", "fw1", AGENT_RES)))]
+
+
+def test_an_executor_reported_by_a_second_agent_moves_there():
+    ms = make_master()
+    subscribe(ms, "f1", "fw1")
+    ms.on_framework_call("f1", m.Suppress(), 0.0)
+    rec = [m.ExecutorRecord("fw1", "e1", R(cpus=1))]
+    register_agent(ms, "a1", "ag1", executors=rec)
+    register_agent(ms, "a2", "ag2", host="host-b", executors=rec)
+    assert ms.executors[("fw1", "e1")].agent_id == "ag2"
+    assert ms.agents["ag1"].used == R() and ms.agents["ag2"].used == R(cpus=1)
+    assert ms.allocator.allocation("fw1") == R(cpus=1)
+
+
+def test_heartbeat_timeouts_find_only_the_silent_agents():
+    ms = make_master(agent_timeout=15.0)
+    subscribe(ms, "f1", "fw1")
+    for i in range(5):
+        register_agent(ms, f"a{i}", f"ag{i}", now=0.0)
+    for i in (0, 2, 3):
+        ms.on_agent_call(f"a{i}", m.Heartbeat(), 10.0)
+    effects = ms.tick(15.0)
+    assert [e for e in effects if isinstance(e, Close)] == [
+        Close("a1", "agent removed: missed its heartbeats"),
+        Close("a4", "agent removed: missed its heartbeats"),
+    ]
+    assert sorted(ms.agents) == ["ag0", "ag2", "ag3"]
+    assert ms.tick(24.9) == []
+    assert len([e for e in ms.tick(25.0) if isinstance(e, Close)]) == 3
+
+
+def test_a_thousand_agents_with_executors_keep_every_index_consistent():
+    ms = MasterState(config=MasterConfig(reclaim=False, agent_timeout=1e9), master_id="M")
+    for j in range(4):
+        subscribe(ms, f"f{j}", f"fw{j}")
+    for i in range(1000):
+        recs = [m.ExecutorRecord(f"fw{(i + k) % 5}", f"e{i}-{k}", R(cpus=1)) for k in range(3)]
+        register_agent(ms, f"a{i}", f"ag{i}", res=R(cpus=4, mem=100), executors=recs)
+    effects = ms.allocate(1.0)
+    offered = [o for e in effects if isinstance(e.message, m.Offers) for o in e.message.offers]
+    assert len(offered) == 1000
+    ms.validate()
+    # fw4 is not subscribed: its executors wait for it
+    subscribe(ms, "f4", "fw4", now=2.0)
+    assert len(ms.frameworks["fw4"].executors) == 600
+    ms.on_framework_call("f1", m.Teardown(), 3.0)
+    for i in range(0, 1000, 7):
+        ms.on_disconnected(f"a{i}", 4.0)
+    ms.validate()
+    assert ms.used_total == R(cpus=3000 - 600)  # fw1's 600 executors are gone
+    ms.tick(20.0)  # the disconnected ones did not come back
+    ms.validate()
+    assert len(ms.agents) == 1000 - 143

@@ -21,6 +21,7 @@ from pymesos_rt.scheduler.effects import (
     LaunchExecutors,
     SetSuppressed,
 )
+from pymesos_rt.scheduler.placement import Shape, extras_of
 from pymesos_rt.scheduler.records import SchedulerConfig, Task
 from pymesos_rt.scheduler.state import SchedulerState
 
@@ -498,6 +499,201 @@ def test_reclaim_drains_the_least_loaded_executor_then_stops_it():
     done = s.task_done(drained.executor_id, drained.inflight[0], 0.5, 2.0)
     assert Kill("ag1", drained.executor_id) in done
     assert all(not (isinstance(e, Dispatch) and e.executor_id == drained.executor_id) for e in done)
+
+
+def test_cluster_deltas_update_the_agents_and_fail_what_fits_nowhere_any_more():
+    s = make()
+    s.cluster(agents(("ag1", BIG)), 0.0)
+    s.cluster_delta([m.AgentSummary("ag2", "h", SHAPE)], [], 0.0)
+    assert s.agents == {"ag1": BIG, "ag2": SHAPE}
+    assert s.agent_totals == {BIG, SHAPE}
+    s.submit(task("t1", shape=BIG), 1.0)
+    assert s.cluster_delta([m.AgentSummary("ag3", "h", SHAPE)], [], 1.0) == []  # grew: no check
+    effects = s.cluster_delta([], ["ag1"], 2.0)
+    assert [type(e) for e in effects] == [Fail, Finished, SetSuppressed]
+    assert s.agent_totals == {SHAPE}
+    assert s.cluster_delta([], ["never-known"], 2.0) == []
+
+
+def test_unschedulable_message_of_a_big_cluster_names_the_shapes():
+    s = make()
+    s.cluster([m.AgentSummary(f"ag{i}", "h", SHAPE if i % 4 else BIG) for i in range(100)], 0.0)
+    (fail, *_) = s.submit(task("t1", shape=R(cpus=64)), 1.0)
+    assert fail.message == (
+        "no agent can ever run a task that needs cpus:64; agents have 100 agents: "
+        "75 x cpus:1;mem:1024, 25 x cpus:4;mem:4096"
+    )
+
+
+# --- Ray's API: returns, max_calls, retries, recursive cancel, placement ---------------------
+
+
+def test_task_of_several_returns_completes_each_and_dependents_wait_on_them():
+    s = make()
+    t1 = task("t1")
+    t1.outputs = ("t1.r0", "t1.r1")
+    one_executor(s, t1)
+    s.submit(task("t2", deps=["t1.r1"]), 1.0)
+    assert s.tasks["t2"].state is TaskState.WAITING
+    effects = s.task_done("p-e1", "t1", 0.5, 2.0)
+    assert effects[0] == Finished("t1", [])
+    assert {"t1.r0", "t1.r1"} <= s.ready_objects
+    assert Dispatch("p-e1", "t2", False) in effects
+
+
+def test_partial_failure_of_returns_fails_only_those_and_their_dependents():
+    s = make()
+    t1 = task("t1")
+    t1.outputs = ("t1.r0", "t1.r1")
+    one_executor(s, t1)
+    s.submit(task("t2", deps=["t1.r0"]), 1.0)
+    s.submit(task("t3", deps=["t1.r1"]), 1.0)
+    effects = s.task_done("p-e1", "t1", 0.5, 2.0, errors={"t1.r1": b"ValueError"})
+    assert Fail("t1.r1", "blob", blob=b"ValueError") in effects
+    assert Fail("t3", "blob", blob=b"ValueError") in effects
+    assert "t2" in s.tasks and "t3" not in s.tasks and "t1.r0" in s.ready_objects
+
+
+def test_failure_fails_every_return_and_cancel_by_any_return():
+    s = make()
+    t1 = task("t1", max_retries=0)
+    t1.outputs = ("t1.r0", "t1.r1")
+    one_executor(s, t1)
+    effects = s.task_failed("p-e1", "t1", b"E", 0.1, 1.0)
+    assert effects[:3] == [
+        Fail("t1.r0", "blob", blob=b"E"),
+        Fail("t1.r1", "blob", blob=b"E"),
+        Finished("t1", []),
+    ]
+    t2 = task("t2")
+    t2.outputs = ("t2.r0", "t2.r1")
+    s.submit(t2, 2.0)
+    effects = s.cancel("t2.r1", 2.0)
+    assert [e.task_id for e in effects if isinstance(e, Fail)] == ["t2.r0", "t2.r1"]
+    assert not s.producers
+
+
+def test_max_calls_drains_the_executor_after_that_many_calls():
+    s = make()
+    a, b, c = task("t1"), task("t2"), task("t3")
+    for t in (a, b, c):
+        t.max_calls = 2
+    assert one_executor(s, a, b, c) == [Dispatch("p-e1", "t1", True)]
+    effects = s.task_done("p-e1", "t1", 0.0001, 1.0)
+    assert Dispatch("p-e1", "t2", False) in effects
+    assert s.leases["p-e1"].draining  # two calls sent: no third
+    effects = s.task_done("p-e1", "t2", 0.0001, 2.0)
+    assert KillExecutor("ag1", "p-e1") in effects
+    assert not s.suppressed  # t3 needs a fresh executor
+    assert s.tasks["t3"].state is TaskState.READY
+
+
+def test_max_retries_minus_one_retries_without_limit():
+    s = make()
+    one_executor(s, task("t1", max_retries=-1, retry_exceptions=True))
+    for attempt in range(20):
+        assert s.will_retry("t1")
+        s.task_failed("p-e1", "t1", b"E", 0.1, float(attempt))
+        assert s.tasks["t1"].state is TaskState.DISPATCHED
+
+
+def test_retryable_verdict_overrides_retry_exceptions():
+    s = make()
+    one_executor(s, task("t1", retry_exceptions=True))
+    assert not s.will_retry("t1", retryable=False)
+    effects = s.task_failed("p-e1", "t1", b"KeyError", 0.1, 1.0, retryable=False)
+    assert effects[0] == Fail("t1", "blob", blob=b"KeyError")
+
+
+def test_recursive_cancel_cancels_the_tasks_a_task_submitted():
+    s = make()
+    one_executor(s, task("parent"))
+    child, grandchild, other = task("child"), task("grandchild"), task("other")
+    child.parent_id, grandchild.parent_id = "parent", "child"
+    for t in (child, grandchild, other):
+        s.submit(t, 1.0)
+    effects = s.cancel("parent", 2.0, recursive=True)
+    cancelled = {e.task_id for e in effects if isinstance(e, Fail)}
+    assert cancelled == {"parent", "child", "grandchild"}
+    assert "other" in s.tasks and not s.children
+    s.submit(task("c2"), 3.0)
+    assert s.cancel("c2", 3.0) != []  # not recursive: no children to walk
+
+
+def test_hard_node_affinity_runs_only_on_its_agent():
+    s = make()
+    s.cluster(agents(("ag1", BIG), ("ag2", BIG)), 0.0)
+    pinned = Shape(SHAPE, node="ag2")
+    s.submit(task("t1", shape=pinned), 0.0)
+    assert s.offers([offer("O1", BIG, "ag1")], 1.0)[0] == DeclineOffers(["O1"], 1.0)
+    assert s.offers([offer("O2", BIG, "ag2")], 1.0)[0] == LaunchExecutors(
+        "ag2", ["O2"], [("p-e1", pinned)], 5.0
+    )
+
+
+def test_hard_node_affinity_to_an_unknown_agent_is_unschedulable():
+    s = make()
+    s.cluster(agents(("ag1", BIG)), 0.0)
+    effects = s.submit(task("t1", shape=Shape(SHAPE, node="gone")), 0.0)
+    assert effects[0].kind == "unschedulable" and "on gone" in effects[0].message
+
+
+def test_soft_node_affinity_falls_back_when_its_agent_is_gone():
+    s = make()
+    s.cluster(agents(("ag1", BIG)), 0.0)
+    s.submit(task("t1", shape=Shape(SHAPE, node="gone", soft=True)), 0.0)
+    assert s.tasks["t1"].shape == SHAPE  # relaxed at once
+    s.cluster(agents(("ag1", BIG), ("ag2", BIG)), 1.0)
+    s.submit(task("t2", shape=Shape(SHAPE, node="ag2", soft=True)), 1.0)
+    s.cluster(agents(("ag1", BIG)), 2.0)  # ag2 leaves: t2 may run anywhere now
+    assert s.tasks["t2"].shape == SHAPE and s.tasks["t2"].state is TaskState.READY
+
+
+def test_spread_launches_on_every_agent_of_the_round():
+    s = make()
+    spread = Shape(SHAPE, spread=True)
+    for i in range(4):
+        s.submit(task(f"t{i}", shape=spread), 0.0)
+    effects = s.offers([offer("O1", BIG, "ag1"), offer("O2", BIG, "ag2")], 1.0)
+    launches = [e for e in effects if isinstance(e, LaunchExecutors)]
+    assert [(e.agent_id, len(e.executors)) for e in launches] == [("ag1", 2), ("ag2", 2)]
+    # the same tasks packed (DEFAULT) fill the first agent
+    s = make()
+    for i in range(4):
+        s.submit(task(f"t{i}"), 0.0)
+    effects = s.offers([offer("O1", BIG, "ag1"), offer("O2", BIG, "ag2")], 1.0)
+    launches = [e for e in effects if isinstance(e, LaunchExecutors)]
+    assert [(e.agent_id, len(e.executors)) for e in launches] == [("ag1", 4)]
+
+
+def test_executors_of_different_runtime_envs_are_different_kinds():
+    s = make()
+    s.submit(task("t1", shape=Shape(SHAPE, env="k1")), 0.0)
+    s.submit(task("t2", shape=Shape(SHAPE, env="k2")), 0.0)
+    s.submit(task("t3", shape=SHAPE), 0.0)
+    (launch, *_) = s.offers([offer("O1", BIG)], 1.0)
+    shapes = [shape for _, shape in launch.executors]
+    assert len(set(shapes)) == 3 and {extras_of(x)[0] for x in shapes} == {"k1", "k2", ""}
+
+
+def test_spread_fills_the_agents_holding_fewest_first_across_rounds():
+    s = make()
+    spread = Shape(SHAPE, spread=True)
+    s.submit(task("t0", shape=spread), 0.0)
+    first = s.offers([offer("O1", BIG, "ag1"), offer("O2", BIG, "ag2")], 1.0)
+    assert first[0] == LaunchExecutors("ag1", ["O1"], [("p-e1", spread)], 5.0)
+    s.submit(task("t1", shape=spread), 2.0)
+    second = s.offers([offer("O3", BIG, "ag1"), offer("O4", BIG, "ag2")], 3.0)
+    assert second[0] == DeclineOffers(["O3"], 1.0)
+    assert second[1] == LaunchExecutors("ag2", ["O4"], [("p-e2", spread)], 5.0)
+
+
+def test_a_drained_executor_is_stopped_even_when_nothing_else_waits():
+    s = make()
+    t1 = task("t1")
+    t1.max_calls = 1
+    one_executor(s, t1)
+    assert KillExecutor("ag1", "p-e1") in s.task_done("p-e1", "t1", 0.1, 1.0)
 
 
 # --- locality ---------------------------------------------------------------------------------

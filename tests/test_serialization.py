@@ -13,13 +13,16 @@ class FakeRef(RefMarker):
         self.object_id = oid
 
 
-def test_refs_at_any_depth_become_references_and_are_resolved():
+def test_only_top_level_refs_are_resolved_nested_ones_stay_refs():
     data, deps = s.dumps_args(
         (FakeRef("a"), [FakeRef("b"), {"k": (FakeRef("a"),)}]), {"x": FakeRef("c")}
     )
-    assert deps == ["a", "b", "c"]
-    args, kwargs = s.loads_args(data, {"a": 1, "b": 2, "c": 3})
-    assert args == (1, [2, {"k": (1,)}]) and kwargs == {"x": 3}
+    assert deps == ["a", "c"]
+    args, kwargs = s.loads_args(data, {"a": 1, "c": 3})
+    assert args[0] == 1 and kwargs == {"x": 3}
+    nested = args[1]
+    assert isinstance(nested[0], FakeRef) and nested[0].object_id == "b"
+    assert isinstance(nested[1]["k"][0], FakeRef) and nested[1]["k"][0].object_id == "a"
 
 
 def test_missing_dependency_value_is_a_clear_error():

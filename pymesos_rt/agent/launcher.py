@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -37,7 +38,15 @@ ExitCallback = Callable[[str, str, int, str | None], None]
 # a new standby waits this long after the last was taken, so that its imports do not compete
 # for the CPU with the executor just launched (and the task it is about to run)
 STANDBY_DELAY_S = 1.0
-MAX_STANDBY_DEATHS = 3  # standbys that die unused before the launcher stops making them
+MAX_STANDBY_DEATHS = 3
+_BASIC_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "HOME",
+    "TMPDIR",
+)  # what Mesos processes inherit  # standbys that die unused before the launcher stops making them
 
 
 @dataclass
@@ -76,9 +85,16 @@ class Launcher:
         self._standby_deaths = 0
 
     def start(
-        self, framework_id: str, executor_id: str, resources: Resources, command: m.CommandInfo
+        self,
+        framework_id: str,
+        executor_id: str,
+        resources: Resources,
+        command: m.CommandInfo,
+        inherit_env: bool = True,
     ) -> int:
-        """Start the executor; raises OSError when it cannot be started."""
+        """Start the executor; raises OSError when it cannot be started. Without
+        ``inherit_env`` (a Mesos framework's process) it gets only the basics of the agent's
+        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``."""
         if self._closing:
             raise OSError(f"cannot start executor {executor_id}: the agent is stopping")
         loop = asyncio.get_running_loop()
@@ -86,13 +102,18 @@ class Launcher:
         sandbox = self.work_dir / "executors" / container_id
         sandbox.mkdir(parents=True, exist_ok=True)
         container = self.containerizer.prepare(container_id, resources)
-        env = {**os.environ, **command.env, **self.extra_env}
+        if inherit_env:
+            env = {**os.environ, **command.env, **self.extra_env}
+        else:
+            env = {k: os.environ[k] for k in _BASIC_ENV if k in os.environ} | command.env
+            env["MESOS_SANDBOX"] = env["MESOS_DIRECTORY"] = str(sandbox)
         env["PYMESOS_RT_EXECUTOR_ID"] = executor_id
         env["PYMESOS_RT_FRAMEWORK_ID"] = framework_id
         env["PYMESOS_RT_SANDBOX"] = str(sandbox)
         env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
+        env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
         proc = self._take_standby(command)
         if proc is not None:
             try:

@@ -16,6 +16,7 @@ from typing import Any
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
+from pymesos_rt.agent.mesos_http import MesosAgentApi
 from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV
 from pymesos_rt.objects.service import StoreService
 from pymesos_rt.protocol import messages as m
@@ -39,6 +40,7 @@ class Agent:
         config: core.AgentConfig | None = None,
         warm_standby: bool = True,
         first_standby: subprocess.Popen[bytes] | None = None,
+        mesos_api_host: str = "127.0.0.1",
         object_store_memory: int = 64 * 2**20,
         secret: str | None = None,
         object_host: str = "127.0.0.1",
@@ -62,6 +64,8 @@ class Agent:
             warm_standby=warm_standby,
             first_standby=first_standby,
         )
+        # Mesos frameworks' tasks and executors (and the executor API, served once needed)
+        self.mesos = MesosAgentApi(self.core, self.launcher, self._apply, mesos_api_host)
         self.conn: Connection | None = None
         self.registered = asyncio.Event()
         self._connect: ConnectFn | None = None
@@ -119,6 +123,7 @@ class Agent:
             self.conn.send(m.Unregister("the agent is stopping"))
             self.conn.flush()
         await self.launcher.stop_all()
+        self.mesos.stop()
         self.launcher.containerizer.shutdown()
         if self.conn is not None:
             self.conn.close("agent stopping")
@@ -129,9 +134,12 @@ class Agent:
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
         now = time.monotonic()
         for msg in messages:
+            if self.mesos.on_master_event(msg, now):
+                continue  # for Mesos frameworks only
             self._apply(self.core.on_master_event(msg, now))
             if isinstance(msg, m.AgentRegistered):
                 log.info("registered as agent %s", msg.agent_id)
+                self.launcher.extra_env["PYMESOS_RT_AGENT_ID"] = msg.agent_id
                 self.store.agent_id = msg.agent_id
                 self.registered.set()
 
@@ -157,6 +165,9 @@ class Agent:
                     fid, eid = eff.framework_id, eff.executor_id
                     self._apply(self.core.process_failed_to_start(fid, eid, why, now))
                     continue
+                if self.mesos.owns(eff.framework_id, eff.executor_id):
+                    self.mesos.start(eff)
+                    continue
                 try:
                     self.launcher.start(
                         eff.framework_id, eff.executor_id, eff.resources, eff.command
@@ -171,12 +182,16 @@ class Agent:
                 else:
                     self._apply(self.core.process_started(eff.framework_id, eff.executor_id, now))
             elif isinstance(eff, core.StopProcess):
-                self.launcher.stop(eff.framework_id, eff.executor_id)
+                if self.mesos.owns(eff.framework_id, eff.executor_id):
+                    self.mesos.stop_lease(eff)
+                else:
+                    self.launcher.stop(eff.framework_id, eff.executor_id)
 
     def _on_exit(self, framework_id: str, executor_id: str, code: int, oom: str | None) -> None:
         self._apply(
             self.core.process_exited(framework_id, executor_id, code, oom, time.monotonic())
         )
+        self.mesos.exited(framework_id, executor_id, oom)
 
     async def _tick_forever(self) -> None:
         while True:

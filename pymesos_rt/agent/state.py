@@ -196,6 +196,21 @@ class AgentState:
             return []
         return [ToMaster(m.AgentStatus(update))]
 
+    def report(self, update: m.StatusUpdate, now: float) -> list[Effect]:
+        """Deliver an update made outside this core (a Mesos executor's task update: the run it
+        names has no process of its own) at least once, and apply its state to that run. A
+        repeated state is a new update (it may carry new data); an illegal change raises
+        :class:`IllegalTransition` and changes nothing."""
+        key = (update.framework_id, update.executor_id)
+        run = self.executors.get(key)
+        if run is not None and run.state != update.state:
+            check_executor_transition(run.state, update.state)
+            run.state = update.state
+            if update.state.terminal:
+                del self.executors[key]
+        self.pending[update.update_id] = _Pending(update, now)
+        return [ToMaster(m.AgentStatus(update))] if self.registered else []
+
     def tick(self, now: float) -> list[Effect]:
         if not self.registered:
             return []

@@ -7,7 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pymesos_rt.client.remote_function import RemoteFunction, RemoteOptions
+from pymesos_rt.client.options import RemoteOptions
+from pymesos_rt.client.refs import ObjectRef
+from pymesos_rt.client.remote_function import RemoteFunction
 
 
 class Executor(concurrent.futures.Executor):
@@ -36,7 +38,8 @@ class Executor(concurrent.futures.Executor):
         if self._slots is not None:
             self._slots.acquire()
         try:
-            fut = rf.remote(*args, **kwargs).future()
+            ref: ObjectRef = rf.remote(*args, **kwargs)
+            fut = ref.future()
         except BaseException:
             if self._slots is not None:
                 self._slots.release()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymesos_rt import serialization
+from pymesos_rt.client import handles
 from pymesos_rt.client.backend import Backend
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.objects.layout import THRESHOLD
@@ -25,6 +26,12 @@ def _large(value: Any) -> bool:
     return isinstance(nbytes, int) and nbytes >= THRESHOLD
 
 
+def _measured(value: Any) -> int:
+    """The pickled size of a value (refs and actor handles inside are not taken as escaping)."""
+    with handles.collecting():
+        return len(serialization.dumps_value(value, []))
+
+
 def by_reference(
     backend: Backend, args: tuple[Any, ...], kwargs: dict[str, Any], *, measure: bool = False
 ) -> tuple[tuple[Any, ...], dict[str, Any], list[ObjectRef]]:
@@ -36,7 +43,7 @@ def by_reference(
     def swap(value: Any) -> Any:
         if isinstance(value, ObjectRef):
             return value
-        big = _large(value) or (measure and len(serialization.dumps_value(value)) >= THRESHOLD)
+        big = _large(value) or (measure and _measured(value) >= THRESHOLD)
         if not big:
             return value
         ref = ObjectRef(backend.put(value), backend)

@@ -72,8 +72,12 @@ class ObjectRef(RefMarker):
         backend.on_done(self.object_id, done)
         return fut
 
+    def as_future(self) -> asyncio.Future[Any]:
+        """An ``asyncio.Future`` for the value, on the running event loop (Ray's name)."""
+        return asyncio.wrap_future(self.future())
+
     def __await__(self) -> Generator[Any, None, Any]:
-        return asyncio.wrap_future(self.future()).__await__()
+        return self.as_future().__await__()
 
 
 def decode(

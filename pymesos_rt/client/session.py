@@ -3,6 +3,7 @@ driver and its backend; started by ``rt.init`` and torn down by ``rt.shutdown``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -14,17 +15,20 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
+from pymesos_rt.client.generators import dynamic_value
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.loop import LoopThread
+from pymesos_rt.client.resource_names import to_ray
 from pymesos_rt.coordination import make_detector
 from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol.ids import IdSequence, process_prefix
-from pymesos_rt.protocol.resources import MEM, Resources
+from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.driver import Driver
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.scheduler.records import SchedulerConfig
@@ -45,6 +49,7 @@ class SessionOptions:
     secret: str | None  # the cluster's secret: proves this program to the master
     idle_timeout: float
     failover_timeout: float = 60.0
+    namespace: str = "default"
     # a warm standby executor rt.init() started early, for the embedded agent (agent/standby.py)
     first_standby: subprocess.Popen[bytes] | None = None
     object_store_memory: int | None = None  # bytes of the embedded agent's object store
@@ -65,7 +70,9 @@ class Session:
             config=SchedulerConfig(idle_timeout=options.idle_timeout),
             # attached: survive a master restart or failover (re-subscribe with the same id)
             failover_timeout=0.0 if options.address is None else options.failover_timeout,
+            dynamic_value=lambda ids: serialization.dumps_value(dynamic_value(ids)),
         )
+        self.driver.state_source = self._raw_state
         self.cluster: LocalCluster | None = None
         self.master_http = ""
         self.link: LeaderLink | None = None
@@ -83,15 +90,16 @@ class Session:
         except BaseException:
             self.stop()
             raise
-        backend_mod.set_backend(
-            DriverBackend(self.driver, self.table, self.ids, self.cluster_state, self.stop)
-        )
+        backend = DriverBackend(self.driver, self.table, self.ids, self.cluster_state, self.stop)
+        backend.namespace = self.options.namespace
+        backend.dashboard_url = self.master_http
+        if self.cluster is not None:
+            backend.node_id = self.cluster.agent.agent_id or ""
+        backend_mod.set_backend(backend)
         total = Resources()
-        for agent in self.driver.agents:
-            total = total + agent.total
-        public = total.to_dict()
-        if MEM in public:
-            public["memory"] = float(int(public.pop(MEM) * 2**20))
+        for agent_total in list(self.driver.core.agents.values()):
+            total = total + agent_total
+        public = to_ray(total)
         info = ClusterInfo(
             self.options.address or "embedded",
             "embedded" if self.cluster else "attached",
@@ -115,6 +123,7 @@ class Session:
         )
         self.loop.run(self.cluster.start(), timeout=30)
         self.driver.stores.set_home(self.cluster.agent.store.local("driver"))
+        self.driver.command_env.update(self._command_env(self.cluster.http_url))
         self.loop.run(self.driver.start(self.cluster.connect_framework), timeout=30)
         self.master_http = self.cluster.http_url
 
@@ -142,28 +151,35 @@ class Session:
                 "set PYMESOS_RT_SECRET (or secret=) to the cluster's secret"
             ) from None
         self.master_http = _http_of(leader.address)
+        self.driver.command_env.update(self._command_env(self.master_http))
 
     def _push_target(self) -> tuple[str, str] | None:
         """The agent whose store takes the next value this program puts (round robin)."""
-        agents = [a for a in self.driver.agents if a.object_address]
+        agents = sorted((aid, addr) for aid, addr in self.driver.objects.addresses.items() if addr)
         if not agents:
             return None
         self._push_turn = (self._push_turn + 1) % len(agents)
-        chosen = agents[self._push_turn]
-        return chosen.agent_id, chosen.object_address
+        return agents[self._push_turn]
 
-    def cluster_state(self) -> dict[str, Any]:
+    def _command_env(self, dashboard_url: str) -> dict[str, str]:
+        """What every executor of this program gets in its environment besides the driver's."""
+        return {
+            "PYMESOS_RT_NAMESPACE": self.options.namespace,
+            "PYMESOS_RT_DASHBOARD_URL": dashboard_url,
+        }
+
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state``, and this framework's idle executors (``cluster_view``)."""
+        return self.loop.run(self.driver.cluster_view(params), timeout=15)
+
+    async def _raw_state(self, params: str = "") -> dict[str, Any]:
         cluster = self.cluster
-        if cluster is None:
-            leader = self.link.leader if self.link is not None else None
-            return DriverBackend.fetch_state(
-                _http_of(leader.address) if leader else self.master_http
-            )
-
-        async def snapshot() -> dict[str, Any]:
-            return cluster.snapshot()
-
-        return self.loop.run(snapshot(), timeout=10)
+        if cluster is not None:
+            return cluster.snapshot(params)
+        leader = self.link.leader if self.link is not None else None
+        url = _http_of(leader.address) if leader else self.master_http
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, DriverBackend.fetch_state, url, params)
 
     def stop(self) -> None:
         if self._stopped:

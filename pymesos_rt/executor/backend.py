@@ -12,29 +12,55 @@ lock) and counted down on a thread of its own.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from pymesos_rt import serialization
-from pymesos_rt.client.backend import Backend, DoneCallback, PickledCall, TaskOptions
+from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client import handles
+from pymesos_rt.client.backend import (
+    Backend,
+    DoneCallback,
+    PickledCall,
+    RuntimeInfo,
+    TaskOptions,
+)
 from pymesos_rt.errors import PymesosRTError
+from pymesos_rt.executor import output
 from pymesos_rt.objects import layout
 from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.ids import IdSequence, process_prefix
+from pymesos_rt.protocol.ids import IdSequence, process_prefix, return_id
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
 PENDING, READY, FAILED = 0, 1, 2
+STATE_TIMEOUT_S = 30.0
 
 
 class _Request:
-    __slots__ = ("event", "objects")
+    __slots__ = ("event", "objects", "state")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.objects: list[m.ObjectBlob] = []
+        self.state = b""
+
+
+def value_of(b: m.ObjectBlob) -> Any:
+    """The value a (non-error) blob carries, read from its store when it is stored."""
+    if b.location is not None:
+        return backend_mod.current().load(b.object_id, b.location)
+    return serialization.loads(b.data)
+
+
+def _payload(b: m.ObjectBlob) -> Payload:
+    return b.data if b.location is None else b.location
 
 
 class WorkerBackend(Backend):
@@ -52,6 +78,7 @@ class WorkerBackend(Backend):
         self._requests: dict[int, _Request] = {}
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._lookups: dict[int, _Lookup] = {}
         self._refs: dict[str, int] = {}  # live ObjectRefs here, per object
         self._refs_lock = threading.Lock()
         self._dead: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -59,7 +86,7 @@ class WorkerBackend(Backend):
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         oid = self._ids.next()
-        spec = self.task_spec(oid, call, options)
+        spec = self.task_spec(oid, call, options, parent_id=output.current_task_id() or "")
         with self._refs_lock:  # the caller's ref, borrowed by the Submit itself
             self._refs[oid] = self._refs.get(oid, 0) + 1
         self._post(m.Submit(spec))
@@ -104,27 +131,48 @@ class WorkerBackend(Backend):
     def _request(
         self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None
     ) -> list[m.ObjectBlob] | None:
+        req = self._await_reply(lambda rid: m.GetObjects(rid, oids, num_returns, fetch), timeout)
+        return None if req is None else req.objects
+
+    def _await_reply(self, message: Callable[[int], Any], timeout: float | None) -> _Request | None:
+        """Send ``message(request id)`` and block (giving the task's slot back) until the
+        driver answers it; None if ``timeout`` passed first."""
         rid = next(self._request_ids)
         req = _Request()
         with self._lock:
             self._requests[rid] = req
-        self._post(m.GetObjects(rid, oids, num_returns, fetch))
+        self._post(message(rid))
         self._blocked(+1)
         try:
-            if not req.event.wait(timeout):
-                return None
-            return req.objects
+            return req if req.event.wait(timeout) else None
         finally:
             self._blocked(-1)
             with self._lock:
                 self._requests.pop(rid, None)
 
-    def deliver(self, values: m.ObjectValues) -> None:
+    def deliver(self, values: m.ObjectValues | m.StateReply) -> None:
         with self._lock:
             req = self._requests.get(values.request_id)
-        if req is not None:
+        if req is None:
+            return
+        if isinstance(values, m.ObjectValues):
             req.objects = values.objects
-            req.event.set()
+        else:
+            req.state = values.state
+        req.event.set()
+
+    def stream_next(self, task_id: str, index: int, timeout: float | None) -> str | None:
+        req = self._await_reply(lambda rid: m.NextItem(rid, task_id, index), timeout)
+        if req is None:
+            return None
+        return req.objects[0].object_id if req.objects else ""
+
+    def stream_on_next(self, task_id: str, index: int, callback: Callable[[str], None]) -> None:
+        def fetch() -> None:
+            found = self.stream_next(task_id, index, None)
+            callback(found or "")
+
+        threading.Thread(target=fetch, daemon=True).start()
 
     def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
         blobs = self._request(oids, 0, True, timeout)
@@ -159,17 +207,11 @@ class WorkerBackend(Backend):
             return m.ObjectBlob(oid, serialization.dumps_value(value, []), contained=refs)
         return m.ObjectBlob(oid, b"", location=location, contained=refs)
 
-    def value_of(self, b: m.ObjectBlob) -> Any:
-        """The value a (non-error) blob carries, read from its store when it is stored."""
-        if b.location is not None:
-            return self.stores.load(b.object_id, b.location)
-        return serialization.loads(b.data)
-
     def load(self, oid: str, location: ObjectLocation) -> Any:
         return self.stores.load(oid, location)
 
-    def cancel(self, oid: str, force: bool) -> None:
-        self._post(m.CancelRequest(oid, force))
+    def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
+        self._post(m.CancelRequest(oid, force, recursive))
 
     def on_done(self, oid: str, callback: DoneCallback) -> None:
         def fetch() -> None:
@@ -179,9 +221,125 @@ class WorkerBackend(Backend):
 
         threading.Thread(target=fetch, daemon=True).start()
 
-    def cluster_state(self) -> dict[str, Any]:
-        raise PymesosRTError("cluster state is not available inside a task")
+    def runtime_info(self) -> RuntimeInfo:
+        env = os.environ
+        task_id = output.current_task_id()
+        task = getattr(output.current, "task", None)
+        if task is not None and task.task_id != task_id:  # an actor's call runs on this thread
+            task = None
+        gpus = env.get("PYMESOS_RT_GPU_IDS", "")
+        return RuntimeInfo(
+            job_id=env.get("PYMESOS_RT_FRAMEWORK_ID", ""),
+            node_id=env.get("PYMESOS_RT_AGENT_ID", ""),
+            task_id=task_id,
+            task_name=task.name if task is not None else None,
+            function_name=getattr(output.current, "function_name", None) if task else None,
+            resources=json.loads(env.get("PYMESOS_RT_RESOURCES") or "{}"),
+            namespace=env.get("PYMESOS_RT_NAMESPACE", "default"),
+            dashboard_url=env.get("PYMESOS_RT_DASHBOARD_URL", ""),
+            gpu_ids=[int(i) for i in gpus.split(",") if i.strip()],
+        )
+
+    def cluster_state(self, params: str = "") -> dict[str, Any]:
+        req = self._await_reply(lambda rid: m.StateRequest(rid, params), STATE_TIMEOUT_S)
+        if req is None:
+            raise PymesosRTError(f"the driver did not send the cluster state in {STATE_TIMEOUT_S}s")
+        state: dict[str, Any] = json.loads(req.state)
+        if "error" in state:
+            raise PymesosRTError(f"the driver could not read the cluster state: {state['error']}")
+        return state
+
+    # --- actors: calls go to the driver, which sends them on to the actor's executor ---------
+    def forward_handles(self) -> None:
+        """Tell the driver which actors this process holds handles of (client/handles.py): a
+        new handle at once, on the thread that made it; the end of the last one through a
+        thread, since a handle may die inside the garbage collector, where sending is unsafe."""
+        changes = handles.PresenceFilter()
+        in_order = threading.Lock()  # a change and its message go out together
+
+        def appeared(actor_id: str, serial: int) -> None:
+            with in_order:
+                if changes.apply((actor_id, serial, True)):
+                    self._post(m.HandleHeld(actor_id, True))
+
+        def forward() -> None:
+            while True:
+                event = handles.presence.events.get()
+                with in_order:
+                    if changes.apply(event) is not None:
+                        self._post(m.HandleHeld(event[0], event[2]))
+
+        handles.presence.on_new = appeared
+        threading.Thread(target=forward, name="actor-handles", daemon=True).start()
+
+    def new_actor_id(self) -> str:
+        return "a" + self._ids.next()
+
+    def create_actor(self, spec: m.ActorSpec) -> bytes | None:
+        if spec.cls is not None:
+            spec = msgspec.structs.replace(spec, cls=self.first_send(spec.cls_id, spec.cls))
+        if not spec.name:
+            self._post(m.SubmitActor(spec))
+            return None
+        reply = self._ask(lambda rid: m.SubmitActor(spec, rid))
+        return reply.meta or None
+
+    def call_actor(
+        self,
+        actor_id: str,
+        method: str,
+        args: bytes,
+        dep_ids: list[str],
+        num_returns: int,
+        max_task_retries: int,
+        handle_ids: list[str],
+    ) -> list[str]:
+        oid = self._ids.next()
+        spec = m.ActorCallSpec(
+            oid, actor_id, method, args, dep_ids, num_returns, max_task_retries, handle_ids
+        )
+        self._post(m.SubmitCall(spec))
+        return [oid] if num_returns == 1 else [return_id(oid, i) for i in range(num_returns)]
+
+    def lookup_actor(self, name: str, namespace: str) -> bytes:
+        return self._ask(lambda rid: m.LookupActor(rid, name, namespace)).meta
+
+    def kill_actor(self, actor_id: str, no_restart: bool) -> None:
+        self._post(m.KillActor(actor_id, no_restart))
+
+    def escape_actor(self, actor_id: str) -> None:
+        self._post(m.HandleHeld(actor_id, True, escaped=True))
+
+    def pin_handles(self, task_id: str, actor_ids: list[str]) -> None:
+        self._post(m.HandlePins(task_id, actor_ids))
+
+    def _ask(self, make: Callable[[int], Any], timeout: float = 60.0) -> m.ActorLookup:
+        rid = next(self._request_ids)
+        lookup = _Lookup()
+        with self._lock:
+            self._lookups[rid] = lookup
+        try:
+            self._post(make(rid))
+            if not lookup.event.wait(timeout) or lookup.reply is None:
+                raise PymesosRTError(f"the driver did not answer within {timeout:g}s")
+        finally:
+            with self._lock:
+                self._lookups.pop(rid, None)
+        if lookup.reply.error:
+            raise ValueError(lookup.reply.error)
+        return lookup.reply
+
+    def deliver_lookup(self, reply: m.ActorLookup) -> None:
+        with self._lock:
+            lookup = self._lookups.get(reply.request_id)
+        if lookup is not None:
+            lookup.reply = reply
+            lookup.event.set()
 
 
-def _payload(b: m.ObjectBlob) -> Payload:
-    return b.data if b.location is None else b.location
+class _Lookup:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reply: m.ActorLookup | None = None

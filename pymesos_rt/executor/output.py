@@ -14,6 +14,11 @@ from pymesos_rt.protocol import messages as m
 current = threading.local()  # .task_id of the task running on this thread, if any
 
 
+def current_task_id() -> str | None:
+    """The id of the task running on this thread (None outside tasks)."""
+    return getattr(current, "task_id", None)
+
+
 class TaskStream(io.TextIOBase):
     def __init__(self, name: str, real: TextIO, post: Callable[[Any], None]) -> None:
         super().__init__()

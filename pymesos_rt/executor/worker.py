@@ -23,16 +23,20 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client.refs import decode
 from pymesos_rt.errors import ObjectLostError, TaskCancelledError, make_task_error
-from pymesos_rt.executor import output
-from pymesos_rt.executor.backend import WorkerBackend
+from pymesos_rt.executor import output, returns
+from pymesos_rt.executor.actor_host import ActorHost
+from pymesos_rt.executor.backend import WorkerBackend, value_of
 from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
+from pymesos_rt.executor.runtime_env import RuntimeEnv
 from pymesos_rt.objects.access import StoreGone
 from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV, StoreClient
 from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import item_id, return_ids
 from pymesos_rt.transport.blocking import BlockingLink
 from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
@@ -48,15 +52,18 @@ class Worker:
         self.executor_id = executor_id
         self.link: BlockingLink | None = None
         self.functions: dict[str, Any] = {}
+        self.function_names: dict[str, str] = {}  # fn_id -> "module.qualname"
         self.runner = Runner(self.execute)
         self.stores = Stores(os.environ.get("PYMESOS_RT_SECRET", ""))
         self.backend = WorkerBackend(self.post, self.runner.blocked, self.stores)
         self.recent = RecentResults(self.runner.blocked)
         self._cancelled: set[str] = set()
         self._requeued: set[str] = set()  # tasks that did not run: their arguments were lost
+        self.runtime_env = RuntimeEnv(self._fetch_raw)
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
+        self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
@@ -70,6 +77,7 @@ class Worker:
         host = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
         link.send(m.Hello(self.executor_id, os.getpid(), host))
         backend_mod.set_backend(self.backend)
+        self.backend.forward_handles()
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
@@ -78,6 +86,8 @@ class Worker:
             if batch is None:
                 return f"driver connection closed: {link.close_reason}"
             if self.on_messages(batch):
+                if self.actor is not None:
+                    self.actor.run_exit_handlers()
                 link.close("asked to stop")
                 return "asked to stop"
 
@@ -102,6 +112,19 @@ class Worker:
             with contextlib.suppress(OSError):
                 self.link.sock.shutdown(socket.SHUT_RDWR)
 
+    def _fetch_raw(self, oids: list[str]) -> list[bytes]:
+        """The bytes of put objects (runtime env archives)."""
+        found = self.backend.get(oids, None)
+        assert found is not None
+        out = []
+        for oid, (state, data) in zip(oids, found, strict=True):
+            try:
+                value = decode(state, data, oid, self.backend)
+            except Exception as exc:
+                raise RuntimeError(f"runtime env archive {oid} is not available: {exc}") from None
+            out.append(bytes(value))
+        return out
+
     # --- messages from the driver ------------------------------------------------------------
     def on_messages(self, messages: list[Any]) -> bool:
         """Handle one batch; True when the driver asked this executor to stop."""
@@ -110,8 +133,16 @@ class Worker:
                 case m.RunTask():
                     self._requeued.discard(msg.task_id)
                     self.runner.submit(msg)
-                case m.ObjectValues():
+                case m.ObjectValues() | m.StateReply():
                     self.backend.deliver(msg)
+                case m.CallMethod() if self.actor is not None:
+                    self.actor.call(msg)
+                case m.StartActor():
+                    self.actor = ActorHost(msg, self.post, self.backend.pack, self._leave)
+                case m.ActorLookup():
+                    self.backend.deliver_lookup(msg)
+                case m.CancelTask() if self.actor is not None and self.actor.cancel(msg.task_id):
+                    pass
                 case m.CancelTask():
                     self._cancelled.add(msg.task_id)
                     dropped = self.runner.cancel(msg.task_id)
@@ -129,7 +160,9 @@ class Worker:
         if isinstance(message, m.Output | m.Borrow | m.Unborrow):
             link.queue(message)  # goes out with the next message (a result), or soon
             self._flush_within(OUTPUT_DELAY_S)
-        elif isinstance(message, (m.TaskDone, m.TaskFailed)) and self.runner.queued():
+        elif isinstance(message, m.Yielded) or (
+            isinstance(message, (m.TaskDone, m.TaskFailed)) and self._more_queued()
+        ):
             # more tasks are queued here: their results may share this one's frame
             if link.queue(message) >= RESULT_BATCH:
                 link.flush()
@@ -137,6 +170,17 @@ class Worker:
                 self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
         else:
             link.send(message)
+
+    def _more_queued(self) -> bool:
+        actor = self.actor
+        return bool(self.runner.queued() or (actor is not None and actor.queued()))
+
+    def _leave(self) -> None:
+        """Flush and close the driver connection (an actor that exits by itself)."""
+        link = self.link
+        if link is not None:
+            link.flush()
+            link.close("the actor exited")
 
     def _flush_within(self, delay: float) -> None:
         when = time.monotonic() + delay
@@ -160,21 +204,36 @@ class Worker:
     def execute(self, task: m.RunTask) -> None:
         started = time.perf_counter()
         output.current.task_id = task.task_id
+        output.current.task = task
+        outputs = return_ids(task.task_id, task.num_returns)
         try:
-            fn = self.functions.get(task.fn_id)
-            if fn is None:
-                if task.fn is None:
-                    raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
-                fn = self.functions[task.fn_id] = serialization.loads(task.fn)
+            self.runtime_env.ensure()
+            fn = self._function(task)
+            output.current.function_name = self.function_names.get(task.fn_id)
             values = self._arguments(task)
-            if values is None:  # ended otherwise: an argument failed or was lost
+            if values is None:  # arguments were lost: the driver rebuilds them or fails it
+                return
+            if isinstance(values, m.ObjectBlob):  # as the driver fails dependents of a failure
+                inherited = [m.ObjectBlob(oid, values.data, True) for oid in outputs]
+                self.runner.finishing(task.task_id)
+                output.current.task_id = None
+                self._finish(task, m.TaskFailed(task.task_id, values.data, "", 0.0), inherited)
                 return
             args, kwargs = serialization.loads_args(task.args, values)
             del values
             result = fn(*args, **kwargs)
             del args, kwargs
+            if task.num_returns < 0:  # a generator: its items go out as it yields them
+                result = self._stream(task, result)
+            elif task.num_returns > 1:
+                result = returns.split(result, task.num_returns)
+            else:
+                result = returns.settle(result)
             self.runner.finishing(task.task_id)  # a cancel no longer interrupts this thread
-            packed = self.backend.pack(task.task_id, result)
+            if task.num_returns > 1:
+                blobs = self._return_blobs(task, outputs, *result)
+            else:
+                packed = self.backend.pack(task.task_id, result if task.num_returns else None)
         except BaseException as exc:
             self.runner.finishing(task.task_id)
             self._flush_streams()
@@ -184,23 +243,36 @@ class Worker:
                 return
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next  # hide this frame
-            exc_data, text = serialization.dumps_exception(exc)
-            cause = serialization.loads_exception(exc_data)
-            error = serialization.dumps_value(make_task_error(cause, task.name, text))
+            error, text = self._task_error(task, exc)
             elapsed = time.perf_counter() - started
             failed = m.TaskFailed(task.task_id, error, text, elapsed)
-            self._finish(task, failed, m.ObjectBlob(task.task_id, error, True))
+            self._finish(task, failed, [m.ObjectBlob(oid, error, True) for oid in outputs])
             return
         self._flush_streams()
         output.current.task_id = None
         elapsed = time.perf_counter() - started
-        done = m.TaskDone(task.task_id, packed.data, elapsed, packed.location, packed.contained)
-        self._finish(task, done, packed)
+        if task.num_returns > 1:
+            self._finish(task, m.TaskDone(task.task_id, b"", elapsed, returns=blobs), blobs)
+            return
+        done = m.TaskDone(
+            task.task_id, packed.data, elapsed, packed.location, contained=packed.contained
+        )
+        self._finish(task, done, [packed])
         del result  # only now: refs inside it must not be unborrowed before the driver holds them
 
-    def _arguments(self, task: m.RunTask) -> dict[str, Any] | None:
-        """The values of the task's argument objects; None when the task ended here instead
-        (a chained argument failed: it fails alike; arguments were lost: it is requeued)."""
+    def _function(self, task: m.RunTask) -> Any:
+        fn = self.functions.get(task.fn_id)
+        if fn is None:
+            if task.fn is None:
+                raise RuntimeError(f"function {task.fn_id} of task {task.name} was never sent")
+            fn = self.functions[task.fn_id] = serialization.loads(task.fn)
+            module = getattr(fn, "__module__", None) or "__main__"
+            self.function_names[task.fn_id] = f"{module}.{getattr(fn, '__qualname__', task.name)}"
+        return fn
+
+    def _arguments(self, task: m.RunTask) -> dict[str, Any] | m.ObjectBlob | None:
+        """The values of the task's argument objects, the failed result of a chained one, or
+        None when arguments were lost (the task is handed back to the driver)."""
         values: dict[str, Any] = {}
         lost: list[str] = []
         why = ""
@@ -208,7 +280,7 @@ class Worker:
             if blob.error:
                 raise serialization.loads_exception(blob.data)
             try:
-                values[blob.object_id] = self.backend.value_of(blob)
+                values[blob.object_id] = value_of(blob)
             except ObjectLostError as exc:
                 lost.append(blob.object_id)
                 why = str(exc)
@@ -218,38 +290,62 @@ class Worker:
                 lost.append(oid)
                 why = why or f"{oid} is to run again"
                 continue
-            if blob.error:  # fail exactly as the driver fails dependents of a failed task
-                inherited = m.ObjectBlob(task.task_id, blob.data, True)
-                self.runner.finishing(task.task_id)
-                output.current.task_id = None
-                self._finish(task, m.TaskFailed(task.task_id, blob.data, "", 0.0), inherited)
-                return None
-            values[oid] = self.backend.value_of(blob)
+            if blob.error:
+                return blob
+            values[oid] = value_of(blob)
         if lost:
             self._requeue(task, lost, why)
             return None
         return values
-
-    def _finish(self, task: m.RunTask, message: Any, result: m.ObjectBlob) -> None:
-        """Report a task's end, and keep its result for tasks chained behind it here."""
-        self.recent.add(result)
-        self.post(message)
 
     def _requeue(self, task: m.RunTask, lost: list[str], why: str) -> None:
         """The task cannot run: arguments were lost. The driver rebuilds them (or fails it)."""
         self.runner.finishing(task.task_id)
         output.current.task_id = None
         self._requeued.add(task.task_id)
-        self.recent.add(m.ObjectBlob(task.task_id, b"", True))  # wakes tasks chained behind
+        for oid in return_ids(task.task_id, task.num_returns):  # wakes tasks chained behind
+            self.recent.add(m.ObjectBlob(oid, b"", True))
         self.post(m.DepsLost(task.task_id, lost, why))
+
+    @staticmethod
+    def _task_error(task: m.RunTask, exc: BaseException) -> tuple[bytes, str]:
+        """The pickled ``TaskError`` that ``get`` raises for ``exc``, and its traceback."""
+        exc_data, text = serialization.dumps_exception(exc)
+        cause = serialization.loads_exception(exc_data)
+        return serialization.dumps_value(make_task_error(cause, task.name, text)), text
+
+    def _stream(self, task: m.RunTask, result: Any) -> int:
+        """Report each item of a generator task as it is yielded; returns how many."""
+        count = 0
+        for value in returns.items(result):
+            blob = self.backend.pack(item_id(task.task_id, count), value)
+            self.post(m.Yielded(task.task_id, count, blob))
+            count += 1
+        return count
+
+    def _return_blobs(
+        self, task: m.RunTask, outputs: list[str], values: list[Any], error: BaseException | None
+    ) -> list[m.ObjectBlob]:
+        """The blobs of a task of several returns: its values, then its error for the rest."""
+        blobs = [self.backend.pack(oid, value) for oid, value in zip(outputs, values, strict=False)]
+        if error is not None:
+            data, _ = self._task_error(task, error)
+            blobs += [m.ObjectBlob(oid, data, True) for oid in outputs[len(values) :]]
+        return blobs
+
+    def _finish(self, task: m.RunTask, message: Any, results: list[m.ObjectBlob]) -> None:
+        """Report a task's end, and keep its results for tasks chained behind it here."""
+        for result in results:
+            self.recent.add(result)
+        self.post(message)
 
     def _report_cancelled(self, task: m.RunTask) -> None:
         self._cancelled.discard(task.task_id)
         error = TaskCancelledError(f"task {task.name} ({task.task_id}) was cancelled")
         data = serialization.dumps_value(error)
-        self._finish(
-            task, m.TaskFailed(task.task_id, data, "", 0.0), m.ObjectBlob(task.task_id, data, True)
-        )
+        outputs = return_ids(task.task_id, task.num_returns)
+        blobs = [m.ObjectBlob(oid, data, True) for oid in outputs]
+        self._finish(task, m.TaskFailed(task.task_id, data, "", 0.0), blobs)
 
     @staticmethod
     def _flush_streams() -> None:

@@ -79,7 +79,8 @@ function fill(id, columns, rows) {
 function draw(state) {
   document.getElementById("leader").textContent =
     "master " + state.master_id + " at " + (state.leader.address || "?");
-  fill("resources", [["total", s => s.total]], [state.resources]);
+  fill("resources", [["total", s => s.total], ["used", s => s.used], ["offered", s => s.offered]],
+    [state.resources]);
   fill("agents", [
     ["agent", a => a.id], ["host", a => a.hostname], ["state", a => a.state],
     ["isolation", a => a.isolation], ["total", a => a.resources], ["used", a => a.used],
@@ -88,7 +89,7 @@ function draw(state) {
   fill("frameworks", [
     ["framework", f => f.id], ["name", f => f.name], ["role", f => f.role],
     ["share", f => f.share], ["connected", f => String(f.connected)],
-    ["executors", f => f.executors.length], ["tasks", f => f.tasks],
+    ["executors", f => f.executor_count], ["tasks", f => f.tasks],
   ], state.frameworks);
   fill("executors", [
     ["executor", e => e.executor_id], ["framework", e => e.framework_id],

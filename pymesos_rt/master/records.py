@@ -33,6 +33,7 @@ class MasterConfig:
     reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
     reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
     completed_executors_kept: int = 1000
+    mesos_heartbeat_interval: float = 15.0  # HEARTBEAT events on Mesos v1 API streams
 
 
 @dataclass
@@ -46,6 +47,8 @@ class AgentEntry:
     disconnected_at: float | None = None
     executors: set[tuple[str, str]] = field(default_factory=set)
     last_seen: float = 0.0
+    used: Resources = field(default_factory=Resources)  # by its executors (registry.py keeps it)
+    offered: Resources = field(default_factory=Resources)  # in outstanding offers
     object_address: str = ""  # its object store's TCP endpoint
     object_store: dict[str, int] | None = None  # its store's last reported use (StoreStats)
 
@@ -66,6 +69,8 @@ class FrameworkEntry:
     # executors the framework holds, from its last Reconcile on (None: it has not reconciled);
     # an agent reporting one of its executors not in here runs an orphan, which is stopped
     known: set[str] | None = None
+    offered: Resources = field(default_factory=Resources)  # in its outstanding offers
+    cluster_seq: int = 0  # the last change of the agents it heard of (registry.py)
 
 
 @dataclass

@@ -22,7 +22,9 @@ from typing import Any
 import tornado.web
 
 from pymesos_rt.master import dashboard
+from pymesos_rt.master.mesos_http import MesosApi
 from pymesos_rt.master.records import Close, Effect, Send
+from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
@@ -54,6 +56,7 @@ class MasterServer:
         self._ticker: asyncio.Task[None] | None = None
         self.http: Any = None
         self.port = 0
+        self.mesos: MesosApi | None = None  # the Mesos v1 scheduler API (served with HTTP)
 
     async def start(self) -> None:
         self._ticker = asyncio.ensure_future(self._tick_forever())
@@ -63,6 +66,8 @@ class MasterServer:
             self._ticker.cancel()
         if self.http is not None:
             self.http.stop()
+        if self.mesos is not None:
+            self.mesos.stop()
         for conn in list(self.conns.values()):
             conn.close("master stopping")
 
@@ -159,7 +164,10 @@ class MasterServer:
         self, host: str, port: int, secret: str | None, tls: ssl.SSLContext | None = None
     ) -> int:
         checker = ProofChecker(secret) if secret else None
+        self.mesos = MesosApi(self, secret)
+        self.mesos.start()
         routes: list[Any] = [
+            *self.mesos.routes(),
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
             *[
@@ -190,6 +198,8 @@ class _Side:
         for msg in messages:
             if self.framework:
                 effects += state.on_framework_call(conn.id, msg, now)
+            elif isinstance(msg, m.FromExecutor) and self.master.mesos is not None:
+                effects += self.master.mesos.core.from_executor(msg)
             else:
                 effects += state.on_agent_call(conn.id, msg, now)
         self.master._apply(effects)
@@ -232,8 +242,14 @@ class _State(tornado.web.RequestHandler):
     def get(self) -> None:
         if _redirected_to_leader(self, self.master):
             return
+        try:
+            query = StateQuery.parse(self.request.query_arguments)
+        except ValueError as exc:
+            self.set_status(400)
+            self.write({"error": str(exc)})
+            return
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(self.master.state.snapshot()))
+        self.write(json.dumps(self.master.state.snapshot(query)))
 
 
 class _Static(tornado.web.RequestHandler):

@@ -9,7 +9,11 @@ Rules kept here:
 - Every handler is idempotent: a repeated status update, acknowledgement or decline changes
   nothing the second time.
 - Resources are either free, offered (outstanding offer) or used (a non-terminal executor); the
-  allocator's per-framework allocation is always offered + used.
+  allocator's per-framework allocation is always offered + used (``validate()`` checks it).
+- No handler scans all agents, executors or offers: each works through the registry's indexes
+  (``registry.py``) on what it touches. Frameworks hear of agents joining and leaving as one
+  :class:`~pymesos_rt.protocol.messages.ClusterDelta` per allocation cycle (the full list once,
+  when they subscribe).
 
 Imports ``protocol`` and ``master.allocator`` only.
 """
@@ -31,7 +35,8 @@ from pymesos_rt.master.records import (
     MasterConfig,
     Send,
 )
-from pymesos_rt.master.snapshot import snapshot
+from pymesos_rt.master.registry import Registry
+from pymesos_rt.master.snapshot import StateQuery, snapshot
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import new_id
 from pymesos_rt.protocol.resources import Resources
@@ -40,20 +45,16 @@ from pymesos_rt.protocol.states import ExecutorState
 log = logging.getLogger(__name__)
 
 
-class MasterState:
+class MasterState(Registry):
     def __init__(
         self,
         allocator: Allocator | None = None,
         config: MasterConfig | None = None,
         master_id: str | None = None,
     ) -> None:
-        self.allocator = allocator or DRFAllocator()
+        super().__init__(allocator or DRFAllocator())
         self.config = config or MasterConfig()
         self.master_id = master_id or new_id("master")
-        self.agents: dict[str, AgentEntry] = {}
-        self.frameworks: dict[str, FrameworkEntry] = {}
-        self.executors: dict[tuple[str, str], ExecutorEntry] = {}
-        self.offers: dict[str, tuple[m.Offer, float]] = {}
         self.completed_executors: list[ExecutorEntry] = []
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
         # when this master began leading (monotonic); unset: the time of its first input
@@ -128,7 +129,8 @@ class MasterState:
             )
             self.frameworks[fw_id] = fw
             # executors reported by agents that re-registered before this framework came back
-            fw.executors = {eid for (f, eid) in self.executors if f == fw_id}
+            self._claim_executors(fw)
+        fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
         self._conns[conn] = ("framework", fw_id)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
@@ -163,8 +165,7 @@ class MasterState:
         available = Resources()
         for o in offers:
             available = available + o.resources
-            del self.offers[o.offer_id]
-            fw.offers.discard(o.offer_id)
+            self._pop_offer(o.offer_id)
         agent = self.agents[agent_id]
         effects: list[Effect] = []
         for launch in call.launches:
@@ -185,13 +186,11 @@ class MasterState:
                 effects.append(self._refused(fw, launch, agent_id, why))
                 continue
             available = available - launch.resources
-            self.executors[key] = ExecutorEntry(
-                fw.framework_id, launch.executor_id, agent_id, launch.resources
+            self._add_executor(
+                ExecutorEntry(fw.framework_id, launch.executor_id, agent_id, launch.resources)
             )
-            fw.executors.add(launch.executor_id)
             if fw.known is not None:
                 fw.known.add(launch.executor_id)
-            agent.executors.add(key)
             if agent.conn is not None:
                 effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
         if not available.is_empty():
@@ -218,10 +217,7 @@ class MasterState:
         if entry is None or entry[0].framework_id != fw_id:
             return
         offer = entry[0]
-        del self.offers[offer_id]
-        fw = self.frameworks.get(fw_id)
-        if fw is not None:
-            fw.offers.discard(offer_id)
+        self._pop_offer(offer_id)
         self.allocator.recover(fw_id, offer.agent_id, offer.resources, now, refuse)
 
     # --- agent channel -----------------------------------------------------------------------
@@ -233,7 +229,7 @@ class MasterState:
         if kind is None or kind[0] != "agent" or kind[1] not in self.agents:
             return [Close(conn, f"{type(call).__name__} before RegisterAgent")]
         agent = self.agents[kind[1]]
-        agent.last_seen = now
+        self._heard_from(agent, now)
         match call:
             case m.AgentStatus():
                 return self._status_update(agent, call.update, now)
@@ -266,24 +262,33 @@ class MasterState:
             # outstanding offers hold resources the re-added agent would offer a second time
             effects += self._rescind_agent_offers(agent_id, now)
             self._forget_agent(agent_id)
+        was = None if old is None else (old.hostname, old.total, old.object_address)
+        if was != (call.hostname, call.resources, call.object_address):
+            self._agent_changed(agent_id)
         agent = AgentEntry(agent_id, call.hostname, call.resources, conn, call.isolation, now)
         agent.object_address = call.object_address
         self.agents[agent_id] = agent
+        self._heard_from(agent, now)
         self._conns[conn] = ("agent", agent_id)
         used: dict[str, Resources] = {}
         orphans: list[Effect] = []  # executors their framework says it does not hold
         for rec in call.executors:
             key = (rec.framework_id, rec.executor_id)
-            self.executors[key] = ExecutorEntry(
-                rec.framework_id, rec.executor_id, agent_id, rec.resources, ExecutorState.RUNNING
+            if key in self.executors:  # reported by another agent too: the latest report wins
+                self._end_executor(self.executors[key], ExecutorState.LOST, now, told=False)
+            self._add_executor(
+                ExecutorEntry(
+                    rec.framework_id,
+                    rec.executor_id,
+                    agent_id,
+                    rec.resources,
+                    ExecutorState.RUNNING,
+                )
             )
-            agent.executors.add(key)
             used[rec.framework_id] = used.get(rec.framework_id, Resources()) + rec.resources
             fw = self.frameworks.get(rec.framework_id)
-            if fw is not None:
-                fw.executors.add(rec.executor_id)
-                if fw.known is not None and rec.executor_id not in fw.known:
-                    orphans += self._stop_orphan(conn, key)
+            if fw is not None and fw.known is not None and rec.executor_id not in fw.known:
+                orphans += self._stop_orphan(conn, key)
         self.allocator.add_agent(agent_id, call.resources, used)
         log.info("agent %s (%s, %s) registered", agent_id, call.hostname, call.resources)
         effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id)))
@@ -293,7 +298,7 @@ class MasterState:
                 effects += self._reconciled_lost(
                     fw_id, agent_id, executor_id, "its agent does not run it"
                 )
-        return effects + self._broadcast_cluster()
+        return effects
 
     def _status_update(self, agent: AgentEntry, update: m.StatusUpdate, now: float) -> list[Effect]:
         key = (update.framework_id, update.executor_id)
@@ -316,16 +321,10 @@ class MasterState:
     ) -> None:
         """``told``: the framework hears of the end (it stops holding the executor)."""
         ex.state = state
-        key = (ex.framework_id, ex.executor_id)
-        self.executors.pop(key, None)
-        agent = self.agents.get(ex.agent_id)
-        if agent is not None:
-            agent.executors.discard(key)
+        self._pop_executor((ex.framework_id, ex.executor_id))
         fw = self.frameworks.get(ex.framework_id)
-        if fw is not None:
-            fw.executors.discard(ex.executor_id)
-            if fw.known is not None and told:
-                fw.known.discard(ex.executor_id)
+        if fw is not None and fw.known is not None and told:
+            fw.known.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
         self._reclaiming.pop(ex.framework_id, None)
         self.completed_executors.append(ex)
@@ -341,9 +340,11 @@ class MasterState:
             agent = self.agents.get(ident)
             if agent is None or agent.conn != conn:
                 return []
-            agent.conn, agent.disconnected_at = None, now
+            self._went_away(agent, now)
             log.info("agent %s disconnected", ident)
-            return self._rescind_agent_offers(ident, now)
+            rescinds = self._rescind_agent_offers(ident, now)
+            self.allocator.deactivate_agent(ident)
+            return rescinds
         fw = self.frameworks.get(ident)
         if fw is None or fw.conn != conn:
             return []
@@ -362,23 +363,31 @@ class MasterState:
         reconciliation queries whose agent did not re-register."""
         self._started(now)
         effects: list[Effect] = self._expire_reconciliation(now)
-        for offer_id, (offer, made_at) in list(self.offers.items()):
-            if now - made_at >= self.config.offer_timeout:
-                fw = self.frameworks.get(offer.framework_id)
-                self._drop_offer(offer_id, offer.framework_id, now, 0.0)
-                if fw is not None and fw.conn is not None:
-                    effects.append(Send(fw.conn, m.Rescind(offer_id)))
-        for agent in list(self.agents.values()):
-            if (
-                agent.disconnected_at is not None
-                and now - agent.disconnected_at >= self.config.agent_reregister_timeout
-            ):
-                effects += self.remove_agent(agent.agent_id, now, "did not re-register in time")
-            elif (
-                agent.disconnected_at is None
-                and now - max(agent.last_seen, agent.registered_at) >= self.config.agent_timeout
-            ):
-                effects += self.remove_agent(agent.agent_id, now, "missed its heartbeats")
+        # each scan below stops at the first entry that has not expired: offers are kept in the
+        # order they were made, agents in the order they were last heard from or went away
+        expired: list[tuple[str, m.Offer]] = []
+        for offer_id, (offer, made_at) in self.offers.items():
+            if now - made_at < self.config.offer_timeout:
+                break
+            expired.append((offer_id, offer))
+        for offer_id, offer in expired:
+            fw = self.frameworks.get(offer.framework_id)
+            self._drop_offer(offer_id, offer.framework_id, now, 0.0)
+            if fw is not None and fw.conn is not None:
+                effects.append(Send(fw.conn, m.Rescind(offer_id)))
+        gone: list[tuple[str, str]] = []
+        for agent_id in self._disconnected:
+            away = self.agents[agent_id].disconnected_at
+            if away is None or now - away < self.config.agent_reregister_timeout:
+                break
+            gone.append((agent_id, "did not re-register in time"))
+        for agent_id in self._liveness:
+            agent = self.agents[agent_id]
+            if now - max(agent.last_seen, agent.registered_at) < self.config.agent_timeout:
+                break
+            gone.append((agent_id, "missed its heartbeats"))
+        for agent_id, why in gone:
+            effects += self.remove_agent(agent_id, now, why)
         for fw in list(self.frameworks.values()):
             if fw.disconnected_at is not None and now - fw.disconnected_at >= fw.failover_timeout:
                 effects += self._remove_framework(fw.framework_id, now)
@@ -388,20 +397,13 @@ class MasterState:
         """Ask frameworks over their fair share for an executor back (see ``reclaim.py``)."""
         if not self.config.reclaim:
             return []
-        used: dict[str, Resources] = {}
-        smallest: dict[str, Resources] = {}
         total = self.allocator.total()
-        for ex in self.executors.values():
-            used[ex.framework_id] = used.get(ex.framework_id, Resources()) + ex.resources
-            small = smallest.get(ex.framework_id)
-            if small is None or ex.resources.dominant_share(total) < small.dominant_share(total):
-                smallest[ex.framework_id] = ex.resources
         holders = [
             Holder(
                 fw.framework_id,
                 fw.role,
-                used.get(fw.framework_id, Resources()),
-                smallest.get(fw.framework_id)
+                self.used_by(fw.framework_id),
+                self.smallest_executor(fw.framework_id, total)
                 if now - self._reclaiming.get(fw.framework_id, -1e9) >= self.config.reclaim_interval
                 else None,
                 starving=fw.conn is not None and not fw.suppressed and not fw.offers,
@@ -418,6 +420,9 @@ class MasterState:
         return effects
 
     def allocate(self, now: float) -> list[Effect]:
+        """One allocation cycle: the cluster notices of this cycle, then the offers (one
+        :class:`~pymesos_rt.protocol.messages.Offers` per framework)."""
+        effects: list[Effect] = [Send(conn, msg) for conn, msg in self._cluster_notices()]
         per_fw: dict[str, list[m.Offer]] = {}
         for alloc in self.allocator.allocate(now):
             agent = self.agents.get(alloc.agent_id)
@@ -432,10 +437,8 @@ class MasterState:
                 agent.hostname,
                 alloc.resources,
             )
-            self.offers[offer.offer_id] = (offer, now)
-            fw.offers.add(offer.offer_id)
+            self._add_offer(offer, now)
             per_fw.setdefault(alloc.framework_id, []).append(offer)
-        effects: list[Effect] = []
         for fw_id, offers in per_fw.items():
             conn = self.frameworks[fw_id].conn
             assert conn is not None
@@ -476,7 +479,8 @@ class MasterState:
             self._conns.pop(agent.conn, None)
             effects.append(Close(agent.conn, f"agent removed: {reason}"))
         self._forget_agent(agent_id)
-        return effects + self._broadcast_cluster()
+        self._agent_changed(agent_id)
+        return effects
 
     # --- reconciliation ----------------------------------------------------------------------
     def _started(self, now: float) -> None:
@@ -543,24 +547,25 @@ class MasterState:
 
     # --- helpers -----------------------------------------------------------------------------
     def _forget_agent(self, agent_id: str) -> None:
-        agent = self.agents.pop(agent_id, None)
+        """Drop the agent and its executors from the registry (no updates: callers decide)."""
+        agent = self.agents.get(agent_id)
         if agent is None:
             return
-        for key in agent.executors:
-            self.executors.pop(key, None)
-            fw = self.frameworks.get(key[0])
-            if fw is not None:
-                fw.executors.discard(key[1])
+        for key in list(agent.executors):
+            self._pop_executor(key)
+        for offer_id in self.offers_on(agent_id):  # normally rescinded already
+            self._pop_offer(offer_id)
+        self._drop_agent_entry(agent_id)
         self.allocator.remove_agent(agent_id)
 
     def _rescind_agent_offers(self, agent_id: str, now: float) -> list[Effect]:
         effects: list[Effect] = []
-        for offer_id, (offer, _) in list(self.offers.items()):
-            if offer.agent_id == agent_id:
-                fw = self.frameworks.get(offer.framework_id)
-                self._drop_offer(offer_id, offer.framework_id, now, 0.0)
-                if fw is not None and fw.conn is not None:
-                    effects.append(Send(fw.conn, m.Rescind(offer_id)))
+        for offer_id in self.offers_on(agent_id):
+            offer = self.offers[offer_id][0]
+            fw = self.frameworks.get(offer.framework_id)
+            self._drop_offer(offer_id, offer.framework_id, now, 0.0)
+            if fw is not None and fw.conn is not None:
+                effects.append(Send(fw.conn, m.Rescind(offer_id)))
         return effects
 
     def _remove_framework(self, fw_id: str, now: float) -> list[Effect]:
@@ -569,16 +574,16 @@ class MasterState:
             return []
         log.info("framework %s removed", fw_id)
         effects: list[Effect] = []
+        self.frameworks[fw_id] = fw  # back until its offers and executors are unindexed
         for offer_id in list(fw.offers):
-            self.offers.pop(offer_id, None)
+            self._pop_offer(offer_id)
         notify: set[str] = set()
-        for key in [k for k in self.executors if k[0] == fw_id]:
-            ex = self.executors.pop(key)
-            agent = self.agents.get(ex.agent_id)
-            if agent is not None:
-                agent.executors.discard(key)
-                if agent.conn is not None:
-                    notify.add(agent.conn)
+        for executor_id in list(fw.executors):
+            ex = self._pop_executor((fw_id, executor_id))
+            agent = self.agents.get(ex.agent_id) if ex is not None else None
+            if agent is not None and agent.conn is not None:
+                notify.add(agent.conn)
+        del self.frameworks[fw_id]
         for conn in sorted(notify):
             effects.append(Send(conn, m.ShutdownFramework(fw_id)))
         self.allocator.remove_framework(fw_id)
@@ -592,18 +597,6 @@ class MasterState:
             return None
         return self.frameworks.get(kind[1])
 
-    def _cluster_message(self) -> m.ClusterChanged:
-        return m.ClusterChanged(
-            [
-                m.AgentSummary(a.agent_id, a.hostname, a.total, a.object_address)
-                for a in self.agents.values()
-            ]
-        )
-
-    def _broadcast_cluster(self) -> list[Effect]:
-        msg = self._cluster_message()
-        return [Send(fw.conn, msg) for fw in self.frameworks.values() if fw.conn is not None]
-
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, query: StateQuery | None = None) -> dict[str, Any]:
         """The JSON-able view served at ``/state`` (see :mod:`.snapshot`)."""
-        return snapshot(self)
+        return snapshot(self, query)

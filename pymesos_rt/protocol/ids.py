@@ -33,3 +33,22 @@ class IdSequence:
 def process_prefix() -> str:
     """A short prefix unique to this process (pid plus random bits)."""
     return f"{os.getpid():x}{secrets.token_hex(3)}"
+
+
+def return_id(task_id: str, index: int) -> str:
+    """The object id of return ``index`` of a call that has several (``num_returns`` > 1)."""
+    return f"{task_id}~{index}"
+
+
+def return_ids(task_id: str, num_returns: int) -> list[str]:
+    """The object ids a task completes: :func:`return_id` of each of ``num_returns > 1``
+    returns, else the task's own id (one return; none, whose object the caller never sees;
+    or a generator, whose object ends its stream)."""
+    if num_returns > 1:
+        return [return_id(task_id, i) for i in range(num_returns)]
+    return [task_id]
+
+
+def item_id(task_id: str, index: int) -> str:
+    """The object id of item ``index`` of a generator task."""
+    return f"{task_id}.y{index}"

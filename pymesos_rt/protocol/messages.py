@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from pymesos_rt.protocol import mesos
 from pymesos_rt.protocol.objects import ObjectLocation, StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
@@ -35,10 +36,38 @@ class CommandInfo(msgspec.Struct, frozen=True):
     env: dict[str, str] = {}
 
 
+class MesosCommandTask(msgspec.Struct, frozen=True, tag="command", tag_field="kind"):
+    """The launch is a Mesos command task: the process is the task (see docs/mesos-api.md)."""
+
+    task: mesos.TaskInfo
+
+
+class MesosExecutor(msgspec.Struct, frozen=True, tag="executor", tag_field="kind"):
+    """The launch starts a Mesos framework's custom executor, which subscribes to the agent's
+    ``/api/v1/executor``; ``container`` sizes its container (its own resources and those of the
+    tasks launched with it)."""
+
+    executor: mesos.ExecutorInfo
+    framework: mesos.FrameworkInfo
+    container: Resources
+
+
+class MesosExecutorTask(msgspec.Struct, frozen=True, tag="executor_task", tag_field="kind"):
+    """The launch holds the resources of a task that the custom executor of lease
+    ``executor_lease`` runs: no process of its own."""
+
+    executor_lease: str
+    task: mesos.TaskInfo
+
+
+MesosLaunch = MesosCommandTask | MesosExecutor | MesosExecutorTask
+
+
 class ExecutorLaunch(msgspec.Struct, frozen=True):
     executor_id: str
     resources: Resources
     command: CommandInfo
+    mesos: MesosLaunch | None = None  # a Mesos framework's task or executor
 
 
 class Offer(msgspec.Struct, frozen=True):
@@ -59,6 +88,7 @@ class StatusUpdate(msgspec.Struct, frozen=True):
     state: ExecutorState
     message: str = ""
     exit_code: int | None = None
+    mesos: mesos.TaskStatus | None = None  # a Mesos task's status, as its executor sent it
 
 
 class AgentSummary(msgspec.Struct, frozen=True):
@@ -179,6 +209,15 @@ class ClusterChanged(_Msg, tag="cluster", frozen=True):
     agents: list[AgentSummary]
 
 
+class ClusterDelta(_Msg, tag="cluster_delta", frozen=True):
+    """Agents that joined or changed (``added``) and left (``removed``) since the framework last
+    heard: at most one per framework per allocation cycle, applied to the list it got as
+    :class:`ClusterChanged` when it subscribed."""
+
+    added: list[AgentSummary]
+    removed: list[str]
+
+
 class Error(_Msg, tag="error", frozen=True):
     message: str
 
@@ -191,7 +230,9 @@ class Reclaim(_Msg, tag="reclaim", frozen=True):
     reason: str = ""
 
 
-SchedulerEvent = Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim
+SchedulerEvent = (
+    Subscribed | Offers | Rescind | ExecutorUpdate | ClusterChanged | Error | Reclaim | ClusterDelta
+)
 
 
 # ---- agent <-> master ----------------------------------------------------------------------
@@ -236,13 +277,24 @@ class ExecutorUsage(_Msg, tag="usage", frozen=True):
     executors: list[UsageRecord]
 
 
+class FromExecutor(_Msg, tag="mesos_from_executor", frozen=True):
+    """A Mesos executor's MESSAGE to its framework."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
 class StoreUsage(_Msg, tag="store_usage", frozen=True):
     """The agent's object store use, sent when it changed (at most about once a second)."""
 
     stats: StoreStats
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | StoreUsage
+AgentCall = (
+    RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | FromExecutor | StoreUsage
+)
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):
@@ -268,7 +320,31 @@ class ShutdownFramework(_Msg, tag="shutdown_fw", frozen=True):
     framework_id: str
 
 
-AgentEvent = AgentRegistered | LaunchExecutor | StopExecutor | StatusAcked | ShutdownFramework
+class KillTask(_Msg, tag="mesos_kill", frozen=True):
+    """Kill a Mesos task (a command task's process, or the task of a custom executor)."""
+
+    framework_id: str
+    task_id: str
+    grace: float = 3.0
+
+
+class ToExecutor(_Msg, tag="mesos_to_executor", frozen=True):
+    """A Mesos framework's MESSAGE to its executor ``executor_id`` on this agent."""
+
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+AgentEvent = (
+    AgentRegistered
+    | LaunchExecutor
+    | StopExecutor
+    | StatusAcked
+    | ShutdownFramework
+    | KillTask
+    | ToExecutor
+)
 
 
 # ---- executor <-> driver (data plane) ------------------------------------------------------
@@ -287,6 +363,42 @@ class ObjectBlob(msgspec.Struct, frozen=True, array_like=True):
     contained: list[str] = []  # ids of the references inside the value (kept alive by it)
 
 
+class RuntimeEnvSpec(msgspec.Struct, frozen=True, array_like=True):
+    """A task's ``runtime_env``: environment variables, and a packed ``working_dir`` and
+    ``py_modules`` (object ids of zip archives, stored once). ``key`` names it: executors of
+    different keys are different executor kinds."""
+
+    key: str
+    env_vars: dict[str, str] = {}
+    working_dir: str = ""
+    py_modules: list[str] = []
+
+
+RUNTIME_ENV_VAR = "PYMESOS_RT_RUNTIME_ENV"  # an executor's RuntimeEnvSpec, as JSON
+STREAMING = -1  # TaskExtra.num_returns: a generator whose items arrive as it yields
+DYNAMIC = -2  # the same, its item refs returned all at once when it ends
+
+
+class TaskExtra(msgspec.Struct, frozen=True, array_like=True):
+    """What a task asks beyond a plain call (``None`` for most tasks).
+
+    ``num_returns``: N >= 0 return objects, or :data:`STREAMING` / :data:`DYNAMIC`.
+    ``parent_id``: the task that submitted it (``rt.cancel(recursive=True)``).
+    ``max_calls``: replace an executor after this many calls of the function (0: never).
+    ``retry_on``: pickled tuple of exception classes that are retried (``retry_exceptions=[...]``).
+    ``node``/``soft``: node affinity (an agent id); ``spread``: the SPREAD strategy.
+    """
+
+    num_returns: int = 1
+    parent_id: str = ""
+    max_calls: int = 0
+    retry_on: bytes = b""
+    node: str = ""
+    soft: bool = False
+    spread: bool = False
+    runtime_env: RuntimeEnvSpec | None = None
+
+
 class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
     """A task submitted from inside an executor (nested ``f.remote()``)."""
 
@@ -299,6 +411,7 @@ class TaskSpec(msgspec.Struct, frozen=True, array_like=True):
     resources: Resources
     max_retries: int
     retry_exceptions: bool
+    extra: TaskExtra | None = None
 
 
 class Hello(_Msg, tag="hello", frozen=True):
@@ -315,6 +428,7 @@ class TaskDone(_Msg, tag="done", frozen=True):
     value: bytes
     duration: float = 0.0
     location: ObjectLocation | None = None
+    returns: list[ObjectBlob] = []  # num_returns != 1: one per return (``value`` unused)
     contained: list[str] = []  # ids of the references inside the result (kept alive by it)
 
 
@@ -357,6 +471,133 @@ class PutObject(_Msg, tag="put", frozen=True):
 class CancelRequest(_Msg, tag="cancel_req", frozen=True):
     task_id: str
     force: bool = False
+    recursive: bool = True
+
+
+class Yielded(_Msg, tag="yielded", frozen=True):
+    """Item ``index`` of a generator task (``TaskExtra.num_returns`` STREAMING or DYNAMIC); its
+    object id is ``ids.item_id(task_id, index)``. A retried task yields its items again: the
+    driver keeps the first of each index."""
+
+    task_id: str
+    index: int
+    blob: ObjectBlob
+
+
+class NextItem(_Msg, tag="next_item", frozen=True):
+    """Wait for item ``index`` of generator task ``task_id``: answered by an
+    :class:`ObjectValues` naming the item (no data), or empty once the generator has ended."""
+
+    request_id: int
+    task_id: str
+    index: int
+
+
+class StateRequest(_Msg, tag="state_req", frozen=True):
+    """Ask the driver for the cluster's state (``rt.available_resources()`` in a task);
+    ``params`` is the query of the master's ``/state``."""
+
+    request_id: int
+    params: str = ""
+
+
+# ---- actors (executor <-> driver) ---------------------------------------------------------
+
+
+class ActorSpec(msgspec.Struct, frozen=True, array_like=True):
+    """An actor to create: its class (``cls`` bytes only the first time a process sends
+    ``cls_id``), constructor arguments, where it may be placed (``placement``: what an offer
+    must have free) and what its executor holds (``resources``), and how it restarts.
+    ``meta`` is the pickled handle state that ``rt.get_actor`` hands out; ``handle_ids`` name
+    the actors whose handles the constructor's arguments hold (kept alive while it lives)."""
+
+    actor_id: str
+    class_name: str
+    cls_id: str
+    cls: bytes | None
+    args: bytes
+    dep_ids: list[str]
+    placement: Resources
+    resources: Resources
+    max_restarts: int
+    max_task_retries: int
+    max_concurrency: int
+    is_async: bool
+    meta: bytes
+    name: str = ""
+    namespace: str = ""
+    get_if_exists: bool = False
+    handle_ids: list[str] = []
+
+
+class ActorCallSpec(msgspec.Struct, frozen=True, array_like=True):
+    """A method call: ``task_id`` is its object id (with ``num_returns`` != 1 the returns are
+    ``ids.return_id(task_id, i)``); ``max_task_retries`` re-runs it if the actor dies."""
+
+    task_id: str
+    actor_id: str
+    method: str
+    args: bytes
+    dep_ids: list[str]
+    num_returns: int = 1
+    max_task_retries: int = 0
+    handle_ids: list[str] = []
+
+
+class SubmitActor(_Msg, tag="actor_new", frozen=True):
+    """A nested ``Cls.remote()``; with ``request_id`` > 0 (a named actor) the driver answers
+    with an :class:`ActorLookup` (empty: created; ``meta``: the existing one; ``error``)."""
+
+    spec: ActorSpec
+    request_id: int = 0
+
+
+class SubmitCall(_Msg, tag="actor_call", frozen=True):
+    """A nested ``handle.method.remote()`` (it runs in order with the caller's other calls)."""
+
+    spec: ActorCallSpec
+
+
+class HandleHeld(_Msg, tag="handle", frozen=True):
+    """This process now holds (or no longer holds) a handle of the actor: the driver stops an
+    actor once no process holds a handle and no unfinished task carries one. ``escaped``: a
+    handle left this process inside a value (a result, ``rt.put``): keep the actor until the
+    program ends."""
+
+    actor_id: str
+    held: bool
+    escaped: bool = False
+
+
+class HandlePins(_Msg, tag="handle_pins", frozen=True):
+    """Task ``task_id`` (submitted just before) carries handles of these actors in its
+    arguments: keep them alive until it ends."""
+
+    task_id: str
+    actor_ids: list[str]
+
+
+class LookupActor(_Msg, tag="actor_lookup", frozen=True):
+    """A nested ``rt.get_actor(name, namespace)``: answered by an :class:`ActorLookup`."""
+
+    request_id: int
+    name: str
+    namespace: str = ""
+
+
+class KillActor(_Msg, tag="actor_kill", frozen=True):
+    """A nested ``rt.kill(handle, no_restart=...)``."""
+
+    actor_id: str
+    no_restart: bool = True
+
+
+class ActorExiting(_Msg, tag="actor_exit", frozen=True):
+    """The actor this executor hosts ends on its own (``rt.exit_actor()``, the graceful stop
+    method): calls not answered before this fail; the process exits next."""
+
+    actor_id: str
+    reason: str
 
 
 class DepsLost(_Msg, tag="deps_lost", frozen=True):
@@ -391,6 +632,16 @@ WorkerCall = (
     | GetObjects
     | PutObject
     | CancelRequest
+    | Yielded
+    | NextItem
+    | StateRequest
+    | SubmitActor
+    | SubmitCall
+    | HandleHeld
+    | HandlePins
+    | LookupActor
+    | KillActor
+    | ActorExiting
     | Borrow
     | Unborrow
     | DepsLost
@@ -408,6 +659,7 @@ class RunTask(_Msg, tag="run", frozen=True):
     args: bytes
     deps: list[ObjectBlob]
     local_deps: list[str] = []
+    num_returns: int = 1  # as TaskExtra.num_returns
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):
@@ -423,4 +675,58 @@ class StopWorker(_Msg, tag="stop_worker", frozen=True):
     pass
 
 
-WorkerEvent = RunTask | ObjectValues | CancelTask | StopWorker
+class StateReply(_Msg, tag="state", frozen=True):
+    """The answer to :class:`StateRequest`: the cluster's state as JSON."""
+
+    request_id: int
+    state: bytes
+
+
+class StartActor(_Msg, tag="actor_start", frozen=True):
+    """Make this executor the host of an actor: run the constructor (``task_id`` is the
+    creation's id, answered by ``TaskDone``/``TaskFailed``), then the calls that follow.
+    ``restarts``: how many times the actor was re-created before this one."""
+
+    task_id: str
+    actor_id: str
+    class_name: str
+    cls_id: str
+    cls: bytes | None
+    args: bytes
+    deps: list[ObjectBlob]
+    max_concurrency: int
+    is_async: bool
+    restarts: int = 0
+    name: str = ""
+    namespace: str = ""
+
+
+class CallMethod(_Msg, tag="actor_run", frozen=True):
+    """Run a method of the hosted actor; answered by ``TaskDone``/``TaskFailed``."""
+
+    task_id: str
+    method: str
+    args: bytes
+    deps: list[ObjectBlob]
+    num_returns: int = 1
+
+
+class ActorLookup(_Msg, tag="actor_found", frozen=True):
+    """The answer to :class:`LookupActor` or a named :class:`SubmitActor`: the pickled handle
+    state of the actor (empty if none, or the new actor was created), or an error message."""
+
+    request_id: int
+    meta: bytes = b""
+    error: str = ""
+
+
+WorkerEvent = (
+    RunTask
+    | ObjectValues
+    | CancelTask
+    | StopWorker
+    | StateReply
+    | StartActor
+    | CallMethod
+    | ActorLookup
+)

@@ -57,7 +57,34 @@ class Resources(Mapping[str, float]):
                 if abs(cleaned) > _EPSILON:
                     merged[name] = cleaned
         self._items: dict[str, float] = dict(sorted(merged.items()))
-        self._hash = hash(tuple(self._items.items()))
+        self._hash: int | None = None
+
+    @classmethod
+    def _valid(cls, items: dict[str, float]) -> Resources:
+        """Wrap amounts already cleaned and ordered by arithmetic on valid vectors."""
+        out = object.__new__(cls)
+        out._items = items
+        out._hash = None
+        return out
+
+    def _combine(self, other: Resources, sign: float) -> Resources:
+        """``self + sign * other``, rounded to 1e-6, zeros dropped, names in order."""
+        out = dict(self._items)
+        tidy = False  # a new name (to sort in) or an amount that became zero (to drop)
+        for name, value in other._items.items():
+            before = out.get(name)
+            if before is None:
+                tidy = True
+                before = 0.0
+            total = before + sign * value
+            if not total.is_integer():
+                total = round(total, 6)
+            if -_EPSILON <= total <= _EPSILON:
+                tidy = True
+            out[name] = total
+        if tidy:
+            out = {k: v for k, v in sorted(out.items()) if not -_EPSILON <= v <= _EPSILON}
+        return Resources._valid(out)
 
     # Mapping protocol
     def __getitem__(self, name: str) -> float:
@@ -73,6 +100,8 @@ class Resources(Mapping[str, float]):
         return len(self._items)
 
     def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(self._items.items()))
         return self._hash
 
     def __eq__(self, other: object) -> bool:
@@ -93,16 +122,16 @@ class Resources(Mapping[str, float]):
 
     # Arithmetic
     def __add__(self, other: Resources) -> Resources:
-        out = dict(self._items)
-        for name, value in other._items.items():
-            out[name] = out.get(name, 0.0) + value
-        return Resources(out)
+        if not other._items:
+            return self
+        if not self._items:
+            return other
+        return self._combine(other, 1.0)
 
     def __sub__(self, other: Resources) -> Resources:
-        out = dict(self._items)
-        for name, value in other._items.items():
-            out[name] = out.get(name, 0.0) - value
-        return Resources(out)
+        if not other._items:
+            return self
+        return self._combine(other, -1.0)
 
     def __mul__(self, factor: float) -> Resources:
         return Resources({k: v * factor for k, v in self._items.items()})
@@ -118,7 +147,9 @@ class Resources(Mapping[str, float]):
         return all(other._items.get(k, 0.0) + _EPSILON >= v for k, v in self._items.items())
 
     def clamp_nonnegative(self) -> Resources:
-        return Resources({k: v for k, v in self._items.items() if v > 0})
+        if all(v > 0 for v in self._items.values()):
+            return self
+        return Resources._valid({k: v for k, v in self._items.items() if v > 0})
 
     def dominant_share(self, total: Resources) -> float:
         """max of ``self[r] / total[r]`` over resources (those absent from ``total`` ignored)."""

@@ -1,4 +1,4 @@
-"""Lifecycle states of executors and tasks, with their legal transitions as tables.
+"""Lifecycle states of executors, tasks and actors, with their legal transitions as tables.
 
 Rules kept here:
 - A transition not in the table raises :class:`IllegalTransition` and changes nothing.
@@ -83,3 +83,31 @@ def check_executor_transition(old: ExecutorState, new: ExecutorState) -> None:
 def check_task_transition(old: TaskState, new: TaskState) -> None:
     if new not in TASK_TRANSITIONS[old]:
         raise IllegalTransition(f"task cannot go from {old} to {new}")
+
+
+class ActorState(enum.StrEnum):
+    """An actor's life, kept by the framework's scheduler core (``scheduler/actors.py``)."""
+
+    PENDING = "PENDING"  # waiting for an executor, or its constructor is running
+    ALIVE = "ALIVE"  # the constructor returned; calls run
+    RESTARTING = "RESTARTING"  # its executor died; a new one is being made (max_restarts)
+    DEAD = "DEAD"  # for good: killed, exited, out of scope, constructor failed, no restarts left
+
+    @property
+    def terminal(self) -> bool:
+        return self is ActorState.DEAD
+
+
+ACTOR_TRANSITIONS: dict[ActorState, frozenset[ActorState]] = {
+    # PENDING -> RESTARTING: its executor died before the constructor returned, restarts left
+    ActorState.PENDING: frozenset({ActorState.ALIVE, ActorState.RESTARTING, ActorState.DEAD}),
+    ActorState.ALIVE: frozenset({ActorState.RESTARTING, ActorState.DEAD}),
+    # RESTARTING -> RESTARTING: the new executor died too, before the constructor returned
+    ActorState.RESTARTING: frozenset({ActorState.ALIVE, ActorState.RESTARTING, ActorState.DEAD}),
+    ActorState.DEAD: frozenset(),
+}
+
+
+def check_actor_transition(old: ActorState, new: ActorState) -> None:
+    if new not in ACTOR_TRANSITIONS[old]:
+        raise IllegalTransition(f"actor cannot go from {old} to {new}")

@@ -26,12 +26,23 @@ from pymesos_rt.errors import ExecutorLostError
 from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import return_ids
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
+from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
-from pymesos_rt.scheduler import records
+from pymesos_rt.scheduler import placement, records
 from pymesos_rt.scheduler import state as core
+from pymesos_rt.scheduler.actor_shell import (
+    ACTOR_INTAKE,
+    WORKER_ACTOR_CALLS,
+    ActorIntake,
+    ActorShell,
+)
+from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.driver_objects import DriverObjects, error_blob
-from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
+from pymesos_rt.scheduler.objects import FAILED, ObjectTable
+from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
+from pymesos_rt.scheduler.streams import StreamTable
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -47,6 +58,7 @@ STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agen
 class Cancel:
     task_id: str
     force: bool
+    recursive: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,22 @@ def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
 
 
-class Driver:
+def dep_blobs(
+    table: ObjectTable, task_id: str, dep_ids: list[str], skip: tuple[str, ...] = ()
+) -> list[m.ObjectBlob]:
+    """The argument objects of a task, as sent to its executor (``skip``: produced there)."""
+    deps: list[m.ObjectBlob] = []
+    for oid in dep_ids:
+        if oid in skip:
+            continue
+        found = table.peek(oid)
+        if found is None:  # pinned since submission: cannot happen unless a bug
+            raise RuntimeError(f"argument {oid} of task {task_id} was freed too early")
+        deps.append(blob(oid, *found))
+    return deps
+
+
+class Driver(ResultHandling):
     def __init__(
         self,
         *,
@@ -87,6 +114,7 @@ class Driver:
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
         stores: Stores | None = None,
+        dynamic_value: Callable[[list[str]], bytes] = serialization.dumps_value,
     ) -> None:
         self.name, self.role, self.prefix = name, role, prefix
         self.table = table
@@ -104,7 +132,6 @@ class Driver:
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
         self._conn_executor: dict[str, str] = {}
-        self.agents: list[m.AgentSummary] = []
         self.subscribed = asyncio.Event()
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
@@ -118,6 +145,12 @@ class Driver:
         self._reconnecting: asyncio.Future[None] | None = None
         self._counts_sent: tuple[int, int, int, int] | None = None
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.streams = StreamTable(table, dynamic_value)
+        self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
+        self.command_env: dict[str, str] = {}  # more environment for every executor
+        # the cluster's state for rt.available_resources() inside tasks (set by the session)
+        self.state_source: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        self.actors = ActorShell(self)
 
     # --- start and stop ----------------------------------------------------------------------
     async def start(
@@ -165,7 +198,7 @@ class Driver:
             serialization.dumps_value(ExecutorLostError("the runtime was shut down"))
         )
 
-    def executor_command(self) -> m.CommandInfo:
+    def executor_command(self, shape: Resources | None = None) -> m.CommandInfo:
         paths = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
         env = {
             "PYMESOS_RT_DRIVER_URL": self.executor_url,
@@ -174,10 +207,14 @@ class Driver:
             "PYMESOS_RT_DRIVER_SECRET": self.secret,
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         }
+        env.update(self.command_env)
+        spec = self.runtime_envs.get(placement.env_of(shape)) if shape is not None else None
+        if spec is not None:
+            env.update(runtime_env_vars(spec))
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -189,15 +226,22 @@ class Driver:
             self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
+        handle_events = self.actors.backlog()  # see ActorShell.backlog
         with self._intake_lock:
             items, self._intake = self._intake, []
         effects: list[fx.Effect] = []
         for item in items:
             effects += self._handle_intake(item)
+        if handle_events:
+            effects += self.actors.drain_presence(handle_events, time.monotonic())
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready | Lost) -> list[fx.Effect]:
+    def _handle_intake(
+        self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake
+    ) -> list[fx.Effect]:
         now = time.monotonic()
+        if isinstance(item, ACTOR_INTAKE):
+            return self.actors.intake(item, DRIVER, now)
         if isinstance(item, Lost):
             found = self.table.peek(item.object_id)
             effects: list[fx.Effect] = []
@@ -209,7 +253,7 @@ class Driver:
             self.objects.record_home(item.object_id, item.location)
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
-            effects = self.core.cancel(item.task_id, now)
+            effects = self.core.cancel(item.task_id, now, item.recursive)
             if item.force:
                 for eff in effects:
                     if isinstance(eff, fx.CancelOnExecutor):
@@ -224,11 +268,19 @@ class Driver:
             item.task_id,
             item.name,
             item.fn_id,
-            item.resources,
+            placement.shape_of(item.resources, item.extra),
             item.dep_ids,
             item.max_retries,
             item.retry_exceptions,
         )
+        extra = item.extra
+        if extra is not None:
+            if extra.num_returns > 1:
+                task.outputs = tuple(return_ids(item.task_id, extra.num_returns))
+            task.parent_id, task.max_calls = extra.parent_id, extra.max_calls
+            task.chainable = extra.num_returns >= 0
+            if extra.runtime_env is not None:
+                self.runtime_envs.setdefault(extra.runtime_env.key, extra.runtime_env)
         return self.core.submit(task, now)
 
     # --- effects -----------------------------------------------------------------------------
@@ -240,15 +292,26 @@ class Driver:
                 touched.add(self._dispatch(eff))
             elif isinstance(eff, fx.Fail):
                 data = eff.blob if eff.blob is not None else error_blob(eff.kind, eff.message)
-                self.table.complete(eff.task_id, FAILED, data)
+                if self.streams.is_stream(eff.task_id):
+                    self._end_stream(eff.task_id, data, eff.blob is None)
+                else:
+                    self.table.complete(eff.task_id, FAILED, data)
+                effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
+                effects += self.actors.finished(eff.task_id, time.monotonic())
+            elif isinstance(eff, fx.StopExecutor):
+                self.actors.stop(eff)
+            elif isinstance(eff, fx.ActorEnded):
+                effects += self.actors.ended(eff, time.monotonic())
             elif master is None:
                 continue
             elif isinstance(eff, fx.LaunchExecutors):
-                command = self.executor_command()
-                launches = [m.ExecutorLaunch(eid, shape, command) for eid, shape in eff.executors]
+                launches = [
+                    m.ExecutorLaunch(eid, Resources(shape), self.executor_command(shape))
+                    for eid, shape in eff.executors
+                ]
                 log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
                 master.send(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
             elif isinstance(eff, fx.DeclineOffers):
@@ -265,25 +328,25 @@ class Driver:
             conn.flush()
 
     def _dispatch(self, eff: fx.Dispatch) -> Connection:
-        rec = self.records[eff.task_id]
+        rec = self.records.get(eff.task_id)
+        if rec is None:
+            return self.actors.dispatch(eff)
         conn = self.executor_conns[eff.executor_id]
-        deps: list[m.ObjectBlob] = []
-        for oid in rec.dep_ids:
-            if oid in eff.local_deps:
-                continue
-            found = self.table.peek(oid)
-            if found is None:  # pinned since submission: cannot happen unless a bug
-                raise RuntimeError(f"argument {oid} of task {rec.task_id} was freed too early")
-            deps.append(blob(oid, *found))
+        deps = dep_blobs(self.table, rec.task_id, rec.dep_ids, eff.local_deps)
         fn = self.functions[rec.fn_id] if eff.send_function else None
         self.objects.copied_to(eff.executor_id, deps)
         local = list(eff.local_deps)
-        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local))
+        returns = 1 if rec.extra is None else rec.extra.num_returns
+        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns))
         return conn
+
+    def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
+        return dep_blobs(self.table, task_id, dep_ids)
 
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(0.25)
+            self._drain_intake()  # and this process's actor handle events
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
                 self.objects.lineage.forget(oid)
@@ -329,9 +392,14 @@ class Driver:
                     self._drop_executor(update.executor_id)
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
-                self.agents = list(event.agents)
                 self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
                 self._apply(self.core.cluster(event.agents, now))
+            case m.ClusterDelta():
+                for agent in event.added:
+                    self.objects.addresses[agent.agent_id] = agent.object_address
+                for agent_id in event.removed:
+                    self.objects.addresses.pop(agent_id, None)
+                self._apply(self.core.cluster_delta(event.added, event.removed, now))
             case m.Error():
                 log.error("master says: %s", event.message)
             case m.Reclaim():
@@ -386,14 +454,15 @@ class Driver:
                 continue
             match msg:
                 case m.TaskDone():
-                    if msg.location is not None:
-                        self.objects.remember(msg.task_id)
-                    value: Payload = msg.value if msg.location is None else msg.location
-                    self.table.complete(msg.task_id, READY, value, msg.contained)
-                    self.objects.record_home(msg.task_id, msg.location)
-                    effects += self.core.task_done(eid, msg.task_id, msg.duration, now)
+                    effects += self._task_done(eid, msg, now)
                 case m.TaskFailed():
-                    effects += self.core.task_failed(eid, msg.task_id, msg.error, msg.duration, now)
+                    effects += self._task_failed(eid, msg, now)
+                case m.Yielded():
+                    effects += self._yielded(msg, now)
+                case m.NextItem():
+                    effects += self._nested_next(conn, eid, msg)
+                case m.StateRequest():
+                    self._state_reply(conn, msg.request_id, msg.params)
                 case m.Output():
                     self._print_output(eid, msg)
                 case m.Submit():
@@ -413,7 +482,7 @@ class Driver:
                     self.objects.record_home(msg.blob.object_id, loc)
                     effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
-                    effects += self._handle_intake(Cancel(msg.task_id, msg.force))
+                    effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
                 case m.DepsLost():
                     effects += self.objects.deps_lost(eid, msg, time.monotonic())
                 case m.Borrow():
@@ -422,6 +491,8 @@ class Driver:
                     self.table.unborrow(eid, msg.object_ids)
                 case m.Hello():
                     pass
+                case _ if isinstance(msg, WORKER_ACTOR_CALLS):
+                    effects += self.actors.on_worker(conn, eid, msg, now)
         self._apply(effects)
 
     def on_executor_closed(self, conn: Connection, reason: str) -> None:
@@ -450,7 +521,7 @@ class Driver:
 
     def _print_output(self, eid: str, msg: m.Output) -> None:
         rec = self.records.get(msg.task_id)
-        label = rec.name if rec else msg.task_id
+        label = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
         prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
         stream = sys.stdout if msg.stream == "stdout" else sys.stderr
         lines = msg.text.splitlines(keepends=True)
@@ -460,7 +531,11 @@ class Driver:
         stream.flush()
 
     def _nested_submit(self, eid: str, spec: m.TaskSpec) -> list[fx.Effect]:
-        self.table.create(spec.task_id, refs=0, borrower=eid)  # the submitter holds the ref
+        returns = 1 if spec.extra is None else spec.extra.num_returns
+        for oid in return_ids(spec.task_id, returns):
+            self.table.create(oid, refs=0, borrower=eid)  # the submitter holds the refs
+        if returns < 0:
+            self.streams.open(spec.task_id, returns, owned=False)
         self.table.pin(spec.dep_ids)
         return self._handle_intake(spec)
 

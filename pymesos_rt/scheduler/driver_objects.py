@@ -18,6 +18,7 @@ import threading
 
 from pymesos_rt import serialization
 from pymesos_rt.errors import (
+    ActorDiedError,
     ExecutorLostError,
     NodeLostError,
     ObjectLostError,
@@ -37,6 +38,7 @@ from pymesos_rt.scheduler.state import SchedulerState
 log = logging.getLogger(__name__)
 
 _ERRORS: dict[str, type[Exception]] = {
+    "actor_died": ActorDiedError,
     "executor_lost": ExecutorLostError,
     "node_lost": NodeLostError,
     "oom": OutOfMemoryError,

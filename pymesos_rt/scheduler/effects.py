@@ -50,8 +50,9 @@ class Fail:
     """Fail object ``task_id``: with ``blob`` (a pickled exception) or an error of ``kind``."""
 
     task_id: str
-    kind: str  # "blob" | "executor_lost" | "node_lost" | "oom" | "unschedulable" | "cancelled"
-    #            | "object_lost"
+    # "blob" | "executor_lost" | "node_lost" | "oom" | "unschedulable" | "cancelled" | "actor_died"
+    # | "object_lost"
+    kind: str
     message: str = ""
     blob: bytes | None = None
 
@@ -70,6 +71,23 @@ class CancelOnExecutor:
     task_id: str
 
 
+@dataclass(frozen=True)
+class StopExecutor:
+    """Ask an executor to end by itself over the data plane (an actor's graceful stop: its
+    exit handlers run); the core kills it if it is still there a few seconds later."""
+
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class ActorEnded:
+    """Actor ``actor_id`` is DEAD: the driver forgets its creation record and unpins the
+    constructor's arguments (``dep_ids``) and the handles they carried."""
+
+    actor_id: str
+    dep_ids: list[str]
+
+
 Effect = (
     LaunchExecutors
     | DeclineOffers
@@ -79,4 +97,6 @@ Effect = (
     | Fail
     | Finished
     | CancelOnExecutor
+    | StopExecutor
+    | ActorEnded
 )

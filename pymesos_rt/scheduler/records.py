@@ -24,6 +24,20 @@ class Task:
     executor_id: str | None = None
     attempts: int = 0
     estimate: float | None = None  # expected duration when dispatched (None: unknown)
+    actor_id: str = ""  # a call of this actor (or its creation), see scheduler/actors.py
+    caller: str = ""  # actor calls: who submitted it (calls of one caller run in order)
+    outputs: tuple[str, ...] = ()  # object ids it completes (empty: its own id only)
+    parent_id: str = ""  # the task that submitted it, for recursive cancel
+    max_calls: int = 0  # an executor is replaced after this many calls of fn_id (0: never)
+    chainable: bool = True  # False: its value is made by the driver (generators): no chaining
+
+    @property
+    def object_ids(self) -> tuple[str, ...]:
+        return self.outputs or (self.task_id,)
+
+    def may_retry(self) -> bool:
+        """Attempts left (``max_retries < 0``: without limit)."""
+        return self.max_retries < 0 or self.attempts <= self.max_retries
 
     def move(self, new: TaskState) -> None:
         check_task_transition(self.state, new)
@@ -47,6 +61,8 @@ class Lease:
     launched_at: float = 0.0
     queued_work: float = 0.0  # expected seconds of its inflight tasks with known durations
     unknown_work: int = 0  # inflight tasks of unknown duration
+    actor_id: str = ""  # held for this actor for its life: runs its calls only
+    calls: dict[str, int] = field(default_factory=dict)  # fn_id -> tasks sent (max_calls only)
 
     def can_take(self) -> bool:
         """Room for one more task: a free slot, or a short pipeline behind short tasks."""

@@ -10,9 +10,11 @@ Rules kept here:
   ``PIPELINE_BUDGET_S`` (so short tasks never wait on a round trip, and nothing queues behind a
   long or unknown one).
 - A task is READY once every object it references exists; a failed dependency fails it with
-  the dependency's error.
+  the dependency's error. A task completes one object per return (``Task.object_ids``); a
+  failure fails each of them.
 - When an executor dies, its first ``1 + blocked`` tasks were running: each uses one retry or
   fails naming the executor; the rest had not started and go back to the front of the queue.
+  ``max_retries < 0`` retries without limit.
   A death at the container's memory limit (kind ``"oom"``) is retried only for tasks with
   ``retry_exceptions=True``: run again with the same memory, a task most likely hits the limit
   again, so by default it fails at once with an error naming the limit and the task.
@@ -20,17 +22,22 @@ Rules kept here:
   REVIVEs then and SUPPRESSes otherwise. Leftover offered resources are declined.
 - Idle executors are killed after ``idle_timeout``; when work of another shape waits for
   resources, idle executors are killed after ``pressure_idle_timeout`` instead.
+- A task with ``max_calls`` is sent to an executor at most that many times (counted per
+  function); then the executor is drained and stopped, and a fresh one takes the next calls.
+- Cancelling a task with ``recursive`` cancels the unfinished tasks it submitted, and theirs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
+from pymesos_rt.scheduler.actors import ActorBook
 from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
     DeclineOffers,
@@ -43,7 +50,8 @@ from pymesos_rt.scheduler.effects import (
     SetSuppressed,
 )
 from pymesos_rt.scheduler.locality import Homes
-from pymesos_rt.scheduler.matching import fits_somewhere, plan_launches
+from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
+from pymesos_rt.scheduler.placement import Shape, is_spread, node_of, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 
 
@@ -55,6 +63,9 @@ class SchedulerState:
         self.ready: dict[Resources, deque[str]] = {}
         self.leases: dict[str, Lease] = {}
         self.agents: dict[str, Resources] = {}
+        self._shapes: Counter[Resources] = Counter()  # agents per distinct total
+        # the distinct totals, replaced (never mutated) when they change: other threads read it
+        self.agent_totals: frozenset[Resources] = frozenset()
         self.ready_objects: set[str] = set()
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
@@ -62,15 +73,24 @@ class SchedulerState:
         self._fits_cache: dict[Resources, bool] = {}
         self.finished = 0
         self.failed = 0  # failed or cancelled
-        self._reclaimed: list[Effect] = []  # stops of drained leases, emitted by _pump
+        self._reclaimed: list[Effect] = []  # e.g. stops of drained leases, emitted by _pump
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
+        self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
+        self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
+        self.actors = ActorBook(self)
         self.homes = Homes()  # where stored objects live (placement prefers their agents)
 
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
+        for oid in task.outputs:
+            self.producers[oid] = task.task_id
+        if task.parent_id and task.parent_id in self.tasks:
+            self.children.setdefault(task.parent_id, []).append(task.task_id)
+        if isinstance(task.shape, Shape) and task.shape.soft:
+            task.shape = self._placed(task.shape)
         if self.agents and not self._fits(task.shape):
             return self._fail(
                 task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
@@ -84,6 +104,8 @@ class SchedulerState:
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
+        if task.actor_id:
+            return self.actors.submitted(task, now)
         if not task.missing:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
@@ -92,16 +114,30 @@ class SchedulerState:
 
     def object_ready(self, object_id: str, now: float) -> list[Effect]:
         self.ready_objects.add(object_id)
+        return self._release_dependents(object_id, now) + self._pump(now)
+
+    def _release_dependents(self, object_id: str, now: float) -> list[Effect]:
+        """Tasks waiting on ``object_id`` (which exists now) lose it from their missing set."""
         effects: list[Effect] = []
         for tid in self.dependents.pop(object_id, []):
             task = self.tasks.get(tid)
             if task is None or task.state is not TaskState.WAITING:
                 continue
             task.missing.discard(object_id)
-            if not task.missing:
-                task.move(TaskState.READY)
-                self.ready.setdefault(task.shape, deque()).append(tid)
-        return effects + self._pump(now)
+            if task.missing:
+                continue
+            if not task.actor_id and self.agents and not self._fits(task.shape):
+                if not (isinstance(task.shape, Shape) and task.shape.soft):  # its node left
+                    why = self.unschedulable_message(task.shape)
+                    effects += self._fail(task, Fail(tid, "unschedulable", why))
+                    continue
+                task.shape = task.shape.relaxed()
+            task.move(TaskState.READY)
+            if task.actor_id:
+                effects += self.actors.ready(task, now)
+                continue
+            self.ready.setdefault(task.shape, deque()).append(tid)
+        return effects
 
     def object_failed(self, failure: Fail, now: float) -> list[Effect]:
         """Fail every task waiting on the object, and theirs in turn (iteratively: a chain of
@@ -117,55 +153,108 @@ class SchedulerState:
                     continue
                 task.move(TaskState.FAILED)
                 self.failed += 1
-                del self.tasks[tid]
-                inherited = Fail(tid, failed.kind, failed.message, failed.blob)
-                effects += [inherited, Finished(tid, task.dep_ids)]
-                work.append(inherited)
+                self._forget(task)
+                inherited = [
+                    Fail(o, failed.kind, failed.message, failed.blob) for o in task.object_ids
+                ]
+                effects += [*inherited, Finished(tid, task.dep_ids)]
+                work += inherited
+                if task.actor_id:
+                    effects += self.actors.touch(task, inherited[0], 0.0)
         return effects
+
+    def _forget(self, task: Task) -> None:
+        """Drop a terminal task's records."""
+        self.tasks.pop(task.task_id, None)
+        for oid in task.outputs:
+            self.producers.pop(oid, None)
+        self.children.pop(task.task_id, None)
 
     def forget_object(self, object_id: str) -> None:
         self.ready_objects.discard(object_id)
         self.failed_objects.pop(object_id, None)
         self.homes.forget(object_id)
 
-    def cancel(self, task_id: str, now: float) -> list[Effect]:
-        task = self.tasks.get(task_id)
+    def cancel(self, task_id: str, now: float, recursive: bool = False) -> list[Effect]:
+        """Cancel the task that completes object ``task_id`` (and with ``recursive``, the
+        unfinished tasks it submitted, and theirs)."""
+        task = self.tasks.get(self.producers.get(task_id, task_id))
         if task is None or task.state.terminal:
             return []
+        task_id = task.task_id
         effects: list[Effect] = []
-        if task.state is TaskState.READY:
+        if recursive:
+            for child in list(self.children.get(task_id, ())):
+                effects += self.cancel(child, now, recursive=True)
+        if task.state is TaskState.READY and not task.actor_id:
             self.ready[task.shape].remove(task_id)
         elif task.state is TaskState.DISPATCHED and task.executor_id is not None:
             # its executor slot stays taken until the executor reports the task ended: an
             # interrupt cannot stop a task inside a C call, and nothing may queue behind it
             effects.append(CancelOnExecutor(task.executor_id, task_id))
             self.cancelling[task_id] = task
-        cancelled = Fail(task_id, "cancelled", f"task {task.name} ({task_id}) was cancelled")
+        message = f"task {task.name} ({task_id}) was cancelled"
         task.move(TaskState.CANCELLED)
         self.failed += 1
-        del self.tasks[task_id]
-        effects += [cancelled, Finished(task_id, task.dep_ids), *self.object_failed(cancelled, now)]
+        self._forget(task)
+        cancelled = [Fail(oid, "cancelled", message) for oid in task.object_ids]
+        effects += [*cancelled, Finished(task_id, task.dep_ids)]
+        for each in cancelled:
+            effects += self.object_failed(each, now)
+        if task.actor_id:
+            effects += self.actors.touch(task, cancelled[0], now)
         return effects + self._pump(now)
 
     # --- results -----------------------------------------------------------------------------
     def task_done(
-        self, executor_id: str, task_id: str, duration: float, now: float
+        self,
+        executor_id: str,
+        task_id: str,
+        duration: float,
+        now: float,
+        errors: Mapping[str, bytes] | None = None,
     ) -> list[Effect]:
+        """The task ended; its objects are ready, except those in ``errors`` (a generator
+        that raised before yielding every one of its ``num_returns``), which fail."""
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
+        if task.actor_id:
+            return self.actors.task_done(task, now)
         task.move(TaskState.FINISHED)
         self.finished += 1
-        del self.tasks[task_id]
-        return [Finished(task_id, task.dep_ids), *self.object_ready(task_id, now)]
+        self._forget(task)
+        effects: list[Effect] = [Finished(task_id, task.dep_ids)]
+        for oid in task.object_ids:
+            error = errors.get(oid) if errors else None
+            if error is None:
+                self.ready_objects.add(oid)
+            else:
+                failure = Fail(oid, "blob", blob=error)
+                effects += [failure, *self.object_failed(failure, now)]
+        for oid in task.object_ids:
+            if errors is None or oid not in errors:
+                effects += self._release_dependents(oid, now)
+        return effects + self._pump(now)
 
     def task_failed(
-        self, executor_id: str, task_id: str, blob: bytes, duration: float, now: float
+        self,
+        executor_id: str,
+        task_id: str,
+        blob: bytes,
+        duration: float,
+        now: float,
+        retryable: bool | None = None,
     ) -> list[Effect]:
+        """The task raised: retried while attempts are left if ``retryable`` (the driver's
+        verdict for ``retry_exceptions=[...]``; None: the task's ``retry_exceptions``)."""
         task = self._complete_on(executor_id, task_id, duration, now)
         if task is None:
             return self._pump(now)
-        if task.retry_exceptions and task.attempts <= task.max_retries:
+        if task.actor_id:
+            return self.actors.task_failed(task, blob, now)
+        retry = task.retry_exceptions if retryable is None else retryable
+        if retry and task.may_retry():
             task.move(TaskState.READY)
             task.executor_id = None
             self.ready.setdefault(task.shape, deque()).append(task_id)
@@ -195,6 +284,14 @@ class SchedulerState:
             self.ready.setdefault(task.shape, deque()).append(task_id)
         return self._pump(now)
 
+    def will_retry(self, task_id: str, retryable: bool | None = None) -> bool:
+        """Whether ``task_failed`` with this verdict would run the task again."""
+        task = self.tasks.get(task_id)
+        if task is None or task.state is not TaskState.DISPATCHED:
+            return False
+        retry = task.retry_exceptions if retryable is None else retryable
+        return retry and task.may_retry()
+
     def _complete_on(
         self, executor_id: str, task_id: str, duration: float | None, now: float
     ) -> Task | None:
@@ -213,16 +310,26 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        if task.actor_id:
+            return task
         if duration is not None:
             old = self.durations.get(task.fn_id)
             self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
         return task
 
     def _fail(self, task: Task, failure: Fail) -> list[Effect]:
+        """Fail each of the task's objects with ``failure`` (given for its first object)."""
         task.move(TaskState.FAILED)
         self.failed += 1
-        self.tasks.pop(task.task_id, None)
-        return [failure, Finished(task.task_id, task.dep_ids), *self.object_failed(failure, 0.0)]
+        self._forget(task)
+        fails = [
+            failure if oid == failure.task_id else dataclasses.replace(failure, task_id=oid)
+            for oid in task.object_ids
+        ]
+        effects: list[Effect] = [*fails, Finished(task.task_id, task.dep_ids)]
+        for each in fails:
+            effects += self.object_failed(each, 0.0)
+        return effects
 
     # --- executors ---------------------------------------------------------------------------
     def blocked(self, executor_id: str, delta: int, now: float) -> list[Effect]:
@@ -238,6 +345,8 @@ class SchedulerState:
             return []
         lease.connected = True
         lease.idle_since = now
+        if lease.actor_id:
+            return self.actors.connected(lease, now)
         return self._pump(now)
 
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -255,9 +364,14 @@ class SchedulerState:
         lease = self.leases.pop(executor_id, None)
         if lease is None:
             return []
+        effects: list[Effect] = self.actors.holder_gone(executor_id, now)
+        if lease.actor_id:
+            effects += self.actors.executor_gone(lease, kind, detail, now)
+            for tid in lease.inflight:
+                self.cancelling.pop(tid, None)
+            return effects + self._pump(now)
         for tid in lease.inflight:
             self.cancelling.pop(tid, None)
-        effects: list[Effect] = []
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
         queue = self.ready.setdefault(lease.shape, deque())
@@ -267,7 +381,7 @@ class SchedulerState:
             if task is None or task.state is not TaskState.DISPATCHED:
                 continue
             retry = kind != "oom" or task.retry_exceptions
-            if retry and task.attempts <= task.max_retries:
+            if retry and task.may_retry():
                 again.append(task)
             else:
                 where = f"executor {executor_id} on agent {lease.agent_id}"
@@ -302,26 +416,81 @@ class SchedulerState:
         """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
         known = self._fits_cache.get(shape)
         if known is None:
-            known = self._fits_cache[shape] = fits_somewhere(shape, self.agents)
+            if node_of(shape):  # node affinity: that agent only
+                known = fits_somewhere(shape, self.agents)
+            else:
+                known = fits_any(shape, self._shapes)
+            self._fits_cache[shape] = known
         return known
 
+    def _placed(self, shape: Shape) -> Shape:
+        """A soft node affinity holds while its agent can run the shape; else it is dropped."""
+        if shape.soft and self.agents and not fits_somewhere(shape, self.agents):
+            return shape.relaxed()
+        return shape
+
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
-        self.agents = {a.agent_id: a.total for a in agents}
+        """The whole list of agents (when subscribing)."""
+        self.agents, self._shapes = {}, Counter()
+        return self.cluster_delta(agents, [], now, shrunk=True)
+
+    def cluster_delta(
+        self,
+        added: list[m.AgentSummary],
+        removed: list[str],
+        now: float,
+        shrunk: bool = False,
+    ) -> list[Effect]:
+        """Agents joined or changed, and left: O(changes + distinct agent shapes)."""
+        for agent_id in removed:
+            total = self.agents.pop(agent_id, None)
+            if total is not None:
+                self._uncount(total)
+                shrunk = True
+        for agent in added:
+            old = self.agents.get(agent.agent_id)
+            if old is not None:
+                self._uncount(old)
+                shrunk = True
+            self.agents[agent.agent_id] = agent.total
+            self._shapes[agent.total] += 1
+        if self.agent_totals != self._shapes.keys():
+            self.agent_totals = frozenset(self._shapes)
         self._fits_cache.clear()
         effects: list[Effect] = []
-        if self.agents:
-            for shape, queue in self.ready.items():
-                if not fits_somewhere(shape, self.agents):
-                    for tid in list(queue):
-                        queue.remove(tid)
-                        task = self.tasks[tid]
-                        effects += self._fail(
-                            task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
-                        )
+        if self.agents and shrunk:  # only a smaller cluster can make a shape unschedulable
+            for shape, queue in list(self.ready.items()):
+                if self._fits(shape):
+                    continue
+                for tid in list(queue):
+                    queue.remove(tid)
+                    task = self.tasks[tid]
+                    if isinstance(shape, Shape) and shape.soft:  # its agent left: run anywhere
+                        task.shape = shape.relaxed()
+                        self.ready.setdefault(task.shape, deque()).append(tid)
+                        continue
+                    effects += self._fail(
+                        task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
+                    )
+            effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
+    def _uncount(self, total: Resources) -> None:
+        self._shapes[total] -= 1
+        if not self._shapes[total]:
+            del self._shapes[total]
+
     def unschedulable_message(self, shape: Resources) -> str:
-        biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(self.agents.items()))
+        """Names every agent in a small cluster, the distinct shapes in a big one. May run on
+        another thread: it copies what it reads first."""
+        agents = list(self.agents.items())
+        if len(agents) <= 8:
+            biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(agents))
+        else:
+            shapes = sorted(self._shapes.copy().items(), key=lambda kv: -kv[1])
+            listed = ", ".join(f"{count} x {tot}" for tot, count in shapes[:8])
+            more = f" and {len(shapes) - 8} more shapes" if len(shapes) > 8 else ""
+            biggest = f"{len(agents)} agents: {listed}{more}"
         return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
 
     # --- offers ------------------------------------------------------------------------------
@@ -330,28 +499,52 @@ class SchedulerState:
         by_agent: dict[str, list[m.Offer]] = {}
         for offer in offers:
             by_agent.setdefault(offer.agent_id, []).append(offer)
+        spread = self._spread_held(by_agent)
         for agent_id, group in by_agent.items():
             total = Resources()
             for offer in group:
                 total = total + offer.resources
+            launches = [(x.executor_id, x.shape) for x in self.actors.place(agent_id, total, now)]
+            for _, shape in launches:
+                total = total - shape
             need = self._need()
+            for shape, held in spread.items():
+                if shape in need:
+                    need[shape] = spread_cap(need[shape], held, agent_id)
             order = [s for s in self._shape_order() if need.get(s, 0) > 0]
-            shapes = plan_launches(total, need, order)
+            for shape in plan_launches(total, need, order, agent_id):
+                launches.append((self.new_lease(agent_id, shape, now).executor_id, shape))
+                if shape in spread:
+                    spread[shape][agent_id] += 1
             ids = [o.offer_id for o in group]
-            if shapes:
-                launches = []
-                for shape in shapes:
-                    eid = f"{self.prefix}-e{next(self._exec_seq)}"
-                    self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now)
-                    launches.append((eid, shape))
+            if launches:
                 effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
             else:
                 effects.append(DeclineOffers(ids, self._refuse_seconds()))
         return effects + self._want_offers()
 
+    def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
+        eid = f"{self.prefix}-e{next(self._exec_seq)}"
+        lease = self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now, actor_id=actor_id)
+        return lease
+
+    def _spread_held(self, offered: Mapping[str, object]) -> dict[Resources, dict[str, int]]:
+        """For each SPREAD shape with work waiting: how many of its executors each offered
+        agent holds (placement.spread_cap levels them)."""
+        shapes = [s for s in self._shape_order() if is_spread(s)]
+        if not shapes:
+            return {}
+        held = {shape: dict.fromkeys(offered, 0) for shape in shapes}
+        for lease in self.leases.values():
+            counts = held.get(lease.shape)
+            if counts is not None and lease.agent_id in counts and not lease.killing:
+                counts[lease.agent_id] += 1
+        return held
+
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
-        return self.config.decline_seconds_wanting if self._need() else self.config.decline_seconds
+        wanting = self._need() or self.actors.waiting
+        return self.config.decline_seconds_wanting if wanting else self.config.decline_seconds
 
     def _need(self) -> dict[Resources, int]:
         """Executors to launch per shape: READY tasks not covered by executors still starting.
@@ -360,7 +553,7 @@ class SchedulerState:
         """
         launching: dict[Resources, int] = {}
         for lease in self.leases.values():
-            if not lease.connected and not lease.killing and not lease.draining:
+            if not (lease.connected or lease.killing or lease.draining or lease.actor_id):
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)
@@ -372,7 +565,7 @@ class SchedulerState:
         return [shape for shape, queue in self.ready.items() if queue]
 
     def _want_offers(self) -> list[Effect]:
-        want = bool(self._need())
+        want = bool(self._need()) or bool(self.actors.waiting)
         if want and self.suppressed:
             self.suppressed = False
             return [SetSuppressed(False)]
@@ -388,10 +581,10 @@ class SchedulerState:
         dispatched: list[str] = []
         waiting = [(shape, queue) for shape, queue in self.ready.items() if queue]
         if not waiting:
-            return self._want_offers()
+            return effects + self._want_offers()
         by_shape: dict[Resources, list[Lease]] = {}
         for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining:
+            if lease.connected and not lease.killing and not lease.draining and not lease.actor_id:
                 by_shape.setdefault(lease.shape, []).append(lease)
         for shape, queue in waiting:
             leases = by_shape.get(shape)
@@ -404,6 +597,8 @@ class SchedulerState:
                     if not queue:
                         break
                     if not lease.can_take():
+                        continue
+                    if lease.draining:  # reached a task's max_calls in this round
                         continue
                     task = self.tasks[queue.popleft()]
                     target = self._near_inputs(task, leases) or lease
@@ -420,7 +615,7 @@ class SchedulerState:
         if agent is None:
             return None
         for lease in leases:
-            if lease.agent_id == agent and lease.can_take():
+            if lease.agent_id == agent and lease.can_take() and not lease.draining:
                 return lease
         return None
 
@@ -433,6 +628,10 @@ class SchedulerState:
         lease.idle_since = None
         send_fn = task.fn_id not in lease.functions
         lease.functions.add(task.fn_id)
+        if task.max_calls:
+            calls = lease.calls[task.fn_id] = lease.calls.get(task.fn_id, 0) + 1
+            if calls >= task.max_calls:
+                lease.draining = True  # stopped once its queue is empty (_stop_if_drained)
         return Dispatch(lease.executor_id, task.task_id, send_fn, local)
 
     def _chain(self, task_ids: list[str]) -> list[Effect]:
@@ -450,10 +649,12 @@ class SchedulerState:
                 if self.tasks.get(tid, None) and self.tasks[tid].state is TaskState.WAITING
                 else []
             )
-            candidates += self.dependents.get(tid, [])
+            producer = self.tasks.get(tid)
+            for oid in producer.object_ids if producer is not None else (tid,):
+                candidates += self.dependents.get(oid, [])
             for cid in candidates:
                 task = self.tasks.get(cid)
-                if task is None or task.state is not TaskState.WAITING:
+                if task is None or task.state is not TaskState.WAITING or task.actor_id:
                     continue
                 lease = self._producer_lease(task)
                 if lease is None or not lease.can_take():
@@ -465,22 +666,29 @@ class SchedulerState:
     def _producer_lease(self, task: Task) -> Lease | None:
         executor_id: str | None = None
         for dep in task.missing:
-            producer = self.tasks.get(dep)
+            producer = self.tasks.get(self.producers.get(dep, dep))
             if (
                 producer is None
                 or producer.state is not TaskState.DISPATCHED
                 or producer.retry_exceptions
+                or not producer.chainable
                 or (executor_id is not None and producer.executor_id != executor_id)
             ):
                 return None
             executor_id = producer.executor_id
         lease = self.leases.get(executor_id) if executor_id else None
-        if lease is None or lease.shape != task.shape or lease.killing or lease.draining:
+        if (
+            lease is None
+            or lease.shape != task.shape
+            or lease.killing
+            or lease.draining
+            or lease.actor_id
+        ):
             return None
         return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
-        pressure = bool(self._need())
+        pressure = bool(self._need()) or bool(self.actors.waiting)
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):
@@ -489,21 +697,25 @@ class SchedulerState:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
                 effects += self.executor_gone(lease.executor_id, "executor_lost", detail, now)
         for lease in self.leases.values():
-            if lease.killing or lease.inflight or lease.idle_since is None:
+            if lease.killing or lease.inflight or lease.idle_since is None or lease.actor_id:
                 continue
             if self.ready.get(lease.shape):
                 continue
             if now - lease.idle_since >= timeout:
                 lease.killing = True
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
-        return effects + self._want_offers()
+        return effects + self.actors.tick(now) + self._want_offers()
 
     def reclaim(self, count: int, now: float) -> list[Effect]:
         """Give ``count`` executors back to the master: idle or starting ones first, else the
         least loaded; each is drained (no new tasks) and stopped once its queue is empty."""
         effects: list[Effect] = []
         candidates = sorted(
-            (lease for lease in self.leases.values() if not lease.killing and not lease.draining),
+            (
+                lease
+                for lease in self.leases.values()
+                if not lease.killing and not lease.draining and not lease.actor_id
+            ),
             key=lambda lease: (lease.connected, len(lease.inflight)),
         )
         for lease in candidates[:count]:

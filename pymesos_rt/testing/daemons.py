@@ -44,8 +44,10 @@ class Daemon:
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def state(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://{self.host}:{self.port}/state", timeout=5) as resp:
+    def state(self, params: str = "") -> dict[str, Any]:
+        """The master's ``/state`` (``params``: its URL query, e.g. ``detail=frameworks``)."""
+        url = f"http://{self.host}:{self.port}/state" + (f"?{params}" if params else "")
+        with urllib.request.urlopen(url, timeout=5) as resp:
             state: dict[str, Any] = json.load(resp)
             return state
 

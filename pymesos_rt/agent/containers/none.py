@@ -5,11 +5,11 @@ the whole tree can be stopped; psutil sums the tree's cpu time and memory: each 
 without shared memory (:func:`own_memory`), so pages of the object store it maps are not
 counted. The memory limit is watched, not enforced by the kernel: ``enforce()`` (about once a
 second) kills the process group when the tree's memory is over the shape's ``mem``, and the
-executor is reported as stopped at its memory limit. A fast allocation can overshoot between two looks, a process
-that leaves the group (``setsid``) escapes, and cpus are not capped. No rlimit fits these
-limits: ``RLIMIT_AS``/``RLIMIT_DATA`` count address space that Python reserves but never
-uses (thread stacks, malloc arenas), and ``RLIMIT_NPROC`` counts the user's processes, not the
-executor's. Imports: psutil, ``.base``, ``protocol``.
+executor is reported as stopped at its memory limit. A fast allocation can overshoot between
+two looks, a process that leaves the group (``setsid``) escapes, and cpus are not capped. No
+rlimit fits these limits: ``RLIMIT_AS``/``RLIMIT_DATA`` count address space that Python
+reserves but never uses (thread stacks, malloc arenas), and ``RLIMIT_NPROC`` counts the user's
+processes, not the executor's. Imports: psutil, ``.base``, ``protocol``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,238 @@
+"""Existing Mesos frameworks attach: douban's pymesos (MesosSchedulerDriver and
+MesosExecutorDriver, in processes of their own) and mesoshttp against real masters and agents,
+through the v1 Scheduler and Executor HTTP APIs (docs/mesos-api.md)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mesos_helpers import Framework, command_task, executor_task
+
+from pymesos_rt.testing.daemons import start_agent, start_master, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mesos-api")
+    master = start_master(work, "--mesos-heartbeat-interval", "1")
+    agent = start_agent(
+        master,
+        work,
+        "--resources",
+        "cpus:4;mem:4096",
+        "--no-warm-standby",
+        "--status-resend-interval",
+        "1",
+    )
+    yield master, agent, work
+    agent.stop()
+    master.stop()
+
+
+def address(master) -> str:
+    return f"127.0.0.1:{master.port}"
+
+
+def sandbox(work: Path, framework_id: str, task_id: str) -> Path:
+    return work / "agent" / "executors" / f"{framework_id}.mt.{task_id}"
+
+
+def no_duplicate_uuids(fw: Framework) -> None:
+    uuids = [s["uuid"] for s in fw.updates() if "uuid" in s]
+    assert len(uuids) == len(set(uuids)), f"an update came twice: {fw.updates()}"
+
+
+def test_shell_task_runs_in_its_sandbox_and_finishes(cluster, tmp_path):
+    master, _, work = cluster
+    fw = Framework(tmp_path, address(master), name="shell")
+    try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+        fw.launch(command_task("hello", "echo hello > out.txt && echo to-stdout"))
+        running = fw.status("hello", "TASK_RUNNING")
+        finished = fw.status("hello", "TASK_FINISHED")
+        assert [s["state"] for s in fw.updates("hello")] == ["TASK_RUNNING", "TASK_FINISHED"]
+        for status in (running, finished):
+            assert status["agent_id"]["value"] and base64.b64decode(status["uuid"])
+        box = sandbox(work, fw_id, "hello")
+        assert (box / "out.txt").read_text() == "hello\n"
+        assert (box / "stdout").read_text() == "to-stdout\n"
+        assert (box / "stderr").exists()
+        # the framework and its task in /state
+        state = master.state()
+        assert any(f["id"] == fw_id and f["name"] == "shell" for f in state["frameworks"])
+    finally:
+        fw.stop()
+    no_duplicate_uuids(fw)
+
+
+def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="killer")
+    try:
+        fw.launch(command_task("sleeper", "sleep 30"))
+        fw.status("sleeper", "TASK_RUNNING")
+        fw.send("kill", task_id="sleeper")
+        killed = fw.status("sleeper", "TASK_KILLED", timeout=30)
+        assert killed["source"] == "SOURCE_EXECUTOR"
+        # killing an unknown task answers TASK_LOST, as Mesos does
+        fw.send("kill", task_id="nobody")
+        assert fw.status("nobody", "TASK_LOST")["reason"] == "REASON_RECONCILIATION"
+    finally:
+        fw.stop()
+    no_duplicate_uuids(fw)
+
+
+def test_updates_are_resent_until_acknowledged_then_never_again(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), "--no-implicit-acks", name="acker")
+    try:
+        fw.launch(command_task("acked", "sleep 0.2"))
+        first = fw.status("acked", "TASK_RUNNING")
+        # not acknowledged: the agent sends it again (resend interval 1 s), with the same uuid
+        again = fw.wait(
+            lambda e: e["event"] == "update" and e["status"].get("uuid") == first["uuid"],
+            what="a resent RUNNING",
+        )["status"]
+        assert again["state"] == "TASK_RUNNING"
+        fw.send("ack", uuid=first["uuid"])
+        done = fw.status("acked", "TASK_FINISHED")
+        sent = time.monotonic()
+        fw.send("ack", uuid=done["uuid"])
+        fw.wait(lambda e: e["event"] == "done" and e["op"] == "ack" and e["t"] > sent, what="ack")
+        # watch for three resend intervals: neither update comes again once acknowledged
+        acked_at = time.monotonic()
+        with pytest.raises(AssertionError):
+            fw.wait(
+                lambda e: e["event"] == "update" and e["t"] > acked_at + 0.5,
+                timeout=3.5,
+                what="an update after the acknowledgements",
+            )
+    finally:
+        fw.stop()
+
+
+def test_decline_with_refuse_seconds_keeps_the_agent_from_that_framework(cluster, tmp_path):
+    master, _, _ = cluster
+    first = Framework(tmp_path, address(master), "--refuse-seconds", "5", name="decliner")
+    second = None
+    try:
+        declined = first.wait(lambda e: e["event"] == "declined", what="a declined offer")
+        second = Framework(tmp_path, address(master), "--refuse-seconds", "30", name="other")
+        # meanwhile the other framework is offered that agent ...
+        other = second.wait(lambda e: e["event"] == "offer", what="an offer to the other")
+        assert other["t"] < declined["t"] + 5
+        second.stop()
+        # ... and the decliner sees it again only once its 5 s filter is over
+        again = first.wait(lambda e: e["event"] == "offer", timeout=30, what="the next offer")
+        assert again["t"] - declined["t"] >= 5 - 0.05
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_driver_stop_tears_the_framework_down(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="teardown")
+    fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+    fw.launch(command_task("long", "sleep 30"))
+    fw.status("long", "TASK_RUNNING")
+    assert any(f["id"] == fw_id for f in master.state()["frameworks"])
+    fw.stop()  # driver.stop(): TEARDOWN
+
+    def released():
+        state = master.state()
+        return None if any(e["framework_id"] == fw_id for e in state["executors"]) else state
+
+    state = wait_for(released, 30, "the task's resources back")
+    assert not any(f["id"] == fw_id for f in state["frameworks"])
+
+
+def test_custom_executor_written_with_pymesos(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="custom")
+    try:
+        fw.launch(executor_task("echo-1", b"payload"))
+        running = fw.status("echo-1", "TASK_RUNNING")
+        assert running["executor_id"]["value"] == "echo"
+        finished = fw.status("echo-1", "TASK_FINISHED")
+        assert base64.b64decode(finished["data"]) == b"done:payload"
+        assert finished["message"] == "echoed"
+        # the executor keeps running: a second task goes to it, and is killed
+        fw.launch(executor_task("echo-2", b"sleep:30"))
+        fw.status("echo-2", "TASK_RUNNING")
+        fw.send("kill", task_id="echo-2")
+        fw.status("echo-2", "TASK_KILLED")
+        # framework messages both ways
+        agent_id = running["agent_id"]["value"]
+        data = base64.b64encode(b"ping").decode()
+        fw.send("message", agent_id=agent_id, executor_id="echo", data=data)
+        echoed = fw.wait(lambda e: e["event"] == "message", what="the echo")
+        assert base64.b64decode(echoed["data"]) == b"echo:ping"
+    finally:
+        fw.stop()
+    no_duplicate_uuids(fw)
+
+
+def test_http_answers_as_mesos_does(cluster):
+    master, _, _ = cluster
+    base = f"http://127.0.0.1:{master.port}"
+    with urllib.request.urlopen(f"{base}/version", timeout=5) as resp:
+        assert json.load(resp)["version"] == "1.11.0"
+
+    def post(body: bytes, headers: dict[str, str]) -> int:
+        req = urllib.request.Request(f"{base}/api/v1/scheduler", body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    json_type = {"Content-Type": "application/json"}
+    call = json.dumps({"type": "REVIVE", "framework_id": {"value": "fw-nobody"}}).encode()
+    assert post(call, {"Content-Type": "application/x-protobuf"}) == 415
+    assert post(b"{not json", json_type) == 400
+    assert post(b'{"type": "LAUNCH_THE_MISSILES"}', json_type) == 400
+    assert post(call, json_type) == 403  # not subscribed
+
+
+def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
+    master, _, work = cluster
+    script = Path(__file__).parent / "mesos_programs" / "mesoshttp_scheduler.py"
+    url = f"http://127.0.0.1:{master.port}"
+    with open(tmp_path / "mesoshttp.stderr", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), url, "echo from-mesoshttp > out.txt"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    tail = (tmp_path / "mesoshttp.stderr").read_text()[-2000:]
+    assert events and events[0]["event"] == "subscribed", tail
+    states = [e["status"]["state"] for e in events if e["event"] == "update"]
+    assert states == ["TASK_RUNNING", "TASK_FINISHED"], tail
+    assert events[-1]["event"] == "ended"
+    box = sandbox(work, events[0]["framework_id"], "mh-task")
+    assert (box / "out.txt").read_text() == "from-mesoshttp\n"
+    fw_id = events[0]["framework_id"]
+    wait_for(
+        lambda: not any(f["id"] == fw_id for f in master.state()["frameworks"]),
+        30,
+        "the mesoshttp framework torn down",
+    )

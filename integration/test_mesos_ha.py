@@ -1,0 +1,63 @@
+"""A pymesos framework finds the leading master through ZooKeeper (``zk://``) and follows it:
+three masters, the leader killed, the framework re-subscribes with its id and keeps its task."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from mesos_helpers import Framework, command_task
+from test_ha import leader_of, start_masters
+
+from pymesos_rt.testing.daemons import start_agent, wait_for
+from pymesos_rt.testing.zookeeper import unique_chroot, zookeeper_server
+
+pytestmark = pytest.mark.integration
+
+
+def test_leader_killed_framework_resubscribes_and_keeps_its_task(tmp_path):
+    with zookeeper_server() as zk:
+        url = zk.url(unique_chroot())
+        masters = start_masters(tmp_path, url)
+        agent = start_agent(
+            masters[0],
+            tmp_path,
+            "--master",
+            url,
+            "--resources",
+            "cpus:2;mem:2048",
+            "--no-warm-standby",
+            wait=False,
+        )
+        fw = None
+        try:
+            first = wait_for(lambda: leader_of(masters), 30, "a leader")
+            wait_for(lambda: first.state()["agents"], 30, "the agent on the leader")
+            fw = Framework(tmp_path, url, "--failover-timeout", "60", name="ha")
+            fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+            fw.launch(command_task("survivor", "sleep 60"))
+            fw.status("survivor", "TASK_RUNNING")
+            first.signal(signal.SIGKILL)
+            standby = [m for m in masters if m is not first]
+            second = wait_for(lambda: leader_of(standby), 30, "a new leader")
+            fw.wait(lambda e: e["event"] == "reregistered", what="re-subscription", timeout=60)
+
+            def task_back():
+                state = second.state()
+                return any(
+                    e["framework_id"] == fw_id and e["executor_id"] == "mt.survivor"
+                    for e in state["executors"]
+                ) and any(f["id"] == fw_id for f in state["frameworks"])
+
+            wait_for(task_back, 60, "the framework and its task on the new leader")
+            fw.send("reconcile", task_ids=["survivor"])
+            status = fw.status("survivor", "TASK_RUNNING")
+            assert status["reason"] == "REASON_RECONCILIATION"
+            fw.send("kill", task_id="survivor")
+            fw.status("survivor", "TASK_KILLED", timeout=30)
+        finally:
+            if fw is not None:
+                fw.stop()
+            agent.stop()
+            for master in masters:
+                master.stop()

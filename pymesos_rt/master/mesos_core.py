@@ -1,0 +1,626 @@
+"""The Mesos v1 scheduler API's sans-IO core: a second kind of framework channel into the same
+:class:`MasterState` and allocator.
+
+Rules kept here:
+- A Mesos framework is a framework of :class:`MasterState` whose connection is its SUBSCRIBE
+  stream (an opaque ``conn`` chosen by the shell). Calls that arrive on other HTTP connections
+  are applied as if they came on the stream.
+- Mesos calls become :class:`MasterState` calls (SUBSCRIBE, ACCEPT, DECLINE, REVIVE, SUPPRESS,
+  SHUTDOWN, ACKNOWLEDGE, TEARDOWN) or agent messages (KILL, MESSAGE); RECONCILE is answered here.
+- Every Mesos task, and every custom executor's own resources, is one executor entry (a lease)
+  of :class:`MasterState`: offers, DRF shares, failover and ``/state`` treat both kinds of
+  framework alike. Lease ids: :func:`~pymesos_rt.protocol.mesos.task_lease`,
+  :func:`~pymesos_rt.protocol.mesos.executor_lease`.
+- ACCEPT is validated here before :class:`MasterState` sees it, as Mesos does: invalid offers
+  make every task TASK_LOST (``REASON_INVALID_OFFERS``) and give back the valid ones; an invalid
+  task is TASK_ERROR (``REASON_TASK_INVALID``); the rest launch, and what is left of the offers
+  is declined with the call's filter.
+- Status updates carry a ``uuid`` (the executor's, or one derived from the agent's update id, so
+  a resent update keeps it); the master remembers which update each uuid names until the
+  framework acknowledges it. Updates the master makes itself carry none and need no ACK.
+- :meth:`MesosMaster.translate` turns what :class:`MasterState` sends a Mesos framework into
+  Mesos events (and acknowledges, itself, updates no Mesos event stands for).
+
+Imports ``protocol`` and ``master`` (its state and records) only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import msgspec
+
+from pymesos_rt.master.records import Effect, Send
+from pymesos_rt.master.state import MasterState
+from pymesos_rt.protocol import mesos as ms
+from pymesos_rt.protocol import mesos_calls as mc
+from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.ids import new_id
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.states import ExecutorState
+
+log = logging.getLogger(__name__)
+
+_UUID_NAMESPACE = uuid.UUID("5d0b2a52-9c1e-4a53-8f1e-6d2f3b7c9a10")
+DEFAULT_FILTER_S = 5.0  # Mesos's default refuse_seconds
+DEFAULT_KILL_GRACE_S = 3.0
+
+
+@dataclass
+class _NewExecutor:
+    lease: str
+    info: ms.ExecutorInfo
+    own: Resources  # the executor's own resources (its lease)
+    container: Resources  # its container: its own and those of the tasks launched with it
+
+
+@dataclass
+class MesosFramework:
+    framework_id: str
+    conn: str | None  # its SUBSCRIBE stream, while connected
+    stream_id: str
+    info: ms.FrameworkInfo
+    last_heartbeat: float
+
+
+class MesosMaster:
+    def __init__(
+        self,
+        state: MasterState,
+        heartbeat_interval: float = 15.0,
+        completed_tasks_kept: int = 1000,
+    ) -> None:
+        self.state = state
+        self.heartbeat_interval = heartbeat_interval
+        self.completed_tasks_kept = completed_tasks_kept
+        self.frameworks: dict[str, MesosFramework] = {}
+        self._by_conn: dict[str, str] = {}  # stream conn -> framework id
+        self._by_stream: dict[str, str] = {}  # Mesos-Stream-Id -> framework id
+        # (framework, uuid) -> (agent, update id): updates sent and not yet acknowledged
+        self._acks: dict[tuple[str, bytes], tuple[str, str]] = {}
+        self._live: dict[tuple[str, str], ms.TaskState] = {}  # last state of live tasks
+        self._completed: OrderedDict[tuple[str, str], ms.TaskStatus] = OrderedDict()
+
+    # --- streams -----------------------------------------------------------------------------
+    def framework_of_stream(self, stream_id: str) -> MesosFramework | None:
+        fw_id = self._by_stream.get(stream_id)
+        fw = self.frameworks.get(fw_id) if fw_id else None
+        return fw if fw is not None and fw.stream_id == stream_id and fw.conn else None
+
+    def is_stream(self, conn: str) -> bool:
+        return conn in self._by_conn
+
+    def subscribe(self, conn: str, call: mc.Subscribe, now: float) -> tuple[str, list[Effect]]:
+        """Subscribe (or re-subscribe) on stream ``conn``; returns the new Mesos-Stream-Id.
+        Raises ``ValueError`` for a call Mesos would refuse with 400."""
+        info = call.subscribe.framework_info
+        fw_id = call.framework_id.value if call.framework_id else None
+        if info.id is not None:
+            if fw_id is not None and info.id.value != fw_id:
+                raise ValueError("framework_id and framework_info.id differ")
+            fw_id = info.id.value
+        if fw_id is not None and (why := ms.valid_id(fw_id)):
+            raise ValueError(f"bad framework id {fw_id!r}: {why}")
+        fw_id = fw_id or new_id("fw")
+        role = info.role or (info.roles[0] if info.roles else "*")
+        old = self.frameworks.get(fw_id)
+        if old is not None and old.conn is not None:
+            self._by_conn.pop(old.conn, None)
+        if old is not None:
+            self._by_stream.pop(old.stream_id, None)
+        stream_id = str(uuid.uuid4())
+        info = _with_id(info, fw_id)
+        self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
+        self._by_conn[conn] = fw_id
+        self._by_stream[stream_id] = fw_id
+        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0)
+        log.info("Mesos framework %s (%s, user %r) subscribed", fw_id, info.name, info.user)
+        return stream_id, self.state.on_framework_call(conn, internal, now)
+
+    def disconnected(self, conn: str) -> None:
+        fw_id = self._by_conn.pop(conn, None)
+        fw = self.frameworks.get(fw_id) if fw_id else None
+        if fw is not None and fw.conn == conn:
+            fw.conn = None
+            self._by_stream.pop(fw.stream_id, None)
+
+    # --- calls -------------------------------------------------------------------------------
+    def call(self, fw: MesosFramework, call: mc.SchedulerCall, now: float) -> list[Effect]:
+        """A call on framework ``fw``'s behalf (the shell checked its stream id)."""
+        conn = fw.conn
+        assert conn is not None
+        match call:
+            case mc.Teardown():
+                effects = self.state.on_framework_call(conn, m.Teardown(), now)
+                self._forget(fw.framework_id)
+                return effects
+            case mc.Accept():
+                return self._accept(fw, conn, call.accept, now)
+            case mc.Decline():
+                refuse = call.decline.filters.refuse_seconds if call.decline.filters else None
+                ids = [o.value for o in call.decline.offer_ids]
+                decline = m.Decline(ids, DEFAULT_FILTER_S if refuse is None else refuse)
+                return self.state.on_framework_call(conn, decline, now)
+            case mc.Revive():
+                return self.state.on_framework_call(conn, m.Revive(), now)
+            case mc.Suppress():
+                return self.state.on_framework_call(conn, m.Suppress(), now)
+            case mc.Kill():
+                return self._kill(fw, conn, call.kill)
+            case mc.Shutdown():
+                agent_id = call.shutdown.agent_id.value
+                lease = ms.executor_lease(agent_id, call.shutdown.executor_id.value)
+                return self.state.on_framework_call(conn, m.KillExecutor(agent_id, lease), now)
+            case mc.Acknowledge():
+                return self._acknowledge(fw, conn, call.acknowledge, now)
+            case mc.Reconcile():
+                return self._reconcile(fw, conn, call.reconcile, now)
+            case mc.Message():
+                body = call.message
+                agent = self.state.agents.get(body.agent_id.value)
+                if agent is None or agent.conn is None:
+                    return []
+                msg = m.ToExecutor(fw.framework_id, body.executor_id.value, body.data)
+                return [Send(agent.conn, msg)]
+            case mc.Request():
+                return []
+            case mc.Subscribe():  # pragma: no cover - the shell routes SUBSCRIBE elsewhere
+                return []
+        return []  # pragma: no cover - the union is closed
+
+    def _accept(
+        self, fw: MesosFramework, conn: str, body: mc.AcceptBody, now: float
+    ) -> list[Effect]:
+        refuse = body.filters.refuse_seconds if body.filters else DEFAULT_FILTER_S
+        tasks: list[ms.TaskInfo] = []
+        for op in body.operations:
+            if op.type == "LAUNCH" and op.launch is not None:
+                tasks += op.launch.task_infos
+            else:
+                log.warning("framework %s: operation %s is not supported", fw.framework_id, op.type)
+        offer_ids = [o.value for o in body.offer_ids]
+        offers: list[m.Offer] = []
+        for oid in offer_ids:
+            entry = self.state.offers.get(oid)
+            if entry is not None and entry[0].framework_id == fw.framework_id:
+                offers.append(entry[0])
+        agents = {o.agent_id for o in offers}
+        if not offers or len(offers) != len(set(offer_ids)) or len(agents) != 1:
+            why = "offers of one ACCEPT must all be valid, outstanding and of one agent"
+            valid = [o.offer_id for o in offers]
+            declined = self.state.on_framework_call(conn, m.Decline(valid, 0.0), now)
+            lost = self._dropped_state(fw)
+            for task in tasks:
+                declined.append(
+                    self._master_update(fw, task.task_id.value, lost, why, "REASON_INVALID_OFFERS")
+                )
+            return declined
+        agent_id = agents.pop()
+        available = Resources()
+        for offer in offers:
+            available = available + offer.resources
+        effects: list[Effect] = []
+        launches: list[m.ExecutorLaunch] = []
+        new_executors: dict[str, _NewExecutor] = {}  # custom executors this call starts
+        seen: set[str] = set()
+        for task in tasks:
+            task_id = task.task_id.value
+            try:
+                need, launch, new_ex = self._plan_task(fw, task, agent_id, seen, new_executors)
+            except ValueError as exc:
+                effects.append(self._task_error(fw, task_id, str(exc), agent_id))
+                continue
+            if not need.fits(available):
+                why = f"task {task_id} needs {need}, more than is left of the offers ({available})"
+                effects.append(self._task_error(fw, task_id, why, agent_id))
+                continue
+            available = available - need
+            seen.add(task_id)
+            if new_ex is not None:
+                new_executors[new_ex.lease] = new_ex
+            if isinstance(launch.mesos, m.MesosExecutorTask):
+                starting = new_executors.get(launch.mesos.executor_lease)
+                if starting is not None:  # its container holds the tasks launched with it
+                    starting.container = starting.container + launch.resources
+            launches.append(launch)
+            self._live[(fw.framework_id, task_id)] = ms.TaskState.TASK_STAGING
+        ordered = [self._executor_launch(fw, ex) for ex in new_executors.values()]
+        accept = m.Accept([o.offer_id for o in offers], ordered + launches, refuse)
+        return effects + self.state.on_framework_call(conn, accept, now)
+
+    def _plan_task(
+        self,
+        fw: MesosFramework,
+        task: ms.TaskInfo,
+        agent_id: str,
+        seen: set[str],
+        new_executors: dict[str, _NewExecutor],
+    ) -> tuple[Resources, m.ExecutorLaunch, _NewExecutor | None]:
+        """What a task needs of the offers and its launch; raises ValueError saying why the task
+        is invalid."""
+        task_id = task.task_id.value
+        if why := ms.valid_id(task_id):
+            raise ValueError(f"bad task id {task_id!r}: {why}")
+        lease = ms.task_lease(task_id)
+        if task_id in seen or (fw.framework_id, lease) in self.state.executors:
+            raise ValueError(f"task id {task_id} is already in use")
+        if (task.command is None) == (task.executor is None):
+            raise ValueError("a task needs exactly one of command and executor")
+        if task.container is not None and task.container.type != "MESOS":
+            raise ValueError(f"containers of type {task.container.type} are not supported")
+        resources = ms.from_mesos_resources(task.resources)
+        if resources.is_empty():
+            raise ValueError("the task uses no resources")
+        if task.command is not None:
+            argv, env = _command(task.command, f"task {task_id}")
+            env.update(_task_env(fw.framework_id, task_id))
+            launch = m.ExecutorLaunch(
+                lease, resources, m.CommandInfo(argv, env), m.MesosCommandTask(task=task)
+            )
+            return resources, launch, None
+        assert task.executor is not None
+        info = task.executor
+        executor_id = info.executor_id.value
+        if why := ms.valid_id(executor_id):
+            raise ValueError(f"bad executor id {executor_id!r}: {why}")
+        ex_lease = ms.executor_lease(agent_id, executor_id)
+        launch = m.ExecutorLaunch(
+            lease, resources, m.CommandInfo([]), m.MesosExecutorTask(ex_lease, task)
+        )
+        if (fw.framework_id, ex_lease) in self.state.executors or ex_lease in new_executors:
+            return resources, launch, None
+        if info.command is None:
+            raise ValueError(f"executor {executor_id} has no command")
+        own = ms.from_mesos_resources(info.resources)
+        if own.is_empty():
+            raise ValueError(f"executor {executor_id} uses no resources (give it some cpus, mem)")
+        _command(info.command, f"executor {executor_id}")  # validates it
+        return resources + own, launch, _NewExecutor(ex_lease, info, own, own)
+
+    def _executor_launch(self, fw: MesosFramework, ex: _NewExecutor) -> m.ExecutorLaunch:
+        info = ex.info
+        assert info.command is not None
+        argv, env = _command(info.command, f"executor {info.executor_id.value}")
+        env["MESOS_FRAMEWORK_ID"] = fw.framework_id
+        env["MESOS_EXECUTOR_ID"] = info.executor_id.value
+        if fw.info.checkpoint:
+            env["MESOS_CHECKPOINT"] = "1"
+        spec = m.MesosExecutor(executor=info, framework=fw.info, container=ex.container)
+        return m.ExecutorLaunch(ex.lease, ex.own, m.CommandInfo(argv, env), spec)
+
+    def _kill(self, fw: MesosFramework, conn: str, body: mc.KillBody) -> list[Effect]:
+        task_id = body.task_id.value
+        ex = self.state.executors.get((fw.framework_id, ms.task_lease(task_id)))
+        if ex is None:
+            if (fw.framework_id, task_id) in self._completed:
+                return []  # already over
+            why = "kill: the task is unknown"
+            lost = ms.TaskState.TASK_LOST
+            return [self._master_update(fw, task_id, lost, why, "REASON_RECONCILIATION")]
+        agent = self.state.agents.get(ex.agent_id)
+        if agent is None or agent.conn is None:
+            return []  # its agent is away: kill again once it is back (as with Mesos)
+        grace = DEFAULT_KILL_GRACE_S
+        policy = body.kill_policy
+        if policy is not None and policy.grace_period is not None:
+            grace = policy.grace_period.nanoseconds / 1e9
+        return [Send(agent.conn, m.KillTask(fw.framework_id, task_id, grace))]
+
+    def _acknowledge(
+        self, fw: MesosFramework, conn: str, body: mc.AcknowledgeBody, now: float
+    ) -> list[Effect]:
+        pending = self._acks.pop((fw.framework_id, body.uuid), None)
+        if pending is None:
+            return []  # already acknowledged, or sent by an earlier master: it is resent
+        agent_id, update_id = pending
+        return self.state.on_framework_call(conn, m.Acknowledge(agent_id, update_id), now)
+
+    def _reconcile(
+        self, fw: MesosFramework, conn: str, body: mc.ReconcileBody, now: float
+    ) -> list[Effect]:
+        fw_id = fw.framework_id
+        entry = self.state.frameworks.get(fw_id)
+        if not body.tasks:  # implicit: every live task
+            leases = sorted(entry.executors) if entry is not None else []
+            wanted = [t for lease in leases if (t := ms.task_of_lease(lease)) is not None]
+        else:
+            wanted = [t.task_id.value for t in body.tasks]
+        started = self.state.started_at if self.state.started_at is not None else now
+        settled = now - started >= self.state.config.agent_reregister_timeout
+        events: list[mc.SchedulerEvent] = []
+        for task_id in wanted:
+            ex = self.state.executors.get((fw_id, ms.task_lease(task_id)))
+            if ex is not None:
+                state = self._live.get((fw_id, task_id))
+                if state is None:
+                    state = ms.TASK_STATE_OF[ex.state][0]
+                events.append(_update(task_id, state, ex.agent_id, "SOURCE_MASTER", recon=True))
+            elif (done := self._completed.get((fw_id, task_id))) is not None:
+                events.append(mc.Update(update=mc.UpdateBody(status=done)))
+            elif settled:  # agents had their time to re-register: it is gone
+                events.append(_update(task_id, ms.TaskState.TASK_LOST, "", "SOURCE_MASTER", True))
+        return [Send(conn, e) for e in events]
+
+    def from_executor(self, msg: m.FromExecutor) -> list[Effect]:
+        fw = self.frameworks.get(msg.framework_id)
+        if fw is None or fw.conn is None:
+            return []  # framework messages are best effort in Mesos too
+        body = mc.MessageBody(
+            agent_id=ms.Id(value=msg.agent_id),
+            executor_id=ms.Id(value=msg.executor_id),
+            data=msg.data,
+        )
+        return [Send(fw.conn, mc.FrameworkMessage(message=body))]
+
+    # --- events ------------------------------------------------------------------------------
+    def translate(
+        self, conn: str, message: object, now: float
+    ) -> tuple[list[mc.SchedulerEvent], list[Effect]]:
+        """What the master's message for a Mesos framework's stream becomes: Mesos events, and
+        effects (acknowledgements of updates that no Mesos event stands for)."""
+        fw_id = self._by_conn.get(conn)
+        fw = self.frameworks.get(fw_id) if fw_id else None
+        if fw is None:
+            return [], []
+        match message:
+            case m.Subscribed():
+                body = mc.SubscribedBody(
+                    framework_id=ms.Id(value=fw.framework_id),
+                    heartbeat_interval_seconds=self.heartbeat_interval,
+                    master_info=self._master_info(),
+                )
+                fw.last_heartbeat = now
+                return [mc.Subscribed(subscribed=body)], []
+            case m.Offers():
+                role = self._role(fw)
+                offers = [
+                    ms.Offer(
+                        id=ms.Id(value=o.offer_id),
+                        framework_id=ms.Id(value=o.framework_id),
+                        agent_id=ms.Id(value=o.agent_id),
+                        hostname=o.hostname,
+                        resources=ms.to_mesos_resources(o.resources, role),
+                        allocation_info=ms.AllocationInfo(role=role),
+                    )
+                    for o in message.offers
+                ]
+                return [mc.Offers(offers=mc.OffersBody(offers=offers))], []
+            case m.Rescind():
+                return [
+                    mc.Rescind(rescind=mc.RescindBody(offer_id=ms.Id(value=message.offer_id)))
+                ], []
+            case m.ExecutorUpdate():
+                return self._status_events(fw, message.update)
+            case m.Error():
+                return [mc.Error(error=mc.ErrorBody(message=message.message))], []
+        return [], []  # ClusterChanged, Reclaim: no Mesos counterpart
+
+    def _status_events(
+        self, fw: MesosFramework, update: m.StatusUpdate
+    ) -> tuple[list[mc.SchedulerEvent], list[Effect]]:
+        task_id = ms.task_of_lease(update.executor_id)
+        if task_id is None:
+            executor_id = ms.executor_of_lease(update.executor_id, update.agent_id)
+            events: list[mc.SchedulerEvent] = []
+            if executor_id is not None and update.state.terminal:
+                body = mc.FailureBody(
+                    agent_id=ms.Id(value=update.agent_id),
+                    executor_id=ms.Id(value=executor_id),
+                    status=update.exit_code,
+                )
+                events.append(mc.Failure(failure=body))
+            return events, self._ack_here(update)
+        status = self._status(update, task_id)
+        key = (fw.framework_id, task_id)
+        if status.state.terminal:
+            self._live.pop(key, None)
+            self._completed[key] = _without_uuid(status)
+            self._completed.move_to_end(key)
+            while len(self._completed) > self.completed_tasks_kept:
+                self._completed.popitem(last=False)
+        elif key in self._live or update.update_id:
+            self._live[key] = status.state
+        if status.uuid is not None:
+            self._acks[(fw.framework_id, status.uuid)] = (update.agent_id, update.update_id)
+        return [mc.Update(update=mc.UpdateBody(status=status))], []
+
+    def _status(self, update: m.StatusUpdate, task_id: str) -> ms.TaskStatus:
+        agent = ms.Id(value=update.agent_id) if update.agent_id else None
+        if update.mesos is not None:
+            status = update.mesos
+            return ms.TaskStatus(
+                task_id=status.task_id,
+                state=status.state,
+                message=status.message,
+                source=status.source or "SOURCE_EXECUTOR",
+                reason=status.reason,
+                data=status.data,
+                agent_id=agent,
+                executor_id=status.executor_id,
+                timestamp=status.timestamp,
+                uuid=status.uuid or _uuid_of(update.update_id),
+                healthy=status.healthy,
+                labels=status.labels,
+            )
+        state, reason = ms.TASK_STATE_OF[update.state]
+        source = "SOURCE_EXECUTOR"
+        if update.state == ExecutorState.LOST:
+            source = "SOURCE_MASTER"
+        elif update.state == ExecutorState.OOM:
+            source = "SOURCE_AGENT"
+        elif update.state == ExecutorState.FAILED and update.exit_code is None:
+            source, reason = "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED"
+        if not update.update_id:  # made by reconciliation: nothing to acknowledge
+            reason = "REASON_RECONCILIATION"
+        message = update.message
+        if update.exit_code is not None and update.exit_code >= 0 and state.terminal:
+            message = f"Command exited with status {update.exit_code}"
+        return ms.TaskStatus(
+            task_id=ms.Id(value=task_id),
+            state=state,
+            message=message or None,
+            source=source,
+            reason=reason,
+            agent_id=agent,
+            executor_id=ms.Id(value=task_id),  # a command task's executor has its id
+            uuid=_uuid_of(update.update_id) if update.update_id else None,
+        )
+
+    def _ack_here(self, update: m.StatusUpdate) -> list[Effect]:
+        """Acknowledge an update the framework will never acknowledge (it has no Mesos form)."""
+        agent = self.state.agents.get(update.agent_id)
+        if not update.update_id or agent is None or agent.conn is None:
+            return []
+        return [Send(agent.conn, m.StatusAcked(update.update_id))]
+
+    def tick(self, now: float) -> list[Effect]:
+        """Heartbeats on the streams; forget frameworks the master has removed."""
+        effects: list[Effect] = []
+        for fw_id, fw in list(self.frameworks.items()):
+            if fw_id not in self.state.frameworks:
+                self._forget(fw_id)
+                continue
+            if fw.conn is not None and now - fw.last_heartbeat >= self.heartbeat_interval:
+                fw.last_heartbeat = now
+                effects.append(Send(fw.conn, mc.Heartbeat()))
+        return effects
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _forget(self, fw_id: str) -> None:
+        fw = self.frameworks.pop(fw_id, None)
+        if fw is None:
+            return
+        if fw.conn is not None:
+            self._by_conn.pop(fw.conn, None)
+        self._by_stream.pop(fw.stream_id, None)
+        for ack in [k for k in self._acks if k[0] == fw_id]:
+            del self._acks[ack]
+        for key in [k for k in self._live if k[0] == fw_id]:
+            del self._live[key]
+        for key in [k for k in self._completed if k[0] == fw_id]:
+            del self._completed[key]
+
+    def _role(self, fw: MesosFramework) -> str:
+        entry = self.state.frameworks.get(fw.framework_id)
+        return entry.role if entry is not None else "*"
+
+    def _dropped_state(self, fw: MesosFramework) -> ms.TaskState:
+        caps = {c.type for c in fw.info.capabilities}
+        return ms.TaskState.TASK_DROPPED if "PARTITION_AWARE" in caps else ms.TaskState.TASK_LOST
+
+    def _master_update(
+        self,
+        fw: MesosFramework,
+        task_id: str,
+        state: ms.TaskState,
+        why: str,
+        reason: str,
+    ) -> Effect:
+        status = ms.TaskStatus(
+            task_id=ms.Id(value=task_id),
+            state=state,
+            message=why,
+            source="SOURCE_MASTER",
+            reason=reason,
+        )
+        assert fw.conn is not None
+        return Send(fw.conn, mc.Update(update=mc.UpdateBody(status=status)))
+
+    def _task_error(self, fw: MesosFramework, task_id: str, why: str, agent_id: str) -> Effect:
+        log.info("framework %s: task %s is invalid: %s", fw.framework_id, task_id, why)
+        status = ms.TaskStatus(
+            task_id=ms.Id(value=task_id),
+            state=ms.TaskState.TASK_ERROR,
+            message=why,
+            source="SOURCE_MASTER",
+            reason="REASON_TASK_INVALID",
+            agent_id=ms.Id(value=agent_id),
+        )
+        assert fw.conn is not None
+        return Send(fw.conn, mc.Update(update=mc.UpdateBody(status=status)))
+
+    def _master_info(self) -> ms.MasterInfo:
+        host, _, port_text = self.state.address.rpartition("://")[2].rpartition(":")
+        port = int(port_text) if port_text.isdigit() else 0
+        ip4 = 0
+        try:
+            if ipaddress.ip_address(host).version == 4:
+                ip4 = int.from_bytes(socket.inet_aton(host), "little")
+        except ValueError:
+            pass
+        return ms.MasterInfo(
+            id=self.state.master_id,
+            ip=ip4,
+            port=port,
+            hostname=host,
+            version=ms.VERSION,
+            address=ms.Address(hostname=host, ip=host, port=port),
+            pid=f"master@{host}:{port}",
+        )
+
+    def validate(self) -> None:
+        """Invariants (tests call this after every step)."""
+        for conn, fw_id in self._by_conn.items():
+            assert self.frameworks[fw_id].conn == conn, (conn, fw_id)
+        for stream_id, fw_id in self._by_stream.items():
+            assert self.frameworks[fw_id].stream_id == stream_id
+        for fw_id, fw in self.frameworks.items():
+            if fw.conn is not None:
+                assert self._by_conn.get(fw.conn) == fw_id
+        for fw_id, _ in self._acks:
+            assert fw_id in self.frameworks, fw_id
+        for key, state in self._live.items():
+            assert not state.terminal and key not in self._completed, key
+        assert len(self._completed) <= self.completed_tasks_kept
+
+
+def _with_id(info: ms.FrameworkInfo, fw_id: str) -> ms.FrameworkInfo:
+    return msgspec.structs.replace(info, id=ms.Id(value=fw_id))
+
+
+def _uuid_of(update_id: str) -> bytes:
+    """The uuid of an update the agent made (stable across resends of the same update)."""
+    return uuid.uuid5(_UUID_NAMESPACE, update_id).bytes
+
+
+def _without_uuid(status: ms.TaskStatus) -> ms.TaskStatus:
+    return msgspec.structs.replace(status, uuid=None, reason="REASON_RECONCILIATION")
+
+
+def _update(
+    task_id: str, state: ms.TaskState, agent_id: str, source: str, recon: bool
+) -> mc.Update:
+    status = ms.TaskStatus(
+        task_id=ms.Id(value=task_id),
+        state=state,
+        source=source,
+        reason="REASON_RECONCILIATION" if recon else None,
+        agent_id=ms.Id(value=agent_id) if agent_id else None,
+    )
+    return mc.Update(update=mc.UpdateBody(status=status))
+
+
+def _command(command: ms.CommandInfo, what: str) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of a Mesos CommandInfo (``shell``: ``/bin/sh -c value``; else
+    ``value`` is the program and ``arguments`` its argv, argv[0] included)."""
+    if not command.value:
+        raise ValueError(f"{what}: command.value is empty")
+    if command.uris:
+        raise ValueError(f"{what}: fetching URIs is not supported")
+    if command.shell:
+        argv = ["/bin/sh", "-c", command.value]
+    else:
+        argv = [command.value, *command.arguments[1:]]
+    env = {}
+    if command.environment is not None:
+        env = {var.name: var.value for var in command.environment.variables}
+    return argv, env
+
+
+def _task_env(fw_id: str, task_id: str) -> dict[str, str]:
+    return {"MESOS_FRAMEWORK_ID": fw_id, "MESOS_TASK_ID": task_id, "MESOS_EXECUTOR_ID": task_id}

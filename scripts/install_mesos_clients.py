@@ -1,0 +1,106 @@
+"""Install the Mesos client libraries the integration tests drive: douban's pymesos 0.3.15 and
+mesoshttp 0.4.2, into the interpreter that runs this script (the test venv).
+
+pymesos depends on ``http-parser`` 0.9.0, whose sdist does not build on Python 3.11: its C
+extension is generated for old CPython headers (``longintrepr.h``) and its ``setup.py`` imports
+``imp``. Its pure-Python parser (``http_parser.pyparser``) works, and ``http_parser.http`` falls
+back to it when the extension is missing. So this script downloads the sdist with pip, checks it
+against a pinned SHA-256, and builds a wheel of the package's Python modules only (the C files
+are left out): nothing of it is vendored in this repository. Then pip installs that wheel,
+``pymesos==0.3.15`` and ``mesoshttp==0.4.2`` as usual.
+
+Run by ``scripts/test``; does nothing when both libraries import already.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+HTTP_PARSER = "http-parser==0.9.0"
+HTTP_PARSER_SHA256 = "441d3a57c6227230f98aa97539da006fda0f8f4880bc4c5cd895ff2138a52621"
+CLIENTS = ["pymesos==0.3.15", "mesoshttp==0.4.2"]
+
+
+def _installed() -> bool:
+    probe = "import http_parser.http, pymesos, mesoshttp.client"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True)
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def build_http_parser_wheel(sdist: Path, out: Path) -> Path:
+    """A pure-Python wheel of http-parser from its sdist (the C extension left out)."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            parts = Path(member.name).parts
+            if len(parts) == 3 and parts[1] == "http_parser" and parts[2].endswith(".py"):
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                files[f"http_parser/{parts[2]}"] = extracted.read()
+            elif len(parts) == 2 and parts[1] == "LICENSE":
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                files["http_parser-0.9.0.dist-info/LICENSE"] = extracted.read()
+    if "http_parser/pyparser.py" not in files:
+        raise SystemExit(f"{sdist} holds no http_parser/pyparser.py")
+    info = "http_parser-0.9.0.dist-info"
+    files[f"{info}/METADATA"] = (
+        b"Metadata-Version: 2.1\nName: http-parser\nVersion: 0.9.0\n"
+        b"Summary: http request/response parser (pure-Python build)\nLicense: MIT\n"
+    )
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: pymesos_rt scripts/install_mesos_clients.py\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    files[f"{info}/top_level.txt"] = b"http_parser\n"
+    record = [_record_line(name, data) for name, data in sorted(files.items())]
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = out / "http_parser-0.9.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return wheel
+
+
+def main() -> int:
+    if _installed():
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mesos-clients-") as tmp:
+        work = Path(tmp)
+        _pip("download", "--no-deps", "--no-binary", ":all:", "-d", str(work), HTTP_PARSER)
+        sdists = list(work.glob("http-parser-0.9.0.tar.gz")) + list(
+            work.glob("http_parser-0.9.0.tar.gz")
+        )
+        if not sdists:
+            raise SystemExit(f"pip downloaded no http-parser sdist into {work}")
+        digest = hashlib.sha256(sdists[0].read_bytes()).hexdigest()
+        if digest != HTTP_PARSER_SHA256:
+            raise SystemExit(
+                f"{sdists[0].name}: sha256 {digest} is not the pinned {HTTP_PARSER_SHA256}"
+            )
+        wheel = build_http_parser_wheel(sdists[0], work)
+        _pip("install", str(wheel))
+        _pip("install", *CLIENTS)
+    if not _installed():
+        raise SystemExit("pymesos or mesoshttp still does not import after installing")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
