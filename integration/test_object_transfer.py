@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -214,13 +215,17 @@ def test_agent_removes_what_a_crashed_predecessor_spilled_and_cleans_up_on_stop(
     spill = tmp_path / "agent" / "spill"
     spill.mkdir(parents=True)
     (spill / "0123456789abcdef").write_bytes(b"left by an agent that was SIGKILLed")
-    shm_before = set(os.listdir("/dev/shm"))
     agent = start_agent(master, tmp_path, "--resources", "cpus:1;mem:512")
     try:
         wait_for(lambda: spill.is_dir() and not any(spill.iterdir()), 30, "leftovers removed")
+        # the arena is a memfd: it is in no file system (nothing in /dev/shm to leave behind)
+        # and goes away with the last process holding it
+        fds = Path(f"/proc/{agent.proc.pid}/fd")
+        targets = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
+        assert any(t.startswith("/memfd:pymesos-rt-arena") for t in targets), targets
+        assert not [t for t in targets if t.startswith("/dev/shm")]
         assert agent.stop() == 0
         assert not spill.exists()
-        assert not {n for n in set(os.listdir("/dev/shm")) - shm_before if "pymesos" in n}
     finally:
         agent.stop()
         master.stop()

@@ -124,15 +124,25 @@ def test_results_freed_when_their_refs_go(cluster):
     _wait_for(lambda: store.stats().objects == 0, what="results freed")
 
 
-def test_nothing_left_in_dev_shm_after_shutdown():
-    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+def _arena_fds() -> list[str]:
+    fds = [os.path.join("/proc/self/fd", n) for n in os.listdir("/proc/self/fd")]
+    targets = []
+    for fd in fds:
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return [t for t in targets if t.startswith("/memfd:pymesos-rt-arena")]
+
+
+def test_the_arena_is_a_memfd_and_nothing_is_left_after_shutdown():
     rt.init(num_cpus=1, object_store_memory="32MiB")
     rt.get(rt.put(np.ones(MIB)))
-    work_dir = backend_mod.current().driver.stores.home.service.spill_dir
+    assert len(_arena_fds()) >= 1  # in no file system: nothing in /dev/shm to leave behind
+    spill_dir = backend_mod.current().driver.stores.home.service.spill_dir
     rt.shutdown()
-    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-    assert not {n for n in after - before if "pymesos" in n}
-    assert not work_dir.exists()
+    assert _arena_fds() == []
+    assert not spill_dir.exists()
 
 
 @rt.remote
