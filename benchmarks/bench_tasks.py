@@ -104,3 +104,12 @@ def same_big_value(a: Any, b: Any) -> bool:
         return False
     n = len(a)
     return all(a[i] == b[i] for i in (0, n // 3, n // 2, n - 1))
+
+
+def make_array(n_bytes: int) -> Any:
+    """A large value of ``n_bytes`` (numpy float64 when numpy is installed)."""
+    return make_big_value(n_bytes)[0]
+
+
+def size_of(x: Any) -> int:
+    return len(x)
