@@ -58,7 +58,15 @@ SCHEDULER_CALLS = [
     m.KillExecutor("ag1", "e1"),
     m.Acknowledge("ag1", "u1"),
     m.Teardown(),
-    m.TaskCounts(3, 2, 10, 1),
+    m.JobSummary(
+        12.5,
+        [m.FunctionCounts("f", 3, 2, 10, 1, 0, 11, 2.5)],
+        [m.TaskBox("e1", "f", 10.0, 10.5, True)],
+        [m.TaskFailure(11.0, "t1", "f", "e1", "ValueError: x", "Traceback ...")],
+        [m.OutputLine(11.5, "t2", "f", "stdout", "hello")],
+        3,
+    ),
+    m.JobSummary(1.0, []),
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
 ]
 SCHEDULER_EVENTS = [

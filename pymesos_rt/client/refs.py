@@ -84,11 +84,18 @@ def decode(
     state: int, payload: Payload, oid: str = "", backend: backend_mod.Backend | None = None
 ) -> Any:
     """The value of a done object, or raise its stored exception."""
+    __tracebackhide__ = True
     if isinstance(payload, ObjectLocation):
         return (backend or backend_mod.current()).load(oid, payload)
     if state == backend_mod.READY:
         return serialization.loads(payload)
-    raise serialization.loads_exception(payload)
+    raise error_of(payload)
+
+
+def error_of(payload: Payload) -> BaseException:
+    """The exception a failed object holds (failed objects are always inline)."""
+    assert not isinstance(payload, ObjectLocation)
+    return serialization.loads_exception(payload)
 
 
 def _rebuild(object_id: str) -> ObjectRef:

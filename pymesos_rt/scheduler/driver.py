@@ -39,7 +39,7 @@ from pymesos_rt.scheduler.actor_shell import (
     ActorShell,
 )
 from pymesos_rt.scheduler.actors import DRIVER
-from pymesos_rt.scheduler.driver_objects import DriverObjects, error_blob
+from pymesos_rt.scheduler.driver_objects import OBJECT_CALLS, DriverObjects, error_blob
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 EXECUTOR_PATH = "/api/v1/executor"
 STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agent's word
+SUMMARY_INTERVAL_S = 1.0  # how often the dashboard's summary goes to the master (if changed)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,10 @@ class Driver(ResultHandling):
         self._stopping = False
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
-        self._counts_sent: tuple[int, int, int, int] | None = None
+        self._summary_at = 0.0
+        # where what a task prints goes: the context of the code that submitted it (in Jupyter
+        # that names the submitting cell), set from user threads, read on the loop
+        self.output_contexts: dict[str, contextvars.Context] = {}
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.streams = StreamTable(table, dynamic_value)
         self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
@@ -189,6 +193,9 @@ class Driver(ResultHandling):
         for conn in list(self.executor_conns.values()):
             conn.send(m.StopWorker())
         if self.master is not None and not self.master.closed:
+            summary = self.core.book.report(time.monotonic())  # the history shows the end
+            if summary is not None:
+                self.master.send(summary)
             self.master.send(m.Teardown())
         await asyncio.sleep(0)  # let the batches flush
         await asyncio.sleep(0)
@@ -299,6 +306,7 @@ class Driver(ResultHandling):
                 effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
+                self.output_contexts.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
                 effects += self.actors.finished(eff.task_id, time.monotonic())
             elif isinstance(eff, fx.StopExecutor):
@@ -351,11 +359,13 @@ class Driver(ResultHandling):
                 self.core.forget_object(oid)
                 self.objects.lineage.forget(oid)
             self.objects.free_stored()
-            self._apply(self.core.tick(time.monotonic()))
-            counts = self.core.counts()
-            if counts != self._counts_sent and self.master is not None:
-                self._counts_sent = counts
-                self.master.send(m.TaskCounts(*counts))
+            now = time.monotonic()
+            self._apply(self.core.tick(now))
+            if self.master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
+                summary = self.core.book.report(now)
+                if summary is not None:
+                    self._summary_at = now
+                    self.master.send(summary)
 
     def lost(self, oid: str, location: ObjectLocation, reason: str) -> None:
         """A user thread could not read ``oid``: returns once it is being rebuilt or failed."""
@@ -373,6 +383,7 @@ class Driver(ResultHandling):
             case m.Subscribed():
                 self.framework_id = event.framework_id
                 log.info("subscribed as framework %s", event.framework_id)
+                self.core.book.resend()  # the master may be a new leader that knows nothing
                 if self.master is not None:  # after every (re-)subscription: see Reconcile
                     held = self.core.leases.values()
                     self.master.send(
@@ -456,7 +467,10 @@ class Driver(ResultHandling):
                 case m.TaskDone():
                     effects += self._task_done(eid, msg, now)
                 case m.TaskFailed():
-                    effects += self._task_failed(eid, msg, now)
+                    failed = self._task_failed(eid, msg, now)
+                    if any(isinstance(e, fx.Fail) and e.task_id == msg.task_id for e in failed):
+                        self._failed_for_good(eid, msg, now)  # no retry left: the dashboard
+                    effects += failed
                 case m.Yielded():
                     effects += self._yielded(msg, now)
                 case m.NextItem():
@@ -469,26 +483,10 @@ class Driver(ResultHandling):
                     effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
                     effects += self._nested_get(conn, eid, msg)
-                case m.PutObject():
-                    loc = msg.blob.location
-                    put_value: Payload = msg.blob.data if loc is None else loc
-                    self.table.put(
-                        msg.blob.object_id,
-                        put_value,
-                        refs=0,
-                        borrower=eid,  # the putting executor holds the ref
-                        contained=msg.blob.contained,
-                    )
-                    self.objects.record_home(msg.blob.object_id, loc)
-                    effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
-                case m.DepsLost():
-                    effects += self.objects.deps_lost(eid, msg, time.monotonic())
-                case m.Borrow():
-                    self.table.borrow(eid, msg.object_ids)
-                case m.Unborrow():
-                    self.table.unborrow(eid, msg.object_ids)
+                case _ if isinstance(msg, OBJECT_CALLS):
+                    effects += self.objects.on_worker(eid, msg, now)
                 case m.Hello():
                     pass
                 case _ if isinstance(msg, WORKER_ACTOR_CALLS):
@@ -519,16 +517,25 @@ class Driver(ResultHandling):
             self._conn_executor.pop(conn.id, None)
             conn.close("executor ended")
 
+    def _failed_for_good(self, eid: str, msg: m.TaskFailed, now: float) -> None:
+        rec = self.records.get(msg.task_id)
+        name = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
+        self.core.book.failed(msg.task_id, name, eid, "", msg.traceback, now)
+
     def _print_output(self, eid: str, msg: m.Output) -> None:
         rec = self.records.get(msg.task_id)
         label = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
+        self.core.book.output(msg.task_id, label, msg.stream, msg.text, time.monotonic())
         prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
-        stream = sys.stdout if msg.stream == "stdout" else sys.stderr
         lines = msg.text.splitlines(keepends=True)
-        stream.write("".join(prefix + line for line in lines))
+        text = "".join(prefix + line for line in lines)
         if not msg.text.endswith("\n"):
-            stream.write("\n")
-        stream.flush()
+            text += "\n"
+        context = self.output_contexts.get(msg.task_id)
+        if context is None:
+            _write(msg.stream, text)
+        else:  # under the cell that submitted the task (ipykernel keeps it in a context var)
+            context.run(_write, msg.stream, text)
 
     def _nested_submit(self, eid: str, spec: m.TaskSpec) -> list[fx.Effect]:
         returns = 1 if spec.extra is None else spec.extra.num_returns
@@ -604,6 +611,12 @@ class _ExecutorSide:
 
     def on_closed(self, conn: Connection, reason: str) -> None:
         self.driver.on_executor_closed(conn, reason)
+
+
+def _write(stream_name: str, text: str) -> None:
+    stream = sys.stdout if stream_name == "stdout" else sys.stderr
+    stream.write(text)
+    stream.flush()
 
 
 def hostname() -> str:

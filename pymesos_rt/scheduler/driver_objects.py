@@ -28,7 +28,7 @@ from pymesos_rt.errors import (
 )
 from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.objects import ObjectLocation
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import records
 from pymesos_rt.scheduler.lineage import Lineage
@@ -53,6 +53,10 @@ def error_blob(kind: str, message: str) -> bytes:
     return serialization.dumps_value(_ERRORS[kind](message))
 
 
+ObjectCall = m.PutObject | m.DepsLost | m.Borrow | m.Unborrow
+OBJECT_CALLS = (m.PutObject, m.DepsLost, m.Borrow, m.Unborrow)
+
+
 class DriverObjects:
     def __init__(
         self,
@@ -69,6 +73,26 @@ class DriverObjects:
         self.lineage = Lineage()
         self._copies: dict[str, set[str]] = {}  # object id -> endpoints holding copies
         self._lock = threading.Lock()
+
+    def on_worker(self, eid: str, msg: ObjectCall, now: float) -> list[fx.Effect]:
+        """An executor's message about objects."""
+        match msg:
+            case m.PutObject():
+                blob = msg.blob
+                value: Payload = blob.data if blob.location is None else blob.location
+                # the putting executor holds the ref (it is a borrower from the start)
+                self.table.put(
+                    blob.object_id, value, refs=0, borrower=eid, contained=blob.contained
+                )
+                self.record_home(blob.object_id, blob.location)
+                return self.core.object_ready(blob.object_id, now)
+            case m.DepsLost():
+                return self.deps_lost(eid, msg, now)
+            case m.Borrow():
+                self.table.borrow(eid, msg.object_ids)
+            case m.Unborrow():
+                self.table.unborrow(eid, msg.object_ids)
+        return []
 
     # --- where objects are -------------------------------------------------------------------
     def record_home(self, oid: str, location: ObjectLocation | None) -> None:

@@ -53,6 +53,7 @@ from pymesos_rt.scheduler.locality import Homes
 from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
 from pymesos_rt.scheduler.placement import Shape, is_spread, node_of, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
+from pymesos_rt.scheduler.summary import TaskBook
 
 
 class SchedulerState:
@@ -77,6 +78,7 @@ class SchedulerState:
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
         self._exec_seq = itertools.count(1)
+        self.book = TaskBook()  # the dashboard's summary of these tasks (see summary.py)
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
         self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
         self.actors = ActorBook(self)
@@ -85,6 +87,8 @@ class SchedulerState:
     # --- submissions and objects -------------------------------------------------------------
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
+        task.book = self.book
+        self.book.submitted(task.name)
         for oid in task.outputs:
             self.producers[oid] = task.task_id
         if task.parent_id and task.parent_id in self.tasks:
@@ -92,15 +96,13 @@ class SchedulerState:
         if isinstance(task.shape, Shape) and task.shape.soft:
             task.shape = self._placed(task.shape)
         if self.agents and not self._fits(task.shape):
-            return self._fail(
-                task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
-            )
+            why = self.unschedulable_message(task.shape)
+            return self._fail(task, Fail(task.task_id, "unschedulable", why), now)
         for dep in task.dep_ids:
             failure = self.failed_objects.get(dep)
             if failure is not None:
-                return self._fail(
-                    task, Fail(task.task_id, failure.kind, failure.message, failure.blob)
-                )
+                inherited = Fail(task.task_id, failure.kind, failure.message, failure.blob)
+                return self._fail(task, inherited, now, record=False)
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
@@ -129,7 +131,7 @@ class SchedulerState:
             if not task.actor_id and self.agents and not self._fits(task.shape):
                 if not (isinstance(task.shape, Shape) and task.shape.soft):  # its node left
                     why = self.unschedulable_message(task.shape)
-                    effects += self._fail(task, Fail(tid, "unschedulable", why))
+                    effects += self._fail(task, Fail(tid, "unschedulable", why), now)
                     continue
                 task.shape = task.shape.relaxed()
             task.move(TaskState.READY)
@@ -216,7 +218,7 @@ class SchedulerState:
     ) -> list[Effect]:
         """The task ended; its objects are ready, except those in ``errors`` (a generator
         that raised before yielding every one of its ``num_returns``), which fail."""
-        task = self._complete_on(executor_id, task_id, duration, now)
+        task = self._complete_on(executor_id, task_id, duration, now, ok=True)
         if task is None:
             return self._pump(now)
         if task.actor_id:
@@ -248,7 +250,7 @@ class SchedulerState:
     ) -> list[Effect]:
         """The task raised: retried while attempts are left if ``retryable`` (the driver's
         verdict for ``retry_exceptions=[...]``; None: the task's ``retry_exceptions``)."""
-        task = self._complete_on(executor_id, task_id, duration, now)
+        task = self._complete_on(executor_id, task_id, duration, now, ok=False)
         if task is None:
             return self._pump(now)
         if task.actor_id:
@@ -259,7 +261,7 @@ class SchedulerState:
             task.executor_id = None
             self.ready.setdefault(task.shape, deque()).append(task_id)
             return self._pump(now)
-        return self._fail(task, Fail(task_id, "blob", blob=blob)) + self._pump(now)
+        return self._fail(task, Fail(task_id, "blob", blob=blob), now) + self._pump(now)
 
     def deps_lost(
         self, executor_id: str, task_id: str, failure: Fail | None, now: float
@@ -267,7 +269,7 @@ class SchedulerState:
         """The executor could not have some of the task's arguments (call after forgetting
         the lost ones): the task waits for them again (not counted as a run), or fails with
         ``failure`` when one cannot be rebuilt."""
-        task = self._complete_on(executor_id, task_id, None, now)
+        task = self._complete_on(executor_id, task_id, None, now, ok=False)
         if task is None:
             return self._pump(now)
         if failure is not None:
@@ -293,7 +295,7 @@ class SchedulerState:
         return retry and task.may_retry()
 
     def _complete_on(
-        self, executor_id: str, task_id: str, duration: float | None, now: float
+        self, executor_id: str, task_id: str, duration: float | None, now: float, ok: bool
     ) -> Task | None:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
@@ -310,15 +312,26 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        if duration is None:  # it did not run (its arguments were lost)
+            return task
+        self.book.ended(executor_id, task.name, duration, ok, now)
         if task.actor_id:
             return task
-        if duration is not None:
-            old = self.durations.get(task.fn_id)
-            self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
+        old = self.durations.get(task.fn_id)
+        self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
         return task
 
-    def _fail(self, task: Task, failure: Fail) -> list[Effect]:
-        """Fail each of the task's objects with ``failure`` (given for its first object)."""
+    def _fail(
+        self, task: Task, failure: Fail, now: float | None = None, record: bool = True
+    ) -> list[Effect]:
+        """Fail each of the task's objects with ``failure`` (given for its first object).
+
+        ``record`` (with ``now``): the dashboard lists the failure, with its message. Not for
+        tasks failing because an argument failed (their cause is listed already), nor for
+        exceptions a task raised (the driver lists those with the traceback it received)."""
+        if record and now is not None and failure.kind != "blob":
+            where = task.executor_id or ""
+            self.book.failed(task.task_id, task.name, where, failure.message, "", now)
         task.move(TaskState.FAILED)
         self.failed += 1
         self._forget(task)
@@ -392,7 +405,7 @@ class SchedulerState:
                         f"({detail}); raise the task's memory= or pass retry_exceptions=True "
                         "to retry it"
                     )
-                effects += self._fail(task, Fail(tid, kind, message))
+                effects += self._fail(task, Fail(tid, kind, message), now)
         for tid in queued:
             task = self.tasks.get(tid)
             if task is not None and task.state is TaskState.DISPATCHED:
@@ -469,9 +482,8 @@ class SchedulerState:
                         task.shape = shape.relaxed()
                         self.ready.setdefault(task.shape, deque()).append(tid)
                         continue
-                    effects += self._fail(
-                        task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
-                    )
+                    why = self.unschedulable_message(shape)
+                    effects += self._fail(task, Fail(tid, "unschedulable", why), now)
             effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
@@ -728,11 +740,6 @@ class SchedulerState:
             lease.killing = True
             return [KillExecutor(lease.agent_id, lease.executor_id)]
         return []
-
-    def counts(self) -> tuple[int, int, int, int]:
-        """(queued, running, finished, failed) task counts, for the master's ``/state``."""
-        running = sum(1 for t in self.tasks.values() if t.state is TaskState.DISPATCHED)
-        return (len(self.tasks) - running, running, self.finished, self.failed)
 
     def idle(self) -> bool:
         return not self.tasks
