@@ -88,6 +88,8 @@ print("pulled", rt.get(consume.remote(ref)), flush=True)
 big = rt.put(np.ones(MIB, dtype=np.float64))  # this program has no store: pushed to an agent's
 print("put", rt.get(consume.remote(big)), flush=True)
 print("got", float(rt.get(ref).sum()), float(rt.get(big).sum()), flush=True)
+from pymesos_rt.client import backend
+print("mapped", len(backend.current().driver.stores.mapped), flush=True)  # same host: mapped
 wait_file(sys.argv[1])                         # the test looks at /state meanwhile
 del ref, big
 gc.collect()
@@ -111,6 +113,8 @@ def test_result_is_pulled_agent_to_agent_and_puts_land_in_a_store(two_nodes, tmp
         assert read_line(driver, "put") == "put [False, 1.0, 'host-b']\n"
         got = read_line(driver, "got").split()
         assert float(got[1]) == float(sum(range(mib))) and float(got[2]) == float(mib)
+        # this program runs on the agents' host: it maps their arenas (reads in place)
+        assert read_line(driver, "mapped") in ("mapped 1\n", "mapped 2\n")
 
         def stored() -> dict | None:
             stores = _stores(master)

@@ -28,6 +28,7 @@ from pymesos_rt.protocol import objects as w
 log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 2**20
+SOCKET_PREFIX = "pymesos-rt-store-"  # + store id: the store's unix socket (abstract namespace)
 STORE_ENV = "PYMESOS_RT_STORE"  # executors: the abstract unix socket of their agent's store
 STORE_TOKEN_ENV = "PYMESOS_RT_STORE_TOKEN"  # executors: the key that proves them to it
 
@@ -146,6 +147,12 @@ class RemoteStore:
         self.store_id = ""
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+
+    def connect(self) -> str:
+        """Connect now (if not yet); the store's id."""
+        with self._lock:
+            self._conn()
+        return self.store_id
 
     def _conn(self) -> socket.socket:
         if self._sock is None:

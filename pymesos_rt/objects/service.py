@@ -35,7 +35,7 @@ from pathlib import Path
 from pymesos_rt.objects import wire
 from pymesos_rt.objects.access import ObjectAccess
 from pymesos_rt.objects.arena import Arena
-from pymesos_rt.objects.client import connect_tcp, tune
+from pymesos_rt.objects.client import SOCKET_PREFIX, connect_tcp, tune
 from pymesos_rt.objects.core import (
     ArenaSource,
     DropSpill,
@@ -54,7 +54,6 @@ from pymesos_rt.protocol.ids import new_id
 
 log = logging.getLogger(__name__)
 
-SOCKET_PREFIX = "pymesos-rt-store-"
 BUFFER_BYTES = 4 * 2**20
 
 

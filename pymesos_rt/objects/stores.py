@@ -3,7 +3,10 @@
 - *Home*: the store of this process's node, with its arena mapped here (an executor's agent;
   the embedded driver's agent). Values are put there; objects of other stores are read by
   asking the home store to pull them (agent to agent, into its arena) and then mapped.
-- *Mapped*: other stores whose arena this process maps (same host).
+- *Mapped*: other stores whose arena this process maps: a process without a home store (a
+  driver attached to a cluster) tries each store's unix socket once, proving the cluster
+  secret; where that works (the same host and network namespace) it maps the arena and reads
+  and writes objects there in place, as an executor does.
 - *Remote*: any store, over its TCP endpoint: a process without a home store (a driver on a
   machine without an agent) pulls objects into its own memory, and pushes the values it puts
   to a store it picks.
@@ -17,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt.objects import access, layout
-from pymesos_rt.objects.access import ObjectAccess
-from pymesos_rt.objects.client import RemoteStore
+from pymesos_rt.objects.access import ObjectAccess, StoreGone
+from pymesos_rt.objects.client import SOCKET_PREFIX, RemoteStore, StoreClient
 from pymesos_rt.protocol.objects import ObjectLocation
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ class Stores:
         if home is not None:
             self.mapped[home.store_id] = home
         self._remote: dict[str, RemoteStore] = {}
+        self._unmappable: set[str] = set()  # stores whose unix socket is out of reach
         self._lock = threading.Lock()
         # where a process without a home store pushes what it puts: (agent id, address)
         self.pick_target: Callable[[], tuple[str, str] | None] = lambda: None
@@ -47,9 +51,27 @@ class Stores:
                 store = self._remote[address] = RemoteStore(address, self.secret)
             return store
 
+    def _map(self, store_id: str) -> ObjectAccess | None:
+        """The store's arena mapped here, if this process can reach its unix socket."""
+        mapped = self.mapped.get(store_id)
+        if mapped is not None or self.home is not None or not store_id:
+            return mapped
+        with self._lock:
+            mapped = self.mapped.get(store_id)
+            if mapped is not None or store_id in self._unmappable:
+                return mapped
+            try:
+                client = StoreClient.connect(SOCKET_PREFIX + store_id, self.secret, "driver")
+            except (OSError, StoreGone) as exc:
+                log.debug("store %s is not on this host (%s): reading it over TCP", store_id, exc)
+                self._unmappable.add(store_id)
+                return None
+            self.mapped[store_id] = client
+            return client
+
     def load(self, object_id: str, loc: ObjectLocation) -> Any:
         """The value of a stored object (raises ObjectLostError when it cannot be had)."""
-        mapped = self.mapped.get(loc.store_id)
+        mapped = self.mapped.get(loc.store_id) or self._map(loc.store_id)
         if mapped is not None:
             return access.load(mapped, object_id)
         if self.home is not None:  # the home store pulls it, then it is read in place
@@ -65,6 +87,9 @@ class Stores:
             return None
         agent_id, address = target
         remote = self.remote(address)
+        mapped = self._map(remote.connect())
+        if mapped is not None:  # on this host: write it in place
+            return access.put(mapped, object_id, enc)
         remote.push(object_id, enc)
         return ObjectLocation(remote.store_id, agent_id, address, enc.size)
 
