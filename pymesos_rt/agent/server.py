@@ -209,7 +209,7 @@ class Agent:
         records = [m.UsageRecord(*rec) for rec in self.launcher.poll()]
         if self.conn is None or not self.core.registered:
             return
-        if records:
+        if records and self.core.usage_due(time.monotonic()):
             self.conn.send(m.ExecutorUsage(records))
         stats = self.store.stats()
         if stats != self._store_sent or self.conn is not self._store_sent_on:

@@ -178,7 +178,7 @@ class DriverBackend(Backend):
     def runtime_info(self) -> RuntimeInfo:
         if self._node_id is None:
             here = socket.gethostname()
-            agents = [] if self.node_id else self.cluster_state()["agents"]
+            agents = [] if self.node_id else self.cluster_state("limit=10000")["agents"]
             mine = [a["id"] for a in agents if a["hostname"] == here]
             self._node_id = self.node_id or (mine[0] if mine else "")
         return RuntimeInfo(

@@ -312,7 +312,10 @@ class Worker:
         """The pickled ``TaskError`` that ``get`` raises for ``exc``, and its traceback."""
         exc_data, text = serialization.dumps_exception(exc)
         cause = serialization.loads_exception(exc_data)
-        return serialization.dumps_value(make_task_error(cause, task.name, text)), text
+        # pickled as an exception: the cause keeps its class even if it rebuilds only without
+        # its __init__ (see serialization.dumps_exception)
+        error, _ = serialization.dumps_exception(make_task_error(cause, task.name, text))
+        return error, text
 
     def _stream(self, task: m.RunTask, result: Any) -> int:
         """Report each item of a generator task as it is yielded; returns how many."""

@@ -72,6 +72,9 @@ class FrameworkEntry:
     known: set[str] | None = None
     offered: Resources = field(default_factory=Resources)  # in its outstanding offers
     cluster_seq: int = 0  # the last change of the agents it heard of (registry.py)
+    # since when it has wanted resources without launching anything (subscribed, revived or
+    # last launch): starving, for fair-share reclaims, after ``reclaim_interval`` of that
+    hungry_since: float = 0.0
 
 
 @dataclass
