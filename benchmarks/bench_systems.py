@@ -198,6 +198,21 @@ class RayLikeAdapter:
         self._mod.init(address=cluster.address, log_to_driver=False)
         return cluster.shutdown
 
+    # actors (bench_actors.py)
+    supports_actors = True
+
+    def actor(self, cls: type, *args: Any) -> Any:
+        actor_class = self._remote_fns.get(cls)
+        if actor_class is None:
+            actor_class = self._remote_fns[cls] = self._mod.remote(cls)
+        return actor_class.remote(*args)
+
+    def call(self, handle: Any, method: str, *args: Any) -> Any:
+        return getattr(handle, method).remote(*args)
+
+    def kill(self, handle: Any) -> None:
+        self._mod.kill(handle)
+
     def shutdown(self) -> None:
         self._mod.shutdown()
 

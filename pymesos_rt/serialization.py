@@ -169,9 +169,16 @@ def dumps_function(fn: Callable[..., Any]) -> bytes:
         raise SerializationError(f"function {name!r} cannot be pickled{where} ({exc})") from exc
 
 
+# Types whose pickles the standard library writes as cloudpickle does, about ten times faster
+# (cloudpickle's Pickler costs microseconds to set up): no reference or code can hide in them.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes})
+
+
 def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, list[str]]:
     """Pickle call arguments; returns the bytes and the ids of the objects passed as arguments
     themselves (resolved to their values before the task runs; nested refs pickle as refs)."""
+    if all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kwargs.values()):
+        return pickle.dumps((args, kwargs), PROTOCOL), []
     buf = io.BytesIO()
     pickler = _ArgsPickler(buf)
     top_args = tuple(_top(a) for a in args)
@@ -217,6 +224,8 @@ def _collecting(refs: list[str] | None) -> Iterator[None]:
 
 def dumps_value(value: Any, refs: list[str] | None = None) -> bytes:
     """Pickle a value; with ``refs``, the ids of references inside it are appended there."""
+    if type(value) in _PLAIN:
+        return pickle.dumps(value, PROTOCOL)
     try:
         with _collecting(refs):
             return _dumps(value)
@@ -234,6 +243,8 @@ def dumps_oob(
     """Pickle ``value`` with its contiguous buffers of at least ``min_size`` bytes left out of
     band (protocol 5): the in-band bytes and those buffers, which are not copied. With
     ``refs``, the ids of references inside it are appended there."""
+    if type(value) in _PLAIN:  # nothing out of band, no refs: the fast standard pickler
+        return pickle.dumps(value, PROTOCOL), []
     buffers: list[pickle.PickleBuffer] = []
 
     def keep(buf: pickle.PickleBuffer) -> bool:

@@ -68,6 +68,7 @@ SCHEDULER_CALLS = [
     ),
     m.JobSummary(1.0, []),
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
+    m.ActorSummary([m.ActorBrief("a1", "Counter", "c", "ALIVE", "ag1", "e1", 0, 12)]),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

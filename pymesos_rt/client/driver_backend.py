@@ -231,6 +231,9 @@ class DriverBackend(Backend):
                 self.table.create(rid)
         if dep_ids:
             self.table.pin(dep_ids)
+        context = output_context()
+        if context is not None:  # in Jupyter: what the call prints goes under this cell
+            self.driver.output_contexts[oid] = context
         self.driver.enqueue(
             m.ActorCallSpec(
                 oid, actor_id, method, args, dep_ids, num_returns, max_task_retries, handle_ids

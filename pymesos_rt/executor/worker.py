@@ -138,7 +138,9 @@ class Worker:
                 case m.CallMethod() if self.actor is not None:
                     self.actor.call(msg)
                 case m.StartActor():
-                    self.actor = ActorHost(msg, self.post, self.backend.pack, self._leave)
+                    self.actor = ActorHost(
+                        msg, self.post, self._post_now, self.backend.pack, self._leave
+                    )
                 case m.ActorLookup():
                     self.backend.deliver_lookup(msg)
                 case m.CancelTask() if self.actor is not None and self.actor.cancel(msg.task_id):
@@ -170,6 +172,10 @@ class Worker:
                 self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
         else:
             link.send(message)
+
+    def _post_now(self, message: Any) -> None:
+        if self.link is not None:
+            self.link.send(message)
 
     def _more_queued(self) -> bool:
         actor = self.actor

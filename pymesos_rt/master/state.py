@@ -24,6 +24,7 @@ import itertools
 import logging
 from typing import Any
 
+from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
 from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
@@ -112,6 +113,9 @@ class MasterState(Registry):
                 ]
             case m.JobSummary():
                 fw.tasks = self.jobs.summary(fw.framework_id, call, now) or fw.tasks
+                return []
+            case m.ActorSummary():
+                actors.record(fw, call.actors)
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)

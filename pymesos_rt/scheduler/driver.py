@@ -378,6 +378,8 @@ class Driver(ResultHandling):
                 if summary is not None:
                     self._summary_at = now
                     master.send(summary)
+            if self.core.actors.changed and master is not None:
+                master.send(m.ActorSummary(self.actors.summaries()))
 
     def lost(self, oid: str, location: ObjectLocation, reason: str) -> None:
         """A user thread could not read ``oid``: returns once it is being rebuilt or failed."""
@@ -406,6 +408,7 @@ class Driver(ResultHandling):
                     self.master.send_many(list(self._held))
                     self._held.clear()
                     self._master_ready = True
+                    self.core.actors.changed.update(self.core.actors.actors)  # all, again
                 self.subscribed.set()
             case m.Offers():
                 self._apply(self.core.offers(event.offers, now))
