@@ -152,7 +152,9 @@ def test_the_cluster_secret_does_not_make_a_program_another_agent(tmp_path):
             conn = await ws.connect(f"{master.url}/api/v1/agent", codec.agent_side(), SECRET)
             conn.receiver = Side()
             conn.start_reading()
-            conn.send(m.RegisterAgent("fake", Resources(cpus=64), real["id"], [], "none", "x"))
+            conn.send(
+                m.RegisterAgent("fake", Resources(cpus=64), real["id"], [], "none", credential="x")
+            )
             async with asyncio.timeout(20):
                 await closed.wait()
             return " ".join(why)

@@ -85,7 +85,7 @@ def subscribe(ms, conn, fw_id, credential, now=0.0):
 
 def register(ms, conn, agent_id, credential, executors=(), now=0.0):
     call = m.RegisterAgent(
-        "host", R(cpus=4, mem=4096), agent_id, list(executors), "none", credential
+        "host", R(cpus=4, mem=4096), agent_id, list(executors), "none", credential=credential
     )
     effects = ms.on_agent_call(conn, call, now)
     ms.validate()

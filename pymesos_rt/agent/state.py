@@ -85,6 +85,7 @@ class AgentState:
         self.isolation = isolation
         self.config = config or AgentConfig()
         self.agent_id: str | None = None
+        self.object_address = ""  # the object store's TCP endpoint, reported at registration
         self.registered = False
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self.pending: dict[str, _Pending] = {}
@@ -102,7 +103,13 @@ class AgentState:
             if not run.state.terminal
         ]
         register = m.RegisterAgent(
-            self.hostname, self.resources, self.agent_id, records, self.isolation, self.credential
+            self.hostname,
+            self.resources,
+            self.agent_id,
+            records,
+            self.isolation,
+            self.object_address,
+            self.credential,
         )
         return [ToMaster(register)]
 
