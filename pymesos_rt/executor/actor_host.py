@@ -38,7 +38,7 @@ from pymesos_rt import serialization
 from pymesos_rt.client.actor import READY, TERMINATE, ActorContext, ActorExit, set_current_actor
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
-from pymesos_rt.executor.backend import payload_of
+from pymesos_rt.executor.backend import value_of
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_id
 
@@ -61,7 +61,8 @@ class ActorHost:
         self,
         start: m.StartActor,
         post: Callable[[Any], None],
-        pack: Callable[[str, bytes], m.ObjectBlob],
+        post_now: Callable[[Any], None],
+        pack: Callable[[str, Any], m.ObjectBlob],
         leave: Callable[[], None],
     ) -> None:
         self.actor_id = start.actor_id
@@ -69,6 +70,7 @@ class ActorHost:
         self.concurrency = max(1, start.max_concurrency)
         self.is_async = start.is_async
         self._post = post
+        self._post_now = post_now  # the constructor's answer is never held back
         self._pack = pack
         self._leave = leave  # flush and close the driver connection
         self.instance: Any = None
@@ -248,11 +250,11 @@ class ActorHost:
             output.current.task_id = None
             self._failed = encode_failure(exc, name)
             elapsed = time.perf_counter() - started
-            self._post(m.TaskFailed(start.task_id, self._failed, "", elapsed))
+            self._post_now(m.TaskFailed(start.task_id, self._failed, "", elapsed))
             return
         output.current.task_id = None
         elapsed = time.perf_counter() - started
-        self._post(m.TaskDone(start.task_id, serialization.dumps_value(None), elapsed))
+        self._post_now(m.TaskDone(start.task_id, serialization.dumps_value(None), elapsed))
 
     def _method(self, call: m.CallMethod) -> Callable[..., Any]:
         if self._failed is not None:
@@ -270,9 +272,17 @@ class ActorHost:
     def _done(self, call: m.CallMethod, result: Any, started: float) -> None:
         try:
             if call.num_returns == 1:
-                packed = self._pack(call.task_id, serialization.dumps_value(result))
+                packed = self._pack(call.task_id, result)
                 elapsed = time.perf_counter() - started
-                self._post(m.TaskDone(call.task_id, packed.data, elapsed, packed.location))
+                self._post(
+                    m.TaskDone(
+                        call.task_id,
+                        packed.data,
+                        elapsed,
+                        packed.location,
+                        contained=packed.contained,
+                    )
+                )
                 return
             values = [] if call.num_returns == 0 else list(result)
             if len(values) != call.num_returns:
@@ -280,15 +290,12 @@ class ActorHost:
                     f"{self.class_name}.{call.method} returned {len(values)} value(s) but was "
                     f"declared with num_returns={call.num_returns}"
                 )
-            blobs = [
-                self._pack(return_id(call.task_id, i), serialization.dumps_value(v))
-                for i, v in enumerate(values)
-            ]
+            blobs = [self._pack(return_id(call.task_id, i), v) for i, v in enumerate(values)]
         except BaseException as exc:
             self._fail(call, exc, started)
             return
         elapsed = time.perf_counter() - started
-        self._post(m.TaskDone(call.task_id, b"", elapsed, "", blobs))
+        self._post(m.TaskDone(call.task_id, b"", elapsed, None, blobs))
 
     def _fail(self, call: m.CallMethod, exc: BaseException, started: float) -> None:
         if isinstance(exc, _ConstructorFailed) and self._failed is not None:
@@ -309,7 +316,7 @@ class ActorHost:
             return
         self._exiting = True
         log.info("actor %s exits: %s", self.actor_id, reason)
-        self._post(m.ActorExiting(self.actor_id, reason))
+        self._post_now(m.ActorExiting(self.actor_id, reason))
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -326,8 +333,8 @@ def _values(deps: list[m.ObjectBlob]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for blob in deps:
         if blob.error:
-            raise serialization.loads_exception(payload_of(blob))
-        values[blob.object_id] = serialization.loads(payload_of(blob))
+            raise serialization.loads_exception(blob.data)
+        values[blob.object_id] = value_of(blob)
     return values
 
 
