@@ -313,7 +313,13 @@ def cmd_up(cfg: UpConfig) -> int:
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None
-    asyncio.run(_serve_until_signal(cluster))
+    try:
+        asyncio.run(_serve_until_signal(cluster))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}; "
+            "stop what uses it or pick another --port (0: any free one)"
+        ) from None
     return 0
 
 
@@ -451,7 +457,8 @@ def cmd_status(cfg: StatusConfig) -> int:
             state = json.load(resp)
         if cfg.json:
             return json.dumps(state, indent=2)
-        return render_status(state) + console.render_jobs(console.fetch(base, "/jobs", tls))
+        text = render_status(state) + console.render_jobs(console.fetch(base, "/jobs", tls))
+        return logs.printable(text, keep_newlines=True)  # names are the users' choice
 
     try:
         if cfg.watch:
