@@ -76,7 +76,7 @@ class RemoteFunction(Generic[P, R]):
             raise TypeError(f"{name}.remote(): {exc}") from None
 
     def _submit(self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        self._check_binds(args, kwargs)
+        self._check_binds(args, kwargs)  # as a plain call would, before anything else
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
         args, kwargs, big = large_args.by_reference(backend, args, kwargs)

@@ -23,6 +23,7 @@ from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.loop import LoopThread
 from pymesos_rt.client.resource_names import to_ray
 from pymesos_rt.coordination import make_detector
+from pymesos_rt.coordination.address import normalize_address
 from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
@@ -140,6 +141,7 @@ class Session:
 
     def _attach(self, address: str) -> None:
         try:
+            address = normalize_address(address)  # also http://host:port and host:port
             detector = make_detector(address)
         except ValueError as exc:
             raise ValueError(f"unsupported address {address!r}: {exc}") from None
