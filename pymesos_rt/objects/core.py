@@ -144,12 +144,14 @@ class StoreCore:
         self._list(entry)
         return self._available(entry) + self._pump(now)
 
-    def abort(self, client: str, object_id: str, now: float) -> list[Effect]:
+    def abort(
+        self, client: str, object_id: str, now: float, why: str = "its writer gave up"
+    ) -> list[Effect]:
         entry = self.entries.get(object_id)
         if entry is None or entry.state is not S.CREATED or entry.creator != client:
             return []
         self._creating.get(client, set()).discard(object_id)
-        return self._drop(entry, "its writer gave up") + self._pump(now)
+        return self._drop(entry, why) + self._pump(now)
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, client: str, request_id: int, items: list[w.GetItem], now: float) -> list[Effect]:
