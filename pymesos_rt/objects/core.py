@@ -365,6 +365,15 @@ class StoreCore:
             self._space = kept
         return effects + self._pump(now)
 
+    def prefill(self, limit: int) -> list[Effect]:
+        """Back the next step of the arena with memory ahead of any writer, up to ``limit``
+        (the shell calls this in the background after start)."""
+        upto = min(limit, self.capacity, self.populated + self.populate_step)
+        if upto <= self.populated:
+            return []
+        self.populated = upto
+        return [Populate(upto)]
+
     # --- internals ---------------------------------------------------------------------------
     def _alloc(self, size: int) -> int | None:
         return self.alloc.alloc(size)

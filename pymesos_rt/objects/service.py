@@ -55,6 +55,7 @@ from pymesos_rt.protocol.ids import new_id
 log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 2**20
+PREFILL_BYTES = 128 * 2**20  # backed with memory at start, in the background (the rest on demand)
 
 
 class StoreService:
@@ -103,6 +104,7 @@ class StoreService:
             name = f"store-accept-{'unix' if kind else 'tcp'}"
             threading.Thread(target=self._accept, args=(sock, kind), name=name, daemon=True).start()
         threading.Thread(target=self._tick, name="store-tick", daemon=True).start()
+        threading.Thread(target=self._prefill, name="store-prefill", daemon=True).start()
         log.info(
             "object store %s: %d MiB arena, endpoint %s",
             self.store_id,
@@ -291,6 +293,14 @@ class StoreService:
             conn = _Conn(self, sock, unix)
             self._conns.add(conn)
             threading.Thread(target=conn.run, name="store-conn", daemon=True).start()
+
+    def _prefill(self) -> None:
+        """Back the start of the arena with memory now, a step at a time, so the first objects
+        are written into memory that is already there (beyond it, ranges are backed when they
+        are first handed out)."""
+        limit = min(PREFILL_BYTES, self.core.capacity)
+        while not self._stop.is_set() and self.core.populated < limit:
+            self.call(lambda now: self.core.prefill(limit))
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
