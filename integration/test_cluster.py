@@ -247,6 +247,8 @@ rt.shutdown()
 """
 
 
+# starts and kills several processes: on a loaded machine (parallel tests) well over 120 s
+@pytest.mark.timeout(300)
 def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_path):
     master = start_master(tmp_path)
     port = master.port
@@ -381,7 +383,7 @@ def test_framework_failover_timeout(tmp_path, back_in_time):
         fw.conn.close("gone for a while")
         if back_in_time:
             again = BareFramework()
-            await again.subscribe(master.url, "failing-over", None, "*", fid, 3.0)
+            await again.subscribe(master.url, "failing-over", None, "*", fid, 3.0, fw.credential)
             await again.first(m.Subscribed)
             await asyncio.sleep(4.0)  # longer than the failover timeout: nothing may go
             assert [e["executor_id"] for e in master.state()["executors"]] == ["e1"]

@@ -104,16 +104,23 @@ class ExecutorRecord(msgspec.Struct, frozen=True):
     framework_id: str
     executor_id: str
     resources: Resources
+    # the digest of its framework's credential, as the LaunchExecutor carried it: lets a new
+    # master check a re-subscribing framework (master/identity.py)
+    framework_digest: str = ""
 
 
 # ---- framework <-> master ------------------------------------------------------------------
 
 
 class Subscribe(_Msg, tag="subscribe", frozen=True):
+    """``credential``: the framework's own secret, the same at every (re-)subscription (none at
+    the first one: the master issues one in ``Subscribed``); see master/identity.py."""
+
     name: str
     role: str = "*"
     framework_id: str | None = None
     failover_timeout: float = 0.0
+    credential: str = ""
 
 
 class Accept(_Msg, tag="accept", frozen=True):
@@ -261,8 +268,11 @@ SchedulerCall = (
 
 
 class Subscribed(_Msg, tag="subscribed", frozen=True):
+    """``credential``: issued by the master when the Subscribe presented none."""
+
     framework_id: str
     master_id: str
+    credential: str = ""
 
 
 class Offers(_Msg, tag="offers", frozen=True):
@@ -317,6 +327,7 @@ class RegisterAgent(_Msg, tag="register", frozen=True):
     executors: list[ExecutorRecord] = []
     isolation: str = "none"
     object_address: str = ""  # its object store's TCP endpoint (protocol/objects.py)
+    credential: str = ""  # the agent's own secret, as for Subscribe
 
 
 class AgentStatus(_Msg, tag="status", frozen=True):
@@ -372,11 +383,13 @@ AgentCall = (
 class AgentRegistered(_Msg, tag="registered", frozen=True):
     agent_id: str
     master_id: str
+    credential: str = ""  # issued by the master when RegisterAgent presented none
 
 
 class LaunchExecutor(_Msg, tag="launch", frozen=True):
     framework_id: str
     launch: ExecutorLaunch
+    framework_digest: str = ""  # kept by the agent, reported in ExecutorRecord
 
 
 class StopExecutor(_Msg, tag="stop", frozen=True):
