@@ -8,9 +8,11 @@ named in each docstring.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -515,6 +517,9 @@ def test_await_ref_inside_an_async_actor(cluster):
         async def put_get(self, value):
             return await rt.put(value)
 
+        async def plasma_get(self, plasma_object):
+            return await plasma_object[0]  # refs nested in arguments arrive as refs
+
         async def slow(self):
             return await slow_value.remote("slow", 2.0)
 
@@ -524,6 +529,7 @@ def test_await_ref_inside_an_async_actor(cluster):
     getter = AsyncGetter.remote()
     assert rt.get(getter.get.remote(), timeout=30) == 1
     assert rt.get(getter.put_get.remote(2), timeout=30) == 2
+    assert rt.get(getter.plasma_get.remote([rt.put(2)]), timeout=30) == 2
     slow = getter.slow.remote()
     assert rt.get(getter.ping.remote(), timeout=10) == "pong"
     assert not rt.wait([slow], timeout=0)[0]
@@ -537,8 +543,8 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
             time.sleep(s)
             return threading.get_ident()
 
-        def wait_slow(self):
-            return rt.get(slow_value.remote("done", 2.0))
+        def wait_for(self, ref_list):
+            return rt.get(ref_list[0])
 
         def ping(self):
             return "pong"
@@ -549,7 +555,7 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
     idents = rt.get([t.sleep.remote(1.0) for _ in range(4)], timeout=30)
     assert len(set(idents)) == 4
     assert time.monotonic() - start < 3.5  # four 1 s calls at once, not one after another
-    blocked = t.wait_slow.remote()
+    blocked = t.wait_for.remote([slow_value.remote("done", 2.0)])
     assert rt.get(t.ping.remote(), timeout=10) == "pong"
     assert rt.get(blocked, timeout=30) == "done"
 
@@ -567,3 +573,108 @@ def test_method_output_reaches_the_driver(cluster, capfd):
         10,
         "actor output in the driver",
     )
+
+
+def _state(cluster: rt.ClusterInfo) -> dict:
+    url = f"{cluster.dashboard_url}/state?limit=10000&framework={cluster.framework_id}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_state_and_status_show_actors(cluster):
+    from pymesos_rt.cli import render_status
+
+    a = Counter.options(name="shown").remote()
+    rt.get(a.incr.remote(), timeout=30)
+    node = rt.nodes()[0]["id"]
+
+    def listed():
+        state = _state(cluster)
+        found = [x for x in state["actors"] if x["name"] == "shown" and x["state"] == "ALIVE"]
+        return (state, found[0]) if found else None
+
+    state, shown = wait_for(listed, 30, "the actor in /state")
+    assert shown["class"] == "Counter" and shown["agent_id"] == node
+    assert shown["restarts"] == 0 and shown["pending"] == 0
+    assert state["counts"]["actors"] >= 1
+    text = render_status(state)
+    assert "ACTOR" in text and "shown" in text and "ALIVE" in text
+    rt.kill(a)
+    wait_for(
+        lambda: any(
+            x["name"] == "shown" and x["state"] == "DEAD"
+            for x in _state(cluster)["actors"]
+        ),
+        30,
+        "the dead actor in /state",
+    )
+
+
+def test_result_of_an_actor_made_in_a_finished_task_stays(cluster):
+    """Ray: test_actor_exit_from_task (the actor is out of scope when the task ends; its call
+    still answers)."""
+
+    @rt.remote
+    def f():
+        a = Counter.remote(41)
+        return [a.incr.remote()]
+
+    x = rt.get(f.remote(), timeout=60)[0]
+    assert rt.get(x, timeout=60) == 42
+
+
+def test_async_actor_concurrency_above_the_recursion_limit(cluster):
+    """Ray: test_asyncio_actor_high_concurrency (and calls beyond max_concurrency wait)."""
+    import sys
+
+    @rt.remote
+    class AsyncConcurrencyBatcher:
+        def __init__(self, batch_size):
+            self.batch = []
+            self.event = asyncio.Event()
+            self.batch_size = batch_size
+
+        async def add(self, x):
+            self.batch.append(x)
+            if len(self.batch) >= self.batch_size:
+                self.event.set()
+            else:
+                await self.event.wait()
+            return sorted(self.batch)
+
+    batch_size = sys.getrecursionlimit() * 4
+    actor = AsyncConcurrencyBatcher.options(max_concurrency=batch_size * 2).remote(batch_size)
+    result = rt.get([actor.add.remote(i) for i in range(batch_size)], timeout=120)
+    assert result[0] == list(range(batch_size))
+    assert result[-1] == list(range(batch_size))
+    # with room for 2 at once, a batch of 3 waits for ever: the third never starts
+    small = AsyncConcurrencyBatcher.options(max_concurrency=2).remote(3)
+    refs = [small.add.remote(i) for i in range(3)]
+    ready, _ = rt.wait(refs, num_returns=1, timeout=1.0)
+    assert ready == []
+    rt.kill(small)
+
+
+def test_cancel_actor_calls(cluster):
+    @rt.remote
+    class Slow:
+        async def wait(self):
+            await asyncio.sleep(60)
+
+        def ping(self):
+            return "pong"
+
+    s = Slow.remote()
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    running = s.wait.remote()
+    rt.cancel(running)  # cancelled on the actor's loop (or before it started)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(running, timeout=30)
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    # a call still waiting in the driver for its argument; the caller's next call goes on
+    c = Counter.remote()
+    waiting = c.incr.remote(slow_value.remote(5, 30))
+    rt.cancel(waiting)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(waiting, timeout=30)
+    assert rt.get(c.incr.remote(), timeout=30) == 1

@@ -20,13 +20,14 @@ import signal
 import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pymesos_rt import console, logs
 from pymesos_rt.agent.containers import make_containerizer
-from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.agent.state import AgentConfig
 from pymesos_rt.config import (
@@ -46,7 +47,7 @@ from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
-from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.resources import Resources, parse_memory
 from pymesos_rt.transport import websocket as ws
 
 
@@ -206,6 +207,15 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
         raise UsageError(f"bad --resources: {exc}") from None
+    total, store_bytes = split_store(
+        total, _store_size(opts.object_store_memory), detected=not opts.resources
+    )
+    object_host = opts.object_host or _host_towards(opts.master)
+    if secret is None and not is_loopback(object_host):
+        raise UsageError(
+            f"refusing to serve objects on {object_host} without a cluster secret: "
+            "set PYMESOS_RT_SECRET or --secret-file (or --object-host 127.0.0.1)"
+        )
     work_dir = Path(opts.work_dir)
     try:
         containerizer = make_containerizer(opts.isolation, "agent", work_dir)
@@ -222,6 +232,9 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         ),
         warm_standby=not opts.no_warm_standby,
         mesos_api_host=opts.mesos_api_host,
+        object_store_memory=store_bytes,
+        secret=secret,
+        object_host=object_host,
     )
 
     await link.start()
@@ -230,6 +243,23 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     starting.cancel()
     await agent.stop()
     await link.stop()
+
+
+def _store_size(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --object-store-memory: {exc}") from None
+
+
+def _host_towards(master: str) -> str:
+    """This host's address on the way to the master (for zk:// addresses: loopback)."""
+    from pymesos_rt.client.session import local_address_towards
+
+    host = urllib.parse.urlparse(master).hostname if master.startswith("ws") else None
+    return local_address_towards(host or "127.0.0.1")
 
 
 def _detector(address: str, session_timeout: float | None = None) -> Detector:
@@ -279,6 +309,7 @@ def cmd_up(cfg: UpConfig) -> int:
             host=cfg.host,
             port=cfg.port,
             resources_text=cfg.resources,
+            object_store_memory=_store_size(cfg.object_store_memory),
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None
@@ -323,7 +354,28 @@ def render_status(state: dict[str, Any]) -> str:
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
         )
-    return "\n".join(lines + _executor_lines(state.get("executors", [])))
+    stores = _store_lines(state["agents"])
+    lines += stores + _executor_lines(state.get("executors", []))
+    return "\n".join(lines + _actor_lines(state.get("actors", [])))
+
+
+def _store_lines(agents: list[dict[str, Any]]) -> list[str]:
+    """One line per agent's object store: arena use, objects, pinned, spilled (MiB)."""
+    rows = [(a["id"], a["object_store"]) for a in agents if a.get("object_store")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"{'OBJECT STORE':24} {'USED-MIB':>9} {'SIZE-MIB':>9} {'OBJECTS':>8} {'PINNED':>7} "
+        f"{'COPIES':>7} {'SPILLED':>8} {'SPILL-MIB':>10}",
+    ]
+    for agent_id, st in rows:
+        lines.append(
+            f"{agent_id:24} {st['used'] / 2**20:9.1f} {st['capacity'] / 2**20:9.1f} "
+            f"{st['objects']:8d} {st['pinned']:7d} {st['secondary']:7d} "
+            f"{st['spilled_objects']:8d} {st['spilled_bytes'] / 2**20:10.1f}"
+        )
+    return lines
 
 
 def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:
@@ -335,6 +387,23 @@ def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:
         span = f"{offset + 1}-{offset + shown}" if shown else "none"
         parts.append(f"{name} {span} of {total}" if shown < total else f"{total} {name}")
     return "showing " + ", ".join(parts) + " (--limit, --offset)"
+
+
+def _actor_lines(actors: list[dict[str, Any]]) -> list[str]:
+    """One line per actor: class, name, state, where it runs, restarts, unanswered calls."""
+    if not actors:
+        return []
+    lines = [
+        "",
+        f"{'ACTOR':20} {'CLASS':20} {'NAME':16} {'STATE':10} {'AGENT':24} "
+        f"{'RESTARTS':>8} {'PENDING':>8}",
+    ]
+    for a in actors:
+        lines.append(
+            f"{a['actor_id']:20} {a['class'][:20]:20} {a['name'][:16] or '-':16} {a['state']:10} "
+            f"{a['agent_id'] or '-':24} {a['restarts']:8d} {a['pending']:8d}"
+        )
+    return lines
 
 
 def _executor_lines(executors: list[dict[str, Any]]) -> list[str]:

@@ -33,6 +33,9 @@ class UpConfig:
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
+    object_store_memory: str | None = dataclasses.field(
+        default=None, metadata=_help('object store size, e.g. "2GiB" (default: 30%% of memory)')
+    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
@@ -129,6 +132,14 @@ class AgentOptions:
         metadata=_help(
             "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
         ),
+    )
+    object_store_memory: str | None = dataclasses.field(
+        default=None,
+        metadata=_help('object store size, e.g. "2GiB" (default: 30%% of the agent\'s memory)'),
+    )
+    object_host: str | None = dataclasses.field(
+        default=None,
+        metadata=_help("address of the object endpoint (default: this host's towards the master)"),
     )
 
 

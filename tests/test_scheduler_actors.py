@@ -35,7 +35,7 @@ from pymesos_rt.scheduler.state import SchedulerState
 
 R = Resources
 PLACE = R(cpus=1)  # a default actor needs 1 CPU free to be placed...
-HOLD = R(cpus=0.01)  # ...and its executor holds 0.01 CPU
+HOLD = R()  # ...and its executor holds nothing
 
 
 class Checked(SchedulerState):
@@ -154,13 +154,13 @@ def test_actor_transitions_are_a_table():
 # --- placement and sending --------------------------------------------------------------------
 
 
-def test_default_actor_needs_one_cpu_free_and_holds_almost_none():
+def test_default_actor_needs_one_cpu_free_and_holds_nothing():
     s = make()
     s.tick(0.0)  # nothing to run: SUPPRESS
     assert new_actor(s) == [SetSuppressed(False)]  # REVIVE: the actor wants an executor
     # half a CPU free cannot place it
     assert s.offers([offer("O1", R(cpus=0.5))], 1.0) == [DeclineOffers(["O1"], 1.0)]
-    # one CPU can, and it holds 0.01 of it; the rest of the offer stays free for others
+    # one CPU can, and it holds none of it: the offer stays free for others
     assert s.offers([offer("O2", R(cpus=1, mem=100))], 2.0) == [
         LaunchExecutors("ag1", ["O2"], [("p-e1", HOLD)], 5.0),
         SetSuppressed(True),
@@ -269,18 +269,19 @@ def test_oom_names_the_memory_limit():
     assert "ran out of memory" in fail.message and "64 MiB" in fail.message
 
 
-def test_restart_reruns_the_constructor_and_requeues_calls_that_had_not_started():
+def test_restart_reruns_the_constructor_and_fails_unanswered_calls_at_most_once():
     s = make()
     new_actor(s, max_restarts=1)
     alive(s)
-    call(s, "t1")  # running (concurrency 1: the first sent)
-    call(s, "t2")  # sent, not started
+    call(s, "t1")  # sent: running, or done with its result still on its way
+    call(s, "t2", retries=1)  # sent, may have run too: it has a retry
+    call(s, "t3", deps=("x",))  # still waiting for its argument in the driver
     effects = s.executor_update(update("p-e1", ExecutorState.FAILED, "signal 9"), 5.0)
     assert [e.task_id for e in effects if isinstance(e, Fail)] == ["t1"]  # no task retries
     actor = s.actors.actors["A"]
     assert actor.state is ActorState.RESTARTING and actor.restarts == 1
     assert actor.creation_id == "A.c1" and s.tasks["A.c1"].state is TaskState.READY
-    assert s.tasks["t2"].state is TaskState.READY and s.tasks["t2"].attempts == 0
+    assert s.tasks["t2"].state is TaskState.READY and s.tasks["t2"].attempts == 1
     assert s.offers([offer("O2", R(cpus=1))], 6.0)[0] == LaunchExecutors(
         "ag1", ["O2"], [("p-e2", HOLD)], 5.0
     )
@@ -288,6 +289,7 @@ def test_restart_reruns_the_constructor_and_requeues_calls_that_had_not_started(
         Dispatch("p-e2", "A.c1", True),
         Dispatch("p-e2", "t2", True),
     ]
+    assert s.object_ready("x", 7.5) == [Dispatch("p-e2", "t3", False)]
     s.task_done("p-e2", "A.c1", 0.1, 8.0)
     assert actor.state is ActorState.ALIVE
     # the second death has no restart left
@@ -460,3 +462,14 @@ def test_actor_created_in_an_executor_is_held_by_it():
     assert ActorEnded("A", []) in effects
     assert s.actors.actors["A"].state is ActorState.DEAD
     assert "A" not in s.actors.waiting
+
+
+def test_only_the_last_dead_actors_are_remembered(monkeypatch):
+    monkeypatch.setattr("pymesos_rt.scheduler.actors.MAX_DEAD_KEPT", 2)
+    s = make()
+    for aid in ("A", "B", "C"):
+        new_actor(s, aid, holder="p-e9")
+        s.actors.kill(aid, True, 1.0)
+    assert set(s.actors.actors) == {"B", "C"}
+    late = call(s, "t1", "A")
+    assert late[0].kind == "actor_died" and "dead, or unknown" in late[0].message

@@ -31,10 +31,11 @@ import logging
 import socket
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
+from pymesos_rt.master.mesos_launch import NewExecutor, executor_launch, plan_task
 from pymesos_rt.master.records import Effect, Send
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import mesos as ms
@@ -49,14 +50,7 @@ log = logging.getLogger(__name__)
 _UUID_NAMESPACE = uuid.UUID("5d0b2a52-9c1e-4a53-8f1e-6d2f3b7c9a10")
 DEFAULT_FILTER_S = 5.0  # Mesos's default refuse_seconds
 DEFAULT_KILL_GRACE_S = 3.0
-
-
-@dataclass
-class _NewExecutor:
-    lease: str
-    info: ms.ExecutorInfo
-    own: Resources  # the executor's own resources (its lease)
-    container: Resources  # its container: its own and those of the tasks launched with it
+_BUCKETS = ("queued", "running", "finished", "failed")  # the task counts of ``/state``
 
 
 @dataclass
@@ -66,6 +60,12 @@ class MesosFramework:
     stream_id: str
     info: ms.FrameworkInfo
     last_heartbeat: float
+    principal: str | None = None  # who subscribed it (HTTP Basic): only they may re-subscribe
+    # uuid -> (agent, update id): updates sent and not yet acknowledged
+    acks: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+    live: dict[str, ms.TaskState] = field(default_factory=dict)  # last state of live tasks
+    completed: OrderedDict[str, ms.TaskStatus] = field(default_factory=OrderedDict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKETS, 0))
 
 
 class MesosMaster:
@@ -77,15 +77,10 @@ class MesosMaster:
     ) -> None:
         self.state = state
         self.heartbeat_interval = heartbeat_interval
-        self.completed_tasks_kept = completed_tasks_kept
+        self.completed_tasks_kept = completed_tasks_kept  # per framework
         self.frameworks: dict[str, MesosFramework] = {}
         self._by_conn: dict[str, str] = {}  # stream conn -> framework id
         self._by_stream: dict[str, str] = {}  # Mesos-Stream-Id -> framework id
-        # (framework, uuid) -> (agent, update id): updates sent and not yet acknowledged
-        self._acks: dict[tuple[str, bytes], tuple[str, str]] = {}
-        self._live: dict[tuple[str, str], ms.TaskState] = {}  # last state of live tasks
-        self._completed: OrderedDict[tuple[str, str], ms.TaskStatus] = OrderedDict()
-        self._counts: dict[str, dict[str, int]] = {}  # framework -> tasks per bucket
 
     # --- streams -----------------------------------------------------------------------------
     def framework_of_stream(self, stream_id: str) -> MesosFramework | None:
@@ -96,9 +91,12 @@ class MesosMaster:
     def is_stream(self, conn: str) -> bool:
         return conn in self._by_conn
 
-    def subscribe(self, conn: str, call: mc.Subscribe, now: float) -> tuple[str, list[Effect]]:
-        """Subscribe (or re-subscribe) on stream ``conn``; returns the new Mesos-Stream-Id.
-        Raises ``ValueError`` for a call Mesos would refuse with 400."""
+    def subscribe(
+        self, conn: str, call: mc.Subscribe, now: float, principal: str | None = None
+    ) -> tuple[str, list[Effect]]:
+        """Subscribe (or re-subscribe) on stream ``conn`` for the authenticated ``principal``;
+        returns the new Mesos-Stream-Id. Raises ``ValueError`` for a call Mesos would refuse
+        with 400, ``PermissionError`` (403) for a framework that another principal owns."""
         info = call.subscribe.framework_info
         fw_id = call.framework_id.value if call.framework_id else None
         if info.id is not None:
@@ -110,16 +108,24 @@ class MesosMaster:
         fw_id = fw_id or new_id("fw")
         role = info.role or (info.roles[0] if info.roles else "*")
         old = self.frameworks.get(fw_id)
+        if old is not None and old.principal is not None and old.principal != principal:
+            raise PermissionError(f"framework {fw_id} belongs to principal {old.principal!r}")
         if old is not None and old.conn is not None:
             self._by_conn.pop(old.conn, None)
         if old is not None:
             self._by_stream.pop(old.stream_id, None)
         stream_id = str(uuid.uuid4())
         info = _with_id(info, fw_id)
-        self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
+        if old is None:
+            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now, principal)
+        else:  # re-subscribed: its tasks and unacknowledged updates stay
+            old.conn, old.stream_id, old.info, old.last_heartbeat = conn, stream_id, info, now
         self._by_conn[conn] = fw_id
         self._by_stream[stream_id] = fw_id
-        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0)
+        # until issue 13 maps HTTP Basic secrets onto framework credentials, a Mesos framework
+        # is as strong as its principal (master/identity.py)
+        credential = f"mesos-principal:{info.principal or ''}"
+        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0, credential)
         log.info("Mesos framework %s (%s, user %r) subscribed", fw_id, info.name, info.user)
         return stream_id, self.state.on_framework_call(conn, internal, now)
 
@@ -207,12 +213,14 @@ class MesosMaster:
             available = available + offer.resources
         effects: list[Effect] = []
         launches: list[m.ExecutorLaunch] = []
-        new_executors: dict[str, _NewExecutor] = {}  # custom executors this call starts
+        new_executors: dict[str, NewExecutor] = {}  # custom executors this call starts
         seen: set[str] = set()
         for task in tasks:
             task_id = task.task_id.value
             try:
-                need, launch, new_ex = self._plan_task(fw, task, agent_id, seen, new_executors)
+                need, launch, new_ex = plan_task(
+                    self.state.executors, fw.framework_id, task, agent_id, seen, new_executors
+                )
             except ValueError as exc:
                 effects.append(self._task_error(fw, task_id, str(exc), agent_id))
                 continue
@@ -229,77 +237,17 @@ class MesosMaster:
                 if starting is not None:  # its container holds the tasks launched with it
                     starting.container = starting.container + launch.resources
             launches.append(launch)
-            self._track(fw.framework_id, task_id, ms.TaskState.TASK_STAGING)
-            self._live[(fw.framework_id, task_id)] = ms.TaskState.TASK_STAGING
-        ordered = [self._executor_launch(fw, ex) for ex in new_executors.values()]
+            self._track(fw, task_id, ms.TaskState.TASK_STAGING)
+            fw.live[task_id] = ms.TaskState.TASK_STAGING
+        ordered = [executor_launch(fw.framework_id, fw.info, ex) for ex in new_executors.values()]
         accept = m.Accept([o.offer_id for o in offers], ordered + launches, refuse)
         return effects + self.state.on_framework_call(conn, accept, now)
-
-    def _plan_task(
-        self,
-        fw: MesosFramework,
-        task: ms.TaskInfo,
-        agent_id: str,
-        seen: set[str],
-        new_executors: dict[str, _NewExecutor],
-    ) -> tuple[Resources, m.ExecutorLaunch, _NewExecutor | None]:
-        """What a task needs of the offers and its launch; raises ValueError saying why the task
-        is invalid."""
-        task_id = task.task_id.value
-        if why := ms.valid_id(task_id):
-            raise ValueError(f"bad task id {task_id!r}: {why}")
-        lease = ms.task_lease(task_id)
-        if task_id in seen or (fw.framework_id, lease) in self.state.executors:
-            raise ValueError(f"task id {task_id} is already in use")
-        if (task.command is None) == (task.executor is None):
-            raise ValueError("a task needs exactly one of command and executor")
-        if task.container is not None and task.container.type != "MESOS":
-            raise ValueError(f"containers of type {task.container.type} are not supported")
-        resources = ms.from_mesos_resources(task.resources)
-        if resources.is_empty():
-            raise ValueError("the task uses no resources")
-        if task.command is not None:
-            argv, env = _command(task.command, f"task {task_id}")
-            env.update(_task_env(fw.framework_id, task_id))
-            launch = m.ExecutorLaunch(
-                lease, resources, m.CommandInfo(argv, env), m.MesosCommandTask(task=task)
-            )
-            return resources, launch, None
-        assert task.executor is not None
-        info = task.executor
-        executor_id = info.executor_id.value
-        if why := ms.valid_id(executor_id):
-            raise ValueError(f"bad executor id {executor_id!r}: {why}")
-        ex_lease = ms.executor_lease(agent_id, executor_id)
-        launch = m.ExecutorLaunch(
-            lease, resources, m.CommandInfo([]), m.MesosExecutorTask(ex_lease, task)
-        )
-        if (fw.framework_id, ex_lease) in self.state.executors or ex_lease in new_executors:
-            return resources, launch, None
-        if info.command is None:
-            raise ValueError(f"executor {executor_id} has no command")
-        own = ms.from_mesos_resources(info.resources)
-        if own.is_empty():
-            raise ValueError(f"executor {executor_id} uses no resources (give it some cpus, mem)")
-        _command(info.command, f"executor {executor_id}")  # validates it
-        return resources + own, launch, _NewExecutor(ex_lease, info, own, own)
-
-    def _executor_launch(self, fw: MesosFramework, ex: _NewExecutor) -> m.ExecutorLaunch:
-        info = ex.info
-        assert info.command is not None
-        argv, env = _command(info.command, f"executor {info.executor_id.value}")
-        env["MESOS_FRAMEWORK_ID"] = fw.framework_id
-        env["MESOS_EXECUTOR_ID"] = info.executor_id.value
-        if fw.info.checkpoint:
-            env["MESOS_CHECKPOINT"] = "1"
-        spec = m.MesosExecutor(executor=info, framework=fw.info, container=ex.container)
-        return m.ExecutorLaunch(ex.lease, ex.own, m.CommandInfo(argv, env), spec)
 
     def _kill(self, fw: MesosFramework, conn: str, body: mc.KillBody) -> list[Effect]:
         task_id = body.task_id.value
         ex = self.state.executors.get((fw.framework_id, ms.task_lease(task_id)))
         if ex is None:
-            if (fw.framework_id, task_id) in self._completed:
+            if task_id in fw.completed:
                 return []  # already over
             why = "kill: the task is unknown"
             lost = ms.TaskState.TASK_LOST
@@ -316,7 +264,7 @@ class MesosMaster:
     def _acknowledge(
         self, fw: MesosFramework, conn: str, body: mc.AcknowledgeBody, now: float
     ) -> list[Effect]:
-        pending = self._acks.pop((fw.framework_id, body.uuid), None)
+        pending = fw.acks.pop(body.uuid, None)
         if pending is None:
             return []  # already acknowledged, or sent by an earlier master: it is resent
         agent_id, update_id = pending
@@ -338,11 +286,11 @@ class MesosMaster:
         for task_id in wanted:
             ex = self.state.executors.get((fw_id, ms.task_lease(task_id)))
             if ex is not None:
-                state = self._live.get((fw_id, task_id))
+                state = fw.live.get(task_id)
                 if state is None:
                     state = ms.TASK_STATE_OF[ex.state][0]
                 events.append(_update(task_id, state, ex.agent_id, "SOURCE_MASTER", recon=True))
-            elif (done := self._completed.get((fw_id, task_id))) is not None:
+            elif (done := fw.completed.get(task_id)) is not None:
                 events.append(mc.Update(update=mc.UpdateBody(status=done)))
             elif settled:  # agents had their time to re-register: it is gone
                 events.append(_update(task_id, ms.TaskState.TASK_LOST, "", "SOURCE_MASTER", True))
@@ -418,18 +366,17 @@ class MesosMaster:
                 events.append(mc.Failure(failure=body))
             return events, self._ack_here(update)
         status = self._status(update, task_id)
-        key = (fw.framework_id, task_id)
-        self._track(fw.framework_id, task_id, status.state)
+        self._track(fw, task_id, status.state)
         if status.state.terminal:
-            self._live.pop(key, None)
-            self._completed[key] = _without_uuid(status)
-            self._completed.move_to_end(key)
-            while len(self._completed) > self.completed_tasks_kept:
-                self._completed.popitem(last=False)
+            fw.live.pop(task_id, None)
+            fw.completed[task_id] = _without_uuid(status)
+            fw.completed.move_to_end(task_id)
+            while len(fw.completed) > self.completed_tasks_kept:
+                fw.completed.popitem(last=False)
         else:
-            self._live[key] = status.state
+            fw.live[task_id] = status.state
         if status.uuid is not None:
-            self._acks[(fw.framework_id, status.uuid)] = (update.agent_id, update.update_id)
+            fw.acks[status.uuid] = (update.agent_id, update.update_id)
         return [mc.Update(update=mc.UpdateBody(status=status))], []
 
     def _status(self, update: m.StatusUpdate, task_id: str) -> ms.TaskStatus:
@@ -495,20 +442,18 @@ class MesosMaster:
         return effects
 
     # --- helpers -----------------------------------------------------------------------------
-    def _track(self, fw_id: str, task_id: str, new: ms.TaskState) -> None:
+    def _track(self, fw: MesosFramework, task_id: str, new: ms.TaskState) -> None:
         """Keep the framework's task counts (``tasks`` in ``/state``, ``pymesos-rt status``
         and the dashboard) through a task's state change; a resent update changes nothing."""
-        key = (fw_id, task_id)
-        old = self._live.get(key)
-        if old is None and key in self._completed:
+        old = fw.live.get(task_id)
+        if old is None and task_id in fw.completed:
             return  # it ended already: this is a resend
-        counts = self._counts.setdefault(fw_id, dict.fromkeys(_BUCKETS, 0))
         if old is not None:
-            counts[_bucket(old)] -= 1
-        counts[_bucket(new)] += 1
-        entry = self.state.frameworks.get(fw_id)
+            fw.counts[_bucket(old)] -= 1
+        fw.counts[_bucket(new)] += 1
+        entry = self.state.frameworks.get(fw.framework_id)
         if entry is not None:
-            entry.tasks = dict(counts)
+            entry.tasks = dict(fw.counts)
 
     def _forget(self, fw_id: str) -> None:
         fw = self.frameworks.pop(fw_id, None)
@@ -517,13 +462,6 @@ class MesosMaster:
         if fw.conn is not None:
             self._by_conn.pop(fw.conn, None)
         self._by_stream.pop(fw.stream_id, None)
-        self._counts.pop(fw_id, None)
-        for ack in [k for k in self._acks if k[0] == fw_id]:
-            del self._acks[ack]
-        for key in [k for k in self._live if k[0] == fw_id]:
-            del self._live[key]
-        for key in [k for k in self._completed if k[0] == fw_id]:
-            del self._completed[key]
 
     def _role(self, fw: MesosFramework) -> str:
         entry = self.state.frameworks.get(fw.framework_id)
@@ -592,16 +530,12 @@ class MesosMaster:
         for fw_id, fw in self.frameworks.items():
             if fw.conn is not None:
                 assert self._by_conn.get(fw.conn) == fw_id
-        for fw_id, _ in self._acks:
-            assert fw_id in self.frameworks, fw_id
-        for key, state in self._live.items():
-            assert not state.terminal and key not in self._completed, key
-        assert len(self._completed) <= self.completed_tasks_kept
-        for counts in self._counts.values():
-            assert all(n >= 0 for n in counts.values()), counts
-
-
-_BUCKETS = ("queued", "running", "finished", "failed")
+        for fw in self.frameworks.values():
+            for task_id, state in fw.live.items():
+                assert not state.terminal and task_id not in fw.completed, task_id
+            assert len(fw.completed) <= self.completed_tasks_kept
+            assert all(n >= 0 for n in fw.counts.values()), fw.counts
+            assert sum(fw.counts[b] for b in ("queued", "running")) == len(fw.live), fw.counts
 
 
 def _bucket(state: ms.TaskState) -> str:
@@ -637,24 +571,3 @@ def _update(
         agent_id=ms.Id(value=agent_id) if agent_id else None,
     )
     return mc.Update(update=mc.UpdateBody(status=status))
-
-
-def _command(command: ms.CommandInfo, what: str) -> tuple[list[str], dict[str, str]]:
-    """argv and environment of a Mesos CommandInfo (``shell``: ``/bin/sh -c value``; else
-    ``value`` is the program and ``arguments`` its argv, argv[0] included)."""
-    if not command.value:
-        raise ValueError(f"{what}: command.value is empty")
-    if command.uris:
-        raise ValueError(f"{what}: fetching URIs is not supported")
-    if command.shell:
-        argv = ["/bin/sh", "-c", command.value]
-    else:
-        argv = [command.value, *command.arguments[1:]]
-    env = {}
-    if command.environment is not None:
-        env = {var.name: var.value for var in command.environment.variables}
-    return argv, env
-
-
-def _task_env(fw_id: str, task_id: str) -> dict[str, str]:
-    return {"MESOS_FRAMEWORK_ID": fw_id, "MESOS_TASK_ID": task_id, "MESOS_EXECUTOR_ID": task_id}

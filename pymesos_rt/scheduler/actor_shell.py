@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_id
+from pymesos_rt.protocol.objects import Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler.actors import Actor, ActorBook
 from pymesos_rt.scheduler.objects import FAILED, READY
 from pymesos_rt.scheduler.records import Task
-from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport.base import Connection
 
 if TYPE_CHECKING:
@@ -249,6 +249,16 @@ class ActorShell:
         self.driver.table.unpin(spec.dep_ids)
         return self.core.unpin(spec.handle_ids, now)
 
+    def summaries(self, limit: int = 1000) -> list[m.ActorBrief]:
+        """Briefs of (at most ``limit``) actors that changed since the last ones sent."""
+        book = self.core
+        out: list[m.ActorBrief] = []
+        while book.changed and len(out) < limit:
+            actor = book.actors.get(book.changed.pop())
+            if actor is not None:
+                out.append(m.ActorBrief(*book.summary(actor)))
+        return out
+
     def stop(self, eff: fx.StopExecutor) -> None:
         conn = self.driver.executor_conns.get(eff.executor_id)
         if conn is not None:
@@ -263,8 +273,10 @@ class ActorShell:
         """The return objects of a call that has several (``TaskDone.returns``)."""
         effects: list[fx.Effect] = []
         for b in msg.returns:
-            value: Payload = Stored(b.location, 0) if b.location else b.data
-            self.driver.table.complete(b.object_id, FAILED if b.error else READY, value)
+            value: Payload = b.data if b.location is None else b.location
+            state = FAILED if b.error else READY
+            self.driver.table.complete(b.object_id, state, value, b.contained)
+            self.driver.objects.record_home(b.object_id, b.location)
             effects += self.driver.core.object_ready(b.object_id, now)
         return effects
 

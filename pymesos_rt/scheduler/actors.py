@@ -16,10 +16,11 @@ Rules kept here:
   DEAD when the constructor raised, ``rt.kill``, ``rt.exit_actor()``/the graceful stop
   method, every handle gone (after the calls already queued), or the executor died with no
   restarts left. DEAD is final; later calls fail at once with the cause.
-- When the executor dies, calls that may have been running (the first ``max_concurrency``
-  sent after the constructor returned) use one of ``max_task_retries`` (-1: no limit) or fail
-  with ``actor_died``; calls sent but not started go back to the front of their callers'
-  queues without using a retry.
+- When the executor dies, every call sent to it after its constructor returned and not yet
+  answered may have run (results of finished calls can still be on their way): each uses one
+  of ``max_task_retries`` (-1: no limit), going back to the front of its caller's queue, or
+  fails with ``actor_died`` (at most once, as in Ray). Calls sent while the constructor still
+  ran had not started: they go back without using a retry.
 - Handles: an actor lives while the driver holds a handle, an executor holds one, an
   unfinished task carries one in its arguments, or one was pickled into a value or a
   function (*escaped*: it then lives until the program ends or ``rt.kill``).
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from pymesos_rt.scheduler.state import SchedulerState
 
 STOP_GRACE_S = 5.0  # a gracefully stopped actor's executor is killed if still there after this
+MAX_DEAD_KEPT = 10_000  # dead actors remembered (their later calls fail with the cause)
 DRIVER = "driver"  # the caller name of calls the driver itself submits
 
 
@@ -105,6 +107,7 @@ class ActorBook:
         self.held_by: dict[str, set[str]] = {}  # executor id -> actors it holds handles of
         self.stopping: dict[str, float] = {}  # executor id -> when to kill it if still there
         self.changed: set[str] = set()  # actors whose summary changed (for /state)
+        self.dead: deque[str] = deque()  # dead actors, oldest first (at most MAX_DEAD_KEPT)
         self._seq = 0
 
     # --- creation ------------------------------------------------------------------------------
@@ -148,8 +151,13 @@ class ActorBook:
         if actor is None or actor.state is ActorState.DEAD:
             death = self._death_of(actor, task)
             return self.sched._fail(task, death, now) + self._after(actor, now)
+        self.changed.add(actor.actor_id)
         if not task.missing:
             task.move(TaskState.READY)
+            if task.caller not in actor.queues:  # none of this caller's calls waits before it
+                lease = self._sendable(actor)
+                if lease is not None:
+                    return [self.sched._send(task, lease, ())]
         queue = actor.queues.get(task.caller)
         if queue is None:
             queue = actor.queues[task.caller] = deque()
@@ -181,6 +189,16 @@ class ActorBook:
             self.waiting[actor.actor_id] = None
 
     # --- sending -------------------------------------------------------------------------------
+    def _sendable(self, actor: Actor) -> Lease | None:
+        """The actor's executor, if calls can go to it now (its constructor was sent)."""
+        lease = self.sched.leases.get(actor.executor_id) if actor.executor_id else None
+        if lease is None or not lease.connected or lease.killing:
+            return None
+        creation = self.sched.tasks.get(actor.creation_id)
+        if creation is not None and creation.state is not TaskState.DISPATCHED:
+            return None
+        return lease
+
     def _pump(self, actor: Actor, caller: str | None) -> list[Effect]:
         """Send what can go to the actor's executor: the constructor first, then, per caller in
         order, every call up to the first one still waiting for arguments."""
@@ -248,7 +266,9 @@ class ActorBook:
             # the constructor's arguments stay pinned for restarts (ActorEnded unpins them)
             return [Finished(task.task_id, []), *self._maybe_stop(actor, now)]
         effects: list[Effect] = [Finished(task.task_id, task.dep_ids)]
-        effects += sched.object_ready(task.task_id, now)
+        sched.ready_objects.add(task.task_id)
+        if task.task_id in sched.dependents:  # else nothing waits on it: no task queue to pump
+            effects += sched.object_ready(task.task_id, now)
         return effects + self._after(actor, now)
 
     def task_failed(self, task: Task, blob: bytes, now: float) -> list[Effect]:
@@ -310,16 +330,15 @@ class ActorBook:
         ]
         creation_running = any(t.task_id == actor.creation_id for t in sent)
         calls = [t for t in sent if t.task_id != actor.creation_id]
-        started = set() if creation_running else {t.task_id for t in calls[: actor.max_concurrency]}
         again: dict[str, list[str]] = {}
         for task in calls:
             retry = task.max_retries < 0 or task.attempts <= task.max_retries
-            if task.task_id in started and not retry:
+            if not creation_running and not retry:
                 effects += sched._fail(
                     task, Fail(task.task_id, "actor_died", f"{message}; call {task.name} lost"), now
                 )
                 continue
-            if task.task_id not in started:
+            if creation_running:
                 task.attempts -= 1  # it never started
             task.move(TaskState.READY)
             task.executor_id = None
@@ -394,11 +413,27 @@ class ActorBook:
             else:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
         effects.append(ActorEnded(actor.actor_id, list(actor.dep_ids)))
+        self.dead.append(actor.actor_id)
+        while len(self.dead) > MAX_DEAD_KEPT:
+            self._forget(self.dead.popleft())
         return effects
+
+    def _forget(self, actor_id: str) -> None:
+        """Drop a long-dead actor's record (its handles' calls then fail as unknown)."""
+        actor = self.actors.pop(actor_id, None)
+        self.changed.discard(actor_id)
+        if actor is not None:
+            for holder in actor.holders:
+                held = self.held_by.get(holder)
+                if held is not None:
+                    held.discard(actor_id)
+                    if not held:
+                        del self.held_by[holder]
 
     def _death_of(self, actor: Actor | None, task: Task) -> Fail:
         if actor is None:
-            return Fail(task.task_id, "actor_died", f"call {task.name}: the actor is unknown here")
+            message = f"call {task.name}: its actor is dead, or unknown to this program"
+            return Fail(task.task_id, "actor_died", message)
         if actor.cause_kind == "blob" and actor.cause_blob is not None:
             return Fail(task.task_id, "blob", blob=actor.cause_blob)
         kind = actor.cause_kind if actor.cause_kind in ("unschedulable",) else "actor_died"
