@@ -175,6 +175,16 @@ class LogsConfig:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class MesosSecretConfig:
+    """``pymesos-rt mesos-secret PRINCIPAL``: print a new HTTP Basic secret for a Mesos framework
+    of that principal (docs/mesos-api.md)."""
+
+    secret_file: str | None = dataclasses.field(
+        default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
+    )
+
+
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
