@@ -304,12 +304,13 @@ def test_launch_that_does_not_fit_is_an_error_and_the_rest_launches(ms):
     assert ms.allocate(6.0) == [Send("f1", offers_msg(("M-O2", "fw1", R(cpus=1, mem=3072))))]
 
 
-def test_launch_of_empty_resources_is_an_error(ms):
+def test_launch_holding_nothing_is_accepted_and_takes_nothing(ms):
+    """An actor without num_cpus holds nothing while it lives (Ray's default actor)."""
     ms.allocate(1.0)
     effects = ms.on_framework_call("f1", m.Accept(["M-O1"], [launch("e0")]), 1.0)
-    why = "launch e0 ((none)) does not fit offer (cpus:4;mem:4096)"
-    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e0", why, "ag1"))]
-    assert ms.executors == {}
+    assert [type(e.message) for e in effects if isinstance(e, Send)] == [m.LaunchExecutor]
+    assert ms.executors[("fw1", "e0")].resources == R()
+    assert ms.used_total == R()
 
 
 def test_launch_of_negative_resources_is_an_error(ms):

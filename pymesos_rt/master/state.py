@@ -201,9 +201,10 @@ class MasterState(Registry):
             if key in self.executors:
                 effects.append(Send(fw.conn, m.Error(f"executor id {launch.executor_id} is taken")))  # type: ignore[arg-type]
                 continue
+            # a launch may hold nothing: an actor without num_cpus holds no resources while
+            # it lives, as Ray's default actor (its framework placed it where 1 CPU was free)
             if (
                 not launch.resources.fits(available)
-                or launch.resources.is_empty()
                 or not launch.resources.is_nonnegative()  # would grow what is left
             ):
                 why = (
