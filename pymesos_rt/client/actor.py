@@ -489,5 +489,8 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     """Stop an actor at once (no exit handlers run): its unanswered calls fail with
     ``ActorDiedError``; with ``no_restart=False`` it restarts if it has restarts left."""
     if not isinstance(actor, ActorHandle):
-        raise TypeError(f"kill takes an actor handle, got {type(actor).__name__}")
+        raise ValueError(  # Ray's type (ray.kill)
+            f"rt.kill() takes an actor handle, got {type(actor).__name__}; "
+            "for tasks use rt.cancel()"
+        )
     backend_mod.current().kill_actor(actor._actor_id, no_restart)
