@@ -540,3 +540,27 @@ def test_an_actor_out_of_scope_is_not_restarted(slots):
     # all slots free again: the old actor was not restarted
     a = Actor.remote()
     assert rt.get(a.getpid.remote(), timeout=60) != pid
+
+
+def test_an_actor_holds_its_gpus_while_it_lives():
+    """``num_gpus`` is an actor option (Ray: test_decorator_args): placed where the GPUs are
+    free, its executor holds them until the actor stops."""
+    rt.init(num_cpus=2, memory="4GiB", num_gpus=1)
+    try:
+
+        @rt.remote(num_gpus=1)
+        class GpuActor:
+            def pid(self):
+                return os.getpid()
+
+        wait_for(lambda: rt.available_resources().get("GPU") == 1.0, 30, "the GPU free")
+        a = GpuActor.remote()
+        pid = rt.get(a.pid.remote(), timeout=60)
+        assert rt.available_resources().get("GPU", 0.0) == 0.0
+        with pytest.raises(rt.UnschedulableError, match="gpus"):
+            GpuActor.options(num_gpus=2).remote()
+        del a
+        wait_for(lambda: _gone(pid), 30, "the GPU actor stopped")
+        wait_for(lambda: rt.available_resources().get("GPU") == 1.0, 30, "the GPU back")
+    finally:
+        rt.shutdown()

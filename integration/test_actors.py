@@ -36,6 +36,12 @@ class Counter:
     def get(self) -> int:
         return self.value
 
+    def reset(self) -> None:
+        self.value = 0
+
+    def wait_on(self, signal) -> None:
+        rt.get(signal.wait.remote())
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -77,6 +83,99 @@ def test_multiple_actors(cluster):
     for i in range(num_actors):
         chunk = values[num_increases * i : num_increases * (i + 1)]
         assert chunk == list(range(i + 1, num_increases + i + 1))
+    # interweave the calls on the different actors
+    for a in actors:
+        a.reset.remote()
+    results = []
+    for _ in range(num_increases):
+        results += [a.incr.remote() for a in actors]
+    values = rt.get(results, timeout=60)
+    for j in range(num_increases):
+        assert values[num_actors * j : num_actors * (j + 1)] == num_actors * [j + 1]
+
+
+def test_plain_classes_arguments_and_names(cluster):
+    """Ray: test_no_args, test_no_constructor, test_custom_classes, test_inherit_actor_from_class,
+    test_actor_name_conflict, test_random_id_generation."""
+    import random
+
+    @rt.remote
+    class NoArgs:
+        def __init__(self):
+            pass
+
+        def get_values(self):
+            pass
+
+    @rt.remote
+    class NoConstructor:
+        def get_values(self):
+            pass
+
+    assert rt.get(NoArgs.remote().get_values.remote(), timeout=30) is None
+    assert rt.get(NoConstructor.remote().get_values.remote(), timeout=30) is None
+
+    class Foo:
+        def __init__(self, x):
+            self.x = x
+
+        def f(self):
+            return self.x
+
+        def g(self, y):
+            return self.x + y
+
+    @rt.remote
+    class Custom:
+        def __init__(self, f2):
+            self.f1 = Foo(1)
+            self.f2 = f2
+
+        def get_values1(self):
+            return self.f1, self.f2
+
+        def get_values2(self, f3):
+            return self.f1, self.f2, f3
+
+    actor = Custom.remote(Foo(2))
+    results1 = rt.get(actor.get_values1.remote(), timeout=30)
+    assert results1[0].x == 1 and results1[1].x == 2
+    results2 = rt.get(actor.get_values2.remote(Foo(3)), timeout=30)
+    assert [r.x for r in results2] == [1, 2, 3]
+
+    @rt.remote
+    class FromClass(Foo):
+        def __init__(self, x):
+            Foo.__init__(self, x)
+
+        def get_value(self):
+            return self.f()
+
+    inherited = FromClass.remote(1)
+    assert rt.get(inherited.get_value.remote(), timeout=30) == 1
+    assert rt.get(inherited.g.remote(5), timeout=30) == 6
+
+    @rt.remote
+    class A:
+        def foo(self):
+            return 100000
+
+    results = [A.remote().foo.remote()]
+    for x in range(10):
+
+        @rt.remote
+        class A:  # type: ignore[no-redef]
+            def foo(self):
+                return x
+
+        results.append(A.remote().foo.remote())
+    assert rt.get(results, timeout=60) == [100000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+    random.seed(1234)
+    f1 = NoArgs.remote()
+    random.seed(1234)
+    f2 = NoArgs.remote()
+    assert f1._actor_id != f2._actor_id
 
 
 def test_object_ref_arguments_are_resolved_first_and_order_holds(cluster):
@@ -258,6 +357,48 @@ def test_constructor_error_is_raised_by_every_call(cluster):
 @rt.remote
 def call_handle(handle) -> int:
     return rt.get(handle.incr.remote(), timeout=30)
+
+
+def test_actors_defined_inside_tasks(cluster):
+    """Ray: test_define_actor_within_remote_function, test_actor_import_counter."""
+
+    @rt.remote
+    def f(x, n):
+        @rt.remote
+        class Actor1:
+            def __init__(self, x):
+                self.x = x
+
+            def get_value(self):
+                return self.x
+
+        actor = Actor1.remote(x)
+        return rt.get([actor.get_value.remote() for _ in range(n)])
+
+    assert rt.get(f.remote(3, 1), timeout=60) == [3]
+    assert rt.get([f.remote(i, 20) for i in range(4)], timeout=120) == [20 * [i] for i in range(4)]
+
+    num_remote_functions = 50
+    for i in range(num_remote_functions):
+
+        @rt.remote
+        def h():
+            return i
+
+    @rt.remote
+    def g():
+        @rt.remote
+        class Actor:
+            def __init__(self):
+                self.x = rt.get(h.remote())  # the last version of h
+
+            def get_val(self):
+                return self.x
+
+        actor = Actor.remote()
+        return rt.get(actor.get_val.remote())
+
+    assert rt.get(g.remote(), timeout=60) == num_remote_functions - 1
 
 
 def test_handles_go_to_tasks_and_to_other_actors(cluster):
@@ -870,6 +1011,26 @@ def test_state_and_status_show_actors(cluster):
     assert state["counts"]["actors"] >= 1
     text = render_status(state)
     assert "ACTOR" in text and "shown" in text and "ALIVE" in text
+    # unanswered calls: one blocked in the actor and three queued behind it
+    signal = Signal.remote()
+    blocked = a.wait_on.remote(signal)
+    queued = [a.incr.remote() for _ in range(3)]
+    wait_for(
+        lambda: [
+            x for x in _state(cluster)["actors"] if x["name"] == "shown" and x["pending"] == 4
+        ],
+        30,
+        "4 pending calls in /state",
+    )
+    rt.get(signal.send.remote(), timeout=30)
+    assert rt.get([blocked, *queued], timeout=30) == [None, 2, 3, 4]
+    wait_for(
+        lambda: [
+            x for x in _state(cluster)["actors"] if x["name"] == "shown" and x["pending"] == 0
+        ],
+        30,
+        "no pending call in /state",
+    )
     rt.kill(a)
     wait_for(
         lambda: any(

@@ -351,6 +351,7 @@ class SchedulerState:
         if lease is None:
             return []
         lease.blocked = max(0, lease.blocked + delta)
+        self.actors.lending.update(lease)
         return self._pump(now)
 
     def executor_connected(self, executor_id: str, now: float) -> list[Effect]:
