@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pwd
 import subprocess
 import sys
 import time
@@ -120,6 +122,32 @@ def test_a_command_without_shell_gets_its_arguments_and_environment(cluster, tmp
         "PYMESOS_RT_MEM_MIB",
         "PYMESOS_RT_RESOURCES",
     }, sorted(ours)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs an agent running as root")
+def test_a_task_runs_as_its_user_and_an_unknown_user_fails(cluster, tmp_path):
+    """As Mesos's agent with ``--switch_user`` (our default): the task's process runs as
+    ``CommandInfo.user`` (else ``FrameworkInfo.user``), owning its sandbox; a user the agent's
+    machine does not know fails the task, saying so."""
+    master, _, work = cluster
+    fw = Framework(tmp_path, address(master), name="users")
+    as_nobody = command_task("as-nobody", 'id -un > who.txt && echo "$USER $HOME" >> who.txt')
+    as_nobody["command"]["user"] = "nobody"
+    as_ghost = command_task("as-ghost", "true")
+    as_ghost["command"]["user"] = "no-such-user-here"
+    try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+        fw.launch(as_nobody)
+        fw.status("as-nobody", "TASK_FINISHED")
+        fw.launch(as_ghost)
+        failed = fw.status("as-ghost", "TASK_FAILED")
+    finally:
+        fw.stop()
+    box = sandbox(work, fw_id, "as-nobody")
+    nobody = pwd.getpwnam("nobody")
+    assert (box / "who.txt").read_text().split() == ["nobody", "nobody", nobody.pw_dir]
+    assert (box.stat().st_uid, (box / "who.txt").stat().st_uid) == (nobody.pw_uid,) * 2
+    assert "no such user" in failed["message"] and "no-such-user-here" in failed["message"]
 
 
 def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pymesos_rt.agent import standby
 from pymesos_rt.agent.containers import Container, Containerizer
+from pymesos_rt.agent.mesos_user import RunAs
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
@@ -94,10 +95,12 @@ class Launcher:
         resources: Resources,
         command: m.CommandInfo,
         inherit_env: bool = True,
+        run_as: RunAs | None = None,
     ) -> int:
         """Start the executor; raises OSError when it cannot be started. Without
         ``inherit_env`` (a Mesos framework's process) it gets only the basics of the agent's
-        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``."""
+        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``.
+        ``run_as``: started as that user (``agent/mesos_user.py``), owning its sandbox."""
         if self._closing:
             raise OSError(f"cannot start executor {executor_id}: the agent is stopping")
         loop = asyncio.get_running_loop()
@@ -110,6 +113,8 @@ class Launcher:
         else:
             env = {k: os.environ[k] for k in _BASIC_ENV if k in os.environ} | command.env
             env["MESOS_SANDBOX"] = env["MESOS_DIRECTORY"] = str(sandbox)
+        if run_as is not None:
+            env |= run_as.env()
         env["PYMESOS_RT_EXECUTOR_ID"] = executor_id
         env["PYMESOS_RT_FRAMEWORK_ID"] = framework_id
         env["PYMESOS_RT_SANDBOX"] = str(sandbox)
@@ -117,7 +122,7 @@ class Launcher:
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
         env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
-        proc = self._take_standby(command)
+        proc = None if run_as is not None else self._take_standby(command)
         if proc is not None:
             try:
                 container.adopt(proc.pid)
@@ -129,7 +134,7 @@ class Launcher:
         if self.warm_standby and self._standby is None:  # taken, or found dead
             loop.call_later(STANDBY_DELAY_S, self.start_standby)
         if proc is None:
-            proc = self._popen(command.argv, env, sandbox, container, executor_id)
+            proc = self._popen(command.argv, env, sandbox, container, executor_id, run_as)
         container.isolate(proc.pid)
         pidfd = os.pidfd_open(proc.pid)
         key = (framework_id, executor_id)
@@ -149,9 +154,14 @@ class Launcher:
         sandbox: Path,
         container: Container,
         executor_id: str,
+        run_as: RunAs | None = None,
     ) -> subprocess.Popen[bytes]:
+        # join the container (as root), then become the user
+        preexec = container.preexec if run_as is None else _both(container.preexec, run_as.demote)
         with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
             try:
+                if run_as is not None:
+                    run_as.own(sandbox, sandbox / "stdout", sandbox / "stderr")
                 return subprocess.Popen(
                     argv,
                     env=env,
@@ -160,7 +170,7 @@ class Launcher:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
-                    preexec_fn=container.preexec,
+                    preexec_fn=preexec,
                     close_fds=True,
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
@@ -280,6 +290,14 @@ class Launcher:
 
     def remove_sandboxes(self) -> None:
         shutil.rmtree(self.work_dir / "executors", ignore_errors=True)
+
+
+def _both(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
