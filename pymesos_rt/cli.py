@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from pymesos_rt import logs
 from pymesos_rt.agent.containers import make_containerizer
+from pymesos_rt.agent.gpus import parse_devices
 from pymesos_rt.agent.resources import detect
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.agent.state import AgentConfig
@@ -120,6 +121,7 @@ async def _run_master(opts: MasterOptions, secret: str | None) -> None:
         agent_reregister_timeout=opts.agent_reregister_timeout,
         reclaim_interval=opts.reclaim_interval,
         mesos_heartbeat_interval=opts.mesos_heartbeat_interval,
+        filter_gpu_resources=not opts.no_filter_gpu_resources,
     )
 
     def make_state() -> MasterState:  # a fresh registry for each term as leader
@@ -204,6 +206,10 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
         raise UsageError(f"bad --resources: {exc}") from None
+    try:
+        devices = parse_devices(opts.gpu_devices) if opts.gpu_devices else None
+    except ValueError as exc:
+        raise UsageError(f"bad --gpu-devices: {exc}") from None
     work_dir = Path(opts.work_dir)
     try:
         containerizer = make_containerizer(opts.isolation, "agent", work_dir)
@@ -220,6 +226,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         ),
         warm_standby=not opts.no_warm_standby,
         mesos_api_host=opts.mesos_api_host,
+        gpu_devices=devices,
     )
 
     await link.start()
@@ -277,6 +284,7 @@ def cmd_up(cfg: UpConfig) -> int:
             host=cfg.host,
             port=cfg.port,
             resources_text=cfg.resources,
+            filter_gpu_resources=not cfg.no_filter_gpu_resources,
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None

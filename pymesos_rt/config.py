@@ -32,6 +32,9 @@ class UpConfig:
         default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
+    no_filter_gpu_resources: bool = dataclasses.field(
+        default=False, metadata=_help("offer agents with GPUs to frameworks that use none too")
+    )
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
@@ -49,6 +52,13 @@ class MasterOptions:
         default=None, metadata=_help("write the bound port to this file once listening")
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
+    no_filter_gpu_resources: bool = dataclasses.field(
+        default=False,
+        metadata=_help(
+            "offer agents with GPUs to every framework (default: only to frameworks with the "
+            "GPU_RESOURCES capability, as Mesos's --filter_gpu_resources)"
+        ),
+    )
     weights: str | None = dataclasses.field(
         default=None, metadata=_help('role weights, e.g. "a=2,b=1" (default weight 1)')
     )
@@ -100,6 +110,13 @@ class AgentOptions:
     )
     resources: str | None = dataclasses.field(
         default=None, metadata=_help('e.g. "cpus:4;mem:4096" (mem in MiB; default: measured)')
+    )
+    gpu_devices: str | None = dataclasses.field(
+        default=None,
+        metadata=_help(
+            "GPU device indices to offer, e.g. 0,1 (default: found with nvidia-smi/NVML, "
+            "else 0..N-1 for gpus:N in --resources)"
+        ),
     )
     isolation: str = dataclasses.field(
         default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")

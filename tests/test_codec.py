@@ -58,6 +58,8 @@ SCHEDULER_CALLS = [
     m.Teardown(),
     m.TaskCounts(3, 2, 10, 1),
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
+    m.Subscribe("gpu-app", capabilities=[m.GPU_RESOURCES]),
+    m.UpdateFramework([m.GPU_RESOURCES]),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

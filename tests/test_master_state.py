@@ -906,3 +906,36 @@ def test_a_thousand_agents_with_executors_keep_every_index_consistent():
     ms.tick(20.0)  # the disconnected ones did not come back
     ms.validate()
     assert len(ms.agents) == 1000 - 143
+
+
+# --- GPUs (Mesos's --filter_gpu_resources) -----------------------------------------------------
+
+
+def offered_to(effects) -> list[tuple[str, str]]:
+    return [
+        (e.conn, o.agent_id)
+        for e in effects
+        if isinstance(e, Send) and isinstance(e.message, m.Offers)
+        for o in e.message.offers
+    ]
+
+
+def test_gpu_agents_are_offered_only_to_frameworks_that_use_gpus():
+    ms = make_master()
+    register_agent(ms, "a1", "ag-gpu", res=Resources(cpus=4, mem=4096, gpus=2))
+    subscribe(ms, "f1", "fw1")
+    assert offered_to(ms.allocate(1.0)) == []
+    ms.on_framework_call("f1", m.UpdateFramework([m.GPU_RESOURCES]), 2.0)
+    assert offered_to(ms.allocate(2.0)) == [("f1", "ag-gpu")]
+    # a framework that subscribes with the capability is offered them at once
+    ms2 = make_master()
+    register_agent(ms2, "a1", "ag-gpu", res=Resources(cpus=4, gpus=1))
+    subscribe(ms2, "f1", "fw1", capabilities=[m.GPU_RESOURCES])
+    assert offered_to(ms2.allocate(1.0)) == [("f1", "ag-gpu")]
+
+
+def test_without_the_filter_gpu_agents_go_to_anyone():
+    ms = make_master(filter_gpu_resources=False)
+    register_agent(ms, "a1", "ag-gpu", res=Resources(cpus=4, gpus=2))
+    subscribe(ms, "f1", "fw1")
+    assert offered_to(ms.allocate(1.0)) == [("f1", "ag-gpu")]

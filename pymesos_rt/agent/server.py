@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pymesos_rt import store
+from pymesos_rt.agent import gpus
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
@@ -40,7 +41,13 @@ class Agent:
         warm_standby: bool = True,
         first_standby: subprocess.Popen[bytes] | None = None,
         mesos_api_host: str = "127.0.0.1",
+        gpu_devices: list[int] | None = None,
     ) -> None:
+        found = gpus.detect() if gpu_devices is None else []
+        devices = gpus.devices_for(resources, gpu_devices, found)
+        resources = gpus.with_gpus(resources, devices)
+        if devices:
+            log.info("GPUs %s offered as gpus:%d", devices, len(devices))
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
         self.object_dir = store.make_dir(work_dir)
@@ -55,6 +62,7 @@ class Agent:
             self._on_exit,
             warm_standby=warm_standby,
             first_standby=first_standby,
+            gpus=gpus.GpuSet(devices),
         )
         # Mesos frameworks' tasks and executors (and the executor API, served once needed)
         self.mesos = MesosAgentApi(self.core, self.launcher, self._apply, mesos_api_host)

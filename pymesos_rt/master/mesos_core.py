@@ -118,7 +118,8 @@ class MesosMaster:
         self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
         self._by_conn[conn] = fw_id
         self._by_stream[stream_id] = fw_id
-        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0)
+        caps = [c.type for c in info.capabilities]  # GPU_RESOURCES: offered GPU agents
+        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0, caps)
         log.info("Mesos framework %s (%s, user %r) subscribed", fw_id, info.name, info.user)
         return stream_id, self.state.on_framework_call(conn, internal, now)
 

@@ -34,6 +34,7 @@ class MasterConfig:
     reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
     completed_executors_kept: int = 1000
     mesos_heartbeat_interval: float = 15.0  # HEARTBEAT events on Mesos v1 API streams
+    filter_gpu_resources: bool = True  # agents with GPUs only for GPU_RESOURCES frameworks
 
 
 @dataclass

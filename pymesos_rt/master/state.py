@@ -54,6 +54,7 @@ class MasterState(Registry):
     ) -> None:
         super().__init__(allocator or DRFAllocator())
         self.config = config or MasterConfig()
+        self.allocator.filter_gpu_resources = self.config.filter_gpu_resources
         self.master_id = master_id or new_id("master")
         self.completed_executors: list[ExecutorEntry] = []
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
@@ -111,6 +112,10 @@ class MasterState(Registry):
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)
+            case m.UpdateFramework():
+                gpus = m.GPU_RESOURCES in call.capabilities
+                self.allocator.set_gpu_capable(fw.framework_id, gpus)
+                return []
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
@@ -133,6 +138,7 @@ class MasterState(Registry):
         fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
         self._conns[conn] = ("framework", fw_id)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
+        self.allocator.set_gpu_capable(fw_id, m.GPU_RESOURCES in call.capabilities)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
         effects.append(Send(conn, m.Subscribed(fw_id, self.master_id)))
         effects.append(Send(conn, self._cluster_message()))

@@ -107,11 +107,15 @@ class ExecutorRecord(msgspec.Struct, frozen=True):
 # ---- framework <-> master ------------------------------------------------------------------
 
 
+GPU_RESOURCES = "GPU_RESOURCES"  # a framework capability, as Mesos names it
+
+
 class Subscribe(_Msg, tag="subscribe", frozen=True):
     name: str
     role: str = "*"
     framework_id: str | None = None
     failover_timeout: float = 0.0
+    capabilities: list[str] = []  # e.g. GPU_RESOURCES: may be offered agents with GPUs
 
 
 class Accept(_Msg, tag="accept", frozen=True):
@@ -163,6 +167,13 @@ class Reconcile(_Msg, tag="reconcile", frozen=True):
     executors: list[ExecutorRef]
 
 
+class UpdateFramework(_Msg, tag="update_fw", frozen=True):
+    """The framework's capabilities changed (Mesos's UPDATE_FRAMEWORK): a pymesos_rt program
+    declares GPU_RESOURCES when it first submits a task that asks for GPUs."""
+
+    capabilities: list[str]
+
+
 class TaskCounts(_Msg, tag="counts", frozen=True):
     """The framework's task counts, for ``/state`` (tasks themselves never reach the master)."""
 
@@ -183,6 +194,7 @@ SchedulerCall = (
     | Teardown
     | TaskCounts
     | Reconcile
+    | UpdateFramework
 )
 
 

@@ -178,7 +178,13 @@ class Driver(ResultHandling):
         self.master = await connect_master()
         self.master.receiver = _MasterSide(self)
         self.master.send(
-            m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout)
+            m.Subscribe(
+                self.name,
+                self.role,
+                self.framework_id,
+                self.failover_timeout,
+                self._capabilities(),
+            )
         )
         self._apply(self.core.tick(time.monotonic()))  # nothing to run yet: SUPPRESS at once
         self._ticker = asyncio.ensure_future(self._tick_forever())
@@ -216,6 +222,9 @@ class Driver(ResultHandling):
         if spec is not None:
             env.update(runtime_env_vars(spec))
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
+
+    def _capabilities(self) -> list[str]:
+        return [m.GPU_RESOURCES] if self.core.uses_gpus else []
 
     # --- intake from user threads ------------------------------------------------------------
     def enqueue(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> None:
@@ -312,6 +321,8 @@ class Driver(ResultHandling):
                 master.send(m.Decline(eff.offer_ids, eff.refuse_seconds))
             elif isinstance(eff, fx.SetSuppressed):
                 master.send(m.Suppress() if eff.suppressed else m.Revive())
+            elif isinstance(eff, fx.UseGpus):
+                master.send(m.UpdateFramework(self._capabilities()))
             elif isinstance(eff, fx.KillExecutor):
                 master.send(m.KillExecutor(eff.agent_id, eff.executor_id))
             elif isinstance(eff, fx.CancelOnExecutor):
@@ -405,7 +416,15 @@ class Driver(ResultHandling):
                 continue
             self.master = conn
             conn.receiver = _MasterSide(self)
-            conn.send(m.Subscribe(self.name, self.role, self.framework_id, self.failover_timeout))
+            conn.send(
+                m.Subscribe(
+                    self.name,
+                    self.role,
+                    self.framework_id,
+                    self.failover_timeout,
+                    self._capabilities(),
+                )
+            )
             conn.send(m.Suppress() if self.core.suppressed else m.Revive())
             return
 
