@@ -123,6 +123,16 @@ class Framework:
         return self.wait(match, timeout, f"{state} of {task_id}")["status"]
 
     def updates(self, task_id: str | None = None) -> list[dict[str, Any]]:
+        """The updates received so far (those not yet read included)."""
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if event is None:
+                self._queue.put(None)  # wait() still sees the end
+                break
+            self.events.append(event)
         return [
             e["status"]
             for e in self.events

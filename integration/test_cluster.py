@@ -222,10 +222,10 @@ def test_agent_killed_midway_its_tasks_run_again_elsewhere_exactly_once(tmp_path
 
 
 RESTART_DRIVER = """
-import json, time
+import json, os, time
 import pymesos_rt as rt
 
-rt.init()
+rt.init(idle_timeout=600)  # the executors stay until shutdown, for the new master to list
 
 @rt.remote(num_cpus=1)
 def work(i):
@@ -237,7 +237,12 @@ for n, ref in enumerate(rt.as_completed(refs, timeout=300)):
     if n % 10 == 0:
         print(f"done {n}", flush=True)
 print(json.dumps(rt.get(refs)), flush=True)
+deadline = time.monotonic() + 120
+while not rt.nodes() and time.monotonic() < deadline:  # the job may end before the agent is back
+    time.sleep(0.1)
 print("framework", rt.nodes()[0]["hostname"], flush=True)
+while not os.path.exists("go") and time.monotonic() < deadline:
+    time.sleep(0.05)
 rt.shutdown()
 """
 
@@ -260,11 +265,12 @@ def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_
             state = new_master.try_state()
             return state and state["agents"] and state["frameworks"] and state["executors"]
 
-        wait_for(rebuilt, 30, "agent and framework back on the new master")
+        wait_for(rebuilt, 60, "agent and framework back on the new master")
         last = read_line(driver, "[")
         assert json.loads(last) == [i * 2 for i in range(300)]
         framework_line = read_line(driver, "framework")
         assert framework_line.split()[1] == "node-a"
+        (tmp_path / "go").touch()
         assert driver.wait(timeout=60) == 0
     finally:
         driver.kill()

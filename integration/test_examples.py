@@ -3,11 +3,14 @@ exit status and the lines it prints."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pymesos_rt.testing.daemons import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +57,46 @@ def test_wordcount_one_reducer_and_more_reducers_than_words() -> None:
         args = ["--partitions", "3", "--size-kib", "2", "--vocabulary", "40"]
         out = run_example("wordcount.py", *args, "--reducers", reducers).stdout
         assert out.splitlines()[-1] == "OK: counts equal Counter's"
+
+
+def test_mesos_framework_on_pymesos_rt_up(tmp_path) -> None:
+    """examples/mesos_framework.py (douban pymesos) against `pymesos-rt up`."""
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pymesos_rt",
+                "up",
+                "--port",
+                "0",
+                "--resources",
+                "cpus:2;mem:2048",
+                "--work-dir",
+                str(tmp_path / "up"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def address() -> str | None:
+            if up.poll() is not None:
+                raise AssertionError(f"pymesos-rt up exited: {log.read_text()}")
+            found = re.search(r"master on ws://([0-9.]+:\d+)", log.read_text())
+            return found.group(1) if found else None
+
+        master = wait_for(address, 60, "pymesos-rt up listening")
+        lines = run_example("mesos_framework.py", master, "--tasks", "3").stdout.splitlines()
+        assert lines[0].startswith("registered as framework ")
+        for n in range(3):
+            states = [line.split(": ")[1] for line in lines if line.startswith(f"shell-{n}: ")]
+            assert states == ["TASK_RUNNING", "TASK_FINISHED"]
+        assert lines[-1] == "3 of 3 tasks finished"
+    finally:
+        up.terminate()
+        up.wait(timeout=30)
 
 
 def test_ray_style():

@@ -79,8 +79,22 @@ def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
     master, _, _ = cluster
     fw = Framework(tmp_path, address(master), name="killer")
     try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
         fw.launch(command_task("sleeper", "sleep 30"))
         fw.status("sleeper", "TASK_RUNNING")
+        # /state and `pymesos-rt status` show the Mesos framework, its task and its counts
+        state = master.state()
+        (record,) = [f for f in state["frameworks"] if f["id"] == fw_id]
+        assert record["tasks"]["running"] == 1 and record["used"]["cpus"] == 0.5
+        assert any(e["executor_id"] == "mt.sleeper" for e in state["executors"])
+        status = subprocess.run(
+            [sys.executable, "-m", "pymesos_rt", "status", "--master", master.url],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert "killer" in status and "mt.sleeper" in status
         fw.send("kill", task_id="sleeper")
         killed = fw.status("sleeper", "TASK_KILLED", timeout=30)
         assert killed["source"] == "SOURCE_EXECUTOR"
@@ -90,6 +104,19 @@ def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
     finally:
         fw.stop()
     no_duplicate_uuids(fw)
+
+
+def test_a_task_over_its_memory_limit_fails_with_the_mesos_reason(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="hog")
+    hog = f"{sys.executable} -c 'import time; b = bytearray(400 * 2**20); time.sleep(30)'"
+    try:
+        fw.launch(command_task("hog", hog, cpus=0.5, mem=48))
+        failed = fw.status("hog", "TASK_FAILED", timeout=60)
+        assert failed.get("reason") == "REASON_CONTAINER_LIMITATION_MEMORY", failed
+        assert "memory limit of 48 MiB" in failed["message"]
+    finally:
+        fw.stop()
 
 
 def test_updates_are_resent_until_acknowledged_then_never_again(cluster, tmp_path):
@@ -236,3 +263,41 @@ def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
         30,
         "the mesoshttp framework torn down",
     )
+
+
+def test_with_a_cluster_secret_frameworks_authenticate_with_http_basic(tmp_path):
+    secret = "s3cret-for-mesos-test"
+    env = {"PYMESOS_RT_SECRET": secret}
+    master = start_master(tmp_path, env=env)
+    agent = start_agent(master, tmp_path, "--resources", "cpus:1;mem:512", env=env)
+    fw = None
+    try:
+        base = f"http://127.0.0.1:{master.port}/api/v1/scheduler"
+        info = {"user": "", "name": "intruder", "principal": "ops"}
+        body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}).encode()
+
+        def subscribe(credentials: str | None) -> int:
+            headers = {"Content-Type": "application/json"}
+            if credentials is not None:
+                token = base64.b64encode(credentials.encode()).decode()
+                headers["Authorization"] = f"Basic {token}"
+            req = urllib.request.Request(base, body, headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert subscribe(None) == 401
+        assert subscribe("ops:wrong") == 401
+        assert subscribe(f"someone-else:{secret}") == 403  # principal differs from framework_info
+        fw = Framework(
+            tmp_path, address(master), "--principal", "ops", "--secret", secret, name="authed"
+        )
+        fw.launch(command_task("authed", "true"))
+        fw.status("authed", "TASK_FINISHED")
+    finally:
+        if fw is not None:
+            fw.stop()
+        agent.stop()
+        master.stop()

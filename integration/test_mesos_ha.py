@@ -3,7 +3,10 @@ three masters, the leader killed, the framework re-subscribes with its id and ke
 
 from __future__ import annotations
 
+import json
 import signal
+import urllib.error
+import urllib.request
 
 import pytest
 from mesos_helpers import Framework, command_task
@@ -13,6 +16,26 @@ from pymesos_rt.testing.daemons import start_agent, wait_for
 from pymesos_rt.testing.zookeeper import unique_chroot, zookeeper_server
 
 pytestmark = pytest.mark.integration
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def post_subscribe(port):
+    body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x"}}})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/scheduler",
+        body.encode(),
+        {"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=5) as resp:
+            return resp.status, resp.headers.get("Location")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location")
 
 
 def test_leader_killed_framework_resubscribes_and_keeps_its_task(tmp_path):
@@ -33,6 +56,10 @@ def test_leader_killed_framework_resubscribes_and_keeps_its_task(tmp_path):
         try:
             first = wait_for(lambda: leader_of(masters), 30, "a leader")
             wait_for(lambda: first.state()["agents"], 30, "the agent on the leader")
+            # a standby sends schedulers to the leader, as Mesos does
+            standby = next(m for m in masters if m is not first)
+            code, location = post_subscribe(standby.port)
+            assert (code, location) == (307, f"//127.0.0.1:{first.port}/api/v1/scheduler")
             fw = Framework(tmp_path, url, "--failover-timeout", "60", name="ha")
             fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
             fw.launch(command_task("survivor", "sleep 60"))

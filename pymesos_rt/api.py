@@ -20,19 +20,22 @@ from typing import Any, TypeVar, overload
 from pymesos_rt import logs, serialization
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.client import progress as progress_mod
 from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.options import RemoteOptions
-from pymesos_rt.client.refs import ObjectRef, decode
+from pymesos_rt.client.refs import ObjectRef, error_of
 from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.client.resource_names import GPUS, to_ray
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
 from pymesos_rt.protocol.resources import CPUS, Resources, parse_memory
+from pymesos_rt.store import view
 from pymesos_rt.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class _Session:
@@ -214,15 +217,39 @@ def _refs_of(refs: Any, what: str) -> list[ObjectRef]:
     return items
 
 
-def get(refs: ObjectRef | Sequence[ObjectRef], timeout: float | None = None) -> Any:
-    """The value(s) of ``refs``, blocking until ready; raises the task's error if it failed."""
+def get(
+    refs: ObjectRef | Sequence[ObjectRef],
+    timeout: float | None = None,
+    *,
+    progress: bool = False,
+    cancel_on_interrupt: bool = True,
+) -> Any:
+    """The value(s) of ``refs``, blocking until ready; raises the task's error if it failed.
+
+    ``progress``: show a progress bar (tqdm; a widget in Jupyter). An interrupt (Ctrl-C, or
+    the kernel's interrupt in Jupyter) cancels the tasks this call waited for that nothing
+    else needs (see :func:`wait`), unless ``cancel_on_interrupt`` is false.
+    """
+    __tracebackhide__ = True  # IPython shows the caller's line, not ours
     single = isinstance(refs, ObjectRef)
     items = [refs] if isinstance(refs, ObjectRef) else _refs_of(refs, "get")
     backend = backend_mod.current()
-    found = backend.get([r.object_id for r in items], timeout)
+    oids = [r.object_id for r in items]
+    found = _blocking(
+        lambda report: backend.get(oids, timeout, report),
+        backend,
+        oids,
+        len(oids) if progress else 0,
+        "get",
+        cancel_on_interrupt,
+    )
     if found is None:
         raise GetTimeoutError(f"get timed out after {timeout}s waiting for {len(items)} object(s)")
-    values = [decode(state, data) for state, data in found]
+    values = []
+    for state, data in found:
+        if state != backend_mod.READY:
+            raise error_of(data)  # from here: the traceback ends in the caller's line
+        values.append(serialization.loads(view(data)))
     return values[0] if single else values
 
 
@@ -231,20 +258,89 @@ def wait(
     num_returns: int = 1,
     timeout: float | None = None,
     fetch_local: bool = True,
+    *,
+    progress: bool = False,
+    cancel_on_interrupt: bool = True,
 ) -> tuple[list[ObjectRef], list[ObjectRef]]:
     """``(ready, not_ready)`` once ``num_returns`` refs are done or ``timeout`` passed.
 
     ``fetch_local`` is accepted for Ray's sake: a ready object here is one whose value the
-    runtime holds, so there is nothing to fetch ahead."""
+    runtime holds, so there is nothing to fetch ahead. ``progress``: show a progress bar up
+    to ``num_returns``. An interrupt while waiting cancels the tasks among ``refs`` that are
+    not done and that nothing else needs (no unfinished task takes them as an argument, no
+    other ``get``/``wait``/future waits on them, no reference to them left this process),
+    then raises ``KeyboardInterrupt``; ``cancel_on_interrupt=False`` keeps them running.
+    """
+    __tracebackhide__ = True
     items = _refs_of(refs, "wait")
     if not 0 <= num_returns <= len(items):
         raise ValueError(f"num_returns must be between 0 and {len(items)}, got {num_returns}")
     if len({r.object_id for r in items}) != len(items):
         raise ValueError("wait got the same ObjectRef more than once")
-    done = backend_mod.current().wait([r.object_id for r in items], num_returns, timeout)
+    backend = backend_mod.current()
+    oids = [r.object_id for r in items]
+    done = _blocking(
+        lambda report: backend.wait(oids, num_returns, timeout, report),
+        backend,
+        oids,
+        num_returns if progress else 0,
+        "wait",
+        cancel_on_interrupt,
+    )
     ready = [r for r in items if r.object_id in done][:num_returns]
     chosen = {r.object_id for r in ready}
     return ready, [r for r in items if r.object_id not in chosen]
+
+
+def progress(refs: Sequence[ObjectRef], *, desc: str = "tasks") -> list[ObjectRef]:
+    """Show a progress bar until every ref in ``refs`` is done (failed ones count as done);
+    returns ``refs``, so ``rt.get(rt.progress(refs))`` works. In Jupyter the bar is a widget
+    (tqdm.notebook), elsewhere a text bar; ``tqdm`` is optional (else a plain text line)."""
+    __tracebackhide__ = True
+    items = list(dict.fromkeys(_refs_of(refs, "progress")))
+    backend = backend_mod.current()
+    oids = [r.object_id for r in items]
+    _blocking(
+        lambda report: backend.wait(oids, len(oids), None, report),
+        backend,
+        oids,
+        len(oids),
+        desc,
+        True,
+    )
+    return list(refs)
+
+
+def _blocking(
+    call: Callable[[backend_mod.Progress | None], T],
+    backend: backend_mod.Backend,
+    oids: list[str],
+    shown: int,
+    desc: str,
+    cancel_on_interrupt: bool,
+) -> T:
+    """Run a blocking ``get``/``wait``: with a progress bar up to ``shown`` (0: none), and on
+    an interrupt, cancelling what only this call needed."""
+    __tracebackhide__ = True
+    display = progress_mod.bar(shown, desc) if shown else None
+    try:
+        result = call(display.update_to if display is not None else None)
+        if display is not None and result is not None:
+            display.update_to(shown if not isinstance(result, set) else min(shown, len(result)))
+        return result
+    except KeyboardInterrupt:
+        if cancel_on_interrupt:
+            cancelled = backend.cancel_unneeded(oids)
+            if cancelled:
+                log.warning(
+                    "interrupted: cancelled %d task(s) that only this %s waited for",
+                    len(cancelled),
+                    desc if desc in ("get", "wait") else "progress",
+                )
+        raise
+    finally:
+        if display is not None:
+            display.close()
 
 
 def put(value: Any) -> ObjectRef:
@@ -347,6 +443,7 @@ __all__ = [
     "init",
     "is_initialized",
     "nodes",
+    "progress",
     "put",
     "remote",
     "shutdown",

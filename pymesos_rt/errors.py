@@ -1,6 +1,7 @@
 """The public exception tree (re-exported by ``pymesos_rt``).
 
-Imports nothing of the package but ``serialization`` (for the remote-exception stand-in).
+Imports nothing of the package but ``serialization`` (for the remote-exception stand-in) and
+``tracebacks`` (how IPython shows a ``TaskError``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class TaskError(PymesosRTError):
 
     def __reduce__(self) -> Any:
         return (make_task_error, (self.cause, self.task_name, self.remote_traceback))
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: the task's frames at the user's lines, without the runtime's."""
+        from pymesos_rt import tracebacks
+
+        return tracebacks.render(self)
 
 
 _TASK_ERROR_CLASSES: dict[type[BaseException], type[TaskError]] = {}

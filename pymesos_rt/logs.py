@@ -11,6 +11,8 @@ import sys
 import time
 
 ENV_LEVEL = "PYMESOS_RT_LOG_LEVEL"
+# the few lines a user should see by default (the dashboard's address after ``rt.init``)
+announce = logging.getLogger("pymesos_rt.announce")
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -35,8 +37,11 @@ def configure(level: str | None = None, stream: object = None) -> None:
     handler.setFormatter(LogfmtFormatter())
     handler._pymesos_rt = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel((level or os.environ.get(ENV_LEVEL) or "WARNING").upper())
+    chosen = level or os.environ.get(ENV_LEVEL)
+    logger.setLevel((chosen or "WARNING").upper())
     logger.propagate = False
+    if chosen is None:  # quiet by default, but for the announcements
+        announce.setLevel(logging.INFO)
 
 
 def configure_if_unset() -> None:

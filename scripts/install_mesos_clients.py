@@ -30,7 +30,8 @@ CLIENTS = ["pymesos==0.3.15", "mesoshttp==0.4.2"]
 
 def _installed() -> bool:
     probe = "import http_parser.http, pymesos, mesoshttp.client"
-    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False)
+    return run.returncode == 0
 
 
 def _pip(*args: str) -> None:

@@ -177,6 +177,22 @@ def test_accept_launches_a_command_task_and_declines_the_rest_with_the_filter():
     assert later[0].offers.offers[0].resources[0].scalar.value == 3.0
 
 
+def test_suppress_stops_offers_and_revive_brings_them_back():
+    w = World()
+    w.call(mc.Suppress(framework_id=w.fid))
+    assert w.events(w.state.allocate(w.now)) == []
+    w.call(mc.Revive(framework_id=w.fid))
+    assert isinstance(w.events(w.state.allocate(w.now))[0], mc.Offers)
+
+
+def test_decline_filters_for_five_seconds_by_default():
+    w = World()
+    offer = w.offer()
+    w.call(mc.Decline(framework_id=w.fid, decline=mc.DeclineBody(offer_ids=[offer.id])))
+    assert w.events(w.state.allocate(w.now + 4.9)) == []
+    assert w.events(w.state.allocate(w.now + 5.1))
+
+
 def test_invalid_offers_lose_every_task_and_give_back_the_valid_ones():
     w = World()
     offer = w.offer()
@@ -325,6 +341,19 @@ def test_kill_goes_to_the_tasks_agent_and_an_unknown_task_is_lost():
     unknown = mc.Kill(framework_id=w.fid, kill=mc.KillBody(task_id=ms.Id(value="nope")))
     (event,) = w.events(w.call(unknown))
     assert event.update.status.state == ms.TaskState.TASK_LOST
+
+
+def test_task_counts_follow_the_tasks_and_ignore_resends():
+    w = World()
+    w.accept(w.offer(), command_task("t1"), command_task("t2"))
+    tasks = w.state.frameworks[w.fw.framework_id].tasks
+    assert tasks == {"queued": 2, "running": 0, "finished": 0, "failed": 0}
+    w.agent_status("mt.t1", ExecutorState.RUNNING, "u1")
+    w.agent_status("mt.t1", ExecutorState.FINISHED, "u2")
+    w.agent_status("mt.t1", ExecutorState.FINISHED, "u2")  # resent
+    w.agent_status("mt.t2", ExecutorState.OOM, "u3")
+    tasks = w.state.frameworks[w.fw.framework_id].tasks
+    assert tasks == {"queued": 0, "running": 0, "finished": 1, "failed": 1}
 
 
 def test_reconcile_explicit_and_implicit():

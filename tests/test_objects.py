@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -189,3 +190,68 @@ def test_release_never_waits_for_the_lock(table):
     threading.Thread(target=finalizer_inside_a_locked_call, daemon=True).start()
     assert done.wait(10)
     assert table.drain_freed() == ["a"]
+
+
+# --- progress and interrupts ------------------------------------------------------------------
+
+
+def test_get_many_reports_progress_while_it_waits(table):
+    for oid in "abc":
+        table.create(oid)
+    table.put("d", b"4")
+    seen: list[int] = []
+
+    def report(done: int) -> None:
+        seen.append(done)
+        if len(seen) == 1:  # the first report: complete the rest from here
+            for oid in "bc":
+                table.complete(oid, READY, b"x")
+
+    table.complete("a", READY, b"1")
+    found = table.get_many(list("abcd"), 5.0, report)
+    assert found is not None and [s for s, _ in found] == [READY] * 4
+    assert seen[0] == 2 and seen[-1] == 4 and seen == sorted(seen)  # d was done before
+
+
+def test_wait_reports_progress_up_to_num_returns(table):
+    for oid in "abc":
+        table.create(oid)
+    seen: list[int] = []
+
+    def report(done: int) -> None:
+        seen.append(done)
+        if len(seen) <= 2:
+            table.complete("abc"[len(seen) - 1], READY, b"x")
+
+    assert table.wait(list("abc"), 2, 5.0, report) == {"a", "b"}
+    assert seen[-1] == 2
+
+
+def test_an_interrupted_get_leaves_no_waiter_behind(table):
+    table.create("a")
+
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        table.get_many(["a"], None, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        table.wait(["a"], 1, None, interrupt)
+    assert table.unneeded(["a"]) == ["a"]  # nothing waits on it any more
+
+
+def test_unneeded_objects_are_pending_ones_nothing_else_waits_for(table):
+    for oid in ("free", "pinned", "escaped", "awaited", "watched", "done"):
+        table.create(oid)
+    table.pin(["pinned"])  # an argument of an unfinished task
+    table.escape("escaped")  # a reference left this process
+    table.on_done("watched", lambda *_: None)  # a future or as_completed waits on it
+    table.complete("done", READY, b"")
+    waiter, _ = _in_thread(table.get_many, ["awaited"], 10.0)
+    deadline = time.monotonic() + 10
+    while table.unneeded(["awaited"]) and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the other thread's get is registered
+    everything = ["free", "pinned", "escaped", "awaited", "watched", "done", "free", "gone"]
+    assert table.unneeded(everything) == ["free"]
+    table.complete("awaited", READY, b"")
+    waiter.join(10)

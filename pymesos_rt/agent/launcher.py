@@ -246,8 +246,10 @@ class Launcher:
         code = child.proc.wait()
         if child.kill_handle is not None:
             child.kill_handle.cancel()
-        # a memory-limit kill is a SIGKILL; any other end is not the container's doing
-        oom = child.container.limitation() if code == -signal.SIGKILL else None
+        # a memory-limit kill is a SIGKILL (137 from a shell whose child it killed, as for
+        # Mesos command tasks); any other end is not the container's doing
+        killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
+        oom = child.container.limitation() if killed else None
         child.container.cleanup()
         self.gpus.release(child.gpus, child.gpu_amount)
         if oom is not None:

@@ -22,6 +22,7 @@ from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
 DoneCallback = Callable[[str, int, Payload], None]
+Progress = Callable[[int], None]  # how many of the awaited objects are done so far
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,25 @@ class Backend(abc.ABC):
         """Queue a task; returns its object id (a reference is already counted for the caller)."""
 
     @abc.abstractmethod
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
-        """States and data of all objects once done; None on timeout."""
+    def get(
+        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+    ) -> list[tuple[int, Payload]] | None:
+        """States and data of all objects once done; None on timeout. ``progress``, if the
+        backend can tell, is called now and then with how many are done."""
 
     @abc.abstractmethod
-    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]: ...
+    def wait(
+        self,
+        oids: list[str],
+        num_returns: int,
+        timeout: float | None,
+        progress: Progress | None = None,
+    ) -> set[str]: ...
+
+    def cancel_unneeded(self, oids: list[str]) -> list[str]:
+        """After an interrupted ``get``/``wait`` over ``oids``: cancel the tasks among them
+        that nothing else needs; returns their ids. (By default: none.)"""
+        return []
 
     @abc.abstractmethod
     def put(self, data: bytes) -> str: ...

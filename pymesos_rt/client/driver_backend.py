@@ -17,9 +17,11 @@ from pymesos_rt.client.backend import (
     Backend,
     DoneCallback,
     PickledCall,
+    Progress,
     RuntimeInfo,
     TaskOptions,
 )
+from pymesos_rt.client.notebook import output_context
 from pymesos_rt.errors import UnschedulableError
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import IdSequence, return_id, return_ids
@@ -73,6 +75,9 @@ class DriverBackend(Backend):
         # pin the arguments now, on the caller's thread: the caller may drop its refs to them
         # before the loop thread sees this task
         self.table.pin(call.dep_ids)
+        context = output_context()
+        if context is not None:  # in Jupyter: its output goes under the submitting cell
+            self.driver.output_contexts[oid] = context
         self.driver.enqueue(self.task_spec(oid, call, options))
         return oid
 
@@ -86,11 +91,25 @@ class DriverBackend(Backend):
             raise UnschedulableError(self.driver.core.unschedulable_message(shape))
         self._shapes_ok.add(shape)
 
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
-        return self.table.get_many(oids, timeout)
+    def get(
+        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+    ) -> list[tuple[int, Payload]] | None:
+        return self.table.get_many(oids, timeout, progress)
 
-    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
-        return self.table.wait(oids, num_returns, timeout)
+    def wait(
+        self,
+        oids: list[str],
+        num_returns: int,
+        timeout: float | None,
+        progress: Progress | None = None,
+    ) -> set[str]:
+        return self.table.wait(oids, num_returns, timeout, progress)
+
+    def cancel_unneeded(self, oids: list[str]) -> list[str]:
+        unneeded = self.table.unneeded(oids)
+        for oid in unneeded:
+            self.driver.enqueue(Cancel(oid, False, True))  # and what it submitted, as rt.cancel
+        return unneeded
 
     def put(self, data: bytes) -> str:
         oid = self.ids.next()

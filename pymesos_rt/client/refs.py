@@ -77,10 +77,15 @@ class ObjectRef(RefMarker):
 
 def decode(state: int, payload: Payload) -> Any:
     """The value of a done object, or raise its stored exception."""
-    data = view(payload)
+    __tracebackhide__ = True
     if state == backend_mod.READY:
-        return serialization.loads(data)
-    raise serialization.loads_exception(data)
+        return serialization.loads(view(payload))
+    raise error_of(payload)
+
+
+def error_of(payload: Payload) -> BaseException:
+    """The exception a failed object holds."""
+    return serialization.loads_exception(view(payload))
 
 
 def _rebuild(object_id: str) -> ObjectRef:

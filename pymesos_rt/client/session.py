@@ -15,7 +15,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from pymesos_rt import serialization
+from pymesos_rt import logs, serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.driver_backend import DriverBackend
 from pymesos_rt.client.generators import dynamic_value
@@ -106,6 +106,8 @@ class Session:
             public,
         )
         log.info("pymesos_rt ready in %.2fs (%s)", time.monotonic() - started, info.address)
+        if self.master_http:  # shown by default, as Ray's "View the dashboard at ..." line
+            logs.announce.info("pymesos_rt dashboard: %s/", self.master_http)
         return info
 
     def _start_embedded(self) -> None:

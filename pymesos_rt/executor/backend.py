@@ -19,6 +19,7 @@ from pymesos_rt.client.backend import (
     Backend,
     DoneCallback,
     PickledCall,
+    Progress,
     RuntimeInfo,
     TaskOptions,
 )
@@ -115,14 +116,22 @@ class WorkerBackend(Backend):
 
         threading.Thread(target=fetch, daemon=True).start()
 
-    def get(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
+    def get(
+        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+    ) -> list[tuple[int, Payload]] | None:
         blobs = self._request(oids, 0, True, timeout)
         if blobs is None:
             return None
         found = {b.object_id: (FAILED if b.error else READY, payload_of(b)) for b in blobs}
         return [found[oid] for oid in oids]
 
-    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
+    def wait(
+        self,
+        oids: list[str],
+        num_returns: int,
+        timeout: float | None,
+        progress: Progress | None = None,
+    ) -> set[str]:
         if num_returns == 0:
             return set()
         blobs = self._request(oids, num_returns, False, timeout)

@@ -85,6 +85,7 @@ class MesosMaster:
         self._acks: dict[tuple[str, bytes], tuple[str, str]] = {}
         self._live: dict[tuple[str, str], ms.TaskState] = {}  # last state of live tasks
         self._completed: OrderedDict[tuple[str, str], ms.TaskStatus] = OrderedDict()
+        self._counts: dict[str, dict[str, int]] = {}  # framework -> tasks per bucket
 
     # --- streams -----------------------------------------------------------------------------
     def framework_of_stream(self, stream_id: str) -> MesosFramework | None:
@@ -229,6 +230,7 @@ class MesosMaster:
                 if starting is not None:  # its container holds the tasks launched with it
                     starting.container = starting.container + launch.resources
             launches.append(launch)
+            self._track(fw.framework_id, task_id, ms.TaskState.TASK_STAGING)
             self._live[(fw.framework_id, task_id)] = ms.TaskState.TASK_STAGING
         ordered = [self._executor_launch(fw, ex) for ex in new_executors.values()]
         accept = m.Accept([o.offer_id for o in offers], ordered + launches, refuse)
@@ -418,13 +420,14 @@ class MesosMaster:
             return events, self._ack_here(update)
         status = self._status(update, task_id)
         key = (fw.framework_id, task_id)
+        self._track(fw.framework_id, task_id, status.state)
         if status.state.terminal:
             self._live.pop(key, None)
             self._completed[key] = _without_uuid(status)
             self._completed.move_to_end(key)
             while len(self._completed) > self.completed_tasks_kept:
                 self._completed.popitem(last=False)
-        elif key in self._live or update.update_id:
+        else:
             self._live[key] = status.state
         if status.uuid is not None:
             self._acks[(fw.framework_id, status.uuid)] = (update.agent_id, update.update_id)
@@ -459,7 +462,8 @@ class MesosMaster:
         if not update.update_id:  # made by reconciliation: nothing to acknowledge
             reason = "REASON_RECONCILIATION"
         message = update.message
-        if update.exit_code is not None and update.exit_code >= 0 and state.terminal:
+        ended = update.state in (ExecutorState.FINISHED, ExecutorState.FAILED)
+        if ended and update.exit_code is not None and update.exit_code >= 0:
             message = f"Command exited with status {update.exit_code}"
         return ms.TaskStatus(
             task_id=ms.Id(value=task_id),
@@ -492,6 +496,21 @@ class MesosMaster:
         return effects
 
     # --- helpers -----------------------------------------------------------------------------
+    def _track(self, fw_id: str, task_id: str, new: ms.TaskState) -> None:
+        """Keep the framework's task counts (``tasks`` in ``/state``, ``pymesos-rt status``
+        and the dashboard) through a task's state change; a resent update changes nothing."""
+        key = (fw_id, task_id)
+        old = self._live.get(key)
+        if old is None and key in self._completed:
+            return  # it ended already: this is a resend
+        counts = self._counts.setdefault(fw_id, dict.fromkeys(_BUCKETS, 0))
+        if old is not None:
+            counts[_bucket(old)] -= 1
+        counts[_bucket(new)] += 1
+        entry = self.state.frameworks.get(fw_id)
+        if entry is not None:
+            entry.tasks = dict(counts)
+
     def _forget(self, fw_id: str) -> None:
         fw = self.frameworks.pop(fw_id, None)
         if fw is None:
@@ -499,6 +518,7 @@ class MesosMaster:
         if fw.conn is not None:
             self._by_conn.pop(fw.conn, None)
         self._by_stream.pop(fw.stream_id, None)
+        self._counts.pop(fw_id, None)
         for ack in [k for k in self._acks if k[0] == fw_id]:
             del self._acks[ack]
         for key in [k for k in self._live if k[0] == fw_id]:
@@ -578,6 +598,20 @@ class MesosMaster:
         for key, state in self._live.items():
             assert not state.terminal and key not in self._completed, key
         assert len(self._completed) <= self.completed_tasks_kept
+        for counts in self._counts.values():
+            assert all(n >= 0 for n in counts.values()), counts
+
+
+_BUCKETS = ("queued", "running", "finished", "failed")
+
+
+def _bucket(state: ms.TaskState) -> str:
+    """The ``/state`` task count a Mesos task state counts in."""
+    if state in (ms.TaskState.TASK_STAGING, ms.TaskState.TASK_STARTING):
+        return "queued"
+    if not state.terminal:
+        return "running"
+    return "finished" if state == ms.TaskState.TASK_FINISHED else "failed"
 
 
 def _with_id(info: ms.FrameworkInfo, fw_id: str) -> ms.FrameworkInfo:

@@ -261,7 +261,7 @@ class _SchedulerHandler(_Base):
             self.stream._closed("the framework closed its stream")
 
     def _to_leader(self) -> None:
-        leader = self.api.server.leader_address
+        leader = self.api.server.leader_elsewhere()
         if not leader:
             self.refuse(503, "standby master; no leader known yet")
             return
@@ -291,7 +291,7 @@ class _Redirect(_Base):
 
     def get(self) -> None:
         server = self.api.server
-        address = server.state.address if server.leading else server.leader_address
+        address = server.state.address if server.leading else server.leader_elsewhere()
         if not address:
             self.refuse(503, "no leading master known")
             return

@@ -33,6 +33,7 @@ class MasterConfig:
     reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
     reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
     completed_executors_kept: int = 1000
+    completed_frameworks_kept: int = 50  # listed in the dashboard's history (Mesos's default)
     mesos_heartbeat_interval: float = 15.0  # HEARTBEAT events on Mesos v1 API streams
     filter_gpu_resources: bool = True  # agents with GPUs only for GPU_RESOURCES frameworks
 

@@ -22,6 +22,7 @@ from typing import Any
 import tornado.web
 
 from pymesos_rt.master import dashboard
+from pymesos_rt.master.jobs_view import job_detail, jobs_overview
 from pymesos_rt.master.mesos_http import MesosApi
 from pymesos_rt.master.records import Close, Effect, Send
 from pymesos_rt.master.snapshot import StateQuery
@@ -57,6 +58,14 @@ class MasterServer:
         self.http: Any = None
         self.port = 0
         self.mesos: MesosApi | None = None  # the Mesos v1 scheduler API (served with HTTP)
+
+    def leader_elsewhere(self) -> str:
+        """The leading master's address when it is another master, else "". ZooKeeper may
+        still name this master as leader while it does not lead (it is taking over, or it
+        stepped down when its lease lapsed and its znode has not expired yet): a standby must
+        never send clients to itself."""
+        leader = self.leader_address
+        return "" if leader == self.state.address else leader
 
     async def start(self) -> None:
         self._ticker = asyncio.ensure_future(self._tick_forever())
@@ -170,6 +179,8 @@ class MasterServer:
             *self.mesos.routes(),
             ("/health", _Health, {"master": self}),
             ("/state", _State, {"master": self}),
+            ("/jobs", _Json, {"master": self, "render": _jobs}),
+            (r"/jobs/([^/]+)", _Json, {"master": self, "render": _job}),
             *[
                 (path, _Static, {"master": self, "body": body, "kind": kind})
                 for path, (body, kind) in dashboard.FILES.items()
@@ -225,12 +236,13 @@ def _redirected_to_leader(handler: tornado.web.RequestHandler, master: MasterSer
     leader is known). False on the leader, which answers itself."""
     if master.leading:
         return False
-    if not master.leader_address:
+    leader = master.leader_elsewhere()
+    if not leader:
         handler.set_status(503)
         handler.write({"error": "standby master; no leader known yet"})
         return True
-    scheme = "https" if master.leader_address.startswith("wss") else "http"
-    host = master.leader_address.split("://", 1)[1]
+    scheme = "https" if leader.startswith("wss") else "http"
+    host = leader.split("://", 1)[1]
     handler.redirect(f"{scheme}://{host}{handler.request.path}", status=307)
     return True
 
@@ -250,6 +262,39 @@ class _State(tornado.web.RequestHandler):
             return
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(self.master.state.snapshot(query)))
+
+
+Render = Callable[..., Any]  # (master, handler, *path arguments) -> JSON-able or None
+
+
+def _jobs(master: MasterServer, handler: tornado.web.RequestHandler, *_: str) -> Any:
+    return jobs_overview(master.state, time.monotonic())
+
+
+def _job(master: MasterServer, handler: tornado.web.RequestHandler, framework_id: str) -> Any:
+    try:
+        since = int(handler.get_query_argument("since", "0"))
+    except ValueError:
+        raise tornado.web.HTTPError(400, "since must be an integer") from None
+    return job_detail(master.state, framework_id, time.monotonic(), since)
+
+
+class _Json(tornado.web.RequestHandler):
+    """A JSON view of the leader's state (``/jobs``, ``/jobs/<framework id>``); 404 if none."""
+
+    def initialize(self, master: MasterServer, render: Render) -> None:
+        self.master, self.view = master, render
+
+    def get(self, *args: str) -> None:
+        if _redirected_to_leader(self, self.master):
+            return
+        body = self.view(self.master, self, *args)
+        if body is None:
+            self.set_status(404)
+            body = {"error": f"no framework {args[0] if args else ''} here"}
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(json.dumps(body))
 
 
 class _Static(tornado.web.RequestHandler):

@@ -25,6 +25,7 @@ import logging
 from typing import Any
 
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
+from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.master.records import (
     AgentEntry,
@@ -57,6 +58,7 @@ class MasterState(Registry):
         self.allocator.filter_gpu_resources = self.config.filter_gpu_resources
         self.master_id = master_id or new_id("master")
         self.completed_executors: list[ExecutorEntry] = []
+        self.jobs = JobBook(self.config.completed_frameworks_kept)  # the dashboard's (jobs.py)
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
         # when this master began leading (monotonic); unset: the time of its first input
         self.started_at: float | None = None
@@ -101,14 +103,12 @@ class MasterState(Registry):
                     return []
                 return [Send(agent.conn, m.StatusAcked(call.update_id))]
             case m.Teardown():
-                return [*self._remove_framework(fw.framework_id, now), Close(conn, "teardown")]
-            case m.TaskCounts():
-                fw.tasks = {
-                    "queued": call.queued,
-                    "running": call.running,
-                    "finished": call.finished,
-                    "failed": call.failed,
-                }
+                return [
+                    *self._remove_framework(fw.framework_id, now, "finished"),
+                    Close(conn, "teardown"),
+                ]
+            case m.JobSummary():
+                fw.tasks = self.jobs.summary(fw.framework_id, call, now) or fw.tasks
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)
@@ -137,6 +137,7 @@ class MasterState(Registry):
             self._claim_executors(fw)
         fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
         self._conns[conn] = ("framework", fw_id)
+        self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
         self.allocator.set_gpu_capable(fw_id, m.GPU_RESOURCES in call.capabilities)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
@@ -249,6 +250,14 @@ class MasterState(Registry):
                     ex = self.executors.get((rec.framework_id, rec.executor_id))
                     if ex is not None and ex.agent_id == agent.agent_id:
                         ex.usage = dict(rec.usage)
+                        self.jobs.usage(
+                            ex.framework_id,
+                            ex.executor_id,
+                            ex.agent_id,
+                            ex.resources,
+                            ex.usage,
+                            now,
+                        )
                 return []
         return []  # pragma: no cover
 
@@ -326,6 +335,7 @@ class MasterState(Registry):
             fw.known.discard(ex.executor_id)
         self.allocator.recover(ex.framework_id, ex.agent_id, ex.resources, now)
         self._reclaiming.pop(ex.framework_id, None)
+        self.jobs.executor_ended(ex.framework_id, ex.executor_id, str(state), now)
         self.completed_executors.append(ex)
         del self.completed_executors[: -self.config.completed_executors_kept]
 
@@ -353,7 +363,7 @@ class MasterState(Registry):
             self._drop_offer(offer_id, ident, now, 0.0)
         self.allocator.suppress(ident)
         if fw.failover_timeout <= 0:
-            effects += self._remove_framework(ident, now)
+            effects += self._remove_framework(ident, now, "disconnected")
         log.info("framework %s disconnected", ident)
         return effects
 
@@ -389,7 +399,8 @@ class MasterState(Registry):
             effects += self.remove_agent(agent_id, now, why)
         for fw in list(self.frameworks.values()):
             if fw.disconnected_at is not None and now - fw.disconnected_at >= fw.failover_timeout:
-                effects += self._remove_framework(fw.framework_id, now)
+                why = "did not come back within its failover timeout"
+                effects += self._remove_framework(fw.framework_id, now, why)
         return effects + self._reclaim(now)
 
     def _reclaim(self, now: float) -> list[Effect]:
@@ -567,11 +578,12 @@ class MasterState(Registry):
                 effects.append(Send(fw.conn, m.Rescind(offer_id)))
         return effects
 
-    def _remove_framework(self, fw_id: str, now: float) -> list[Effect]:
+    def _remove_framework(self, fw_id: str, now: float, reason: str) -> list[Effect]:
         fw = self.frameworks.pop(fw_id, None)
         if fw is None:
             return []
         log.info("framework %s removed", fw_id)
+        self.jobs.ended(fw_id, now, reason)
         effects: list[Effect] = []
         self.frameworks[fw_id] = fw  # back until its offers and executors are unindexed
         for offer_id in list(fw.offers):
@@ -599,3 +611,9 @@ class MasterState(Registry):
     def snapshot(self, query: StateQuery | None = None) -> dict[str, Any]:
         """The JSON-able view served at ``/state`` (see :mod:`.snapshot`)."""
         return snapshot(self, query)
+
+    def validate(self) -> None:
+        """The registry's invariants, and the dashboard's: one running job per framework."""
+        super().validate()
+        self.jobs.validate()
+        assert set(self.jobs.active) == set(self.frameworks), (self.jobs.active, self.frameworks)

@@ -174,13 +174,63 @@ class UpdateFramework(_Msg, tag="update_fw", frozen=True):
     capabilities: list[str]
 
 
-class TaskCounts(_Msg, tag="counts", frozen=True):
-    """The framework's task counts, for ``/state`` (tasks themselves never reach the master)."""
+class FunctionCounts(msgspec.Struct, frozen=True, array_like=True):
+    """One function's tasks: how many wait for arguments or an executor (``queued``), run on an
+    executor (``running``), and have ended each way; ``runs`` attempts ran (on an executor) for
+    ``seconds`` in all."""
 
+    name: str
     queued: int
     running: int
-    finished: int
+    done: int
     failed: int
+    cancelled: int
+    runs: int
+    seconds: float
+
+
+class TaskBox(msgspec.Struct, frozen=True, array_like=True):
+    """One attempt of a task that ended, for the task stream (times in the sender's clock)."""
+
+    executor_id: str
+    name: str
+    start: float
+    end: float
+    ok: bool
+
+
+class TaskFailure(msgspec.Struct, frozen=True, array_like=True):
+    """A task that failed for good: its exception line and (capped) traceback."""
+
+    at: float
+    task_id: str
+    name: str
+    executor_id: str
+    error: str
+    traceback: str
+
+
+class OutputLine(msgspec.Struct, frozen=True, array_like=True):
+    at: float
+    task_id: str
+    name: str
+    stream: str
+    text: str
+
+
+class JobSummary(_Msg, tag="summary", frozen=True):
+    """What the dashboard shows of a framework's tasks (tasks themselves never reach the
+    master), sent about once a second while it changes. ``functions`` is complete (every
+    function, bounded: see ``scheduler/summary.py``); ``boxes``, ``failures`` and ``output`` are
+    what is new since the last summary, capped, with ``dropped`` counting what the caps left
+    out. Times are in the sender's clock, whose reading at sending is ``now``."""
+
+    now: float
+    functions: list[FunctionCounts]
+    boxes: list[TaskBox] = []
+    failures: list[TaskFailure] = []
+    output: list[OutputLine] = []
+    dropped: int = 0
 
 
 SchedulerCall = (
@@ -192,7 +242,7 @@ SchedulerCall = (
     | KillExecutor
     | Acknowledge
     | Teardown
-    | TaskCounts
+    | JobSummary
     | Reconcile
     | UpdateFramework
 )

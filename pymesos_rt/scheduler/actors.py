@@ -146,7 +146,8 @@ class ActorBook:
                 self._want_executor(actor)
             return self._pump(actor, None) + self.sched._want_offers()
         if actor is None or actor.state is ActorState.DEAD:
-            return self.sched._fail(task, self._death_of(actor, task)) + self._after(actor, now)
+            death = self._death_of(actor, task)
+            return self.sched._fail(task, death, now) + self._after(actor, now)
         if not task.missing:
             task.move(TaskState.READY)
         queue = actor.queues.get(task.caller)
@@ -317,7 +318,7 @@ class ActorBook:
             retry = task.max_retries < 0 or task.attempts <= task.max_retries
             if task.task_id in started and not retry:
                 effects += sched._fail(
-                    task, Fail(task.task_id, "actor_died", f"{message}; call {task.name} lost")
+                    task, Fail(task.task_id, "actor_died", f"{message}; call {task.name} lost"), now
                 )
                 continue
             if task.task_id not in started:
@@ -381,7 +382,7 @@ class ActorBook:
                 del sched.tasks[tid]
                 effects.append(Finished(tid, []))
                 continue
-            effects += sched._fail(task, self._death_of(actor, task))
+            effects += sched._fail(task, self._death_of(actor, task), now)
         creation = sched.tasks.pop(actor.creation_id, None)
         if creation is not None:  # waiting for its arguments or for an executor
             creation.move(TaskState.FAILED)

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 EXECUTOR_PATH = "/api/v1/executor"
 STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agent's word
+SUMMARY_INTERVAL_S = 1.0  # how often the dashboard's summary goes to the master (if changed)
 _ERRORS: dict[str, type[Exception]] = {
     "executor_lost": ExecutorLostError,
     "node_lost": NodeLostError,
@@ -147,7 +148,10 @@ class Driver(ResultHandling):
         self._stopping = False
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
-        self._counts_sent: tuple[int, int, int, int] | None = None
+        self._summary_at = 0.0
+        # where what a task prints goes: the context of the code that submitted it (in Jupyter
+        # that names the submitting cell), set from user threads, read on the loop
+        self.output_contexts: dict[str, contextvars.Context] = {}
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.streams = StreamTable(table, dynamic_value)
         self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
@@ -199,6 +203,9 @@ class Driver(ResultHandling):
         for conn in list(self.executor_conns.values()):
             conn.send(m.StopWorker())
         if self.master is not None and not self.master.closed:
+            summary = self.core.book.report(time.monotonic())  # the history shows the end
+            if summary is not None:
+                self.master.send(summary)
             self.master.send(m.Teardown())
         await asyncio.sleep(0)  # let the batches flush
         await asyncio.sleep(0)
@@ -302,6 +309,7 @@ class Driver(ResultHandling):
                 effects += self.actors.failed(eff, data)
             elif isinstance(eff, fx.Finished):
                 self.records.pop(eff.task_id, None)
+                self.output_contexts.pop(eff.task_id, None)
                 self.table.unpin(eff.dep_ids)
                 effects += self.actors.finished(eff.task_id, time.monotonic())
             elif isinstance(eff, fx.StopExecutor):
@@ -353,11 +361,13 @@ class Driver(ResultHandling):
             self._drain_intake()  # and this process's actor handle events
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
-            self._apply(self.core.tick(time.monotonic()))
-            counts = self.core.counts()
-            if counts != self._counts_sent and self.master is not None:
-                self._counts_sent = counts
-                self.master.send(m.TaskCounts(*counts))
+            now = time.monotonic()
+            self._apply(self.core.tick(now))
+            if self.master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
+                summary = self.core.book.report(now)
+                if summary is not None:
+                    self._summary_at = now
+                    self.master.send(summary)
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -366,6 +376,7 @@ class Driver(ResultHandling):
             case m.Subscribed():
                 self.framework_id = event.framework_id
                 log.info("subscribed as framework %s", event.framework_id)
+                self.core.book.resend()  # the master may be a new leader that knows nothing
                 if self.master is not None:  # after every (re-)subscription: see Reconcile
                     held = self.core.leases.values()
                     self.master.send(
@@ -452,7 +463,10 @@ class Driver(ResultHandling):
                 case m.TaskDone():
                     effects += self._task_done(eid, msg, now)
                 case m.TaskFailed():
-                    effects += self._task_failed(eid, msg, now)
+                    failed = self._task_failed(eid, msg, now)
+                    if any(isinstance(e, fx.Fail) and e.task_id == msg.task_id for e in failed):
+                        self._failed_for_good(eid, msg, now)  # no retry left: the dashboard
+                    effects += failed
                 case m.Yielded():
                     effects += self._yielded(msg, now)
                 case m.NextItem():
@@ -500,16 +514,25 @@ class Driver(ResultHandling):
             self._conn_executor.pop(conn.id, None)
             conn.close("executor ended")
 
+    def _failed_for_good(self, eid: str, msg: m.TaskFailed, now: float) -> None:
+        rec = self.records.get(msg.task_id)
+        name = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
+        self.core.book.failed(msg.task_id, name, eid, "", msg.traceback, now)
+
     def _print_output(self, eid: str, msg: m.Output) -> None:
         rec = self.records.get(msg.task_id)
         label = rec.name if rec else (self.actors.label(msg.task_id) or msg.task_id)
+        self.core.book.output(msg.task_id, label, msg.stream, msg.text, time.monotonic())
         prefix = f"({label} {msg.task_id} on {self.executor_hosts.get(eid, '?')}) "
-        stream = sys.stdout if msg.stream == "stdout" else sys.stderr
         lines = msg.text.splitlines(keepends=True)
-        stream.write("".join(prefix + line for line in lines))
+        text = "".join(prefix + line for line in lines)
         if not msg.text.endswith("\n"):
-            stream.write("\n")
-        stream.flush()
+            text += "\n"
+        context = self.output_contexts.get(msg.task_id)
+        if context is None:
+            _write(msg.stream, text)
+        else:  # under the cell that submitted the task (ipykernel keeps it in a context var)
+            context.run(_write, msg.stream, text)
 
     def _nested_submit(self, spec: m.TaskSpec) -> list[fx.Effect]:
         returns = 1 if spec.extra is None else spec.extra.num_returns
@@ -584,6 +607,12 @@ class _ExecutorSide:
 
     def on_closed(self, conn: Connection, reason: str) -> None:
         self.driver.on_executor_closed(conn, reason)
+
+
+def _write(stream_name: str, text: str) -> None:
+    stream = sys.stdout if stream_name == "stdout" else sys.stderr
+    stream.write(text)
+    stream.flush()
 
 
 def hostname() -> str:

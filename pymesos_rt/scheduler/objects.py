@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
+PROGRESS_EVERY_S = 0.1  # how often a waiting call with a progress display reports
 
 Callback = Callable[[str, int, Payload], None]
+Progress = Callable[[int], None]  # called with how many of the awaited objects are done
 
 
 class _Waiter:
@@ -94,24 +96,57 @@ class ObjectTable:
             entry = self._entries.get(oid)
             return None if entry is None else (entry.state, entry.data)
 
-    def get_many(self, oids: list[str], timeout: float | None) -> list[tuple[int, Payload]] | None:
-        """States and data of all ``oids`` once all are done; None on timeout."""
+    def get_many(
+        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+    ) -> list[tuple[int, Payload]] | None:
+        """States and data of all ``oids`` once all are done; None on timeout. An interrupt
+        (``KeyboardInterrupt``) while waiting leaves the table as it was."""
         with self._lock:
             pending = [self._entry(oid) for oid in oids]
             pending = [e for e in pending if e.state == PENDING]
             waiter = _Waiter(len(pending))
             for entry in pending:
                 entry.waiters.append(waiter)
-        if pending and not waiter.event.wait(timeout):
-            with self._lock:
-                for entry in pending:
-                    if waiter in entry.waiters:
-                        entry.waiters.remove(waiter)
-            return None
+        try:
+            if pending and not self._block(waiter, timeout, len(oids) - len(pending), progress):
+                return None
+        finally:
+            self._forget(waiter, pending)
         with self._lock:
             return [(self._entries[oid].state, self._entries[oid].data) for oid in oids]
 
-    def wait(self, oids: list[str], num_returns: int, timeout: float | None) -> set[str]:
+    @staticmethod
+    def _block(
+        waiter: _Waiter, timeout: float | None, done_before: int, progress: Progress | None
+    ) -> bool:
+        """Wait for ``waiter``; with ``progress``, report the count done every so often."""
+        if progress is None:
+            return waiter.event.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        target = waiter.remaining
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            step = PROGRESS_EVERY_S if left is None else max(0.0, min(left, PROGRESS_EVERY_S))
+            ready = waiter.event.wait(step)
+            progress(done_before + target - max(0, waiter.remaining))
+            if ready:
+                return True
+            if left is not None and left <= step:
+                return False
+
+    def _forget(self, waiter: _Waiter, entries: list[_Entry]) -> None:
+        with self._lock:
+            for entry in entries:
+                if waiter in entry.waiters:
+                    entry.waiters.remove(waiter)
+
+    def wait(
+        self,
+        oids: list[str],
+        num_returns: int,
+        timeout: float | None,
+        progress: Progress | None = None,
+    ) -> set[str]:
         """Ids among ``oids`` that are done, once ``num_returns`` are (or the timeout passed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
@@ -124,12 +159,29 @@ class ObjectTable:
             for entry in pending:
                 entry.waiters.append(waiter)
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        waiter.event.wait(remaining)
+        try:
+            self._block(waiter, remaining, len(done), progress)
+        finally:
+            self._forget(waiter, pending)
         with self._lock:
-            for entry in pending:
-                if waiter in entry.waiters:
-                    entry.waiters.remove(waiter)
             return {oid for oid, e in entries if e.state != PENDING}
+
+    def unneeded(self, oids: list[str]) -> list[str]:
+        """The pending objects among ``oids`` that nothing else waits for: no task takes them
+        as an argument, no other ``get``/``wait``/future/callback waits on them, and no
+        reference to them left this process. (References this process still holds do not
+        count: after an interrupted ``get`` the caller's list of refs still exists.)"""
+        with self._lock:
+            return [
+                oid
+                for oid in dict.fromkeys(oids)
+                if (entry := self._entries.get(oid)) is not None
+                and entry.state == PENDING
+                and entry.pins <= 0
+                and not entry.escaped
+                and not entry.waiters
+                and not entry.callbacks
+            ]
 
     def on_done(self, oid: str, callback: Callback) -> None:
         """Run ``callback(oid, state, data)`` once the entry is done (now, if it is)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import TaskState, check_task_transition
 from pymesos_rt.scheduler.matching import PIPELINE_BUDGET_S, PIPELINE_MAX
+from pymesos_rt.scheduler.summary import TaskBook
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Task:
     parent_id: str = ""  # the task that submitted it, for recursive cancel
     max_calls: int = 0  # an executor is replaced after this many calls of fn_id (0: never)
     chainable: bool = True  # False: its value is made by the driver (generators): no chaining
+    book: TaskBook | None = field(default=None, repr=False, compare=False)  # counts per function
 
     @property
     def object_ids(self) -> tuple[str, ...]:
@@ -41,6 +43,8 @@ class Task:
 
     def move(self, new: TaskState) -> None:
         check_task_transition(self.state, new)
+        if self.book is not None:
+            self.book.moved(self.name, self.state, new)
         self.state = new
 
 

@@ -67,6 +67,7 @@ from pymesos_rt.scheduler.placement import (
     spread_cap,
 )
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
+from pymesos_rt.scheduler.summary import TaskBook
 
 
 class SchedulerState:
@@ -94,6 +95,7 @@ class SchedulerState:
         self.filtered = False  # declined offers for long (idle) since the last REVIVE
         self.lenders: set[str] = set()  # executors with a task blocked in get (see _borrow)
         self._exec_seq = itertools.count(1)
+        self.book = TaskBook()  # the dashboard's summary of these tasks (see summary.py)
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
         self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
         self.actors = ActorBook(self)
@@ -108,6 +110,8 @@ class SchedulerState:
 
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
+        task.book = self.book
+        self.book.submitted(task.name)
         if task.shape.get(GPUS) > 0:
             self.want_gpus()
         for oid in task.outputs:
@@ -117,15 +121,13 @@ class SchedulerState:
         if isinstance(task.shape, Shape) and task.shape.soft:
             task.shape = self._placed(task.shape)
         if self.agents and not self._fits(task.shape):
-            return self._fail(
-                task, Fail(task.task_id, "unschedulable", self.unschedulable_message(task.shape))
-            )
+            why = self.unschedulable_message(task.shape)
+            return self._fail(task, Fail(task.task_id, "unschedulable", why), now)
         for dep in task.dep_ids:
             failure = self.failed_objects.get(dep)
             if failure is not None:
-                return self._fail(
-                    task, Fail(task.task_id, failure.kind, failure.message, failure.blob)
-                )
+                inherited = Fail(task.task_id, failure.kind, failure.message, failure.blob)
+                return self._fail(task, inherited, now, record=False)
             if dep not in self.ready_objects:
                 task.missing.add(dep)
                 self.dependents.setdefault(dep, []).append(task.task_id)
@@ -154,7 +156,7 @@ class SchedulerState:
             if not task.actor_id and self.agents and not self._fits(task.shape):
                 if not (isinstance(task.shape, Shape) and task.shape.soft):  # its node left
                     why = self.unschedulable_message(task.shape)
-                    effects += self._fail(task, Fail(tid, "unschedulable", why))
+                    effects += self._fail(task, Fail(tid, "unschedulable", why), now)
                     continue
                 task.shape = task.shape.relaxed()
             task.move(TaskState.READY)
@@ -240,7 +242,7 @@ class SchedulerState:
     ) -> list[Effect]:
         """The task ended; its objects are ready, except those in ``errors`` (a generator
         that raised before yielding every one of its ``num_returns``), which fail."""
-        task = self._complete_on(executor_id, task_id, duration, now)
+        task = self._complete_on(executor_id, task_id, duration, now, ok=True)
         if task is None:
             return self._pump(now)
         if task.actor_id:
@@ -272,7 +274,7 @@ class SchedulerState:
     ) -> list[Effect]:
         """The task raised: retried while attempts are left if ``retryable`` (the driver's
         verdict for ``retry_exceptions=[...]``; None: the task's ``retry_exceptions``)."""
-        task = self._complete_on(executor_id, task_id, duration, now)
+        task = self._complete_on(executor_id, task_id, duration, now, ok=False)
         if task is None:
             return self._pump(now)
         if task.actor_id:
@@ -283,7 +285,7 @@ class SchedulerState:
             task.executor_id = None
             self.ready.setdefault(task.shape, deque()).append(task_id)
             return self._pump(now)
-        return self._fail(task, Fail(task_id, "blob", blob=blob)) + self._pump(now)
+        return self._fail(task, Fail(task_id, "blob", blob=blob), now) + self._pump(now)
 
     def will_retry(self, task_id: str, retryable: bool | None = None) -> bool:
         """Whether ``task_failed`` with this verdict would run the task again."""
@@ -294,7 +296,7 @@ class SchedulerState:
         return retry and task.may_retry()
 
     def _complete_on(
-        self, executor_id: str, task_id: str, duration: float, now: float
+        self, executor_id: str, task_id: str, duration: float, now: float, ok: bool
     ) -> Task | None:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
@@ -311,14 +313,24 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        self.book.ended(executor_id, task.name, duration, ok, now)
         if task.actor_id:
             return task
         old = self.durations.get(task.fn_id)
         self.durations[task.fn_id] = duration if old is None else 0.8 * old + 0.2 * duration
         return task
 
-    def _fail(self, task: Task, failure: Fail) -> list[Effect]:
-        """Fail each of the task's objects with ``failure`` (given for its first object)."""
+    def _fail(
+        self, task: Task, failure: Fail, now: float | None = None, record: bool = True
+    ) -> list[Effect]:
+        """Fail each of the task's objects with ``failure`` (given for its first object).
+
+        ``record`` (with ``now``): the dashboard lists the failure, with its message. Not for
+        tasks failing because an argument failed (their cause is listed already), nor for
+        exceptions a task raised (the driver lists those with the traceback it received)."""
+        if record and now is not None and failure.kind != "blob":
+            where = task.executor_id or ""
+            self.book.failed(task.task_id, task.name, where, failure.message, "", now)
         task.move(TaskState.FAILED)
         self.failed += 1
         self._forget(task)
@@ -396,7 +408,7 @@ class SchedulerState:
                         f"({detail}); raise the task's memory= or pass retry_exceptions=True "
                         "to retry it"
                     )
-                effects += self._fail(task, Fail(tid, kind, message))
+                effects += self._fail(task, Fail(tid, kind, message), now)
         for tid in queued:
             task = self.tasks.get(tid)
             if task is not None and task.state is TaskState.DISPATCHED:
@@ -474,9 +486,8 @@ class SchedulerState:
                         task.shape = shape.relaxed()
                         self.ready.setdefault(task.shape, deque()).append(tid)
                         continue
-                    effects += self._fail(
-                        task, Fail(tid, "unschedulable", self.unschedulable_message(shape))
-                    )
+                    why = self.unschedulable_message(shape)
+                    effects += self._fail(task, Fail(tid, "unschedulable", why), now)
             effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
@@ -765,11 +776,6 @@ class SchedulerState:
             lease.killing = True
             return [KillExecutor(lease.agent_id, lease.executor_id)]
         return []
-
-    def counts(self) -> tuple[int, int, int, int]:
-        """(queued, running, finished, failed) task counts, for the master's ``/state``."""
-        running = sum(1 for t in self.tasks.values() if t.state is TaskState.DISPATCHED)
-        return (len(self.tasks) - running, running, self.finished, self.failed)
 
     def idle(self) -> bool:
         return not self.tasks
