@@ -63,6 +63,16 @@ def shows(element_id: str, *needles: str) -> str:
     return " && ".join(f"{text}.includes({json.dumps(n)})" for n in needles)
 
 
+@rt.remote(num_cpus=0.5)
+class Tally:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, x: int) -> int:
+        self.total += x
+        return self.total
+
+
 def fetch(url: str) -> tuple[int, dict[str, str], str]:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return resp.status, dict(resp.headers), resp.read().decode()
@@ -105,6 +115,8 @@ def test_dashboard_in_a_real_browser(daemons):
     base = info.dashboard_url
     browser = Browser(width=1400, height=1000)
     try:
+        tally = Tally.options(name="the-tally").remote()  # an actor, on an executor of its own
+        assert rt.get(tally.add.remote(5)) == 5
         refs = [slow_square.remote(i) for i in range(200)]
         failing = [explode.remote(42)]
         printing = [chatty.remote(i) for i in range(3)]
@@ -122,10 +134,11 @@ def test_dashboard_in_a_real_browser(daemons):
         )
         done = "Number((/(\\d+) \\/ \\d+ done/.exec(document.getElementById('job-counts')"
         done += ".textContent) || [0, -1])[1])"
-        first = browser.wait_for(f"{done} > 0 && {done} < 200 ? {done} : 0", 60, "progress")
+        first = browser.wait_for(f"{done} > 2 && {done} < 200 ? {done} : 0", 60, "progress")
         browser.wait_for(f"{done} > {first}", 60, f"progress past {first} tasks")
         browser.wait_for(shows("failures", "ValueError: boom 42"), 60, "the exception line")
         browser.wait_for(shows("output", "hello from chatty 2"), 60, "task output")
+        browser.wait_for(shows("actors", "the-tally", "Tally", "ALIVE"), 60, "the actor")
         assert re.search(r"\d (MiB|GiB)\b", browser.evaluate(text)), "sizes in MiB/GiB"
         assert browser.evaluate("document.getElementById('job-name').textContent") == XSS
         browser.screenshot(ARTIFACTS / "dashboard-job.png")
@@ -142,7 +155,7 @@ def test_dashboard_in_a_real_browser(daemons):
         rt.shutdown()
     try:
         browser.wait_for(
-            shows("history", XSS, "203 / 204 done, 1 failed"),
+            shows("history", XSS, "205 / 206 done, 1 failed"),
             30,
             "the finished framework in the history",
         )
@@ -157,5 +170,11 @@ def test_dashboard_in_a_real_browser(daemons):
     jobs = json.loads(fetch(base + "/jobs")[2])
     ended = next(j for j in jobs["finished"] if j["id"] == info.framework_id)
     assert ended["reason"] == "finished" and ended["totals"]["failed"] == 1
-    assert {f["name"] for f in ended["functions"]} == {"slow_square", "explode", "chatty"}
+    assert {f["name"] for f in ended["functions"]} == {
+        "slow_square",
+        "explode",
+        "chatty",
+        "Tally.__init__",
+        "Tally.add",
+    }
     wait_for(lambda: not master.state()["frameworks"], 10, "framework gone from /state")

@@ -1,7 +1,8 @@
 """``pymesos-rt``: the command line (also ``python -m pymesos_rt``).
 
 Sub-commands: ``master`` and ``agent`` (the daemons), ``up`` (a master and an agent in the
-foreground) and ``status`` (the cluster's agents, frameworks and resources). Flags come from the
+foreground), ``status`` (the cluster's agents, frameworks, resources and jobs; ``--watch``
+redraws it) and ``logs`` (a framework's task output and failures). Flags come from the
 dataclasses in :mod:`pymesos_rt.config`. Daemons log to stderr, stop cleanly on SIGTERM/SIGINT,
 and refuse bad flags with a one-line error (exit status 2).
 """
@@ -23,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pymesos_rt import logs
+from pymesos_rt import console, logs
 from pymesos_rt.agent.containers import make_containerizer
 from pymesos_rt.agent.gpus import parse_devices
 from pymesos_rt.agent.resources import detect
@@ -31,6 +32,7 @@ from pymesos_rt.agent.server import Agent
 from pymesos_rt.agent.state import AgentConfig
 from pymesos_rt.config import (
     AgentOptions,
+    LogsConfig,
     MasterOptions,
     StatusConfig,
     UpConfig,
@@ -379,15 +381,42 @@ async def _leader_of(address: str) -> str:
 
 def cmd_status(cfg: StatusConfig) -> int:
     master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
-    url = _http_base(master) + f"/state?limit={cfg.limit}&offset={cfg.offset}"
-    try:
-        tls = ws.tls_client_context() if url.startswith("https") else None
+    base = _http_base(master)
+    url = base + f"/state?limit={cfg.limit}&offset={cfg.offset}"
+    tls = ws.tls_client_context() if url.startswith("https") else None
+
+    def render() -> str:
         with urllib.request.urlopen(url, timeout=10, context=tls) as resp:
             state = json.load(resp)
+        if cfg.json:
+            return json.dumps(state, indent=2)
+        return render_status(state) + console.render_jobs(console.fetch(base, "/jobs", tls))
+
+    try:
+        if cfg.watch:
+            console.watch(render, max(0.1, cfg.interval))
+        print(render())
     except (urllib.error.URLError, OSError) as exc:
         print(f"pymesos-rt status: cannot reach {url}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(state, indent=2) if cfg.json else render_status(state))
+    except KeyboardInterrupt:  # how --watch ends
+        return 0
+    return 0
+
+
+def cmd_logs(framework: str, cfg: LogsConfig) -> int:
+    master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
+    base = _http_base(master)
+    tls = ws.tls_client_context() if base.startswith("https") else None
+    try:
+        console.print_logs(base, console.find_framework(base, framework, tls), cfg.follow, tls=tls)
+    except console.NotFound as exc:
+        raise UsageError(str(exc)) from None
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"pymesos-rt logs: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # how --follow ends early
+        return 0
     return 0
 
 
@@ -405,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(sub.add_parser("agent", help=AgentOptions.__doc__), AgentOptions)
     add_flags(sub.add_parser("up", help=UpConfig.__doc__), UpConfig)
     add_flags(sub.add_parser("status", help=StatusConfig.__doc__), StatusConfig)
+    logs_parser = sub.add_parser("logs", help=LogsConfig.__doc__)
+    logs_parser.add_argument("framework", help="the framework's id or name")
+    add_flags(logs_parser, LogsConfig)
     return parser
 
 
@@ -417,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_agent(from_args(AgentOptions, args))
         if args.command == "up":
             return cmd_up(from_args(UpConfig, args))
+        if args.command == "logs":
+            return cmd_logs(args.framework, from_args(LogsConfig, args))
         return cmd_status(from_args(StatusConfig, args))
     except UsageError as exc:
         print(f"pymesos-rt: {exc}", file=sys.stderr)

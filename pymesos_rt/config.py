@@ -161,6 +161,24 @@ class StatusConfig:
         default=100, metadata=_help("agents, frameworks and executors to show, each (max 10000)")
     )
     offset: int = dataclasses.field(default=0, metadata=_help("skip this many of each first"))
+    watch: bool = dataclasses.field(
+        default=False, metadata=_help("redraw every --interval seconds until Ctrl-C")
+    )
+    interval: float = dataclasses.field(
+        default=2.0, metadata=_help("seconds between redraws with --watch")
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class LogsConfig:
+    """``pymesos-rt logs FRAMEWORK``: what a framework's tasks printed, and its failures."""
+
+    master: str = dataclasses.field(
+        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
+    )
+    follow: bool = dataclasses.field(
+        default=False, metadata=_help("keep printing what comes until the framework ends")
+    )
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:

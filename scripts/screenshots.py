@@ -49,13 +49,25 @@ def aggregate(*parts: int) -> int:
     return sum(parts)
 
 
+@rt.remote(num_cpus=0.5)
+class Catalog:
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def record(self, rows: int) -> int:
+        self.rows += rows
+        return self.rows
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pymesos-rt-shots-"))
     master = start_master(work)
-    agent = start_agent(master, work, "--resources", "cpus:4;mem:8192")
+    agent = start_agent(master, work, "--resources", "cpus:4.5;mem:8192")
     browser = None
     try:
         info = rt.init(master.url, name="etl-nightly")
+        catalog = Catalog.options(name="catalog").remote()
+        rt.get(catalog.record.remote(0))
         loads = [load_partition.remote(i) for i in range(60)]
         sums = [transform.remote(ref) for ref in loads]
         total = aggregate.remote(*sums[:20])

@@ -47,6 +47,7 @@ from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
+from pymesos_rt.scheduler.summary import actor_rows
 from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
@@ -364,6 +365,7 @@ class Driver(ResultHandling):
             now = time.monotonic()
             self._apply(self.core.tick(now))
             if self.master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
+                self.core.book.actors(actor_rows(self.core.actors.actors.values()))
                 summary = self.core.book.report(now)
                 if summary is not None:
                     self._summary_at = now

@@ -23,7 +23,8 @@ sent at, and the master rebases the times into its own clock).
 from __future__ import annotations
 
 from collections import deque
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.states import TaskState
@@ -36,17 +37,54 @@ OUTPUT_PER_REPORT = 200
 ERROR_CHARS = 300
 TRACEBACK_CHARS = 4096
 LINE_CHARS = 500
+MAX_ACTORS = 200  # listed, live ones first
 
-E = TypeVar("E", m.TaskBox, m.TaskFailure, m.OutputLine)
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = range(5)
+E = TypeVar("E", m.TaskFailure, m.OutputLine)
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, RUNS, SECONDS = range(7)
+# keyed by the members' ids: hashing an enum member runs Python code, and this is per task
 _BUCKET = {
-    TaskState.WAITING: QUEUED,
-    TaskState.READY: QUEUED,
-    TaskState.DISPATCHED: RUNNING,
-    TaskState.FINISHED: DONE,
-    TaskState.FAILED: FAILED,
-    TaskState.CANCELLED: CANCELLED,
+    id(TaskState.WAITING): QUEUED,
+    id(TaskState.READY): QUEUED,
+    id(TaskState.DISPATCHED): RUNNING,
+    id(TaskState.FINISHED): DONE,
+    id(TaskState.FAILED): FAILED,
+    id(TaskState.CANCELLED): CANCELLED,
 }
+
+
+class ActorLike(Protocol):
+    """What :func:`actor_rows` reads of an actor (``scheduler/actors.py``'s ``Actor``)."""
+
+    actor_id: str
+    class_name: str
+    name: str
+    executor_id: str | None
+    restarts: int
+    cause: str
+
+    @property
+    def state(self) -> object: ...
+
+    def pending_calls(self) -> int: ...
+
+
+def actor_rows(actors: Iterable[ActorLike]) -> list[m.ActorRow]:
+    """The actors as the dashboard lists them: at most ``MAX_ACTORS``, live ones first."""
+    rows = [
+        m.ActorRow(
+            a.actor_id,
+            a.class_name,
+            a.name,
+            str(a.state),
+            a.executor_id or "",
+            a.restarts,
+            a.pending_calls(),
+            a.cause[:ERROR_CHARS],
+        )
+        for a in actors
+    ]
+    rows.sort(key=lambda r: r.state == "DEAD")  # stable: creation order within each group
+    return rows[:MAX_ACTORS]
 
 
 def error_line(traceback: str, fallback: str = "") -> str:
@@ -66,36 +104,36 @@ def _cut(text: str, limit: int) -> str:
 
 class TaskBook:
     def __init__(self) -> None:
-        # name -> [queued, running, done, failed, cancelled]
-        self._counts: dict[str, list[int]] = {}
-        self._seconds: dict[str, float] = {}
-        self._runs: dict[str, int] = {}
-        self._boxes: deque[m.TaskBox] = deque(maxlen=BOXES_PER_REPORT)
+        # name -> [queued, running, done, failed, cancelled, runs, seconds run]
+        self._counts: dict[str, list[float]] = {}
+        # (executor, name, start, end, ok): made into TaskBoxes when reported
+        self._boxes: deque[tuple[str, str, float, float, bool]] = deque(maxlen=BOXES_PER_REPORT)
         self._failures: deque[m.TaskFailure] = deque(maxlen=FAILURES_PER_REPORT)
         self._output: deque[m.OutputLine] = deque(maxlen=OUTPUT_PER_REPORT)
         self._dropped = 0
         self._changed = True
+        self._actors: list[m.ActorRow] = []  # as last reported
+        self._actors_new: list[m.ActorRow] | None = None  # to report
 
     # --- counts ------------------------------------------------------------------------------
-    def _row(self, name: str) -> list[int]:
+    def _row(self, name: str) -> list[float]:
         row = self._counts.get(name)
         if row is None:
             if len(self._counts) >= MAX_FUNCTIONS:
                 name = OTHER
                 row = self._counts.get(OTHER)
             if row is None:
-                row = self._counts[name] = [0, 0, 0, 0, 0]
-                self._seconds[name] = 0.0
+                row = self._counts[name] = [0, 0, 0, 0, 0, 0, 0.0]
         return row
 
     def submitted(self, name: str) -> None:
-        self._row(name)[QUEUED] += 1
+        (self._counts.get(name) or self._row(name))[QUEUED] += 1
         self._changed = True
 
     def moved(self, name: str, old: TaskState, new: TaskState) -> None:
-        before, after = _BUCKET[old], _BUCKET[new]
+        before, after = _BUCKET[id(old)], _BUCKET[id(new)]
         if before != after:
-            row = self._row(name)
+            row = self._counts.get(name) or self._row(name)
             row[before] -= 1
             row[after] += 1
             self._changed = True
@@ -104,17 +142,20 @@ class TaskBook:
         """(queued, running, done, failed, cancelled) over all functions."""
         sums = [0, 0, 0, 0, 0]
         for row in self._counts.values():
-            for i, n in enumerate(row):
-                sums[i] += n
+            for i in range(5):
+                sums[i] += int(row[i])
         return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     # --- events ------------------------------------------------------------------------------
     def ended(self, executor_id: str, name: str, duration: float, ok: bool, now: float) -> None:
         """An attempt ended on ``executor_id`` after running ``duration`` seconds."""
-        key = name if name in self._counts else OTHER
-        self._seconds[key] = self._seconds.get(key, 0.0) + duration
-        self._runs[key] = self._runs.get(key, 0) + 1
-        self._push(self._boxes, m.TaskBox(executor_id, name, now - duration, now, ok))
+        row = self._counts.get(name) or self._row(name)
+        row[RUNS] += 1
+        row[SECONDS] += duration
+        if len(self._boxes) == BOXES_PER_REPORT:
+            self._dropped += 1  # the oldest box goes
+        self._boxes.append((executor_id, name, now - duration, now, ok))
+        self._changed = True
 
     def failed(
         self, task_id: str, name: str, executor_id: str, error: str, traceback: str, now: float
@@ -134,16 +175,24 @@ class TaskBook:
         for line in text.splitlines():
             self._push(self._output, m.OutputLine(now, task_id, name, stream, line[:LINE_CHARS]))
 
-    def _push(self, buffer: deque[E], item: E) -> None:
+    def _push(self, buffer: deque[E], item: E) -> None:  # failures and output lines
         if len(buffer) == buffer.maxlen:
             self._dropped += 1  # the oldest entry goes
         buffer.append(item)
         self._changed = True
 
+    def actors(self, rows: list[m.ActorRow]) -> None:
+        """The framework's actors now (see :func:`actor_rows`); reported when they changed."""
+        if rows != (self._actors if self._actors_new is None else self._actors_new):
+            self._actors_new = rows
+            self._changed = True
+
     # --- reporting ---------------------------------------------------------------------------
     def resend(self) -> None:
         """Report at the next chance even if nothing changed (a new master knows nothing)."""
         self._changed = True
+        if self._actors and self._actors_new is None:
+            self._actors_new = self._actors
 
     def report(self, now: float) -> m.JobSummary | None:
         if not self._changed:
@@ -151,24 +200,29 @@ class TaskBook:
         functions = [
             m.FunctionCounts(
                 name,
-                queued,
-                running,
-                done,
-                failed,
-                cancelled,
-                self._runs.get(name, 0),
-                round(self._seconds.get(name, 0.0), 6),
+                int(queued),
+                int(running),
+                int(done),
+                int(failed),
+                int(cancelled),
+                int(runs),
+                round(seconds, 6),
             )
-            for name, (queued, running, done, failed, cancelled) in self._counts.items()
+            for name, (queued, running, done, failed, cancelled, runs, seconds) in (
+                self._counts.items()
+            )
         ]
         summary = m.JobSummary(
             now,
             functions,
-            list(self._boxes),
+            [m.TaskBox(*box) for box in self._boxes],
             list(self._failures),
             list(self._output),
             self._dropped,
+            self._actors_new,
         )
+        if self._actors_new is not None:
+            self._actors, self._actors_new = self._actors_new, None
         self._boxes.clear()
         self._failures.clear()
         self._output.clear()
@@ -182,10 +236,11 @@ class TaskBook:
         assert len(self._counts) <= MAX_FUNCTIONS + 1, len(self._counts)
         assert OTHER in self._counts or len(self._counts) <= MAX_FUNCTIONS
         for name, row in self._counts.items():
-            assert all(n >= 0 for n in row), (name, row)
+            assert len(row) == 7 and all(n >= 0 for n in row), (name, row)
         assert len(self._boxes) <= BOXES_PER_REPORT
         assert len(self._failures) <= FAILURES_PER_REPORT
         assert len(self._output) <= OUTPUT_PER_REPORT
+        assert len(self._actors) <= MAX_ACTORS
         if live_tasks is not None:
             queued, running, *_ = self.totals()
             assert queued + running == live_tasks, (queued, running, live_tasks)

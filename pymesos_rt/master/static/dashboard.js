@@ -324,8 +324,6 @@ async function drawOverview(view) {
     section("Jobs (frameworks)", frameworks),
     section("History", historyTable(jobs.finished, jobs.finished_kept)),
   );
-  const actors = actorsTable(state, null);
-  if (actors) { view.append(section("Actors", actors)); }
 }
 
 function showLeader(state) {
@@ -435,16 +433,26 @@ function executorsTable(job) {
   ], job.executor_list, "no executor");
 }
 
-function actorsTable(state, frameworkId) {
-  const actors = (state && state.actors) || null;
-  if (!Array.isArray(actors)) { return null; }
-  const mine = actors.filter((a) => frameworkId === null || a.framework_id === frameworkId);
-  if (mine.length === 0 && frameworkId !== null) { return null; }
+// A job's actors (from its framework's summary), with the usage of the executor each runs in.
+function actorsTable(job) {
+  const executors = {};
+  for (const e of job.executor_list) { executors[e.id] = e; }
+  const usage = (a, index, limit, format, cls) => {
+    const e = executors[a.executor_id];
+    if (!e) { return "-"; }
+    const value = index === 1 ? e.cpu : e.memory;
+    return el("div", {class: "cell-spark"}, sparkline(e.samples, index, limit(e), cls),
+      el("span", {}, value === null ? "-" : format(value)));
+  };
   return table([
-    ["actor", (a) => a.name || a.actor_id || a.id || ""], ["class", (a) => a.class_name || a.cls || ""],
-    ["state", (a) => a.state || ""], ["executor", (a) => a.executor_id || ""],
-    ["framework", (a) => a.framework_id || ""],
-  ], mine, "no actor");
+    ["actor", (a) => el("span", {class: "fname"}, swatch(a.class_name), a.name || a.id)],
+    ["class", (a) => a.class_name],
+    ["state", (a) => a.state + (a.restarts ? " (" + a.restarts + " restarts)" : "") + (a.cause ? ": " + a.cause : "")],
+    ["calls waiting", (a) => a.pending, "num"],
+    ["executor", (a) => a.executor_id || "-"],
+    ["CPU", (a) => usage(a, 1, (e) => e.resources.cpus || 1, fmtCores, "cpu")],
+    ["memory", (a) => usage(a, 2, (e) => e.memory_limit, fmtBytes, "mem")],
+  ], job.actors, "no actor");
 }
 
 function failuresList(job) {
@@ -480,7 +488,7 @@ async function drawJob(view, id) {
   const since = jobCache.id === id ? jobCache.seq : 0;
   const [job, state, jobs] = await Promise.all([
     getJson("/jobs/" + encodeURIComponent(id) + "?since=" + since),
-    getJson("/state?framework=" + encodeURIComponent(id)).catch(() => null),
+    getJson("/state?limit=1").catch(() => null),  // the leader line only
     getJson("/jobs").catch(() => null),
   ]);
   if (state) { showLeader(state); }
@@ -500,8 +508,7 @@ async function drawJob(view, id) {
       el("p", {class: "note"}, "One lane per executor, one box per task attempt, coloured by function; failed attempts outlined in red.")),
     section("Executors", el("div", {id: "executors"}, executorsTable(job))),
   ];
-  const actors = actorsTable(state, job.id);
-  if (actors) { children.push(section("Actors", actors)); }
+  if (job.actors.length > 0) { children.push(section("Actors", el("div", {id: "actors"}, actorsTable(job)))); }
   children.push(section("Failures", failuresList(job)));
   children.push(section("Output", outputTail(job)));
   if (job.dropped) {
