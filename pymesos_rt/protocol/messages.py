@@ -696,6 +696,9 @@ class RunTask(_Msg, tag="run", frozen=True):
     deps: list[ObjectBlob]
     local_deps: list[str] = []
     num_returns: int = 1  # as TaskExtra.num_returns
+    # what the task asked for, when it is not the executor's shape (it borrows the executor
+    # of a task blocked in get): what get_runtime_context().get_assigned_resources() reports
+    resources: Resources | None = None
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):

@@ -350,7 +350,13 @@ class Driver(ResultHandling):
         fn = self.functions[rec.fn_id] if eff.send_function else None
         local = list(eff.local_deps)
         returns = 1 if rec.extra is None else rec.extra.num_returns
-        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns))
+        lease = self.core.leases.get(eff.executor_id)
+        borrowed = rec.resources if lease is not None and lease.shape != rec.resources else None
+        conn.send(
+            m.RunTask(
+                rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns, borrowed
+            )
+        )
         return conn
 
     def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
