@@ -106,6 +106,21 @@ class RayLikeAdapter:
     def put(self, value: Any) -> Any:
         return self._mod.put(value)
 
+    # actors (bench_actors.py)
+    supports_actors = True
+
+    def actor(self, cls: type, *args: Any) -> Any:
+        actor_class = self._remote_fns.get(cls)
+        if actor_class is None:
+            actor_class = self._remote_fns[cls] = self._mod.remote(cls)
+        return actor_class.remote(*args)
+
+    def call(self, handle: Any, method: str, *args: Any) -> Any:
+        return getattr(handle, method).remote(*args)
+
+    def kill(self, handle: Any) -> None:
+        self._mod.kill(handle)
+
     def shutdown(self) -> None:
         self._mod.shutdown()
 

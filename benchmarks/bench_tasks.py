@@ -104,3 +104,29 @@ def same_big_value(a: Any, b: Any) -> bool:
         return False
     n = len(a)
     return all(a[i] == b[i] for i in (0, n // 3, n // 2, n - 1))
+
+
+class BenchActor:
+    """The actor the actor workloads call (a sync actor: calls run one at a time, in order)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def noop(self, *_args: Any) -> None:
+        self.calls += 1
+
+    def count(self) -> int:
+        return self.calls
+
+
+class AsyncBenchActor:
+    """An async actor (its methods run on an event loop in the actor's process)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def noop(self, *_args: Any) -> None:
+        self.calls += 1
+
+    async def count(self) -> int:
+        return self.calls

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 import bench_tasks as tasks
+from bench_actors import ACTOR_WORKLOADS, actor_workloads
 from bench_systems import MIB, Adapter, SystemNotInstalledError, make_adapter, process_tree_memory
 
 log = logging.getLogger("bench")
@@ -44,6 +45,8 @@ class Sizes:
     cpu_tasks: int = 8
     cpu_task_s: float = 0.5
     memory_settle_s: float = 2.0
+    actors: int = 10
+    actor_calls: int = 10_000
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -61,6 +64,8 @@ class Sizes:
             cpu_tasks=4,
             cpu_task_s=0.1,
             memory_settle_s=0.5,
+            actors=4,
+            actor_calls=1000,
         )
 
 
@@ -255,6 +260,7 @@ def workloads(sizes: Sizes) -> list[Workload]:
             (_m("s", f"{s.cpu_tasks} CPU-bound tasks of {s.cpu_task_s} s (s)"),),
             run_cpu_bound,
         ),
+        *actor_workloads(s, Workload, Metric),
     ]
 
 
@@ -324,6 +330,8 @@ def run_worker(system: str, names: list[str], ctx: Context) -> int:
                 emit("error", workload="memory", error=_error_text(exc))
         for workload in workloads(ctx.sizes):
             if workload.run is None or workload.name not in names:
+                continue
+            if workload.name in ACTOR_WORKLOADS and not getattr(adapter, "supports_actors", False):
                 continue
             emit("start", workload=workload.name)
             log.info("%s: running %s", system, workload.name)

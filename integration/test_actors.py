@@ -8,9 +8,11 @@ named in each docstring.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -515,6 +517,9 @@ def test_await_ref_inside_an_async_actor(cluster):
         async def put_get(self, value):
             return await rt.put(value)
 
+        async def plasma_get(self, plasma_object):
+            return await plasma_object[0]  # refs nested in arguments arrive as refs
+
         async def slow(self):
             return await slow_value.remote("slow", 2.0)
 
@@ -524,6 +529,7 @@ def test_await_ref_inside_an_async_actor(cluster):
     getter = AsyncGetter.remote()
     assert rt.get(getter.get.remote(), timeout=30) == 1
     assert rt.get(getter.put_get.remote(2), timeout=30) == 2
+    assert rt.get(getter.plasma_get.remote([rt.put(2)]), timeout=30) == 2
     slow = getter.slow.remote()
     assert rt.get(getter.ping.remote(), timeout=10) == "pong"
     assert not rt.wait([slow], timeout=0)[0]
@@ -537,8 +543,8 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
             time.sleep(s)
             return threading.get_ident()
 
-        def wait_slow(self):
-            return rt.get(slow_value.remote("done", 2.0))
+        def wait_for(self, ref_list):
+            return rt.get(ref_list[0])
 
         def ping(self):
             return "pong"
@@ -549,7 +555,7 @@ def test_threaded_actor_runs_calls_at_once_and_get_does_not_block_the_others(clu
     idents = rt.get([t.sleep.remote(1.0) for _ in range(4)], timeout=30)
     assert len(set(idents)) == 4
     assert time.monotonic() - start < 3.5  # four 1 s calls at once, not one after another
-    blocked = t.wait_slow.remote()
+    blocked = t.wait_for.remote([slow_value.remote("done", 2.0)])
     assert rt.get(t.ping.remote(), timeout=10) == "pong"
     assert rt.get(blocked, timeout=30) == "done"
 
@@ -566,4 +572,39 @@ def test_method_output_reaches_the_driver(cluster, capfd):
         lambda: "hello from an actor" in capfd.readouterr().out or None,
         10,
         "actor output in the driver",
+    )
+
+
+def _state(cluster: rt.ClusterInfo) -> dict:
+    url = f"{cluster.dashboard_url}/state?limit=10000&framework={cluster.framework_id}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_state_and_status_show_actors(cluster):
+    from pymesos_rt.cli import render_status
+
+    a = Counter.options(name="shown").remote()
+    rt.get(a.incr.remote(), timeout=30)
+    node = rt.nodes()[0]["id"]
+
+    def listed():
+        state = _state(cluster)
+        found = [x for x in state["actors"] if x["name"] == "shown" and x["state"] == "ALIVE"]
+        return (state, found[0]) if found else None
+
+    state, shown = wait_for(listed, 30, "the actor in /state")
+    assert shown["class"] == "Counter" and shown["agent_id"] == node
+    assert shown["restarts"] == 0 and shown["pending"] == 0
+    assert state["counts"]["actors"] >= 1
+    text = render_status(state)
+    assert "ACTOR" in text and "shown" in text and "ALIVE" in text
+    rt.kill(a)
+    wait_for(
+        lambda: any(
+            x["name"] == "shown" and x["state"] == "DEAD"
+            for x in _state(cluster)["actors"]
+        ),
+        30,
+        "the dead actor in /state",
     )

@@ -39,6 +39,15 @@ def test_quickstart() -> None:
     assert any(line.startswith("caught: TaskError") and "ValueError" in line for line in lines)
 
 
+def test_parameter_server() -> None:
+    out = run_example("parameter_server.py", "--workers", "3", "--steps", "25").stdout
+    lines = out.splitlines()
+    assert lines[-1] == "OK: weights within 0.05 of the truth"
+    assert "updates applied: 75" in lines
+    before, after = (float(line.split()[-1]) for line in lines if line.startswith("loss"))
+    assert after < before / 100
+
+
 def test_wordcount_small() -> None:
     out = run_example(
         "wordcount.py", "--partitions", "6", "--size-kib", "16", "--reducers", "3"

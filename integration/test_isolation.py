@@ -219,7 +219,7 @@ def test_cpu_quota_holds_a_spinner_to_its_share(v1_cluster, capsys, tmp_path):
             if e["usage"].get("cpu_seconds", 0) >= 0.9 * 3.0 * measured[1.0]
             and e["resources"].get("cpus") == 1.0
         ],
-        10,
+        20,  # agents report usage every 5 s
         "usage in /state",
     )
     assert {"memory", "memory_peak", "pids"} <= set(spun[0]["usage"])

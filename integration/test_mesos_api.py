@@ -232,6 +232,34 @@ def test_http_answers_as_mesos_does(cluster):
     assert post(b'{"type": "LAUNCH_THE_MISSILES"}', json_type) == 400
     assert post(call, json_type) == 403  # not subscribed
 
+    # SUBSCRIBE by hand (urllib asks for `Connection: close`: the stream stays open anyway)
+    info = {"user": "", "name": "by-hand", "failover_timeout": 0}
+    body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}).encode()
+    req = urllib.request.Request(f"{base}/api/v1/scheduler", body, json_type, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as stream:
+        assert stream.status == 200
+        assert stream.headers["Transfer-Encoding"] == "chunked"
+        stream_id = stream.headers["Mesos-Stream-Id"]
+        length = int(stream.readline())
+        event = json.loads(stream.read(length))
+        assert event["type"] == "SUBSCRIBED"
+        fw_id = event["subscribed"]["framework_id"]["value"]
+        assert event["subscribed"]["heartbeat_interval_seconds"] == 1
+        revive = json.dumps({"type": "REVIVE", "framework_id": {"value": fw_id}}).encode()
+        assert post(revive, json_type) == 400  # no Mesos-Stream-Id
+        assert post(revive, {**json_type, "Mesos-Stream-Id": "not-the-stream"}) == 400
+        assert post(revive, {**json_type, "Mesos-Stream-Id": stream_id}) == 202
+        # the stream goes on: OFFERS or HEARTBEAT next, each a RecordIO record of ASCII JSON
+        length = int(stream.readline())
+        record = stream.read(length)
+        assert record.isascii() and json.loads(record)["type"] in ("OFFERS", "HEARTBEAT")
+    # closing the stream disconnects the framework (failover_timeout 0: it is removed)
+    wait_for(
+        lambda: not any(f["id"] == fw_id for f in master.state()["frameworks"]),
+        30,
+        "the framework removed",
+    )
+
 
 def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
     master, _, work = cluster

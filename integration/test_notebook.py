@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ def test_notebook_runs(kernel_of_this_python: None) -> None:
     assert "dashboard" in joined  # ClusterInfo's repr names the dashboard
     assert "awaited: 144" in joined  # await ref
     assert "gathered: [9, 16, 25]" in joined  # asyncio.gather over refs
+    assert "actor total: 10" in joined  # an actor's state, its calls in order
     assert "initialized: False" in joined  # rt.shutdown()
 
 
@@ -148,6 +150,14 @@ def late_print():
     time.sleep(1.0)
     print("printed by the task of cell A")
     return 1
+
+
+@rt.remote(num_cpus=0.5)
+class Speaker:
+    def say(self):
+        time.sleep(1.0)
+        print("printed by the actor call of cell A")
+        return 1
 
 
 def boom(x):
@@ -258,15 +268,21 @@ async def _notebook_experience() -> None:
         # 3. a task's print lands under the cell that submitted it, while another cell runs
         kc = client.kc
         assert kc is not None
-        cell_a = kc.execute("ref_a = late_print.remote()")
+        cell_a = kc.execute(
+            "speaker = Speaker.remote()\nref_a = late_print.remote()\nref_s = speaker.say.remote()"
+        )
         cell_b = kc.execute("time.sleep(3)\nprint('cell B done')")
         streams: dict[str, str] = {cell_a: "", cell_b: ""}
         idle: set[str] = set()
         deadline = asyncio.get_running_loop().time() + 60
-        while idle != {cell_a, cell_b}:
+        both = ("printed by the task of cell A", "printed by the actor call of cell A")
+        while idle != {cell_a, cell_b} or not all(text in streams[cell_a] for text in both):
             left = deadline - asyncio.get_running_loop().time()
             assert left > 0, f"cells did not finish: {streams}"
-            msg = await kc.get_iopub_msg(timeout=left)
+            try:
+                msg = await kc.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                raise AssertionError(f"not every print came under cell A: {streams}") from None
             parent = msg["parent_header"].get("msg_id")
             if parent not in streams:
                 continue
@@ -274,8 +290,8 @@ async def _notebook_experience() -> None:
                 streams[parent] += msg["content"]["text"]
             elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 idle.add(parent)
-        assert "printed by the task of cell A" in streams[cell_a], streams
-        assert "printed by the task" not in streams[cell_b] and "cell B done" in streams[cell_b]
+        assert "cell B done" in streams[cell_b]
+        assert "printed by" not in streams[cell_b], streams
 
         # 4. a task's traceback points at the user's lines, without the runtime's frames
         failed = await run("rt.get(fails.remote(1))")

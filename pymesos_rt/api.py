@@ -8,7 +8,9 @@ in a driver and, for nested tasks, inside an executor.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
+import operator
 import os
 import queue
 import subprocess
@@ -209,11 +211,15 @@ def remote(fn: Any = None, /, **options: Any) -> Any:
     return wrap
 
 
+_OBJECT_ID = operator.attrgetter("object_id")
+
+
 def _refs_of(refs: Any, what: str) -> list[ObjectRef]:
     items = list(refs)
-    for item in items:
-        if not isinstance(item, ObjectRef):
-            raise TypeError(f"{what} takes ObjectRefs, got {type(item).__name__}: {item!r:.80}")
+    if not set(map(type, items)) <= {ObjectRef}:  # one pass in C; then find the culprit
+        for item in items:
+            if not isinstance(item, ObjectRef):
+                raise TypeError(f"{what} takes ObjectRefs, got {type(item).__name__}: {item!r:.80}")
     return items
 
 
@@ -275,10 +281,10 @@ def wait(
     items = _refs_of(refs, "wait")
     if not 0 <= num_returns <= len(items):
         raise ValueError(f"num_returns must be between 0 and {len(items)}, got {num_returns}")
-    if len({r.object_id for r in items}) != len(items):
+    oids = list(map(_OBJECT_ID, items))  # every pass over the refs runs in C: linear, fast
+    if len(set(oids)) != len(oids):
         raise ValueError("wait got the same ObjectRef more than once")
     backend = backend_mod.current()
-    oids = [r.object_id for r in items]
     done = _blocking(
         lambda report: backend.wait(oids, num_returns, timeout, report),
         backend,
@@ -287,9 +293,12 @@ def wait(
         "wait",
         cancel_on_interrupt,
     )
-    ready = [r for r in items if r.object_id in done][:num_returns]
-    chosen = {r.object_id for r in ready}
-    return ready, [r for r in items if r.object_id not in chosen]
+    if len(done) > num_returns:  # the first num_returns in the caller's order
+        done = set(
+            itertools.islice(itertools.compress(oids, map(done.__contains__, oids)), num_returns)
+        )
+    ready = list(itertools.compress(items, map(done.__contains__, oids)))
+    return ready, list(itertools.compress(items, map(operator.not_, map(done.__contains__, oids))))
 
 
 def progress(refs: Sequence[ObjectRef], *, desc: str = "tasks") -> list[ObjectRef]:

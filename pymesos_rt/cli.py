@@ -331,7 +331,8 @@ def render_status(state: dict[str, Any]) -> str:
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
         )
-    return "\n".join(lines + _executor_lines(state.get("executors", [])))
+    lines += _executor_lines(state.get("executors", []))
+    return "\n".join(lines + _actor_lines(state.get("actors", [])))
 
 
 def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:
@@ -343,6 +344,23 @@ def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:
         span = f"{offset + 1}-{offset + shown}" if shown else "none"
         parts.append(f"{name} {span} of {total}" if shown < total else f"{total} {name}")
     return "showing " + ", ".join(parts) + " (--limit, --offset)"
+
+
+def _actor_lines(actors: list[dict[str, Any]]) -> list[str]:
+    """One line per actor: class, name, state, where it runs, restarts, unanswered calls."""
+    if not actors:
+        return []
+    lines = [
+        "",
+        f"{'ACTOR':20} {'CLASS':20} {'NAME':16} {'STATE':10} {'AGENT':24} "
+        f"{'RESTARTS':>8} {'PENDING':>8}",
+    ]
+    for a in actors:
+        lines.append(
+            f"{a['actor_id']:20} {a['class'][:20]:20} {a['name'][:16] or '-':16} {a['state']:10} "
+            f"{a['agent_id'] or '-':24} {a['restarts']:8d} {a['pending']:8d}"
+        )
+    return lines
 
 
 def _executor_lines(executors: list[dict[str, Any]]) -> list[str]:

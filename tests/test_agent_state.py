@@ -197,6 +197,19 @@ def test_reregistration_leaves_out_ended_executors(running):
     assert register.message.executors == []
 
 
+def test_usage_reports_every_interval_count_as_heartbeats():
+    a = AgentState("host-a", TOTAL, "none", AgentConfig(heartbeat_interval=5.0, usage_interval=5.0))
+    a.connected(0.0)
+    assert not a.usage_due(6.0)  # not registered yet
+    a.on_master_event(m.AgentRegistered("ag1", "M"), 6.0)
+    assert a.usage_due(6.0)
+    assert not a.usage_due(10.9)
+    assert a.tick(10.9) == []  # the usage report was this interval's heartbeat
+    assert a.usage_due(11.0)
+    assert a.tick(15.5) == []
+    assert a.tick(16.0) == [ToMaster(m.Heartbeat())]  # nothing reported since 11.0
+
+
 def test_heartbeats_every_interval_once_registered():
     a = AgentState("host-a", TOTAL, "none", AgentConfig(heartbeat_interval=5.0))
     a.connected(0.0)

@@ -68,6 +68,7 @@ SCHEDULER_CALLS = [
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
     m.Subscribe("gpu-app", capabilities=[m.GPU_RESOURCES]),
     m.UpdateFramework([m.GPU_RESOURCES]),
+    m.ActorSummary([m.ActorBrief("a1", "Counter", "c", "ALIVE", "ag1", "e1", 0, 12)]),
 ]
 SCHEDULER_EVENTS = [
     m.Subscribed("fw1", "master-1"),

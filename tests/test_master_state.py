@@ -653,7 +653,7 @@ def test_agent_that_misses_heartbeats_is_removed_and_its_executors_lost():
 
 
 def test_busy_framework_is_asked_for_an_executor_when_another_starves():
-    ms = make_master(reclaim=True)
+    ms = make_master(reclaim=True, agent_reregister_timeout=0.5, reclaim_interval=1.0)
     register_agent(ms, res=Resources(cpus=4))
     subscribe(ms, "f1", "fw1")
     [offers] = ms.allocate(0.0)
@@ -664,9 +664,39 @@ def test_busy_framework_is_asked_for_an_executor_when_another_starves():
     ms.on_framework_call("f1", m.Accept([offer.offer_id], launches), 0.0)
     subscribe(ms, "f2", "fw2")  # wants resources, none are free
     assert ms.allocate(0.5) == []
-    effects = ms.tick(1.0)
+    effects = ms.tick(1.0)  # it has wanted for reclaim_interval and launched nothing
     assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in effects
-    assert ms.tick(2.0) == []  # asked already: left alone for reclaim_interval
+    assert ms.tick(1.5) == []  # asked already: left alone for reclaim_interval
+
+
+def test_no_reclaim_while_agents_may_still_re_register():
+    """After a failover the shares are those of the agents that came back first."""
+    ms = make_master(reclaim=True, agent_reregister_timeout=10.0)
+    records = [m.ExecutorRecord("fw1", f"e{i}", Resources(cpus=1)) for i in range(4)]
+    register_agent(ms, res=Resources(cpus=4), executors=records)
+    subscribe(ms, "f1", "fw1")
+    subscribe(ms, "f2", "fw2")
+    assert not [e for e in ms.tick(9.9) if isinstance(e.message, m.Reclaim)]
+    assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in ms.tick(10.0)
+
+
+def test_a_framework_that_launched_lately_is_not_starving():
+    """Without an offer for a moment (filling up: its next offer is on the way) a framework
+    that launched within ``reclaim_interval`` is not starving: nobody is asked to give back."""
+    ms = make_master(reclaim=True, agent_reregister_timeout=0.5, reclaim_interval=5.0)
+    records = [m.ExecutorRecord("fw1", f"e{i}", Resources(cpus=1)) for i in range(4)]
+    register_agent(ms, res=Resources(cpus=4), executors=records)
+    subscribe(ms, "f1", "fw1")
+    ms.on_framework_call("f1", m.Suppress(), 0.0)
+    subscribe(ms, "f2", "fw2")
+    register_agent(ms, "a2", "ag2", "host-b", res=Resources(cpus=1), now=4.0)
+    [offers] = [e for e in ms.allocate(4.0) if isinstance(e.message, m.Offers)]
+    (offer,) = offers.message.offers
+    launch = m.ExecutorLaunch("x1", Resources(cpus=1), m.CommandInfo(["x"]))
+    ms.on_framework_call("f2", m.Accept([offer.offer_id], [launch]), 4.0)
+    assert not [e for e in ms.tick(5.0) if isinstance(e.message, m.Reclaim)]
+    assert not [e for e in ms.tick(8.9) if isinstance(e.message, m.Reclaim)]
+    assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in ms.tick(9.0)
 
 
 def test_an_agent_that_unregisters_is_removed_at_once():
@@ -906,6 +936,36 @@ def test_a_thousand_agents_with_executors_keep_every_index_consistent():
     ms.tick(20.0)  # the disconnected ones did not come back
     ms.validate()
     assert len(ms.agents) == 1000 - 143
+
+
+def test_a_kill_before_its_agent_re_registers_stops_the_executor_when_it_does():
+    """A new master: the framework comes back first, reconciles, and sends the kill it decided
+    while the master was away (issue 9, point 6). The agent re-registers afterwards with the
+    executor: it is stopped, not kept."""
+    ms = make_master(agent_reregister_timeout=10.0)
+    ms.started_at = 100.0
+    subscribe(ms, "f1", "fw1", now=100.5, failover_timeout=60.0)
+    assert ms.on_framework_call("f1", m.Reconcile([ref("idle"), ref("busy")]), 101.0) == []
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "idle"), 101.0) == []
+    records = [
+        m.ExecutorRecord("fw1", "idle", R(cpus=1, mem=512)),
+        m.ExecutorRecord("fw1", "busy", R(cpus=1, mem=512)),
+    ]
+    effects = register_agent(ms, now=102.0, executors=records)
+    assert stops_in([e for e in effects if isinstance(e, Send)]) == ["idle"]
+
+
+def test_a_kill_while_its_agent_is_disconnected_stops_the_executor_when_it_returns(ms):
+    running_two_executors(ms)
+    ms.on_framework_call("f1", m.Reconcile([ref("e1"), ref("e2")]), 2.0)
+    ms.on_disconnected("a1", 3.0)
+    assert ms.on_framework_call("f1", m.KillExecutor("ag1", "e1"), 4.0) == []
+    records = [
+        m.ExecutorRecord("fw1", "e1", R(cpus=2, mem=1024)),
+        m.ExecutorRecord("fw1", "e2", R(cpus=1, mem=2048)),
+    ]
+    effects = register_agent(ms, conn="a1b", now=5.0, executors=records)
+    assert stops_in([e for e in effects if isinstance(e, Send)]) == ["e1"]
 
 
 # --- GPUs (Mesos's --filter_gpu_resources) -----------------------------------------------------

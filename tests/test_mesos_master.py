@@ -405,3 +405,39 @@ def test_framework_gone_after_failover_timeout_is_forgotten():
     w.core.tick(w.now)
     w.check()
     assert not w.core.frameworks
+
+
+def test_a_resubscribed_framework_keeps_its_unacknowledged_updates_and_counts():
+    w = World()
+    w.accept(w.offer(), command_task("t1"))
+    events, _ = w.agent_status("mt.t1", ExecutorState.RUNNING, "agent-u1")
+    status = events[0].update.status
+    w.core.disconnected(STREAM)
+    call = mc.Subscribe(
+        framework_id=w.fid,
+        subscribe=mc.SubscribeBody(framework_info=ms.FrameworkInfo(name="fw", id=w.fid)),
+    )
+    w.core.subscribe(STREAM, call, w.now)
+    w.check()
+    assert w.state.frameworks[w.fw.framework_id].tasks["running"] == 1
+    ack = mc.Acknowledge(
+        framework_id=w.fid,
+        acknowledge=mc.AcknowledgeBody(
+            agent_id=status.agent_id, task_id=status.task_id, uuid=status.uuid
+        ),
+    )
+    assert w.to_agent(w.call(ack)) == [m.StatusAcked("agent-u1")]
+
+
+def test_only_the_principal_that_subscribed_a_framework_may_resubscribe_it():
+    state = MasterState()
+    core = MesosMaster(state)
+    info = ms.FrameworkInfo(name="fw", id=ms.Id(value="fw-owned"))
+    call = mc.Subscribe(subscribe=mc.SubscribeBody(framework_info=info))
+    core.subscribe("mesos#1", call, 1.0, principal="alice")
+    with pytest.raises(PermissionError, match="alice"):
+        core.subscribe("mesos#2", call, 2.0, principal="mallory")
+    with pytest.raises(PermissionError):
+        core.subscribe("mesos#2", call, 2.0, principal=None)
+    core.subscribe("mesos#3", call, 3.0, principal="alice")
+    core.validate()

@@ -97,6 +97,33 @@ def test_wait_returns_once_num_returns_are_done(table):
     assert table.peek("b") == (PENDING, b"")
 
 
+def test_wait_answers_the_first_done_in_the_callers_order(table):
+    table.create("a")
+    table.put("b", b"")
+    table.create("c")
+    table.put("d", b"")
+    assert table.wait(["d", "c", "b", "a"], num_returns=1, timeout=0) == {"d"}
+    assert table.wait(["a", "b", "c", "d"], num_returns=1, timeout=0) == {"b"}
+    assert table.wait(["a", "b", "c", "d"], num_returns=4, timeout=0) == {"b", "d"}
+    assert table.wait(["a", "b"], num_returns=0, timeout=None) == set()
+    with pytest.raises(KeyError, match="object zz is unknown here"):
+        table.wait(["a", "zz"], num_returns=1, timeout=0)
+
+
+def test_wait_leaves_no_waiter_behind(table):
+    """A timed-out wait on many pending objects unhooks itself from every one of them."""
+    oids = [f"o{i}" for i in range(1000)]
+    for oid in oids:
+        table.create(oid)
+    assert table.wait(oids, num_returns=1, timeout=0.01) == set()
+    table.complete("o500", READY, b"")
+    t, out = _in_thread(table.wait, oids, 2, 10.0)
+    table.complete("o7", READY, b"")
+    t.join()
+    assert out == [{"o7", "o500"}]
+    assert all(not table._entries[oid].waiters for oid in oids)
+
+
 def test_on_done_runs_now_or_on_completion(table):
     calls = []
     table.put("a", b"1")

@@ -269,18 +269,19 @@ def test_oom_names_the_memory_limit():
     assert "ran out of memory" in fail.message and "64 MiB" in fail.message
 
 
-def test_restart_reruns_the_constructor_and_requeues_calls_that_had_not_started():
+def test_restart_reruns_the_constructor_and_fails_unanswered_calls_at_most_once():
     s = make()
     new_actor(s, max_restarts=1)
     alive(s)
-    call(s, "t1")  # running (concurrency 1: the first sent)
-    call(s, "t2")  # sent, not started
+    call(s, "t1")  # sent: running, or done with its result still on its way
+    call(s, "t2", retries=1)  # sent, may have run too: it has a retry
+    call(s, "t3", deps=("x",))  # still waiting for its argument in the driver
     effects = s.executor_update(update("p-e1", ExecutorState.FAILED, "signal 9"), 5.0)
     assert [e.task_id for e in effects if isinstance(e, Fail)] == ["t1"]  # no task retries
     actor = s.actors.actors["A"]
     assert actor.state is ActorState.RESTARTING and actor.restarts == 1
     assert actor.creation_id == "A.c1" and s.tasks["A.c1"].state is TaskState.READY
-    assert s.tasks["t2"].state is TaskState.READY and s.tasks["t2"].attempts == 0
+    assert s.tasks["t2"].state is TaskState.READY and s.tasks["t2"].attempts == 1
     assert s.offers([offer("O2", R(cpus=1))], 6.0)[0] == LaunchExecutors(
         "ag1", ["O2"], [("p-e2", HOLD)], 5.0
     )
@@ -288,6 +289,7 @@ def test_restart_reruns_the_constructor_and_requeues_calls_that_had_not_started(
         Dispatch("p-e2", "A.c1", True),
         Dispatch("p-e2", "t2", True),
     ]
+    assert s.object_ready("x", 7.5) == [Dispatch("p-e2", "t3", False)]
     s.task_done("p-e2", "A.c1", 0.1, 8.0)
     assert actor.state is ActorState.ALIVE
     # the second death has no restart left

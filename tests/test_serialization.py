@@ -65,11 +65,21 @@ class Unpicklable(Exception):
         self.lock = threading.Lock()
 
 
-def test_unpicklable_exception_arrives_as_stand_in():
+def test_exception_that_does_not_rebuild_keeps_its_class_and_what_pickles():
     data, _ = s.dumps_exception(Unpicklable(1, 2))
     back = s.loads_exception(data)
+    assert type(back) is Unpicklable
+    assert back.args == (1,) and not hasattr(back, "lock")
+
+
+def test_exception_whose_class_cannot_be_pickled_arrives_as_stand_in():
+    class Local(Exception):
+        lock = threading.Lock()  # pickling the class by value fails on this
+
+    data, _ = s.dumps_exception(Local("x"))
+    back = s.loads_exception(data)
     assert isinstance(back, s.RemoteException)
-    assert back.type_name == "Unpicklable"
+    assert back.type_name.endswith("Local") and "x" in back.message
 
 
 def test_function_pickled_by_value_keeps_its_file_and_lines():

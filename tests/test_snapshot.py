@@ -50,6 +50,7 @@ def test_default_is_a_bounded_summary():
         "executors": 500,
         "offers": 250,
         "completed_executors": 0,
+        "actors": 0,
     }
     assert snap["resources"] == {
         "total": {"cpus": 1000.0, "mem": 25000.0},

@@ -144,3 +144,49 @@ def test_inproc_pipe_delivers_in_order_and_closes_both_ends():
         assert a.closed and b.closed
 
     asyncio.run(main())
+
+
+def test_a_peer_closing_while_a_write_is_pending_leaves_no_unhandled_error():
+    """The server queues more than the socket takes; the peer resets the connection without
+    reading. The write's future fails: the connection reports the close once, and nothing is
+    left for asyncio to log as an exception never retrieved."""
+    import gc
+    import socket
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        unhandled: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+        got = Collect()
+        conns: list[Connection] = []
+
+        def accept(conn: Connection) -> Collect:
+            conns.append(conn)
+            return got
+
+        route = ws.ws_route("/api/v1/agent", codec.master_agent_side, accept, None)
+        server, port = ws.serve(ws.make_app([route]), "127.0.0.1", 0)
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.sendall(
+            b"GET /api/v1/agent HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await _until(lambda: conns)
+        big = [m.StatusAcked("x" * 1000)] * 4000  # ~4 MB a frame, never read
+        for _ in range(8):
+            conns[0].send_many(big)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        raw.close()  # reset: unread data and linger 0
+        await _until(lambda: got.closed, 10.0)
+        conns[0].send(m.StatusAcked("after"))  # sending to a closed connection is a no-op
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0.01)
+        assert got.closed and len(got.closed) == 1
+        assert unhandled == []
+        server.stop()
+
+    asyncio.run(main())

@@ -204,7 +204,7 @@ class Agent:
         """Let containers enforce what the kernel does not, and send the master each running
         executor's usage (shown in its ``/state``)."""
         records = [m.UsageRecord(*rec) for rec in self.launcher.poll()]
-        if records and self.conn is not None and self.core.registered:
+        if records and self.conn is not None and self.core.usage_due(time.monotonic()):
             self.conn.send(m.ExecutorUsage(records))
 
     def usage(self) -> dict[str, dict[str, float]]:

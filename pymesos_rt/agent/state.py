@@ -55,6 +55,10 @@ class ExecutorRun:
 class AgentConfig:
     resend_interval: float = 5.0
     heartbeat_interval: float = 5.0  # the master declares an agent lost after missing several
+    # executors' usage goes to the master this often (containers are still watched every
+    # second); a usage report counts as a heartbeat. At 10,000 agents the master then reads
+    # about 2,000 frames a second from idle agents instead of 10,000.
+    usage_interval: float = 5.0
 
 
 @dataclass
@@ -77,6 +81,7 @@ class AgentState:
         self.pending: dict[str, _Pending] = {}
         self._seq = itertools.count(1)
         self._last_heartbeat = 0.0
+        self._last_usage = 0.0
 
     # --- master ------------------------------------------------------------------------------
     def connected(self, now: float) -> list[Effect]:
@@ -217,6 +222,14 @@ class AgentState:
             self._last_heartbeat = now
             effects.append(ToMaster(m.Heartbeat()))
         return effects
+
+    def usage_due(self, now: float) -> bool:
+        """Whether to send the executors' usage now; if so, it is taken as sent (and as this
+        interval's heartbeat)."""
+        if not self.registered or now - self._last_usage < self.config.usage_interval:
+            return False
+        self._last_usage = self._last_heartbeat = now
+        return True
 
     def running(self) -> list[ExecutorRun]:
         return [run for run in self.executors.values() if not run.state.terminal]

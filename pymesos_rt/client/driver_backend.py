@@ -151,7 +151,7 @@ class DriverBackend(Backend):
     def runtime_info(self) -> RuntimeInfo:
         if self._node_id is None:
             here = socket.gethostname()
-            agents = [] if self.node_id else self.cluster_state()["agents"]
+            agents = [] if self.node_id else self.cluster_state("limit=10000")["agents"]
             mine = [a["id"] for a in agents if a["hostname"] == here]
             self._node_id = self.node_id or (mine[0] if mine else "")
         return RuntimeInfo(
@@ -204,6 +204,9 @@ class DriverBackend(Backend):
                 self.table.create(rid)
         if dep_ids:
             self.table.pin(dep_ids)
+        context = output_context()
+        if context is not None:  # in Jupyter: what the call prints goes under this cell
+            self.driver.output_contexts[oid] = context
         self.driver.enqueue(
             m.ActorCallSpec(
                 oid, actor_id, method, args, dep_ids, num_returns, max_task_retries, handle_ids

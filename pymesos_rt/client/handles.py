@@ -23,28 +23,31 @@ Imports nothing of the package.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 _scope = threading.local()  # .ids: the list of actor ids being collected, or None
 
 PresenceEvent = tuple[str, int, bool]
 
 
-@contextlib.contextmanager
-def collecting() -> Iterator[list[str]]:
-    """Record the actor ids of handles pickled on this thread meanwhile."""
-    previous = getattr(_scope, "ids", None)
-    ids: list[str] = []
-    _scope.ids = ids
-    try:
-        yield ids
-    finally:
-        _scope.ids = previous
+class collecting:
+    """Record the actor ids of handles pickled on this thread meanwhile (a class, not a
+    generator: it runs for every ``.remote()``)."""
+
+    __slots__ = ("ids", "previous")
+
+    def __enter__(self) -> list[str]:
+        self.previous = getattr(_scope, "ids", None)
+        self.ids: list[str] = []
+        _scope.ids = self.ids
+        return self.ids
+
+    def __exit__(self, *exc: object) -> None:
+        _scope.ids = self.previous
 
 
 def pickled(actor_id: str) -> bool:

@@ -46,7 +46,7 @@ class RemoteFunction(Generic[P, R]):
     def options(self, **overrides: Any) -> _BoundOptions[P, R]:
         return _BoundOptions(self, self._options.merged(**overrides))
 
-    def remote(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    def remote(self, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self._submit(self._options, args, kwargs)
 
     def _function_bytes(self) -> tuple[str, bytes]:
@@ -98,7 +98,7 @@ class _BoundOptions(Generic[P, R]):
         self._rf = rf
         self._options = options
 
-    def remote(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    def remote(self, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self._rf._submit(self._options, args, kwargs)
 
     def options(self, **overrides: Any) -> _BoundOptions[P, R]:

@@ -61,6 +61,7 @@ class ActorHost:
         self,
         start: m.StartActor,
         post: Callable[[Any], None],
+        post_now: Callable[[Any], None],
         pack: Callable[[str, bytes], m.ObjectBlob],
         leave: Callable[[], None],
     ) -> None:
@@ -69,6 +70,7 @@ class ActorHost:
         self.concurrency = max(1, start.max_concurrency)
         self.is_async = start.is_async
         self._post = post
+        self._post_now = post_now  # the constructor's answer is never held back
         self._pack = pack
         self._leave = leave  # flush and close the driver connection
         self.instance: Any = None
@@ -248,11 +250,11 @@ class ActorHost:
             output.current.task_id = None
             self._failed = encode_failure(exc, name)
             elapsed = time.perf_counter() - started
-            self._post(m.TaskFailed(start.task_id, self._failed, "", elapsed))
+            self._post_now(m.TaskFailed(start.task_id, self._failed, "", elapsed))
             return
         output.current.task_id = None
         elapsed = time.perf_counter() - started
-        self._post(m.TaskDone(start.task_id, serialization.dumps_value(None), elapsed))
+        self._post_now(m.TaskDone(start.task_id, serialization.dumps_value(None), elapsed))
 
     def _method(self, call: m.CallMethod) -> Callable[..., Any]:
         if self._failed is not None:
@@ -309,7 +311,7 @@ class ActorHost:
             return
         self._exiting = True
         log.info("actor %s exits: %s", self.actor_id, reason)
-        self._post(m.ActorExiting(self.actor_id, reason))
+        self._post_now(m.ActorExiting(self.actor_id, reason))
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

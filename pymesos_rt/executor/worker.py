@@ -111,7 +111,9 @@ class Worker:
                 case m.CallMethod() if self.actor is not None:
                     self.actor.call(msg)
                 case m.StartActor():
-                    self.actor = ActorHost(msg, self.post, self.backend.pack, self._leave)
+                    self.actor = ActorHost(
+                        msg, self.post, self._post_now, self.backend.pack, self._leave
+                    )
                 case m.ActorLookup():
                     self.backend.deliver_lookup(msg)
                 case m.CancelTask() if self.actor is not None and self.actor.cancel(msg.task_id):
@@ -143,6 +145,10 @@ class Worker:
                 self._flush_within(RESULT_DELAY_S)  # or sooner, with a later result
         else:
             link.send(message)
+
+    def _post_now(self, message: Any) -> None:
+        if self.link is not None:
+            self.link.send(message)
 
     def _more_queued(self) -> bool:
         actor = self.actor
@@ -256,7 +262,10 @@ class Worker:
         """The pickled ``TaskError`` that ``get`` raises for ``exc``, and its traceback."""
         exc_data, text = serialization.dumps_exception(exc)
         cause = serialization.loads_exception(exc_data)
-        return serialization.dumps_value(make_task_error(cause, task.name, text)), text
+        # pickled as an exception: the cause keeps its class even if it rebuilds only without
+        # its __init__ (see serialization.dumps_exception)
+        error, _ = serialization.dumps_exception(make_task_error(cause, task.name, text))
+        return error, text
 
     def _stream(self, task: m.RunTask, result: Any) -> int:
         """Report each item of a generator task as it is yielded; returns how many."""

@@ -31,7 +31,7 @@ import logging
 import socket
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _UUID_NAMESPACE = uuid.UUID("5d0b2a52-9c1e-4a53-8f1e-6d2f3b7c9a10")
 DEFAULT_FILTER_S = 5.0  # Mesos's default refuse_seconds
 DEFAULT_KILL_GRACE_S = 3.0
+_BUCKETS = ("queued", "running", "finished", "failed")  # the task counts of ``/state``
 
 
 @dataclass
@@ -66,6 +67,12 @@ class MesosFramework:
     stream_id: str
     info: ms.FrameworkInfo
     last_heartbeat: float
+    principal: str | None = None  # who subscribed it (HTTP Basic): only they may re-subscribe
+    # uuid -> (agent, update id): updates sent and not yet acknowledged
+    acks: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+    live: dict[str, ms.TaskState] = field(default_factory=dict)  # last state of live tasks
+    completed: OrderedDict[str, ms.TaskStatus] = field(default_factory=OrderedDict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKETS, 0))
 
 
 class MesosMaster:
@@ -77,15 +84,10 @@ class MesosMaster:
     ) -> None:
         self.state = state
         self.heartbeat_interval = heartbeat_interval
-        self.completed_tasks_kept = completed_tasks_kept
+        self.completed_tasks_kept = completed_tasks_kept  # per framework
         self.frameworks: dict[str, MesosFramework] = {}
         self._by_conn: dict[str, str] = {}  # stream conn -> framework id
         self._by_stream: dict[str, str] = {}  # Mesos-Stream-Id -> framework id
-        # (framework, uuid) -> (agent, update id): updates sent and not yet acknowledged
-        self._acks: dict[tuple[str, bytes], tuple[str, str]] = {}
-        self._live: dict[tuple[str, str], ms.TaskState] = {}  # last state of live tasks
-        self._completed: OrderedDict[tuple[str, str], ms.TaskStatus] = OrderedDict()
-        self._counts: dict[str, dict[str, int]] = {}  # framework -> tasks per bucket
 
     # --- streams -----------------------------------------------------------------------------
     def framework_of_stream(self, stream_id: str) -> MesosFramework | None:
@@ -96,9 +98,12 @@ class MesosMaster:
     def is_stream(self, conn: str) -> bool:
         return conn in self._by_conn
 
-    def subscribe(self, conn: str, call: mc.Subscribe, now: float) -> tuple[str, list[Effect]]:
-        """Subscribe (or re-subscribe) on stream ``conn``; returns the new Mesos-Stream-Id.
-        Raises ``ValueError`` for a call Mesos would refuse with 400."""
+    def subscribe(
+        self, conn: str, call: mc.Subscribe, now: float, principal: str | None = None
+    ) -> tuple[str, list[Effect]]:
+        """Subscribe (or re-subscribe) on stream ``conn`` for the authenticated ``principal``;
+        returns the new Mesos-Stream-Id. Raises ``ValueError`` for a call Mesos would refuse
+        with 400, ``PermissionError`` (403) for a framework that another principal owns."""
         info = call.subscribe.framework_info
         fw_id = call.framework_id.value if call.framework_id else None
         if info.id is not None:
@@ -110,13 +115,18 @@ class MesosMaster:
         fw_id = fw_id or new_id("fw")
         role = info.role or (info.roles[0] if info.roles else "*")
         old = self.frameworks.get(fw_id)
+        if old is not None and old.principal is not None and old.principal != principal:
+            raise PermissionError(f"framework {fw_id} belongs to principal {old.principal!r}")
         if old is not None and old.conn is not None:
             self._by_conn.pop(old.conn, None)
         if old is not None:
             self._by_stream.pop(old.stream_id, None)
         stream_id = str(uuid.uuid4())
         info = _with_id(info, fw_id)
-        self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
+        if old is None:
+            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now, principal)
+        else:  # re-subscribed: its tasks and unacknowledged updates stay
+            old.conn, old.stream_id, old.info, old.last_heartbeat = conn, stream_id, info, now
         self._by_conn[conn] = fw_id
         self._by_stream[stream_id] = fw_id
         caps = [c.type for c in info.capabilities]  # GPU_RESOURCES: offered GPU agents
@@ -230,8 +240,8 @@ class MesosMaster:
                 if starting is not None:  # its container holds the tasks launched with it
                     starting.container = starting.container + launch.resources
             launches.append(launch)
-            self._track(fw.framework_id, task_id, ms.TaskState.TASK_STAGING)
-            self._live[(fw.framework_id, task_id)] = ms.TaskState.TASK_STAGING
+            self._track(fw, task_id, ms.TaskState.TASK_STAGING)
+            fw.live[task_id] = ms.TaskState.TASK_STAGING
         ordered = [self._executor_launch(fw, ex) for ex in new_executors.values()]
         accept = m.Accept([o.offer_id for o in offers], ordered + launches, refuse)
         return effects + self.state.on_framework_call(conn, accept, now)
@@ -300,7 +310,7 @@ class MesosMaster:
         task_id = body.task_id.value
         ex = self.state.executors.get((fw.framework_id, ms.task_lease(task_id)))
         if ex is None:
-            if (fw.framework_id, task_id) in self._completed:
+            if task_id in fw.completed:
                 return []  # already over
             why = "kill: the task is unknown"
             lost = ms.TaskState.TASK_LOST
@@ -317,7 +327,7 @@ class MesosMaster:
     def _acknowledge(
         self, fw: MesosFramework, conn: str, body: mc.AcknowledgeBody, now: float
     ) -> list[Effect]:
-        pending = self._acks.pop((fw.framework_id, body.uuid), None)
+        pending = fw.acks.pop(body.uuid, None)
         if pending is None:
             return []  # already acknowledged, or sent by an earlier master: it is resent
         agent_id, update_id = pending
@@ -339,11 +349,11 @@ class MesosMaster:
         for task_id in wanted:
             ex = self.state.executors.get((fw_id, ms.task_lease(task_id)))
             if ex is not None:
-                state = self._live.get((fw_id, task_id))
+                state = fw.live.get(task_id)
                 if state is None:
                     state = ms.TASK_STATE_OF[ex.state][0]
                 events.append(_update(task_id, state, ex.agent_id, "SOURCE_MASTER", recon=True))
-            elif (done := self._completed.get((fw_id, task_id))) is not None:
+            elif (done := fw.completed.get(task_id)) is not None:
                 events.append(mc.Update(update=mc.UpdateBody(status=done)))
             elif settled:  # agents had their time to re-register: it is gone
                 events.append(_update(task_id, ms.TaskState.TASK_LOST, "", "SOURCE_MASTER", True))
@@ -419,18 +429,17 @@ class MesosMaster:
                 events.append(mc.Failure(failure=body))
             return events, self._ack_here(update)
         status = self._status(update, task_id)
-        key = (fw.framework_id, task_id)
-        self._track(fw.framework_id, task_id, status.state)
+        self._track(fw, task_id, status.state)
         if status.state.terminal:
-            self._live.pop(key, None)
-            self._completed[key] = _without_uuid(status)
-            self._completed.move_to_end(key)
-            while len(self._completed) > self.completed_tasks_kept:
-                self._completed.popitem(last=False)
+            fw.live.pop(task_id, None)
+            fw.completed[task_id] = _without_uuid(status)
+            fw.completed.move_to_end(task_id)
+            while len(fw.completed) > self.completed_tasks_kept:
+                fw.completed.popitem(last=False)
         else:
-            self._live[key] = status.state
+            fw.live[task_id] = status.state
         if status.uuid is not None:
-            self._acks[(fw.framework_id, status.uuid)] = (update.agent_id, update.update_id)
+            fw.acks[status.uuid] = (update.agent_id, update.update_id)
         return [mc.Update(update=mc.UpdateBody(status=status))], []
 
     def _status(self, update: m.StatusUpdate, task_id: str) -> ms.TaskStatus:
@@ -496,20 +505,18 @@ class MesosMaster:
         return effects
 
     # --- helpers -----------------------------------------------------------------------------
-    def _track(self, fw_id: str, task_id: str, new: ms.TaskState) -> None:
+    def _track(self, fw: MesosFramework, task_id: str, new: ms.TaskState) -> None:
         """Keep the framework's task counts (``tasks`` in ``/state``, ``pymesos-rt status``
         and the dashboard) through a task's state change; a resent update changes nothing."""
-        key = (fw_id, task_id)
-        old = self._live.get(key)
-        if old is None and key in self._completed:
+        old = fw.live.get(task_id)
+        if old is None and task_id in fw.completed:
             return  # it ended already: this is a resend
-        counts = self._counts.setdefault(fw_id, dict.fromkeys(_BUCKETS, 0))
         if old is not None:
-            counts[_bucket(old)] -= 1
-        counts[_bucket(new)] += 1
-        entry = self.state.frameworks.get(fw_id)
+            fw.counts[_bucket(old)] -= 1
+        fw.counts[_bucket(new)] += 1
+        entry = self.state.frameworks.get(fw.framework_id)
         if entry is not None:
-            entry.tasks = dict(counts)
+            entry.tasks = dict(fw.counts)
 
     def _forget(self, fw_id: str) -> None:
         fw = self.frameworks.pop(fw_id, None)
@@ -518,13 +525,6 @@ class MesosMaster:
         if fw.conn is not None:
             self._by_conn.pop(fw.conn, None)
         self._by_stream.pop(fw.stream_id, None)
-        self._counts.pop(fw_id, None)
-        for ack in [k for k in self._acks if k[0] == fw_id]:
-            del self._acks[ack]
-        for key in [k for k in self._live if k[0] == fw_id]:
-            del self._live[key]
-        for key in [k for k in self._completed if k[0] == fw_id]:
-            del self._completed[key]
 
     def _role(self, fw: MesosFramework) -> str:
         entry = self.state.frameworks.get(fw.framework_id)
@@ -593,16 +593,12 @@ class MesosMaster:
         for fw_id, fw in self.frameworks.items():
             if fw.conn is not None:
                 assert self._by_conn.get(fw.conn) == fw_id
-        for fw_id, _ in self._acks:
-            assert fw_id in self.frameworks, fw_id
-        for key, state in self._live.items():
-            assert not state.terminal and key not in self._completed, key
-        assert len(self._completed) <= self.completed_tasks_kept
-        for counts in self._counts.values():
-            assert all(n >= 0 for n in counts.values()), counts
-
-
-_BUCKETS = ("queued", "running", "finished", "failed")
+        for fw in self.frameworks.values():
+            for task_id, state in fw.live.items():
+                assert not state.terminal and task_id not in fw.completed, task_id
+            assert len(fw.completed) <= self.completed_tasks_kept
+            assert all(n >= 0 for n in fw.counts.values()), fw.counts
+            assert sum(fw.counts[b] for b in ("queued", "running")) == len(fw.live), fw.counts
 
 
 def _bucket(state: ms.TaskState) -> str:

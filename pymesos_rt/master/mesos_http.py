@@ -239,10 +239,11 @@ class _SchedulerHandler(_Base):
         stream = MesosStream(self.api, self)
         self.api.server.attach_framework(stream)
         try:
-            stream_id, effects = self.api.core.subscribe(stream.id, call, time.monotonic())
-        except ValueError as exc:
+            now = time.monotonic()
+            stream_id, effects = self.api.core.subscribe(stream.id, call, now, principal)
+        except (ValueError, PermissionError) as exc:
             stream._closed(str(exc))
-            self.refuse(400, str(exc))
+            self.refuse(403 if isinstance(exc, PermissionError) else 400, str(exc))
             return
         self.stream = stream
         self.set_status(200)

@@ -173,6 +173,7 @@ class MasterServer:
         self, host: str, port: int, secret: str | None, tls: ssl.SSLContext | None = None
     ) -> int:
         checker = ProofChecker(secret) if secret else None
+        ws.raise_open_files_limit()  # a connection per agent and per framework
         self.mesos = MesosApi(self, secret)
         self.mesos.start()
         routes: list[Any] = [

@@ -12,7 +12,9 @@ endpoints).
 - summaries by default; ``detail=frameworks`` adds each framework's ``executors`` (ids) and
   ``offers`` (resources), ``detail=agents`` each agent's ``executors`` (framework and executor
   ids); these inner lists are cut at ``limit`` too;
-- ``agent=ID`` / ``framework=ID`` keep only that agent / framework (and its executors).
+- ``agent=ID`` / ``framework=ID`` keep only that agent / framework (and its executors);
+- ``actors``: the frameworks' actors as they report them (``master/actors.py``), paginated
+  like the other lists, and ``counts.actors``.
 
 The cost of a response is O(offset + limit) plus the asked-for details, never O(cluster).
 """
@@ -23,6 +25,8 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymesos_rt.master import actors
 
 if TYPE_CHECKING:
     from pymesos_rt.master.records import AgentEntry, ExecutorEntry, FrameworkEntry
@@ -109,13 +113,23 @@ def snapshot(state: MasterState, query: StateQuery | None = None) -> dict[str, A
             "executors": len(state.executors),
             "offers": len(state.offers),
             "completed_executors": len(state.completed_executors),
+            "actors": sum(len(f.actors) for f in _frameworks(state, q)),
         },
         "page": {"limit": q.limit, "offset": q.offset},
         "agents": [_agent(state, a, q) for a in _page(_agents(state, q), q)],
         "frameworks": [_framework(state, f, q) for f in _page(_frameworks(state, q), q)],
         "executors": [_executor(e) for e in _page(_executors(state, q), q)],
         "completed_executors": len(state.completed_executors),
+        "actors": list(_page(_actors(state, q), q)),
     }
+
+
+def _actors(state: MasterState, q: StateQuery) -> Iterator[dict[str, object]]:
+    """Every framework's actors (live ones and its last dead ones), as frameworks report."""
+    for fw in _frameworks(state, q):
+        for brief in fw.actors.values():
+            if q.agent is None or brief.agent_id == q.agent:
+                yield actors.view(fw, brief)
 
 
 def _page(items: Iterable[T], q: StateQuery) -> Iterator[T]:

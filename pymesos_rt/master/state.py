@@ -24,6 +24,7 @@ import itertools
 import logging
 from typing import Any
 
+from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
 from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
@@ -88,10 +89,14 @@ class MasterState(Registry):
                 self.allocator.suppress(fw.framework_id)
                 return []
             case m.Revive():
+                if fw.suppressed:
+                    fw.hungry_since = now
                 fw.suppressed = False
                 self.allocator.revive(fw.framework_id)
                 return []
             case m.KillExecutor():
+                if fw.known is not None:  # should its agent re-register with it: an orphan
+                    fw.known.discard(call.executor_id)
                 ex = self.executors.get((fw.framework_id, call.executor_id))
                 agent = self.agents.get(call.agent_id)
                 if ex is None or agent is None or agent.conn is None:
@@ -109,6 +114,9 @@ class MasterState(Registry):
                 ]
             case m.JobSummary():
                 fw.tasks = self.jobs.summary(fw.framework_id, call, now) or fw.tasks
+                return []
+            case m.ActorSummary():
+                actors.record(fw, call.actors)
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)
@@ -136,6 +144,7 @@ class MasterState(Registry):
             # executors reported by agents that re-registered before this framework came back
             self._claim_executors(fw)
         fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
+        fw.hungry_since = now
         self._conns[conn] = ("framework", fw_id)
         self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
@@ -198,6 +207,7 @@ class MasterState(Registry):
             )
             if fw.known is not None:
                 fw.known.add(launch.executor_id)
+            fw.hungry_since = now  # it got something it could use
             if agent.conn is not None:
                 effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
         if not available.is_empty():
@@ -404,8 +414,10 @@ class MasterState(Registry):
         return effects + self._reclaim(now)
 
     def _reclaim(self, now: float) -> list[Effect]:
-        """Ask frameworks over their fair share for an executor back (see ``reclaim.py``)."""
-        if not self.config.reclaim:
+        """Ask frameworks over their fair share for an executor back (see ``reclaim.py``);
+        not while agents may still be re-registering after a failover: until they are back,
+        shares are those of whichever agents came first."""
+        if not self.config.reclaim or not self._reregistration_over(now):
             return []
         total = self.allocator.total()
         holders = [
@@ -416,7 +428,10 @@ class MasterState(Registry):
                 self.smallest_executor(fw.framework_id, total)
                 if now - self._reclaiming.get(fw.framework_id, -1e9) >= self.config.reclaim_interval
                 else None,
-                starving=fw.conn is not None and not fw.suppressed and not fw.offers,
+                starving=fw.conn is not None
+                and not fw.suppressed
+                and not fw.offers
+                and now - fw.hungry_since >= self.config.reclaim_interval,
             )
             for fw in self.frameworks.values()
         ]

@@ -247,6 +247,27 @@ class JobSummary(_Msg, tag="summary", frozen=True):
     actors: list[ActorRow] | None = None  # every actor (bounded); None: as last sent
 
 
+class ActorBrief(msgspec.Struct, frozen=True, array_like=True):
+    """One actor as ``/state`` shows it: ``state`` is an ``ActorState`` name, ``pending`` its
+    calls not answered yet."""
+
+    actor_id: str
+    class_name: str
+    name: str
+    state: str
+    agent_id: str
+    executor_id: str
+    restarts: int
+    pending: int
+
+
+class ActorSummary(_Msg, tag="actors", frozen=True):
+    """The framework's actors whose summary changed since its last one (for ``/state``: an
+    actor's calls never reach the master). After a (re-)subscription it sends them all."""
+
+    actors: list[ActorBrief]
+
+
 SchedulerCall = (
     Subscribe
     | Accept
@@ -259,6 +280,7 @@ SchedulerCall = (
     | JobSummary
     | Reconcile
     | UpdateFramework
+    | ActorSummary
 )
 
 

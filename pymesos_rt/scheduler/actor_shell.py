@@ -249,6 +249,16 @@ class ActorShell:
         self.driver.table.unpin(spec.dep_ids)
         return self.core.unpin(spec.handle_ids, now)
 
+    def summaries(self, limit: int = 1000) -> list[m.ActorBrief]:
+        """Briefs of (at most ``limit``) actors that changed since the last ones sent."""
+        book = self.core
+        out: list[m.ActorBrief] = []
+        while book.changed and len(out) < limit:
+            actor = book.actors.get(book.changed.pop())
+            if actor is not None:
+                out.append(m.ActorBrief(*book.summary(actor)))
+        return out
+
     def stop(self, eff: fx.StopExecutor) -> None:
         conn = self.driver.executor_conns.get(eff.executor_id)
         if conn is not None:

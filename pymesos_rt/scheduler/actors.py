@@ -16,10 +16,11 @@ Rules kept here:
   DEAD when the constructor raised, ``rt.kill``, ``rt.exit_actor()``/the graceful stop
   method, every handle gone (after the calls already queued), or the executor died with no
   restarts left. DEAD is final; later calls fail at once with the cause.
-- When the executor dies, calls that may have been running (the first ``max_concurrency``
-  sent after the constructor returned) use one of ``max_task_retries`` (-1: no limit) or fail
-  with ``actor_died``; calls sent but not started go back to the front of their callers'
-  queues without using a retry.
+- When the executor dies, every call sent to it after its constructor returned and not yet
+  answered may have run (results of finished calls can still be on their way): each uses one
+  of ``max_task_retries`` (-1: no limit), going back to the front of its caller's queue, or
+  fails with ``actor_died`` (at most once, as in Ray). Calls sent while the constructor still
+  ran had not started: they go back without using a retry.
 - Handles: an actor lives while the driver holds a handle, an executor holds one, an
   unfinished task carries one in its arguments, or one was pickled into a value or a
   function (*escaped*: it then lives until the program ends or ``rt.kill``).
@@ -150,6 +151,7 @@ class ActorBook:
             return self.sched._fail(task, death, now) + self._after(actor, now)
         if not task.missing:
             task.move(TaskState.READY)
+        self.changed.add(actor.actor_id)
         queue = actor.queues.get(task.caller)
         if queue is None:
             queue = actor.queues[task.caller] = deque()
@@ -312,16 +314,15 @@ class ActorBook:
         ]
         creation_running = any(t.task_id == actor.creation_id for t in sent)
         calls = [t for t in sent if t.task_id != actor.creation_id]
-        started = set() if creation_running else {t.task_id for t in calls[: actor.max_concurrency]}
         again: dict[str, list[str]] = {}
         for task in calls:
             retry = task.max_retries < 0 or task.attempts <= task.max_retries
-            if task.task_id in started and not retry:
+            if not creation_running and not retry:
                 effects += sched._fail(
                     task, Fail(task.task_id, "actor_died", f"{message}; call {task.name} lost"), now
                 )
                 continue
-            if task.task_id not in started:
+            if creation_running:
                 task.attempts -= 1  # it never started
             task.move(TaskState.READY)
             task.executor_id = None

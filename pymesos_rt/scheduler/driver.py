@@ -149,6 +149,10 @@ class Driver(ResultHandling):
         self._stopping = False
         self._connect_master: Callable[[], Awaitable[Connection]] | None = None
         self._reconnecting: asyncio.Future[None] | None = None
+        # control-plane calls decided while the master is away (no connection, or a new one
+        # not yet subscribed): sent in order after the next Subscribed, never dropped
+        self._held: list[m.SchedulerCall] = []
+        self._master_ready = False  # subscribed on the current connection
         self._summary_at = 0.0
         # where what a task prints goes: the context of the code that submitted it (in Jupyter
         # that names the submitting cell), set from user threads, read on the loop
@@ -296,7 +300,6 @@ class Driver(ResultHandling):
 
     # --- effects -----------------------------------------------------------------------------
     def _apply(self, effects: list[fx.Effect]) -> None:
-        master = self.master
         touched: set[Connection] = set()
         for eff in effects:
             if isinstance(eff, fx.Dispatch):
@@ -317,29 +320,35 @@ class Driver(ResultHandling):
                 self.actors.stop(eff)
             elif isinstance(eff, fx.ActorEnded):
                 effects += self.actors.ended(eff, time.monotonic())
-            elif master is None:
-                continue
             elif isinstance(eff, fx.LaunchExecutors):
                 launches = [
                     m.ExecutorLaunch(eid, Resources(shape), self.executor_command(shape))
                     for eid, shape in eff.executors
                 ]
                 log.debug("launching %d executor(s) on %s", len(launches), eff.agent_id)
-                master.send(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
+                self._to_master(m.Accept(eff.offer_ids, launches, eff.refuse_seconds))
             elif isinstance(eff, fx.DeclineOffers):
-                master.send(m.Decline(eff.offer_ids, eff.refuse_seconds))
+                self._to_master(m.Decline(eff.offer_ids, eff.refuse_seconds))
             elif isinstance(eff, fx.SetSuppressed):
-                master.send(m.Suppress() if eff.suppressed else m.Revive())
+                self._to_master(m.Suppress() if eff.suppressed else m.Revive())
             elif isinstance(eff, fx.UseGpus):
-                master.send(m.UpdateFramework(self._capabilities()))
+                self._to_master(m.UpdateFramework(self._capabilities()))
             elif isinstance(eff, fx.KillExecutor):
-                master.send(m.KillExecutor(eff.agent_id, eff.executor_id))
+                self._to_master(m.KillExecutor(eff.agent_id, eff.executor_id))
             elif isinstance(eff, fx.CancelOnExecutor):
                 conn = self.executor_conns.get(eff.executor_id)
                 if conn is not None:
                     conn.send(m.CancelTask(eff.task_id))
         for conn in touched:  # tasks go out now, not a loop iteration later
             conn.flush()
+
+    def _to_master(self, call: m.SchedulerCall) -> None:
+        """Send a control-plane call, or hold it until the driver is subscribed again."""
+        if self.master is not None and self._master_ready:
+            self.master.send(call)
+            return
+        log.info("master away: holding %s until re-subscribed", type(call).__name__)
+        self._held.append(call)
 
     def _dispatch(self, eff: fx.Dispatch) -> Connection:
         rec = self.records.get(eff.task_id)
@@ -370,12 +379,15 @@ class Driver(ResultHandling):
                 self.core.forget_object(oid)
             now = time.monotonic()
             self._apply(self.core.tick(now))
-            if self.master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
+            master = self.master if self._master_ready else None
+            if master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
                 self.core.book.actors(actor_rows(self.core.actors.actors.values()))
                 summary = self.core.book.report(now)
                 if summary is not None:
                     self._summary_at = now
-                    self.master.send(summary)
+                    master.send(summary)
+            if self.core.actors.changed and master is not None:
+                master.send(m.ActorSummary(self.actors.summaries()))
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -386,10 +398,16 @@ class Driver(ResultHandling):
                 log.info("subscribed as framework %s", event.framework_id)
                 self.core.book.resend()  # the master may be a new leader that knows nothing
                 if self.master is not None:  # after every (re-)subscription: see Reconcile
-                    held = self.core.leases.values()
+                    leases = self.core.leases.values()
                     self.master.send(
-                        m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in held])
+                        m.Reconcile([m.ExecutorRef(x.agent_id, x.executor_id) for x in leases])
                     )
+                    # then what was decided while the master was away (the master treats a
+                    # kill of an executor whose agent has not re-registered yet as an orphan)
+                    self.master.send_many(list(self._held))
+                    self._held.clear()
+                    self._master_ready = True
+                    self.core.actors.changed.update(self.core.actors.actors)  # all, again
                 self.subscribed.set()
             case m.Offers():
                 self._apply(self.core.offers(event.offers, now))
@@ -420,6 +438,7 @@ class Driver(ResultHandling):
             return
         log.warning("lost the master connection (%s); reconnecting", reason)
         self.master = None
+        self._master_ready = False
         self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     async def _reconnect(self) -> None:

@@ -17,19 +17,23 @@ id (a deque append never blocks), and the queue is applied by the next :meth:`cr
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import compress, islice
+from typing import cast
 
 from pymesos_rt.store import Payload
 
-PENDING, READY, FAILED = 0, 1, 2
+PENDING, READY, FAILED = 0, 1, 2  # PENDING must stay 0 (falsy): wait() relies on it
 PROGRESS_EVERY_S = 0.1  # how often a waiting call with a progress display reports
 
 Callback = Callable[[str, int, Payload], None]
 Progress = Callable[[int], None]  # called with how many of the awaited objects are done
+_STATE = operator.attrgetter("state")
 
 
 class _Waiter:
@@ -45,7 +49,7 @@ class _Waiter:
             self.event.set()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity equality: `None in entries` stays C-fast
 class _Entry:
     state: int = PENDING
     data: Payload = b""
@@ -54,6 +58,11 @@ class _Entry:
     escaped: bool = False
     waiters: list[_Waiter] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
+
+
+def _first_done(oids: list[str], entries: list[_Entry], count: int) -> set[str]:
+    """The first ``count`` ids (in order) whose entry is done; stops as soon as it has them."""
+    return set(islice(compress(oids, map(_STATE, entries)), count))  # PENDING is 0: falsy
 
 
 class ObjectTable:
@@ -147,15 +156,21 @@ class ObjectTable:
         timeout: float | None,
         progress: Progress | None = None,
     ) -> set[str]:
-        """Ids among ``oids`` that are done, once ``num_returns`` are (or the timeout passed)."""
+        """The first ``num_returns`` ids of ``oids`` that are done (fewer if the timeout passed).
+
+        Linear in ``len(oids)``, in passes that run in C (``map``, ``compress``): 100,000 ids
+        cost a few milliseconds when nothing needs waiting for."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            entries = [(oid, self._entry(oid)) for oid in oids]
-            done = {oid for oid, e in entries if e.state != PENDING}
+            found = list(map(self._entries.get, oids))
+            if None in found:
+                self._entry(oids[found.index(None)])  # raises, naming it
+            entries = cast(list[_Entry], found)
+            done = _first_done(oids, entries, num_returns)
             if len(done) >= num_returns or timeout == 0:
                 return done
             waiter = _Waiter(num_returns - len(done))
-            pending = [e for _, e in entries if e.state == PENDING]
+            pending = list(compress(entries, map(operator.not_, map(_STATE, entries))))
             for entry in pending:
                 entry.waiters.append(waiter)
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -164,7 +179,7 @@ class ObjectTable:
         finally:
             self._forget(waiter, pending)
         with self._lock:
-            return {oid for oid, e in entries if e.state != PENDING}
+            return _first_done(oids, entries, num_returns)
 
     def unneeded(self, oids: list[str]) -> list[str]:
         """The pending objects among ``oids`` that nothing else waits for: no task takes them

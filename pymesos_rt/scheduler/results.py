@@ -170,7 +170,8 @@ class ResultHandling:
         state = dict(await self.state_source(params))
         idle: dict[str, Resources] = {}
         for lease in self.core.leases.values():
-            if lease.connected and not lease.inflight and not lease.killing:
+            # an actor's executor is never free for tasks, idle or not
+            if lease.connected and not lease.inflight and not lease.killing and not lease.actor_id:
                 idle[lease.agent_id] = idle.get(lease.agent_id, Resources()) + lease.shape
         state["idle"] = {aid: res.to_dict() for aid, res in idle.items()}
         return state

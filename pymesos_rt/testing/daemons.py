@@ -51,9 +51,9 @@ class Daemon:
             state: dict[str, Any] = json.load(resp)
             return state
 
-    def try_state(self) -> dict[str, Any] | None:
+    def try_state(self, params: str = "") -> dict[str, Any] | None:
         try:
-            return self.state()
+            return self.state(params)
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
@@ -138,13 +138,14 @@ def start_agent(
         _spawn(args, work / f"{name}.log", env, prefix), work / f"{name}.log", args=args
     )
     if wait:
-        before = {a["id"] for a in (master.try_state() or {"agents": []})["agents"]}
+        known = master.try_state("limit=1") or {"counts": {"agents": 0}}
+        before = known["counts"]["agents"]  # agents ever seen by then (none leave meanwhile)
 
         def registered() -> bool:
             if daemon.proc.poll() is not None:
                 raise RuntimeError(f"agent exited: {daemon.log_text()[-2000:]}")
-            state = master.try_state()
-            return state is not None and any(a["id"] not in before for a in state["agents"])
+            state = master.try_state("limit=1")
+            return state is not None and state["counts"]["agents"] > before
 
         wait_for(registered, 30, f"agent {name} registered")
     return daemon

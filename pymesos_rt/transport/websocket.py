@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import ssl
 import time
 import urllib.parse
+from asyncio import Future
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +65,23 @@ class _WsConnection(Connection):
         log.warning("closing %r: %s", self, reason)
         self.close(reason)
 
+    def _watch(self, pending: Future[None]) -> None:
+        """A write still in the socket's buffer fails if the peer goes away meanwhile: take
+        its error (else asyncio logs it as never retrieved) and report the close once."""
+        if pending.done():
+            self._written(pending)
+        else:
+            pending.add_done_callback(self._written)
+
+    def _written(self, pending: Future[None]) -> None:
+        if pending.cancelled():
+            return
+        error = pending.exception()
+        if isinstance(error, tornado.websocket.WebSocketClosedError):
+            self._closed("peer went away")
+        elif error is not None:
+            self._fail(f"write failed: {error!r}")
+
 
 class ServerConnection(_WsConnection):
     def __init__(self, handler: tornado.websocket.WebSocketHandler, codec: Codec[Any]) -> None:
@@ -72,9 +91,11 @@ class ServerConnection(_WsConnection):
 
     def _write(self, batch: list[Any]) -> None:
         try:
-            self.handler.write_message(self.codec.encode(batch), binary=True)
+            pending = self.handler.write_message(self.codec.encode(batch), binary=True)
         except tornado.websocket.WebSocketClosedError:
             self._closed("peer went away")
+            return
+        self._watch(pending)
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
@@ -96,9 +117,11 @@ class ClientConnection(_WsConnection):
 
     def _write(self, batch: list[Any]) -> None:
         try:
-            self.ws.write_message(self.codec.encode(batch), binary=True)
+            pending = self.ws.write_message(self.codec.encode(batch), binary=True)
         except tornado.websocket.WebSocketClosedError:
             self._closed("peer went away")
+            return
+        self._watch(pending)
 
     def close(self, reason: str = "") -> None:
         if not self.closed:
@@ -175,6 +198,17 @@ def make_app(routes: list[Any]) -> tornado.web.Application:
     )
 
 
+def raise_open_files_limit(wanted: int = 65536) -> int:
+    """Raise this process's soft limit of open files towards ``wanted`` (up to the hard limit):
+    every agent and framework holds a connection to the master. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
 def tls_server_context(cert: str, key: str) -> ssl.SSLContext:
     """A server-side TLS context from PEM files (raises a clear error when they are bad)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -191,11 +225,18 @@ def tls_client_context() -> ssl.SSLContext:
 
 
 def serve(
-    app: tornado.web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
+    app: tornado.web.Application,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None = None,
+    backlog: int = 1024,
 ) -> tuple[tornado.httpserver.HTTPServer, int]:
     """Listen on ``host:port`` (0 picks a free port), with TLS when given; returns the server
-    and its port."""
-    sockets = tornado.netutil.bind_sockets(port, address=host, family=socket.AF_INET)
+    and its port. ``backlog``: connections the kernel queues before they are accepted (a master
+    after failover has every agent connecting at once; tornado's default is 128)."""
+    sockets = tornado.netutil.bind_sockets(
+        port, address=host, family=socket.AF_INET, backlog=backlog
+    )
     server = tornado.httpserver.HTTPServer(
         app, max_body_size=DATA_PLANE_MAX, max_buffer_size=DATA_PLANE_MAX, ssl_options=tls
     )

@@ -202,20 +202,38 @@ function clusterResources(state) {
   return box;
 }
 
-// The object store's stats, when agents report them ({"store": {"used": B, "capacity": B}}).
+// An agent's object store stats, once it reported them (/state's "object_store": capacity,
+// used and spilled_bytes in bytes, objects, pinned).
+function storeOf(agent) {
+  const s = agent.object_store || agent.store;
+  return s && typeof s === "object" ? s : null;
+}
+
 function storeTotals(state) {
   let used = 0;
   let capacity = 0;
   let seen = false;
   for (const a of state.agents || []) {
-    const s = a.store;
-    if (s && typeof s === "object") {
+    const s = storeOf(a);
+    if (s) {
       seen = true;
-      used += Number(s.used || s.used_bytes || 0);
-      capacity += Number(s.capacity || s.capacity_bytes || 0);
+      used += Number(s.used || 0);
+      capacity += Number(s.capacity || 0);
     }
   }
   return seen ? {used, capacity} : null;
+}
+
+function storeCell(agent) {
+  const s = storeOf(agent);
+  if (!s) { return "-"; }
+  const used = Number(s.used || 0);
+  const capacity = Number(s.capacity || 0);
+  let text = fmtBytes(used) + " / " + fmtBytes(capacity);
+  if (s.objects !== undefined) { text += ", " + s.objects + " objects"; }
+  if (Number(s.spilled_bytes || 0) > 0) { text += ", " + fmtBytes(Number(s.spilled_bytes)) + " spilled"; }
+  return el("div", {class: "cell-bar"},
+    bar([{value: used, cls: "used", label: "used " + fmtBytes(used)}], capacity), el("span", {}, text));
 }
 
 function agentUsage(state) {
@@ -252,8 +270,8 @@ function agentsTable(state) {
   if (allExecutorsListed(state)) {
     columns.push(["memory in use", (a) => fmtBytes(usage.memory[a.id] || 0), "num"]);
   }
-  if ((state.agents || []).some((a) => a.store)) {
-    columns.push(["store", (a) => a.store ? fmtBytes(Number(a.store.used || a.store.used_bytes || 0)) : "-", "num"]);
+  if ((state.agents || []).some((a) => storeOf(a))) {
+    columns.push(["object store", storeCell]);
   }
   const agents = state.agents || [];
   const t = table(columns, agents);
