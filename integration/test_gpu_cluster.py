@@ -12,6 +12,7 @@ import math
 import os
 import random
 import stat
+import time
 
 import pytest
 from cluster_helpers import read_line, run_driver
@@ -213,5 +214,9 @@ def test_many_fractional_resources(fractional_cluster):
                 ).remote(block, resources)
             )
     ray.get(result_ids, timeout=300)
-    # the executors that ran them are idle now: everything counts as available again
-    assert _get_available_resources() == original_available_resources
+    # Ray's wait_for_condition: once executors still starting have connected (or been given
+    # up), the idle ones count as available, and everything is available again
+    deadline = time.monotonic() + 60
+    while _get_available_resources() != original_available_resources:
+        assert time.monotonic() < deadline, _get_available_resources()
+        time.sleep(0.1)
