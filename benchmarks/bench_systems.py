@@ -44,6 +44,8 @@ class Adapter(Protocol):
 
     def put(self, value: Any) -> Any: ...
 
+    def cross_node(self, n_bytes: int) -> dict[str, Any]: ...
+
     def shutdown(self) -> None: ...
 
 
@@ -79,6 +81,7 @@ class RayLikeAdapter:
         self._remote_fns: dict[Callable[..., Any], Any] = {}
 
     def start(self, num_cpus: int) -> None:
+        self._num_cpus = num_cpus
         if self.name == "ray":
             self._mod.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         else:
@@ -105,6 +108,95 @@ class RayLikeAdapter:
 
     def put(self, value: Any) -> Any:
         return self._mod.put(value)
+
+    def cross_node(self, n_bytes: int) -> dict[str, Any]:
+        """Two nodes that share no memory: ours are two agents, each in a mount namespace of
+        its own with a private /dev/shm (when root); Ray's are two raylets (two object
+        stores) of one cluster. The session is restarted on them, then back as it was."""
+        import bench_tasks as tasks
+
+        num_cpus = self._num_cpus
+        self._mod.shutdown()
+        close = self._ray_two_nodes() if self.name == "ray" else self._our_two_nodes()
+        try:
+            produce = self._mod.remote(resources={"a": 1}, num_cpus=0.5)(tasks.make_array)
+            consume = self._mod.remote(resources={"b": 1}, num_cpus=0.5)(tasks.size_of)
+            self._mod.get([produce.remote(1024), consume.remote(b"warm")])  # both running
+            times = []
+            for _ in range(3):
+                ref = produce.remote(n_bytes)
+                self._mod.wait([ref], num_returns=1)
+                start = time.perf_counter()
+                self._mod.get(consume.remote(ref))
+                times.append(time.perf_counter() - start)
+                del ref
+        finally:
+            self._mod.shutdown()
+            close()
+            self.start(num_cpus)
+        best = min(times)
+        return {"mib_per_s": n_bytes / MIB / best, "s": best, "runs_s": times}
+
+    def _our_two_nodes(self) -> Callable[[], None]:
+        import os
+        import shutil
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        from pymesos_rt.testing.daemons import start_agent, start_master
+
+        prefix = None
+        if os.geteuid() == 0 and shutil.which("unshare"):
+            prefix = [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                'mount -t tmpfs tmpfs /dev/shm && exec "$0" "$@"',
+            ]
+            if subprocess.run([*prefix, "true"], check=False).returncode != 0:
+                prefix = None
+        if prefix is None:
+            self.notes.append("cross_node: agents share /dev/shm (no unshare here)")
+        work = Path(tempfile.mkdtemp(prefix="bench-two-nodes-"))
+        master = start_master(work)
+        agents = [
+            start_agent(
+                master,
+                work,
+                "--resources",
+                f"cpus:1;mem:2048;{tag}:1",
+                "--hostname",
+                f"node-{tag}",
+                "--object-store-memory",
+                "1GiB",
+                name=f"node-{tag}",
+                prefix=prefix,
+            )
+            for tag in "ab"
+        ]
+        self._mod.init(master.url)
+
+        def close() -> None:
+            for agent in agents:
+                agent.stop()
+            master.stop()
+            shutil.rmtree(work, ignore_errors=True)
+
+        return close
+
+    def _ray_two_nodes(self) -> Callable[[], None]:
+        from ray.cluster_utils import Cluster
+
+        cluster = Cluster(
+            initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"a": 1}}
+        )
+        cluster.add_node(num_cpus=1, resources={"b": 1})
+        self._mod.init(address=cluster.address, log_to_driver=False)
+        return cluster.shutdown
 
     # actors (bench_actors.py)
     supports_actors = True
@@ -164,6 +256,25 @@ class DaskAdapter:
 
     def put(self, value: Any) -> Any:
         return self._client.scatter([value], hash=False)[0]
+
+    def cross_node(self, n_bytes: int) -> dict[str, Any]:
+        """Dask's workers are separate processes: make on one, consume on the other."""
+        import bench_tasks as tasks
+
+        workers = sorted(self._client.scheduler_info()["workers"])
+        if len(workers) < 2:
+            raise RuntimeError("cross_node needs two workers")
+        first, second = [workers[0]], [workers[1]]
+        times = []
+        for _ in range(3):
+            ref = self._client.submit(tasks.make_array, n_bytes, workers=first, pure=False)
+            self._distributed.wait([ref])
+            start = time.perf_counter()
+            self._client.submit(tasks.size_of, ref, workers=second, pure=False).result()
+            times.append(time.perf_counter() - start)
+            del ref
+        best = min(times)
+        return {"mib_per_s": n_bytes / MIB / best, "s": best, "runs_s": times}
 
     def shutdown(self) -> None:
         if self._client is not None:

@@ -106,6 +106,15 @@ def same_big_value(a: Any, b: Any) -> bool:
     return all(a[i] == b[i] for i in (0, n // 3, n // 2, n - 1))
 
 
+def make_array(n_bytes: int) -> Any:
+    """A large value of ``n_bytes`` (numpy float64 when numpy is installed)."""
+    return make_big_value(n_bytes)[0]
+
+
+def size_of(x: Any) -> int:
+    return len(x)
+
+
 class BenchActor:
     """The actor the actor workloads call (a sync actor: calls run one at a time, in order)."""
 

@@ -39,9 +39,11 @@ class Sizes:
     results: int = 200
     result_bytes: int = MIB
     big_bytes: int = 100 * MIB
+    huge_bytes: int = 1024 * MIB
     chain: int = 1000
     wc_partitions: int = 32
     wc_bytes: int = MIB
+    wc_big_bytes: int = 16 * MIB
     cpu_tasks: int = 8
     cpu_task_s: float = 0.5
     memory_settle_s: float = 2.0
@@ -58,9 +60,11 @@ class Sizes:
             square_tasks=1000,
             results=20,
             big_bytes=10 * MIB,
+            huge_bytes=64 * MIB,
             chain=100,
             wc_partitions=8,
             wc_bytes=256 * 1024,
+            wc_big_bytes=MIB,
             cpu_tasks=4,
             cpu_task_s=0.1,
             memory_settle_s=0.5,
@@ -161,6 +165,49 @@ def run_big_array(a: Adapter, ctx: Context) -> dict[str, Any]:
     return {"s": elapsed, "put_s": put_s, "kind": kind, "mib": ctx.sizes.big_bytes / MIB}
 
 
+def run_put(a: Adapter, ctx: Context) -> dict[str, Any]:
+    """``put`` of a 100 MiB array (best of three: the first may fault the store's pages in)."""
+    value, kind = tasks.make_big_value(ctx.sizes.big_bytes)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        ref = a.put(value)
+        times.append(time.perf_counter() - start)
+        del ref
+        gc.collect()
+    return {"s": min(times), "first_s": times[0], "kind": kind}
+
+
+def run_big_arg(a: Adapter, ctx: Context) -> dict[str, Any]:
+    """A 100 MiB array passed directly as an argument to an identity task, result fetched."""
+    value, kind = tasks.make_big_value(ctx.sizes.big_bytes)
+    a.get(a.submit(tasks.identity, value[:16]))  # the function is there already
+    start = time.perf_counter()
+    out = a.get(a.submit(tasks.identity, value))
+    elapsed = time.perf_counter() - start
+    assert tasks.same_big_value(value, out), "round trip changed the value"
+    return {"s": elapsed, "kind": kind}
+
+
+def run_huge(a: Adapter, ctx: Context) -> dict[str, Any]:
+    """A 1 GiB array through put, an identity task and get."""
+    value, kind = tasks.make_big_value(ctx.sizes.huge_bytes)
+    start = time.perf_counter()
+    ref = a.put(value)
+    out = a.get(a.submit(tasks.identity, ref))
+    elapsed = time.perf_counter() - start
+    assert tasks.same_big_value(value, out), "round trip changed the value"
+    del ref, out, value
+    gc.collect()
+    return {"s": elapsed, "kind": kind, "gib_per_s": ctx.sizes.huge_bytes / 2**30 / elapsed}
+
+
+def run_cross_node(a: Adapter, ctx: Context) -> dict[str, Any]:
+    """A 100 MiB result made on one node and consumed by a task on another (two nodes that
+    share no memory); the consumer's time covers pulling the bytes."""
+    return a.cross_node(ctx.sizes.big_bytes)
+
+
 def run_chain(a: Adapter, ctx: Context) -> dict[str, Any]:
     n = ctx.sizes.chain
 
@@ -183,6 +230,24 @@ def run_wordcount(a: Adapter, ctx: Context) -> dict[str, Any]:
 
     def wordcount() -> Any:
         counted = a.map(tasks.count_words, partitions)
+        return a.get(a.submit(tasks.merge_counts, *counted))
+
+    elapsed, total = _timed(wordcount)
+    assert sum(total.values()) == expected_words, "word counts do not add up"
+    return {"s": elapsed, "words": expected_words, "distinct": len(total)}
+
+
+def run_wordcount_big(a: Adapter, ctx: Context) -> dict[str, Any]:
+    """The word count's shuffle at a larger size: each partition is first stored with ``put``
+    (16 MiB of text), the mappers count them, one reducer merges."""
+    s = ctx.sizes
+    vocab = tasks.vocabulary()
+    partitions = [tasks.make_partition(i, s.wc_big_bytes, vocab) for i in range(s.wc_partitions)]
+    expected_words = sum(len(p.split()) for p in partitions)
+    refs = [a.put(p) for p in partitions]
+
+    def wordcount() -> Any:
+        counted = a.map(tasks.count_words, refs)
         return a.get(a.submit(tasks.merge_counts, *counted))
 
     elapsed, total = _timed(wordcount)
@@ -244,6 +309,17 @@ def workloads(sizes: Sizes) -> list[Workload]:
             (_m("s", f"{_size(s.big_bytes)} array: put, identity task, get (s)"),),
             run_big_array,
         ),
+        Workload("put", (_m("s", f"put of a {_size(s.big_bytes)} array (s)"),), run_put),
+        Workload(
+            "big_arg",
+            (_m("s", f"{_size(s.big_bytes)} array as a direct argument, identity, get (s)"),),
+            run_big_arg,
+        ),
+        Workload(
+            "huge",
+            (_m("s", f"{_size(s.huge_bytes)} array: put, identity task, get (s)"),),
+            run_huge,
+        ),
         Workload("chain", (_m("s", f"chain of {s.chain:,} dependent tasks (s)"),), run_chain),
         Workload(
             "wordcount",
@@ -256,9 +332,30 @@ def workloads(sizes: Sizes) -> list[Workload]:
             run_wordcount,
         ),
         Workload(
+            "wordcount_big",
+            (
+                _m(
+                    "s",
+                    f"word count, {s.wc_partitions} partitions of {_size(s.wc_big_bytes)} (s)",
+                ),
+            ),
+            run_wordcount_big,
+        ),
+        Workload(
             "cpu_bound",
             (_m("s", f"{s.cpu_tasks} CPU-bound tasks of {s.cpu_task_s} s (s)"),),
             run_cpu_bound,
+        ),
+        Workload(
+            "cross_node",
+            (
+                _m(
+                    "mib_per_s",
+                    f"{_size(s.big_bytes)} result consumed on another node (MiB/s)",
+                    True,
+                ),
+            ),
+            run_cross_node,
         ),
         *actor_workloads(s, Workload, Metric),
     ]

@@ -153,7 +153,7 @@ def test_zookeeper_ensemble_losing_one_server_then_all(tmp_path):
         driver = None
         try:
             leader = wait_for(lambda: leader_of(masters), 30, "a leader")
-            wait_for(lambda: len(leader.state()["agents"]) == 1, 30, "agent registered")
+            wait_for(lambda: agents_on(leader_of(masters)) == 1, 30, "agent registered")
             leader_id = health(leader)["master_id"]
             driver = run_driver(tmp_path, "job", ENSEMBLE_JOB, url)
             read_line(driver, "done 100")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
-from pymesos_rt import logs, serialization
+from pymesos_rt import logs
 from pymesos_rt.agent import standby
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client import progress as progress_mod
@@ -27,12 +27,11 @@ from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.options import RemoteOptions
-from pymesos_rt.client.refs import ObjectRef, error_of
+from pymesos_rt.client.refs import ObjectRef, decode, error_of
 from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.client.resource_names import GPUS, to_ray
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
 from pymesos_rt.protocol.resources import CPUS, Resources, parse_memory
-from pymesos_rt.store import view
 from pymesos_rt.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 log = logging.getLogger(__name__)
@@ -65,6 +64,7 @@ def init(
     failover_timeout: float = 60.0,
     num_gpus: float | None = None,
     namespace: str | None = None,
+    object_store_memory: int | str | None = None,
 ) -> ClusterInfo:
     """Start an embedded cluster (no address) or attach to one (``ws://host:port``).
 
@@ -84,6 +84,7 @@ def init(
         mem_bytes = parse_memory(memory) if memory is not None else None
         if num_gpus is not None:
             resources = {**(resources or {}), GPUS: float(num_gpus)}
+        store_bytes = parse_memory(object_store_memory) if object_store_memory else None
         first_standby = _early_standby() if address is None else None
         try:
             # imported here: executors import this module too, and never start a session
@@ -103,6 +104,7 @@ def init(
                     failover_timeout=failover_timeout,
                     first_standby=first_standby,
                     namespace=namespace or "default",
+                    object_store_memory=store_bytes,
                 )
             )
             info = session.start()
@@ -252,10 +254,10 @@ def get(
     if found is None:
         raise GetTimeoutError(f"get timed out after {timeout}s waiting for {len(items)} object(s)")
     values = []
-    for state, data in found:
+    for ref, (state, data) in zip(items, found, strict=True):
         if state != backend_mod.READY:
             raise error_of(data)  # from here: the traceback ends in the caller's line
-        values.append(serialization.loads(view(data)))
+        values.append(decode(state, data, ref.object_id, backend))
     return values[0] if single else values
 
 
@@ -357,7 +359,7 @@ def put(value: Any) -> ObjectRef:
     if isinstance(value, ObjectRef):
         raise TypeError("put() takes a value, not an ObjectRef")
     backend = backend_mod.current()
-    return ObjectRef(backend.put(serialization.dumps_value(value)), backend)
+    return ObjectRef(backend.put(value), backend)
 
 
 def cancel(

@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,7 +28,7 @@ from typing import Any, NoReturn
 from pymesos_rt import console, logs
 from pymesos_rt.agent.containers import make_containerizer
 from pymesos_rt.agent.gpus import parse_devices
-from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.agent.state import AgentConfig
 from pymesos_rt.config import (
@@ -47,7 +48,7 @@ from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
-from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.resources import Resources, parse_memory
 from pymesos_rt.transport import websocket as ws
 
 
@@ -212,6 +213,15 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         devices = parse_devices(opts.gpu_devices) if opts.gpu_devices else None
     except ValueError as exc:
         raise UsageError(f"bad --gpu-devices: {exc}") from None
+    total, store_bytes = split_store(
+        total, _store_size(opts.object_store_memory), detected=not opts.resources
+    )
+    object_host = opts.object_host or _host_towards(opts.master)
+    if secret is None and not is_loopback(object_host):
+        raise UsageError(
+            f"refusing to serve objects on {object_host} without a cluster secret: "
+            "set PYMESOS_RT_SECRET or --secret-file (or --object-host 127.0.0.1)"
+        )
     work_dir = Path(opts.work_dir)
     try:
         containerizer = make_containerizer(opts.isolation, "agent", work_dir)
@@ -229,6 +239,9 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         warm_standby=not opts.no_warm_standby,
         mesos_api_host=opts.mesos_api_host,
         gpu_devices=devices,
+        object_store_memory=store_bytes,
+        secret=secret,
+        object_host=object_host,
     )
 
     await link.start()
@@ -237,6 +250,23 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     starting.cancel()
     await agent.stop()
     await link.stop()
+
+
+def _store_size(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --object-store-memory: {exc}") from None
+
+
+def _host_towards(master: str) -> str:
+    """This host's address on the way to the master (for zk:// addresses: loopback)."""
+    from pymesos_rt.client.session import local_address_towards
+
+    host = urllib.parse.urlparse(master).hostname if master.startswith("ws") else None
+    return local_address_towards(host or "127.0.0.1")
 
 
 def _detector(address: str, session_timeout: float | None = None) -> Detector:
@@ -287,6 +317,7 @@ def cmd_up(cfg: UpConfig) -> int:
             port=cfg.port,
             resources_text=cfg.resources,
             filter_gpu_resources=not cfg.no_filter_gpu_resources,
+            object_store_memory=_store_size(cfg.object_store_memory),
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None
@@ -331,8 +362,28 @@ def render_status(state: dict[str, Any]) -> str:
         lines.append(
             f"{f['id']:20} {name:20} {f['role']:8} {f['share']:7.3f} {executors:9d} {counts}"
         )
-    lines += _executor_lines(state.get("executors", []))
+    stores = _store_lines(state["agents"])
+    lines += stores + _executor_lines(state.get("executors", []))
     return "\n".join(lines + _actor_lines(state.get("actors", [])))
+
+
+def _store_lines(agents: list[dict[str, Any]]) -> list[str]:
+    """One line per agent's object store: arena use, objects, pinned, spilled (MiB)."""
+    rows = [(a["id"], a["object_store"]) for a in agents if a.get("object_store")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"{'OBJECT STORE':24} {'USED-MIB':>9} {'SIZE-MIB':>9} {'OBJECTS':>8} {'PINNED':>7} "
+        f"{'COPIES':>7} {'SPILLED':>8} {'SPILL-MIB':>10}",
+    ]
+    for agent_id, st in rows:
+        lines.append(
+            f"{agent_id:24} {st['used'] / 2**20:9.1f} {st['capacity'] / 2**20:9.1f} "
+            f"{st['objects']:8d} {st['pinned']:7d} {st['secondary']:7d} "
+            f"{st['spilled_objects']:8d} {st['spilled_bytes'] / 2**20:10.1f}"
+        )
+    return lines
 
 
 def _shown(state: dict[str, Any], counts: dict[str, int]) -> str:

@@ -36,6 +36,9 @@ class UpConfig:
         default=False, metadata=_help("offer agents with GPUs to frameworks that use none too")
     )
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
+    object_store_memory: str | None = dataclasses.field(
+        default=None, metadata=_help('object store size, e.g. "2GiB" (default: 30%% of memory)')
+    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
@@ -146,6 +149,14 @@ class AgentOptions:
         metadata=_help(
             "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
         ),
+    )
+    object_store_memory: str | None = dataclasses.field(
+        default=None,
+        metadata=_help('object store size, e.g. "2GiB" (default: 30%% of the agent\'s memory)'),
+    )
+    object_host: str | None = dataclasses.field(
+        default=None,
+        metadata=_help("address of the object endpoint (default: this host's towards the master)"),
     )
 
 

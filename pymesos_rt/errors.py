@@ -52,6 +52,15 @@ class ActorDiedError(PymesosRTError):
     cause (for a memory limit, the limit). Ray calls it ``RayActorError``/``ActorDiedError``."""
 
 
+class ObjectLostError(PymesosRTError):
+    """Every copy of an object was lost (its node went away) and it could not be rebuilt."""
+
+
+class ObjectStoreFullError(PymesosRTError, MemoryError):
+    """An object could not be placed in an agent's object store (too big, or the store stayed
+    full of objects in use)."""
+
+
 class TaskError(PymesosRTError):
     """A task raised. ``cause`` is the original exception; its traceback is in the message.
 
@@ -152,6 +161,8 @@ __all__ = [
     "ExecutorLostError",
     "GetTimeoutError",
     "NodeLostError",
+    "ObjectLostError",
+    "ObjectStoreFullError",
     "OutOfMemoryError",
     "PymesosRTError",
     "RuntimeNotInitializedError",

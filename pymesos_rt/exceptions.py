@@ -11,7 +11,8 @@
 | ``NodeDiedError`` | ``NodeLostError`` |
 | ``OutOfMemoryError`` | ``OutOfMemoryError`` (its container hit its memory limit) |
 | ``TaskUnschedulableError`` | ``UnschedulableError`` |
-| ``ObjectLostError`` | ``ObjectLostError`` |
+| ``ObjectLostError``, ``ObjectReconstructionFailedError`` | ``ObjectLostError`` |
+| ``ObjectStoreFullError`` | ``ObjectStoreFullError`` (also a ``MemoryError``) |
 | ``RayActorError``, ``ActorDiedError``, ``ActorUnavailableError`` | ``ActorDiedError`` |
 """
 
@@ -22,6 +23,8 @@ from pymesos_rt.errors import (
     ExecutorLostError,
     GetTimeoutError,
     NodeLostError,
+    ObjectLostError,
+    ObjectStoreFullError,
     OutOfMemoryError,
     PymesosRTError,
     RuntimeNotInitializedError,
@@ -30,11 +33,6 @@ from pymesos_rt.errors import (
     UnschedulableError,
 )
 
-
-class ObjectLostError(PymesosRTError):
-    """An object's value is gone and cannot be rebuilt (where no other module defines it)."""
-
-
 RayError = PymesosRTError
 RaySystemError = PymesosRTError
 RayTaskError = TaskError
@@ -42,6 +40,7 @@ WorkerCrashedError = ExecutorLostError
 NodeDiedError = NodeLostError
 TaskUnschedulableError = UnschedulableError
 RayActorError = ActorDiedError
+ObjectReconstructionFailedError = ObjectLostError
 ActorUnavailableError = ActorDiedError
 
 __all__ = [
@@ -52,6 +51,8 @@ __all__ = [
     "NodeDiedError",
     "NodeLostError",
     "ObjectLostError",
+    "ObjectReconstructionFailedError",
+    "ObjectStoreFullError",
     "OutOfMemoryError",
     "PymesosRTError",
     "RayActorError",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pymesos_rt.agent.containers import make_containerizer
-from pymesos_rt.agent.resources import detect
+from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.master.allocator import make_allocator
 from pymesos_rt.master.records import MasterConfig
@@ -46,6 +46,7 @@ class LocalCluster:
         resources_text: str | None = None,
         first_standby: subprocess.Popen[bytes] | None = None,
         filter_gpu_resources: bool = False,
+        object_store_memory: int | None = None,
     ) -> None:
         """``filter_gpu_resources`` is off by default: the embedded cluster serves one program,
         which may use its GPU agent for any work (``pymesos-rt up`` turns it on, as Mesos)."""
@@ -54,6 +55,8 @@ class LocalCluster:
             total = Resources.parse(resources_text)
         else:
             total = detect(num_cpus, memory) + Resources(resources or {})
+        detected = not resources_text and memory is None
+        total, store_bytes = split_store(total, object_store_memory, detected)
         self.host, self.port = host, port
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="pymesos-rt-"))
@@ -67,6 +70,8 @@ class LocalCluster:
             containerizer=containerizer,
             work_dir=self.work_dir / "agent",
             first_standby=first_standby,
+            object_store_memory=store_bytes,
+            secret=secret,
         )
         self.http_url = ""
 

@@ -18,9 +18,10 @@ import contextlib
 import io
 import marshal
 import pickle
+import threading
 import traceback
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import cloudpickle
@@ -70,8 +71,8 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
     arguments than ``args``): :func:`_restore_exception`.
     """
 
-    def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file, protocol=PROTOCOL)
+    def __init__(self, file: io.BytesIO, buffer_callback: Any = None) -> None:
+        super().__init__(file, protocol=PROTOCOL, buffer_callback=buffer_callback)
 
     lenient = False  # exceptions: drop the arguments and attributes that do not pickle
 
@@ -198,17 +199,75 @@ def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...],
     return args, kwargs
 
 
-def dumps_value(value: Any) -> bytes:
+_sink = threading.local()
+
+
+def ref_sink() -> list[str] | None:
+    """While this thread pickles a value for the runtime, the list that collects the ids of the
+    references inside it (``ObjectRef.__reduce__`` records itself there instead of escaping)."""
+    refs: list[str] | None = getattr(_sink, "refs", None)
+    return refs
+
+
+@contextlib.contextmanager
+def _collecting(refs: list[str] | None) -> Iterator[None]:
+    if refs is None:
+        yield
+        return
+    previous = getattr(_sink, "refs", None)
+    _sink.refs = refs
+    try:
+        yield
+    finally:
+        _sink.refs = previous
+
+
+def dumps_value(value: Any, refs: list[str] | None = None) -> bytes:
+    """Pickle a value; with ``refs``, the ids of references inside it are appended there."""
     if type(value) in _PLAIN:
         return pickle.dumps(value, PROTOCOL)
     try:
-        return _dumps(value)
+        with _collecting(refs):
+            return _dumps(value)
     except Exception as exc:
         raise SerializationError(f"value {_describe(value)} cannot be pickled: {exc}") from exc
 
 
 def loads(data: bytes | memoryview) -> Any:
     return pickle.loads(data)
+
+
+def dumps_oob(
+    value: Any, min_size: int, refs: list[str] | None = None
+) -> tuple[bytes, list[pickle.PickleBuffer]]:
+    """Pickle ``value`` with its contiguous buffers of at least ``min_size`` bytes left out of
+    band (protocol 5): the in-band bytes and those buffers, which are not copied. With
+    ``refs``, the ids of references inside it are appended there."""
+    if type(value) in _PLAIN:  # nothing out of band, no refs: the fast standard pickler
+        return pickle.dumps(value, PROTOCOL), []
+    buffers: list[pickle.PickleBuffer] = []
+
+    def keep(buf: pickle.PickleBuffer) -> bool:
+        try:
+            size = buf.raw().nbytes
+        except BufferError:  # not contiguous: in band
+            return True
+        if size < min_size:
+            return True
+        buffers.append(buf)
+        return False
+
+    out = io.BytesIO()
+    try:
+        with _collecting(refs):
+            _Pickler(out, buffer_callback=keep).dump(value)
+    except Exception as exc:
+        raise SerializationError(f"value {_describe(value)} cannot be pickled: {exc}") from exc
+    return out.getvalue(), buffers
+
+
+def loads_oob(inband: bytes | memoryview, buffers: list[pickle.PickleBuffer]) -> Any:
+    return pickle.loads(inband, buffers=buffers)
 
 
 # A remote exception keeps this many frames of its traceback (the first and the last ones) and

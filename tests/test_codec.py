@@ -11,6 +11,7 @@ from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.codec import Codec, ProtocolError
+from pymesos_rt.protocol.objects import ObjectLocation, StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -19,6 +20,7 @@ CMD = m.CommandInfo(["python", "-m", "pymesos_rt.executor"], {"PYTHONPATH": "/x"
 LAUNCH = m.ExecutorLaunch("e1", R(cpus=1.5, mem=512, gpus=1), CMD)
 UPDATE = m.StatusUpdate("u1", "ag1", "fw1", "e1", ExecutorState.OOM, "hit 512 MiB", -9)
 BLOB = m.ObjectBlob("obj1", b"\x00\xffdata", error=True)
+LOC = ObjectLocation("store-1", "agent-1", "127.0.0.1:4000", 123456)
 TASK = ms.TaskInfo(
     name="t",
     task_id=ms.Id(value="t1"),
@@ -92,6 +94,8 @@ AGENT_CALLS = [
     m.AgentStatus(UPDATE),
     m.Heartbeat(),
     m.Unregister("the agent is stopping"),
+    m.StoreUsage(StoreStats(64 * 2**20, 2**20, 3, 1, 1, 4096, 32 * 2**20, 1, 2, 3)),
+    m.RegisterAgent("host-c", R(cpus=1), object_address="127.0.0.1:40000"),
     m.ExecutorUsage(
         [m.UsageRecord("fw1", "e1", {"cpu_seconds": 1.5, "memory": 3e7, "memory_peak": 6e7})]
     ),
@@ -130,14 +134,17 @@ ACTOR_SPEC = m.ActorSpec(
 WORKER_CALLS = [
     m.Hello("e1", 4242, "host-a"),
     m.TaskDone("t1", b"\x80value", duration=0.25),
-    m.TaskDone("t1", b"", duration=3.0, location="/dev/shm/objects/t1"),
+    m.TaskDone("t1", b"", duration=3.0, location=LOC, contained=["obj1"]),
     m.TaskFailed("t1", b"\x80exc", "Traceback ...", duration=1.0),
     m.Output("t1", "stderr", "warning\n"),
     m.Submit(m.TaskSpec("t2", "f", "fn1", None, b"args", ["t1"], R(cpus=1), 3, True)),
     m.GetObjects(7, ["t1", "t2"], num_returns=1, fetch=False),
     m.PutObject(BLOB),
-    m.PutObject(m.ObjectBlob("obj2", b"", location="/dev/shm/objects/obj2")),
+    m.PutObject(m.ObjectBlob("obj2", b"", location=LOC, contained=["obj1"])),
     m.CancelRequest("t2", force=True),
+    m.Borrow(["obj1", "obj2"]),
+    m.DepsLost("t5", ["obj1"], "object obj1 is not in this store"),
+    m.Unborrow(["obj1"]),
     m.CancelRequest("t2", recursive=False),
     m.Submit(
         m.TaskSpec(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pymesos_rt.agent.containers import (
@@ -373,6 +374,36 @@ def test_v2_unavailable_names_the_reason(tmp_path: Path):
 
 
 # --- none ---------------------------------------------------------------------------------------
+def test_none_does_not_count_shared_memory_a_process_maps():
+    """A process that fills 100 MiB of shared memory (the object store's arena) and 20 MiB of
+    its own is charged the 20 MiB: USS without shared memory, not RSS."""
+    code = (
+        "import mmap, os\n"
+        "fd = os.memfd_create('pymesos-rt-arena')\n"
+        "os.ftruncate(fd, 100 * 2**20)\n"
+        "m = mmap.mmap(fd, 100 * 2**20)\n"
+        "m.write(b'x' * (100 * 2**20))\n"
+        "own = bytearray(b'y' * (20 * 2**20))\n"
+        "print('ready', flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        c = NoneContainerizer("t", Path("/nonexistent")).prepare("fw1.e1", R(cpus=1, mem=80))
+        c.isolate(proc.pid)
+        rss = psutil.Process(proc.pid).memory_info().rss
+        used = c.usage()["memory"]
+        assert rss > 120 * MiB  # the shared pages are resident...
+        assert 20 * MiB <= used < 60 * MiB  # ...but not charged
+        assert c.enforce() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_none_watches_memory_and_kills_the_group():
     hog = "x = bytearray(200 * 2**20)\nimport time\nprint('ready', flush=True)\ntime.sleep(60)"
     proc = subprocess.Popen(
@@ -384,7 +415,7 @@ def test_none_watches_memory_and_kills_the_group():
         c.isolate(proc.pid)
         assert c.usage()["memory"] > 150 * MiB
         why = c.enforce()
-        assert why is not None and why.startswith("memory limit of 50 MiB reached (rss ")
+        assert why is not None and why.startswith("memory limit of 50 MiB reached (uss ")
         assert proc.wait(timeout=10) == -signal.SIGKILL
         assert c.limitation() == why
         assert c.enforce() is None  # reported once

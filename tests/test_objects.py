@@ -282,3 +282,69 @@ def test_unneeded_objects_are_pending_ones_nothing_else_waits_for(table):
     assert table.unneeded(everything) == ["free"]
     table.complete("awaited", READY, b"")
     waiter.join(10)
+
+
+# --- borrowers and holders ----------------------------------------------------------------------
+
+
+def test_borrowed_object_lives_until_the_last_borrower_drops_it(table):
+    table.put("a", b"1")
+    table.borrow("e1", ["a"])
+    table.borrow("e2", ["a"])
+    table.borrow("e2", ["a"])
+    table.release("a")  # the driver's own ref
+    assert table.drain_freed() == []
+    table.unborrow("e1", ["a"])
+    table.unborrow("e2", ["a"])
+    assert table.drain_freed() == []
+    table.unborrow("e2", ["a"])
+    assert table.drain_freed() == ["a"]
+
+
+def test_executor_gone_drops_its_borrows(table):
+    table.create("t", refs=0, borrower="e1")  # a nested task's result, held by its submitter
+    table.complete("t", READY, b"x")
+    assert table.drain_freed() == []
+    table.drop_borrower("e1")
+    assert table.drain_freed() == ["t"]
+
+
+def test_value_holds_the_objects_it_references(table):
+    table.put("inner", b"i")
+    table.put("outer", b"o", contained=["inner"])
+    table.release("inner")
+    assert table.drain_freed() == []
+    table.release("outer")
+    assert table.drain_freed() == ["outer", "inner"]
+
+
+def test_result_containing_refs_holds_them(table):
+    table.create("r")
+    table.put("inner", b"i", refs=0, borrower="e1")
+    table.complete("r", READY, b"v", contained=["inner"])
+    table.unborrow("e1", ["inner"])  # the executor dropped its ref after returning it
+    assert table.drain_freed() == []
+    table.release("r")
+    assert table.drain_freed() == ["r", "inner"]
+
+
+def test_a_long_chain_of_holders_frees_without_recursion(table):
+    n = 50_000
+    table.put("o0", b"0")
+    for i in range(1, n):
+        table.put(f"o{i}", b"x", contained=[f"o{i - 1}"])
+        table.release(f"o{i - 1}")
+    table.release(f"o{n - 1}")
+    assert len(table.drain_freed()) == n
+    assert len(table) == 0
+
+
+def test_stored_objects_are_reported_when_freed(table):
+    from pymesos_rt.protocol.objects import ObjectLocation
+
+    loc = ObjectLocation("store-1", "agent-1", "127.0.0.1:1", 100)
+    table.put("s", loc)
+    table.put("i", b"inline")
+    table.release("s")
+    table.release("i")
+    assert table.drain_dropped() == [("s", loc)]

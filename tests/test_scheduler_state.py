@@ -725,3 +725,26 @@ def test_nothing_bigger_or_of_another_env_is_lent_to():
     s.submit(task("other-env", fn="h", shape=Shape(SHAPE, env="k1")), 1.0)
     effects = s.blocked("p-e1", +1, 2.0)
     assert not [e for e in effects if isinstance(e, Dispatch)]
+
+
+# --- locality ---------------------------------------------------------------------------------
+
+
+def test_task_goes_to_the_agent_holding_its_large_input():
+    s = make()
+    s.submit(task("warm1"), 0.0)
+    s.submit(task("warm2"), 0.0)
+    s.offers([offer("O1", SHAPE, "ag1"), offer("O2", SHAPE, "ag2")], 0.0)
+    s.executor_connected("p-e1", 0.0)  # on ag1
+    s.executor_connected("p-e2", 0.0)  # on ag2
+    s.task_done("p-e1", "warm1", 1.0, 1.0)
+    s.task_done("p-e2", "warm2", 1.0, 1.0)
+    s.homes.record("big", "ag2", 100 * 2**20)
+    s.object_ready("big", 1.0)
+    # both executors are idle; the first in order is on ag1, but the input lives on ag2
+    assert s.submit(task("t", deps=["big"]), 2.0) == [Dispatch("p-e2", "t", False)]
+    s.homes.record("small", "ag2", 1000)  # too small to matter: first free executor
+    s.object_ready("small", 2.0)
+    assert s.submit(task("u", deps=["small"]), 2.0) == [Dispatch("p-e1", "u", False)]
+    s.forget_object("big")
+    assert len(s.homes) == 1

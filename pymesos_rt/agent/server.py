@@ -7,20 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pymesos_rt import store
 from pymesos_rt.agent import gpus
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
 from pymesos_rt.agent.mesos_http import MesosAgentApi
+from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV
+from pymesos_rt.objects.service import StoreService
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.transport.base import Connection
 
@@ -42,6 +43,9 @@ class Agent:
         first_standby: subprocess.Popen[bytes] | None = None,
         mesos_api_host: str = "127.0.0.1",
         gpu_devices: list[int] | None = None,
+        object_store_memory: int = 64 * 2**20,
+        secret: str | None = None,
+        object_host: str = "127.0.0.1",
     ) -> None:
         found = gpus.detect() if gpu_devices is None else []
         devices = gpus.devices_for(resources, gpu_devices, found)
@@ -50,10 +54,14 @@ class Agent:
             log.info("GPUs %s offered as gpus:%d", devices, len(devices))
         self.core = core.AgentState(hostname, resources, containerizer.name, config)
         self.work_dir = work_dir
-        self.object_dir = store.make_dir(work_dir)
+        # the node's object store (started with the agent; its arena is not offered as memory)
+        self.store = StoreService(
+            object_store_memory, work_dir / "spill", secret=secret, host=object_host
+        )
         env = {
             "PYMESOS_RT_NODE": hostname,
-            store.ENV_DIR: str(self.object_dir),
+            STORE_ENV: self.store.socket_name,
+            STORE_TOKEN_ENV: self.store.token,
         }
         self.launcher = Launcher(
             containerizer,
@@ -72,6 +80,8 @@ class Agent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._store_sent: StoreStats | None = None
+        self._store_sent_on: Connection | None = None
 
     @property
     def agent_id(self) -> str | None:
@@ -86,8 +96,8 @@ class Agent:
         self._pause = pause
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.launcher.containerizer.reap_leftovers()
-        for leftover in self.object_dir.iterdir():  # from an earlier run that was killed
-            leftover.unlink(missing_ok=True)
+        self.store.start()  # also removes what a crashed predecessor spilled
+        self.core.object_address = self.store.address
         self.launcher.start_standby()
         await self._reconnect()  # retries until the master answers (it may start after us)
         self._tasks.append(asyncio.ensure_future(self._tick_forever()))
@@ -126,7 +136,7 @@ class Agent:
         if self.conn is not None:
             self.conn.close("agent stopping")
         self.launcher.remove_sandboxes()
-        shutil.rmtree(self.object_dir, ignore_errors=True)
+        self.store.stop()
 
     # --- receiver ----------------------------------------------------------------------------
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
@@ -138,6 +148,7 @@ class Agent:
             if isinstance(msg, m.AgentRegistered):
                 log.info("registered as agent %s", msg.agent_id)
                 self.launcher.extra_env["PYMESOS_RT_AGENT_ID"] = msg.agent_id
+                self.store.agent_id = msg.agent_id
                 self.registered.set()
 
     def on_closed(self, conn: Connection, reason: str) -> None:
@@ -202,10 +213,16 @@ class Agent:
 
     def _report_usage(self) -> None:
         """Let containers enforce what the kernel does not, and send the master each running
-        executor's usage (shown in its ``/state``)."""
+        executor's usage and the object store's (shown in its ``/state``)."""
         records = [m.UsageRecord(*rec) for rec in self.launcher.poll()]
-        if records and self.conn is not None and self.core.usage_due(time.monotonic()):
+        if self.conn is None or not self.core.registered:
+            return
+        if records and self.core.usage_due(time.monotonic()):
             self.conn.send(m.ExecutorUsage(records))
+        stats = self.store.stats()
+        if stats != self._store_sent or self.conn is not self._store_sent_on:
+            self._store_sent, self._store_sent_on = stats, self.conn
+            self.conn.send(m.StoreUsage(stats))
 
     def usage(self) -> dict[str, dict[str, float]]:
         return {

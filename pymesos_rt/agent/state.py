@@ -76,6 +76,7 @@ class AgentState:
         self.isolation = isolation
         self.config = config or AgentConfig()
         self.agent_id: str | None = None
+        self.object_address = ""  # the object store's TCP endpoint, reported at registration
         self.registered = False
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self.pending: dict[str, _Pending] = {}
@@ -95,7 +96,12 @@ class AgentState:
         return [
             ToMaster(
                 m.RegisterAgent(
-                    self.hostname, self.resources, self.agent_id, records, self.isolation
+                    self.hostname,
+                    self.resources,
+                    self.agent_id,
+                    records,
+                    self.isolation,
+                    self.object_address,
                 )
             )
         ]

@@ -17,8 +17,8 @@ import msgspec
 
 from pymesos_rt.errors import PymesosRTError, RuntimeNotInitializedError
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
-from pymesos_rt.store import Payload
 
 PENDING, READY, FAILED = 0, 1, 2
 DoneCallback = Callable[[str, int, Payload], None]
@@ -115,7 +115,12 @@ class Backend(abc.ABC):
         return []
 
     @abc.abstractmethod
-    def put(self, data: bytes) -> str: ...
+    def put(self, value: Any) -> str:
+        """Store a value (in an object store when large); its object id."""
+
+    def load(self, oid: str, location: ObjectLocation) -> Any:
+        """The value of a stored object (raises ObjectLostError when it cannot be had)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def cancel(self, oid: str, force: bool, recursive: bool = True) -> None: ...

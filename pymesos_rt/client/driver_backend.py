@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from pymesos_rt import store
+from pymesos_rt import serialization
 from pymesos_rt.client import handles
 from pymesos_rt.client.backend import (
     Backend,
@@ -22,17 +22,20 @@ from pymesos_rt.client.backend import (
     TaskOptions,
 )
 from pymesos_rt.client.notebook import output_context
-from pymesos_rt.errors import UnschedulableError
+from pymesos_rt.errors import ObjectLostError, UnschedulableError
+from pymesos_rt.objects import layout
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import IdSequence, return_id, return_ids
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler.actor_shell import Escape
 from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.driver import Cancel, Driver, Ready
 from pymesos_rt.scheduler.matching import fits_any
-from pymesos_rt.scheduler.objects import ObjectTable
-from pymesos_rt.store import Payload
+from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.transport.websocket import tls_client_context
+
+LOST_READS = 4  # a stored object found lost again after as many rebuilds is given up
 
 
 class DriverBackend(Backend):
@@ -111,15 +114,39 @@ class DriverBackend(Backend):
             self.driver.enqueue(Cancel(oid, False, True))  # and what it submitted, as rt.cancel
         return unneeded
 
-    def put(self, data: bytes) -> str:
+    def put(self, value: Any) -> str:
         oid = self.ids.next()
-        directory = self.driver.object_dir
-        if directory and len(data) >= store.THRESHOLD:
-            self.table.put(oid, store.Stored(store.write(directory, oid, data), len(data)))
-        else:
-            self.table.put(oid, data)
-        self.driver.enqueue(Ready(oid))
+        contained: list[str] = []
+        enc = layout.encode(value, contained)
+        payload: Payload = enc if isinstance(enc, bytes) else self._store(oid, value, enc)
+        self.table.put(oid, payload, contained=contained)
+        self.driver.free_stored()  # frees made room for the next put at once
+        location = payload if isinstance(payload, ObjectLocation) else None
+        self.driver.enqueue(Ready(oid, location))
         return oid
+
+    def _store(self, oid: str, value: Any, enc: layout.Encoded) -> Payload:
+        location = self.driver.stores.put(oid, enc)
+        return serialization.dumps_value(value, []) if location is None else location
+
+    def load(self, oid: str, location: ObjectLocation) -> Any:
+        """Read a stored object; one found lost is rebuilt from its lineage (and read again)
+        or raises ObjectLostError naming the object and the node it was lost with."""
+        for _ in range(LOST_READS):
+            try:
+                return self.driver.stores.load(oid, location)
+            except ObjectLostError as exc:
+                self.driver.lost(oid, location, str(exc))
+            found = self.table.get_many([oid], None)
+            assert found is not None
+            state, payload = found[0]
+            if isinstance(payload, ObjectLocation):
+                location = payload
+            elif state == FAILED:
+                raise serialization.loads_exception(payload)
+            else:
+                return serialization.loads(payload)
+        raise ObjectLostError(f"object {oid} was lost {LOST_READS} times in a row")
 
     def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
         self.driver.enqueue(Cancel(oid, force, recursive))

@@ -32,7 +32,7 @@ from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef, decode
 from pymesos_rt.client.remote_function import RemoteFunction
-from pymesos_rt.store import Payload
+from pymesos_rt.protocol.objects import Payload
 
 Future = concurrent.futures.Future
 
@@ -177,7 +177,7 @@ class Executor(concurrent.futures.Executor):
         def done(oid: str, state: int, payload: Payload) -> None:
             _ = ref  # holds the object until its value is taken
             try:
-                value = decode(state, payload)
+                value = decode(state, payload, oid, backend)
             except BaseException as exc:
                 self._settle(item.future, exc=exc)
             else:

@@ -1,8 +1,10 @@
 """``ObjectRef``: a future-like handle to a task's result or a ``put`` value.
 
-A reference counts toward keeping its object alive in this process; pickling one (into a
-task's arguments, or a result) hands it to another process, which keeps the object alive for
-the rest of the session. References are awaitable and convert to ``concurrent.futures.Future``.
+A reference counts toward keeping its object alive in this process. A reference inside a value
+the runtime stores (a result, a ``put``) keeps the object alive as long as that value; one that
+another process unpickles makes that process a borrower until it drops it; one pickled by
+anyone else (``pickle.dumps(ref)``) keeps the object alive for the rest of the session.
+References are awaitable and convert to ``concurrent.futures.Future``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.serialization import RefMarker
-from pymesos_rt.store import Payload, view
 
 
 class ObjectRef(RefMarker):
@@ -33,7 +35,10 @@ class ObjectRef(RefMarker):
                 backend.release(self.object_id)
 
     def __reduce__(self) -> Any:
-        if self._backend is not None:
+        sink = serialization.ref_sink()
+        if sink is not None:  # inside a value the runtime stores: kept alive by that value
+            sink.append(self.object_id)
+        elif self._backend is not None:  # pickled by someone else: kept for the session
             self._backend.escape(self.object_id)
         return (_rebuild, (self.object_id,))
 
@@ -60,7 +65,7 @@ class ObjectRef(RefMarker):
             if fut.cancelled():
                 return
             try:
-                fut.set_result(decode(state, data))
+                fut.set_result(decode(state, data, oid, backend))
             except BaseException as exc:
                 fut.set_exception(exc)
 
@@ -75,17 +80,22 @@ class ObjectRef(RefMarker):
         return self.as_future().__await__()
 
 
-def decode(state: int, payload: Payload) -> Any:
+def decode(
+    state: int, payload: Payload, oid: str = "", backend: backend_mod.Backend | None = None
+) -> Any:
     """The value of a done object, or raise its stored exception."""
     __tracebackhide__ = True
+    if isinstance(payload, ObjectLocation):
+        return (backend or backend_mod.current()).load(oid, payload)
     if state == backend_mod.READY:
-        return serialization.loads(view(payload))
+        return serialization.loads(payload)
     raise error_of(payload)
 
 
 def error_of(payload: Payload) -> BaseException:
-    """The exception a failed object holds."""
-    return serialization.loads_exception(view(payload))
+    """The exception a failed object holds (failed objects are always inline)."""
+    assert not isinstance(payload, ObjectLocation)
+    return serialization.loads_exception(payload)
 
 
 def _rebuild(object_id: str) -> ObjectRef:

@@ -16,10 +16,11 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
-from pymesos_rt.client import handles
+from pymesos_rt.client import handles, large_args
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.options import RemoteOptions
 from pymesos_rt.client.refs import ObjectRef
+from pymesos_rt.objects.layout import THRESHOLD
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_ids
 
@@ -60,8 +61,14 @@ class RemoteFunction(Generic[P, R]):
     def _submit(self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
+        args, kwargs, big = large_args.by_reference(backend, args, kwargs)
         with handles.collecting() as held:  # actor handles in the arguments
             data, deps = serialization.dumps_args(args, kwargs)
+        if len(data) >= THRESHOLD:  # large in a way the cheap test missed: store them too
+            args, kwargs, more = large_args.by_reference(backend, args, kwargs, measure=True)
+            big += more
+            with handles.collecting() as held:
+                data, deps = serialization.dumps_args(args, kwargs)
         if options is self._options:
             cached = self._task_options
             if cached is None or cached[0] is not backend:
@@ -71,6 +78,7 @@ class RemoteFunction(Generic[P, R]):
             task = self._make_task_options(options, backend)
         backend.check_shape(task.shape)
         oid = backend.submit(backend_mod.PickledCall(fn_id, fn, data, deps), task)
+        del big  # the task pins its arguments now
         if held:
             backend.pin_handles(oid, held)
         n = task.num_returns

@@ -52,6 +52,7 @@ class SessionOptions:
     namespace: str = "default"
     # a warm standby executor rt.init() started early, for the embedded agent (agent/standby.py)
     first_standby: subprocess.Popen[bytes] | None = None
+    object_store_memory: int | None = None  # bytes of the embedded agent's object store
 
 
 class Session:
@@ -77,6 +78,7 @@ class Session:
         self.link: LeaderLink | None = None
         self.ids = IdSequence(prefix)
         self._stopped = False
+        self._push_turn = -1
 
     def start(self) -> ClusterInfo:
         started = time.monotonic()
@@ -119,9 +121,10 @@ class Session:
             resources=opts.resources,
             isolation=opts.isolation,
             first_standby=opts.first_standby,
+            object_store_memory=opts.object_store_memory,
         )
         self.loop.run(self.cluster.start(), timeout=30)
-        self.driver.object_dir = str(self.cluster.agent.object_dir)
+        self.driver.stores.set_home(self.cluster.agent.store.local("driver"))
         self.driver.command_env.update(self._command_env(self.cluster.http_url))
         self.loop.run(self.driver.start(self.cluster.connect_framework), timeout=30)
         self.master_http = self.cluster.http_url
@@ -134,6 +137,8 @@ class Session:
         self.link = link = LeaderLink(
             detector, "/api/v1/scheduler", codec.scheduler_side, self.options.secret
         )
+        self.driver.stores.secret = self.options.secret or ""
+        self.driver.stores.pick_target = self._push_target
         self.loop.run(link.start(), timeout=30)
         leader = self.loop.run(detector.wait_leader(30), timeout=35)
         # executors dial back to this program: listen where the master's network reaches us
@@ -149,6 +154,14 @@ class Session:
             ) from None
         self.master_http = _http_of(leader.address)
         self.driver.command_env.update(self._command_env(self.master_http))
+
+    def _push_target(self) -> tuple[str, str] | None:
+        """The agent whose store takes the next value this program puts (round robin)."""
+        agents = sorted((aid, addr) for aid, addr in self.driver.objects.addresses.items() if addr)
+        if not agents:
+            return None
+        self._push_turn = (self._push_turn + 1) % len(agents)
+        return agents[self._push_turn]
 
     def _command_env(self, dashboard_url: str) -> dict[str, str]:
         """What every executor of this program gets in its environment besides the driver's."""
@@ -179,6 +192,7 @@ class Session:
             self.loop.run(self.driver.stop(), timeout=10)
             if self.link is not None:
                 self.loop.run(self.link.stop(), timeout=10)
+            self.driver.stores.close()
             if self.cluster is not None:
                 self.loop.run(self.cluster.stop(), timeout=30)
         except Exception:

@@ -38,7 +38,7 @@ from pymesos_rt import serialization
 from pymesos_rt.client.actor import READY, TERMINATE, ActorContext, ActorExit, set_current_actor
 from pymesos_rt.errors import TaskCancelledError, make_task_error
 from pymesos_rt.executor import output
-from pymesos_rt.executor.backend import payload_of
+from pymesos_rt.executor.backend import value_of
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_id
 
@@ -62,7 +62,7 @@ class ActorHost:
         start: m.StartActor,
         post: Callable[[Any], None],
         post_now: Callable[[Any], None],
-        pack: Callable[[str, bytes], m.ObjectBlob],
+        pack: Callable[[str, Any], m.ObjectBlob],
         leave: Callable[[], None],
     ) -> None:
         self.actor_id = start.actor_id
@@ -272,9 +272,17 @@ class ActorHost:
     def _done(self, call: m.CallMethod, result: Any, started: float) -> None:
         try:
             if call.num_returns == 1:
-                packed = self._pack(call.task_id, serialization.dumps_value(result))
+                packed = self._pack(call.task_id, result)
                 elapsed = time.perf_counter() - started
-                self._post(m.TaskDone(call.task_id, packed.data, elapsed, packed.location))
+                self._post(
+                    m.TaskDone(
+                        call.task_id,
+                        packed.data,
+                        elapsed,
+                        packed.location,
+                        contained=packed.contained,
+                    )
+                )
                 return
             values = [] if call.num_returns == 0 else list(result)
             if len(values) != call.num_returns:
@@ -282,15 +290,12 @@ class ActorHost:
                     f"{self.class_name}.{call.method} returned {len(values)} value(s) but was "
                     f"declared with num_returns={call.num_returns}"
                 )
-            blobs = [
-                self._pack(return_id(call.task_id, i), serialization.dumps_value(v))
-                for i, v in enumerate(values)
-            ]
+            blobs = [self._pack(return_id(call.task_id, i), v) for i, v in enumerate(values)]
         except BaseException as exc:
             self._fail(call, exc, started)
             return
         elapsed = time.perf_counter() - started
-        self._post(m.TaskDone(call.task_id, b"", elapsed, "", blobs))
+        self._post(m.TaskDone(call.task_id, b"", elapsed, None, blobs))
 
     def _fail(self, call: m.CallMethod, exc: BaseException, started: float) -> None:
         if isinstance(exc, _ConstructorFailed) and self._failed is not None:
@@ -328,8 +333,8 @@ def _values(deps: list[m.ObjectBlob]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for blob in deps:
         if blob.error:
-            raise serialization.loads_exception(payload_of(blob))
-        values[blob.object_id] = serialization.loads(payload_of(blob))
+            raise serialization.loads_exception(blob.data)
+        values[blob.object_id] = value_of(blob)
     return values
 
 

@@ -1,19 +1,28 @@
 """The backend of the public API inside an executor: nested ``f.remote()``, ``get``, ``wait``,
 ``put`` and ``cancel`` are forwarded to the driver, which owns every object. A task blocked in
-``get`` tells the runner, which lets the next queued task run meanwhile."""
+``get`` tells the runner, which lets the next queued task run meanwhile.
+
+References held here are counted per object: the driver hears ``Borrow`` when the count of
+live ``ObjectRef``s to an object goes from 0 to 1 and ``Unborrow`` when it drops back to 0
+(objects this executor created start at 1, borrowed by its ``Submit``/``PutObject``). A ref
+dies inside garbage collection, so a dead ref is only queued (``SimpleQueue.put`` takes no
+lock) and counted down on a thread of its own.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from pymesos_rt import store
+from pymesos_rt import serialization
+from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client import handles
 from pymesos_rt.client.backend import (
     Backend,
@@ -25,9 +34,11 @@ from pymesos_rt.client.backend import (
 )
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.executor import output
+from pymesos_rt.objects import layout
+from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import IdSequence, process_prefix, return_id
-from pymesos_rt.store import Payload
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
 PENDING, READY, FAILED = 0, 1, 2
 STATE_TIMEOUT_S = 30.0
@@ -42,9 +53,15 @@ class _Request:
         self.state = b""
 
 
-def payload_of(b: m.ObjectBlob) -> bytes | memoryview:
-    """The pickled bytes a blob carries, mapped from the store when it holds a path."""
-    return store.read_path(b.location) if b.location else b.data
+def value_of(b: m.ObjectBlob) -> Any:
+    """The value a (non-error) blob carries, read from its store when it is stored."""
+    if b.location is not None:
+        return backend_mod.current().load(b.object_id, b.location)
+    return serialization.loads(b.data)
+
+
+def _payload(b: m.ObjectBlob) -> Payload:
+    return b.data if b.location is None else b.location
 
 
 class WorkerBackend(Backend):
@@ -52,10 +69,10 @@ class WorkerBackend(Backend):
         self,
         post: Callable[[Any], None],
         blocked: Callable[[int], None],
-        object_dir: str | None = None,
+        stores: Stores | None = None,
     ) -> None:
         super().__init__()
-        self.object_dir = object_dir
+        self.stores = stores or Stores()
         self._post = post
         self._blocked = blocked
         self._ids = IdSequence(process_prefix())
@@ -63,12 +80,54 @@ class WorkerBackend(Backend):
         self._request_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._lookups: dict[int, _Lookup] = {}
+        self._refs: dict[str, int] = {}  # live ObjectRefs here, per object
+        self._refs_lock = threading.Lock()
+        self._dead: queue.SimpleQueue[str] = queue.SimpleQueue()
+        threading.Thread(target=self._count_down, name="unborrow", daemon=True).start()
 
     def submit(self, call: PickledCall, options: TaskOptions) -> str:
         oid = self._ids.next()
         spec = self.task_spec(oid, call, options, parent_id=output.current_task_id() or "")
+        with self._refs_lock:  # the caller's ref, borrowed by the Submit itself
+            self._refs[oid] = self._refs.get(oid, 0) + 1
         self._post(m.Submit(spec))
         return oid
+
+    # --- references held here ------------------------------------------------------------
+    def add_ref(self, oid: str) -> None:
+        with self._refs_lock:  # under the lock: Borrow and Unborrow of one object keep order
+            count = self._refs.get(oid, 0)
+            self._refs[oid] = count + 1
+            if count == 0:
+                self._post(m.Borrow([oid]))
+
+    def release(self, oid: str) -> None:
+        self._dead.put(oid)
+
+    def _count_down(self) -> None:
+        while True:
+            batch = [self._dead.get()]
+            while True:
+                try:
+                    batch.append(self._dead.get_nowait())
+                except queue.Empty:
+                    break
+            gone: list[str] = []
+            with self._refs_lock:
+                for oid in batch:
+                    count = self._refs.get(oid, 0) - 1
+                    if count > 0:
+                        self._refs[oid] = count
+                    elif oid in self._refs:
+                        del self._refs[oid]
+                        gone.append(oid)
+                if gone:
+                    self._post(m.Unborrow(gone))
+
+    def held(self) -> int:
+        """Objects this executor holds references to."""
+        with self._refs_lock:
+            return len(self._refs)
 
     def _request(
         self, oids: list[str], num_returns: int, fetch: bool, timeout: float | None
@@ -122,7 +181,7 @@ class WorkerBackend(Backend):
         blobs = self._request(oids, 0, True, timeout)
         if blobs is None:
             return None
-        found = {b.object_id: (FAILED if b.error else READY, payload_of(b)) for b in blobs}
+        found = {b.object_id: (FAILED if b.error else READY, _payload(b)) for b in blobs}
         return [found[oid] for oid in oids]
 
     def wait(
@@ -137,16 +196,28 @@ class WorkerBackend(Backend):
         blobs = self._request(oids, num_returns, False, timeout)
         return set() if blobs is None else {b.object_id for b in blobs}
 
-    def put(self, data: bytes) -> str:
+    def put(self, value: Any) -> str:
         oid = self._ids.next()
-        self._post(m.PutObject(self.pack(oid, data)))
+        blob = self.pack(oid, value)
+        with self._refs_lock:  # the caller's ref, borrowed by the PutObject itself
+            self._refs[oid] = self._refs.get(oid, 0) + 1
+        self._post(m.PutObject(blob))
         return oid
 
-    def pack(self, oid: str, data: bytes) -> m.ObjectBlob:
-        """A value to send to the driver: by store path when large and the driver can read it."""
-        if self.object_dir and len(data) >= store.THRESHOLD:
-            return m.ObjectBlob(oid, b"", location=store.write(self.object_dir, oid, data))
-        return m.ObjectBlob(oid, data)
+    def pack(self, oid: str, value: Any) -> m.ObjectBlob:
+        """A value to send to the driver: inline when small, else written into this node's
+        object store (only its location is sent), with the refs it contains."""
+        refs: list[str] = []
+        enc = layout.encode(value, refs)
+        if isinstance(enc, bytes):
+            return m.ObjectBlob(oid, enc, contained=refs)
+        location = self.stores.put(oid, enc)
+        if location is None:  # no store here: inline after all
+            return m.ObjectBlob(oid, serialization.dumps_value(value, []), contained=refs)
+        return m.ObjectBlob(oid, b"", location=location, contained=refs)
+
+    def load(self, oid: str, location: ObjectLocation) -> Any:
+        return self.stores.load(oid, location)
 
     def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
         self._post(m.CancelRequest(oid, force, recursive))

@@ -21,15 +21,19 @@ import threading
 import time
 from typing import Any
 
-from pymesos_rt import serialization, store
+from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
-from pymesos_rt.errors import TaskCancelledError, make_task_error
+from pymesos_rt.client.refs import decode
+from pymesos_rt.errors import ObjectLostError, TaskCancelledError, make_task_error
 from pymesos_rt.executor import output, returns
 from pymesos_rt.executor.actor_host import ActorHost
-from pymesos_rt.executor.backend import READY, WorkerBackend, payload_of
+from pymesos_rt.executor.backend import WorkerBackend, value_of
 from pymesos_rt.executor.recent import RecentResults
 from pymesos_rt.executor.runner import Runner
 from pymesos_rt.executor.runtime_env import RuntimeEnv
+from pymesos_rt.objects.access import StoreGone
+from pymesos_rt.objects.client import STORE_ENV, STORE_TOKEN_ENV, StoreClient
+from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import item_id, return_ids
@@ -50,9 +54,11 @@ class Worker:
         self.functions: dict[str, Any] = {}
         self.function_names: dict[str, str] = {}  # fn_id -> "module.qualname"
         self.runner = Runner(self.execute)
-        self.backend = WorkerBackend(self.post, self.runner.blocked, _usable_store())
+        self.stores = Stores(os.environ.get("PYMESOS_RT_SECRET", ""))
+        self.backend = WorkerBackend(self.post, self.runner.blocked, self.stores)
         self.recent = RecentResults(self.runner.blocked)
         self._cancelled: set[str] = set()
+        self._requeued: set[str] = set()  # tasks that did not run: their arguments were lost
         self.runtime_env = RuntimeEnv(self._fetch_raw)
         self._flush_cv = threading.Condition()
         self._flush_at: float | None = None  # when the flusher writes what is queued
@@ -61,6 +67,7 @@ class Worker:
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
+        self._connect_store()
         link = BlockingLink.open(url, codec.worker_side(), secret, max_message_size=DATA_PLANE_MAX)
         link.on_stranded = lambda: self._flush_within(0.0)
         self.link = link
@@ -84,6 +91,20 @@ class Worker:
                 link.close("asked to stop")
                 return "asked to stop"
 
+    def _connect_store(self) -> None:
+        """Map this node's object store (the agent says where it is in the environment)."""
+        name = os.environ.get(STORE_ENV)
+        if not name:
+            return
+        try:
+            client = StoreClient.connect(
+                name, os.environ.get(STORE_TOKEN_ENV, ""), f"executor {self.executor_id}"
+            )
+        except (OSError, StoreGone) as exc:
+            log.warning("no object store: %s (large values travel inline)", exc)
+            return
+        self.stores.set_home(client)
+
     def interrupt(self) -> None:
         """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
         self._interrupted = True
@@ -92,12 +113,17 @@ class Worker:
                 self.link.sock.shutdown(socket.SHUT_RDWR)
 
     def _fetch_raw(self, oids: list[str]) -> list[bytes]:
+        """The bytes of put objects (runtime env archives)."""
         found = self.backend.get(oids, None)
         assert found is not None
-        for oid, (state, _) in zip(oids, found, strict=True):
-            if state != READY:
-                raise RuntimeError(f"runtime env archive {oid} is not available")
-        return [bytes(store.view(data)) for _, data in found]
+        out = []
+        for oid, (state, data) in zip(oids, found, strict=True):
+            try:
+                value = decode(state, data, oid, self.backend)
+            except Exception as exc:
+                raise RuntimeError(f"runtime env archive {oid} is not available: {exc}") from None
+            out.append(bytes(value))
+        return out
 
     # --- messages from the driver ------------------------------------------------------------
     def on_messages(self, messages: list[Any]) -> bool:
@@ -105,6 +131,7 @@ class Worker:
         for msg in messages:
             match msg:
                 case m.RunTask():
+                    self._requeued.discard(msg.task_id)
                     self.runner.submit(msg)
                 case m.ObjectValues() | m.StateReply():
                     self.backend.deliver(msg)
@@ -132,8 +159,8 @@ class Worker:
         link = self.link
         if link is None:
             return
-        if isinstance(message, m.Output):
-            link.queue(message)
+        if isinstance(message, m.Output | m.Borrow | m.Unborrow):
+            link.queue(message)  # goes out with the next message (a result), or soon
             self._flush_within(OUTPUT_DELAY_S)
         elif isinstance(message, m.Yielded) or (
             isinstance(message, (m.TaskDone, m.TaskFailed)) and self._more_queued()
@@ -190,6 +217,8 @@ class Worker:
             fn = self._function(task)
             output.current.function_name = self.function_names.get(task.fn_id)
             values = self._arguments(task)
+            if values is None:  # arguments were lost: the driver rebuilds them or fails it
+                return
             if isinstance(values, m.ObjectBlob):  # as the driver fails dependents of a failure
                 inherited = [m.ObjectBlob(oid, values.data, True) for oid in outputs]
                 self.runner.finishing(task.task_id)
@@ -197,7 +226,9 @@ class Worker:
                 self._finish(task, m.TaskFailed(task.task_id, values.data, "", 0.0), inherited)
                 return
             args, kwargs = serialization.loads_args(task.args, values)
+            del values
             result = fn(*args, **kwargs)
+            del args, kwargs
             if task.num_returns < 0:  # a generator: its items go out as it yields them
                 result = self._stream(task, result)
             elif task.num_returns > 1:
@@ -208,7 +239,7 @@ class Worker:
             if task.num_returns > 1:
                 blobs = self._return_blobs(task, outputs, *result)
             else:
-                data = serialization.dumps_value(result if task.num_returns else None)
+                packed = self.backend.pack(task.task_id, result if task.num_returns else None)
         except BaseException as exc:
             self.runner.finishing(task.task_id)
             self._flush_streams()
@@ -229,9 +260,11 @@ class Worker:
         if task.num_returns > 1:
             self._finish(task, m.TaskDone(task.task_id, b"", elapsed, returns=blobs), blobs)
             return
-        packed = self.backend.pack(task.task_id, data)
-        done = m.TaskDone(task.task_id, packed.data, elapsed, packed.location)
+        done = m.TaskDone(
+            task.task_id, packed.data, elapsed, packed.location, contained=packed.contained
+        )
         self._finish(task, done, [packed])
+        del result  # only now: refs inside it must not be unborrowed before the driver holds them
 
     def _function(self, task: m.RunTask) -> Any:
         fn = self.functions.get(task.fn_id)
@@ -243,19 +276,42 @@ class Worker:
             self.function_names[task.fn_id] = f"{module}.{getattr(fn, '__qualname__', task.name)}"
         return fn
 
-    def _arguments(self, task: m.RunTask) -> dict[str, Any] | m.ObjectBlob:
-        """The values of the task's argument objects, or the failed result of a chained one."""
+    def _arguments(self, task: m.RunTask) -> dict[str, Any] | m.ObjectBlob | None:
+        """The values of the task's argument objects, the failed result of a chained one, or
+        None when arguments were lost (the task is handed back to the driver)."""
         values: dict[str, Any] = {}
+        lost: list[str] = []
+        why = ""
         for blob in task.deps:
             if blob.error:
-                raise serialization.loads_exception(payload_of(blob))
-            values[blob.object_id] = serialization.loads(payload_of(blob))
+                raise serialization.loads_exception(blob.data)
+            try:
+                values[blob.object_id] = value_of(blob)
+            except ObjectLostError as exc:
+                lost.append(blob.object_id)
+                why = str(exc)
         for oid in task.local_deps:
             blob = self.recent.wait_for(oid)
+            if oid in self._requeued:  # its producer did not run either
+                lost.append(oid)
+                why = why or f"{oid} is to run again"
+                continue
             if blob.error:
                 return blob
-            values[oid] = serialization.loads(payload_of(blob))
+            values[oid] = value_of(blob)
+        if lost:
+            self._requeue(task, lost, why)
+            return None
         return values
+
+    def _requeue(self, task: m.RunTask, lost: list[str], why: str) -> None:
+        """The task cannot run: arguments were lost. The driver rebuilds them (or fails it)."""
+        self.runner.finishing(task.task_id)
+        output.current.task_id = None
+        self._requeued.add(task.task_id)
+        for oid in return_ids(task.task_id, task.num_returns):  # wakes tasks chained behind
+            self.recent.add(m.ObjectBlob(oid, b"", True))
+        self.post(m.DepsLost(task.task_id, lost, why))
 
     @staticmethod
     def _task_error(task: m.RunTask, exc: BaseException) -> tuple[bytes, str]:
@@ -271,7 +327,7 @@ class Worker:
         """Report each item of a generator task as it is yielded; returns how many."""
         count = 0
         for value in returns.items(result):
-            blob = self.backend.pack(item_id(task.task_id, count), serialization.dumps_value(value))
+            blob = self.backend.pack(item_id(task.task_id, count), value)
             self.post(m.Yielded(task.task_id, count, blob))
             count += 1
         return count
@@ -280,10 +336,7 @@ class Worker:
         self, task: m.RunTask, outputs: list[str], values: list[Any], error: BaseException | None
     ) -> list[m.ObjectBlob]:
         """The blobs of a task of several returns: its values, then its error for the rest."""
-        blobs = [
-            self.backend.pack(oid, serialization.dumps_value(value))
-            for oid, value in zip(outputs, values, strict=False)
-        ]
+        blobs = [self.backend.pack(oid, value) for oid, value in zip(outputs, values, strict=False)]
         if error is not None:
             data, _ = self._task_error(task, error)
             blobs += [m.ObjectBlob(oid, data, True) for oid in outputs[len(values) :]]
@@ -308,12 +361,3 @@ class Worker:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, output.TaskStream):
                 stream.flush()
-
-
-def _usable_store() -> str | None:
-    """This node's object store, if the driver runs on this node too (it must read the files)."""
-    directory = os.environ.get(store.ENV_DIR)
-    here = os.environ.get("PYMESOS_RT_NODE") or socket.gethostname()
-    if directory and os.environ.get("PYMESOS_RT_DRIVER_NODE") == here and os.path.isdir(directory):
-        return directory
-    return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from pymesos_rt.master.mesos_launch import NewExecutor, executor_launch, plan_task
 from pymesos_rt.master.records import Effect, Send
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import mesos as ms
@@ -50,14 +51,6 @@ _UUID_NAMESPACE = uuid.UUID("5d0b2a52-9c1e-4a53-8f1e-6d2f3b7c9a10")
 DEFAULT_FILTER_S = 5.0  # Mesos's default refuse_seconds
 DEFAULT_KILL_GRACE_S = 3.0
 _BUCKETS = ("queued", "running", "finished", "failed")  # the task counts of ``/state``
-
-
-@dataclass
-class _NewExecutor:
-    lease: str
-    info: ms.ExecutorInfo
-    own: Resources  # the executor's own resources (its lease)
-    container: Resources  # its container: its own and those of the tasks launched with it
 
 
 @dataclass
@@ -218,12 +211,14 @@ class MesosMaster:
             available = available + offer.resources
         effects: list[Effect] = []
         launches: list[m.ExecutorLaunch] = []
-        new_executors: dict[str, _NewExecutor] = {}  # custom executors this call starts
+        new_executors: dict[str, NewExecutor] = {}  # custom executors this call starts
         seen: set[str] = set()
         for task in tasks:
             task_id = task.task_id.value
             try:
-                need, launch, new_ex = self._plan_task(fw, task, agent_id, seen, new_executors)
+                need, launch, new_ex = plan_task(
+                    self.state.executors, fw.framework_id, task, agent_id, seen, new_executors
+                )
             except ValueError as exc:
                 effects.append(self._task_error(fw, task_id, str(exc), agent_id))
                 continue
@@ -242,69 +237,9 @@ class MesosMaster:
             launches.append(launch)
             self._track(fw, task_id, ms.TaskState.TASK_STAGING)
             fw.live[task_id] = ms.TaskState.TASK_STAGING
-        ordered = [self._executor_launch(fw, ex) for ex in new_executors.values()]
+        ordered = [executor_launch(fw.framework_id, fw.info, ex) for ex in new_executors.values()]
         accept = m.Accept([o.offer_id for o in offers], ordered + launches, refuse)
         return effects + self.state.on_framework_call(conn, accept, now)
-
-    def _plan_task(
-        self,
-        fw: MesosFramework,
-        task: ms.TaskInfo,
-        agent_id: str,
-        seen: set[str],
-        new_executors: dict[str, _NewExecutor],
-    ) -> tuple[Resources, m.ExecutorLaunch, _NewExecutor | None]:
-        """What a task needs of the offers and its launch; raises ValueError saying why the task
-        is invalid."""
-        task_id = task.task_id.value
-        if why := ms.valid_id(task_id):
-            raise ValueError(f"bad task id {task_id!r}: {why}")
-        lease = ms.task_lease(task_id)
-        if task_id in seen or (fw.framework_id, lease) in self.state.executors:
-            raise ValueError(f"task id {task_id} is already in use")
-        if (task.command is None) == (task.executor is None):
-            raise ValueError("a task needs exactly one of command and executor")
-        if task.container is not None and task.container.type != "MESOS":
-            raise ValueError(f"containers of type {task.container.type} are not supported")
-        resources = ms.from_mesos_resources(task.resources)
-        if resources.is_empty():
-            raise ValueError("the task uses no resources")
-        if task.command is not None:
-            argv, env = _command(task.command, f"task {task_id}")
-            env.update(_task_env(fw.framework_id, task_id))
-            launch = m.ExecutorLaunch(
-                lease, resources, m.CommandInfo(argv, env), m.MesosCommandTask(task=task)
-            )
-            return resources, launch, None
-        assert task.executor is not None
-        info = task.executor
-        executor_id = info.executor_id.value
-        if why := ms.valid_id(executor_id):
-            raise ValueError(f"bad executor id {executor_id!r}: {why}")
-        ex_lease = ms.executor_lease(agent_id, executor_id)
-        launch = m.ExecutorLaunch(
-            lease, resources, m.CommandInfo([]), m.MesosExecutorTask(ex_lease, task)
-        )
-        if (fw.framework_id, ex_lease) in self.state.executors or ex_lease in new_executors:
-            return resources, launch, None
-        if info.command is None:
-            raise ValueError(f"executor {executor_id} has no command")
-        own = ms.from_mesos_resources(info.resources)
-        if own.is_empty():
-            raise ValueError(f"executor {executor_id} uses no resources (give it some cpus, mem)")
-        _command(info.command, f"executor {executor_id}")  # validates it
-        return resources + own, launch, _NewExecutor(ex_lease, info, own, own)
-
-    def _executor_launch(self, fw: MesosFramework, ex: _NewExecutor) -> m.ExecutorLaunch:
-        info = ex.info
-        assert info.command is not None
-        argv, env = _command(info.command, f"executor {info.executor_id.value}")
-        env["MESOS_FRAMEWORK_ID"] = fw.framework_id
-        env["MESOS_EXECUTOR_ID"] = info.executor_id.value
-        if fw.info.checkpoint:
-            env["MESOS_CHECKPOINT"] = "1"
-        spec = m.MesosExecutor(executor=info, framework=fw.info, container=ex.container)
-        return m.ExecutorLaunch(ex.lease, ex.own, m.CommandInfo(argv, env), spec)
 
     def _kill(self, fw: MesosFramework, conn: str, body: mc.KillBody) -> list[Effect]:
         task_id = body.task_id.value
@@ -634,24 +569,3 @@ def _update(
         agent_id=ms.Id(value=agent_id) if agent_id else None,
     )
     return mc.Update(update=mc.UpdateBody(status=status))
-
-
-def _command(command: ms.CommandInfo, what: str) -> tuple[list[str], dict[str, str]]:
-    """argv and environment of a Mesos CommandInfo (``shell``: ``/bin/sh -c value``; else
-    ``value`` is the program and ``arguments`` its argv, argv[0] included)."""
-    if not command.value:
-        raise ValueError(f"{what}: command.value is empty")
-    if command.uris:
-        raise ValueError(f"{what}: fetching URIs is not supported")
-    if command.shell:
-        argv = ["/bin/sh", "-c", command.value]
-    else:
-        argv = [command.value, *command.arguments[1:]]
-    env = {}
-    if command.environment is not None:
-        env = {var.name: var.value for var in command.environment.variables}
-    return argv, env
-
-
-def _task_env(fw_id: str, task_id: str) -> dict[str, str]:
-    return {"MESOS_FRAMEWORK_ID": fw_id, "MESOS_TASK_ID": task_id, "MESOS_EXECUTOR_ID": task_id}

@@ -52,6 +52,8 @@ class AgentEntry:
     last_seen: float = 0.0
     used: Resources = field(default_factory=Resources)  # by its executors (registry.py keeps it)
     offered: Resources = field(default_factory=Resources)  # in outstanding offers
+    object_address: str = ""  # its object store's TCP endpoint
+    object_store: dict[str, int] | None = None  # its store's last reported use (StoreStats)
 
 
 @dataclass

@@ -203,12 +203,17 @@ class Registry:
             if agent is None:
                 removed.append(agent_id)
             else:
-                added.append(m.AgentSummary(agent_id, agent.hostname, agent.total))
+                added.append(
+                    m.AgentSummary(agent_id, agent.hostname, agent.total, agent.object_address)
+                )
         return m.ClusterDelta(added, removed)
 
     def _cluster_message(self) -> m.ClusterChanged:
         return m.ClusterChanged(
-            [m.AgentSummary(a.agent_id, a.hostname, a.total) for a in self.agents.values()]
+            [
+                m.AgentSummary(a.agent_id, a.hostname, a.total, a.object_address)
+                for a in self.agents.values()
+            ]
         )
 
     # --- invariants --------------------------------------------------------------------------

@@ -177,6 +177,8 @@ def _agent(state: MasterState, a: AgentEntry, q: StateQuery) -> dict[str, Any]:
         "offered": a.offered.to_dict(),
         "executor_count": len(a.executors),
     }
+    if a.object_store is not None:  # size, use, spilled, pinned (once the agent reported it)
+        out["object_store"] = a.object_store
     if "agents" in q.detail:
         out["executors"] = [
             {"framework_id": f, "executor_id": e}

@@ -255,6 +255,11 @@ class MasterState(Registry):
             case m.Unregister():
                 why = call.reason or "it unregistered"
                 return self.remove_agent(agent.agent_id, now, why, graceful=True)
+            case m.StoreUsage():
+                agent.object_store = {
+                    k: getattr(call.stats, k) for k in call.stats.__struct_fields__
+                }
+                return []
             case m.ExecutorUsage():
                 for rec in call.executors:
                     ex = self.executors.get((rec.framework_id, rec.executor_id))
@@ -282,9 +287,11 @@ class MasterState(Registry):
             # outstanding offers hold resources the re-added agent would offer a second time
             effects += self._rescind_agent_offers(agent_id, now)
             self._forget_agent(agent_id)
-        if old is None or (old.hostname, old.total) != (call.hostname, call.resources):
+        was = None if old is None else (old.hostname, old.total, old.object_address)
+        if was != (call.hostname, call.resources, call.object_address):
             self._agent_changed(agent_id)
         agent = AgentEntry(agent_id, call.hostname, call.resources, conn, call.isolation, now)
+        agent.object_address = call.object_address
         self.agents[agent_id] = agent
         self._heard_from(agent, now)
         self._conns[conn] = ("agent", agent_id)

@@ -17,6 +17,7 @@ from typing import Literal
 import msgspec
 
 from pymesos_rt.protocol import mesos
+from pymesos_rt.protocol.objects import ObjectLocation, StoreStats
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState
 
@@ -94,6 +95,7 @@ class AgentSummary(msgspec.Struct, frozen=True):
     agent_id: str
     hostname: str
     total: Resources
+    object_address: str = ""  # the agent's object-store TCP endpoint, host:port
 
 
 class ExecutorRecord(msgspec.Struct, frozen=True):
@@ -340,6 +342,7 @@ class RegisterAgent(_Msg, tag="register", frozen=True):
     agent_id: str | None = None
     executors: list[ExecutorRecord] = []
     isolation: str = "none"
+    object_address: str = ""  # its object store's TCP endpoint (protocol/objects.py)
 
 
 class AgentStatus(_Msg, tag="status", frozen=True):
@@ -381,7 +384,15 @@ class FromExecutor(_Msg, tag="mesos_from_executor", frozen=True):
     data: bytes
 
 
-AgentCall = RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | FromExecutor
+class StoreUsage(_Msg, tag="store_usage", frozen=True):
+    """The agent's object store use, sent when it changed (at most about once a second)."""
+
+    stats: StoreStats
+
+
+AgentCall = (
+    RegisterAgent | AgentStatus | Heartbeat | ExecutorUsage | Unregister | FromExecutor | StoreUsage
+)
 
 
 class AgentRegistered(_Msg, tag="registered", frozen=True):
@@ -440,13 +451,14 @@ AgentEvent = (
 class ObjectBlob(msgspec.Struct, frozen=True, array_like=True):
     """A serialized value (or, with ``error``, a serialized exception) of one object id.
 
-    A large value is not inline: ``location`` names its file in the node's object store.
+    A large value is not inline: ``location`` names the object store holding it.
     """
 
     object_id: str
     data: bytes
     error: bool = False
-    location: str = ""
+    location: ObjectLocation | None = None
+    contained: list[str] = []  # ids of the references inside the value (kept alive by it)
 
 
 class RuntimeEnvSpec(msgspec.Struct, frozen=True, array_like=True):
@@ -507,13 +519,15 @@ class Hello(_Msg, tag="hello", frozen=True):
 
 
 class TaskDone(_Msg, tag="done", frozen=True):
-    """``value`` is the pickled result, or empty when ``location`` names its store file."""
+    """``value`` is the pickled result, or empty when ``location`` names the object store
+    (the executor's agent's) holding it."""
 
     task_id: str
     value: bytes
     duration: float = 0.0
-    location: str = ""
+    location: ObjectLocation | None = None
     returns: list[ObjectBlob] = []  # num_returns != 1: one per return (``value`` unused)
+    contained: list[str] = []  # ids of the references inside the result (kept alive by it)
 
 
 class TaskFailed(_Msg, tag="failed", frozen=True):
@@ -684,6 +698,29 @@ class ActorExiting(_Msg, tag="actor_exit", frozen=True):
     reason: str
 
 
+class DepsLost(_Msg, tag="deps_lost", frozen=True):
+    """The task did not run: these arguments could not be had (every copy lost, or, for an
+    argument chained behind a task on this executor, not produced). The driver rebuilds them
+    (lineage) and runs the task again, or fails it with ``ObjectLostError``."""
+
+    task_id: str
+    object_ids: list[str]
+    reason: str
+
+
+class Borrow(_Msg, tag="borrow", frozen=True):
+    """The executor now holds references to these objects (each sent when its count of live
+    references goes from 0 to 1): the driver keeps them until the matching ``Unborrow``, or
+    until the executor is gone. Objects it created itself (``Submit``, ``PutObject``) start
+    borrowed."""
+
+    object_ids: list[str]
+
+
+class Unborrow(_Msg, tag="unborrow", frozen=True):
+    object_ids: list[str]
+
+
 WorkerCall = (
     Hello
     | TaskDone
@@ -703,6 +740,9 @@ WorkerCall = (
     | LookupActor
     | KillActor
     | ActorExiting
+    | Borrow
+    | Unborrow
+    | DepsLost
 )
 
 

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_id
+from pymesos_rt.protocol.objects import Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler.actors import Actor, ActorBook
 from pymesos_rt.scheduler.objects import FAILED, READY
 from pymesos_rt.scheduler.records import Task
-from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport.base import Connection
 
 if TYPE_CHECKING:
@@ -273,8 +273,10 @@ class ActorShell:
         """The return objects of a call that has several (``TaskDone.returns``)."""
         effects: list[fx.Effect] = []
         for b in msg.returns:
-            value: Payload = Stored(b.location, 0) if b.location else b.data
-            self.driver.table.complete(b.object_id, FAILED if b.error else READY, value)
+            value: Payload = b.data if b.location is None else b.location
+            state = FAILED if b.error else READY
+            self.driver.table.complete(b.object_id, state, value, b.contained)
+            self.driver.objects.record_home(b.object_id, b.location)
             effects += self.driver.core.object_ready(b.object_id, now)
         return effects
 

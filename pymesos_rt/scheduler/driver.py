@@ -22,17 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymesos_rt import serialization
-from pymesos_rt.errors import (
-    ActorDiedError,
-    ExecutorLostError,
-    NodeLostError,
-    OutOfMemoryError,
-    TaskCancelledError,
-    UnschedulableError,
-)
+from pymesos_rt.errors import ExecutorLostError
+from pymesos_rt.objects.stores import Stores
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_ids
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler import placement, records
@@ -44,11 +39,11 @@ from pymesos_rt.scheduler.actor_shell import (
     ActorShell,
 )
 from pymesos_rt.scheduler.actors import DRIVER
+from pymesos_rt.scheduler.driver_objects import OBJECT_CALLS, DriverObjects, error_blob
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
 from pymesos_rt.scheduler.summary import actor_rows
-from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -59,14 +54,6 @@ log = logging.getLogger(__name__)
 EXECUTOR_PATH = "/api/v1/executor"
 STATUS_GRACE_S = 2.0  # how long a closed executor connection waits for the agent's word
 SUMMARY_INTERVAL_S = 1.0  # how often the dashboard's summary goes to the master (if changed)
-_ERRORS: dict[str, type[Exception]] = {
-    "executor_lost": ExecutorLostError,
-    "node_lost": NodeLostError,
-    "oom": OutOfMemoryError,
-    "unschedulable": UnschedulableError,
-    "cancelled": TaskCancelledError,
-    "actor_died": ActorDiedError,
-}
 
 
 @dataclass(frozen=True)
@@ -81,12 +68,23 @@ class Ready:
     """An object created outside the loop (``rt.put``) exists now."""
 
     object_id: str
+    location: ObjectLocation | None = None
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A user thread could not read a stored object: rebuild it or fail it, then set ``done``."""
+
+    object_id: str
+    location: ObjectLocation
+    reason: str
+    done: threading.Event
 
 
 def blob(oid: str, state: int, payload: Payload) -> m.ObjectBlob:
-    """An object as sent to an executor: inline, or by its store path (same node)."""
-    if isinstance(payload, Stored):
-        return m.ObjectBlob(oid, b"", state == FAILED, payload.path)
+    """An object as sent to an executor: inline, or where it is stored."""
+    if isinstance(payload, ObjectLocation):
+        return m.ObjectBlob(oid, b"", state == FAILED, payload)
     return m.ObjectBlob(oid, bytes(payload), state == FAILED)
 
 
@@ -105,10 +103,6 @@ def dep_blobs(
     return deps
 
 
-def error_blob(kind: str, message: str) -> bytes:
-    return serialization.dumps_value(_ERRORS[kind](message))
-
-
 class Driver(ResultHandling):
     def __init__(
         self,
@@ -121,7 +115,7 @@ class Driver(ResultHandling):
         config: records.SchedulerConfig | None = None,
         host: str = "127.0.0.1",
         failover_timeout: float = 0.0,
-        object_dir: str | None = None,
+        stores: Stores | None = None,
         dynamic_value: Callable[[list[str]], bytes] = serialization.dumps_value,
     ) -> None:
         self.name, self.role, self.prefix = name, role, prefix
@@ -129,11 +123,13 @@ class Driver(ResultHandling):
         self.secret = secret
         self.host = host
         self.failover_timeout = failover_timeout
-        self.object_dir = object_dir  # this node's object store, when the driver runs on an agent
+        self.stores = stores or Stores()  # the object stores this program reads and frees in
         self.core = core.SchedulerState(prefix, config)
         self.framework_id: str | None = None
         self.functions: dict[str, bytes] = {}
         self.records: dict[str, m.TaskSpec] = {}
+        # stored objects: homes, copies, frees, lineage (scheduler/driver_objects.py)
+        self.objects = DriverObjects(self.table, self.core, self.stores, self.records)
         self.master: Connection | None = None
         self.executor_conns: dict[str, Connection] = {}
         self.executor_hosts: dict[str, str] = {}
@@ -239,7 +235,7 @@ class Driver(ResultHandling):
         return [m.GPU_RESOURCES] if self.core.uses_gpus else []
 
     # --- intake from user threads ------------------------------------------------------------
-    def enqueue(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> None:
+    def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
         if threading.get_ident() == self._loop_thread:
             self._apply(self._handle_intake(item))
@@ -261,11 +257,21 @@ class Driver(ResultHandling):
             effects += self.actors.drain_presence(handle_events, time.monotonic())
         self._apply(effects)
 
-    def _handle_intake(self, item: m.TaskSpec | Cancel | Ready | ActorIntake) -> list[fx.Effect]:
+    def _handle_intake(
+        self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake
+    ) -> list[fx.Effect]:
         now = time.monotonic()
         if isinstance(item, ACTOR_INTAKE):
             return self.actors.intake(item, DRIVER, now)
+        if isinstance(item, Lost):
+            found = self.table.peek(item.object_id)
+            effects: list[fx.Effect] = []
+            if found is not None and found[1] == item.location:  # not handled yet
+                effects, _ = self.objects.rebuild(item.object_id, item.location, item.reason, now)
+            item.done.set()
+            return effects
         if isinstance(item, Ready):
+            self.objects.record_home(item.object_id, item.location)
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
             effects = self.core.cancel(item.task_id, now, item.recursive)
@@ -357,6 +363,7 @@ class Driver(ResultHandling):
         conn = self.executor_conns[eff.executor_id]
         deps = dep_blobs(self.table, rec.task_id, rec.dep_ids, eff.local_deps)
         fn = self.functions[rec.fn_id] if eff.send_function else None
+        self.objects.copied_to(eff.executor_id, deps)
         local = list(eff.local_deps)
         returns = 1 if rec.extra is None else rec.extra.num_returns
         lease = self.core.leases.get(eff.executor_id)
@@ -377,6 +384,8 @@ class Driver(ResultHandling):
             self._drain_intake()  # and this process's actor handle events
             for oid in self.table.drain_freed():
                 self.core.forget_object(oid)
+                self.objects.lineage.forget(oid)
+            self.objects.free_stored()
             now = time.monotonic()
             self._apply(self.core.tick(now))
             master = self.master if self._master_ready else None
@@ -388,6 +397,15 @@ class Driver(ResultHandling):
                     master.send(summary)
             if self.core.actors.changed and master is not None:
                 master.send(m.ActorSummary(self.actors.summaries()))
+
+    def lost(self, oid: str, location: ObjectLocation, reason: str) -> None:
+        """A user thread could not read ``oid``: returns once it is being rebuilt or failed."""
+        done = threading.Event()
+        self.enqueue(Lost(oid, location, reason, done))
+        done.wait(30.0)
+
+    def free_stored(self) -> None:
+        self.objects.free_stored()
 
     # --- master side -------------------------------------------------------------------------
     def on_master_event(self, event: m.SchedulerEvent) -> None:
@@ -422,8 +440,13 @@ class Driver(ResultHandling):
                     self._drop_executor(update.executor_id)
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
+                self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
                 self._apply(self.core.cluster(event.agents, now))
             case m.ClusterDelta():
+                for agent in event.added:
+                    self.objects.addresses[agent.agent_id] = agent.object_address
+                for agent_id in event.removed:
+                    self.objects.addresses.pop(agent_id, None)
                 self._apply(self.core.cluster_delta(event.added, event.removed, now))
             case m.Error():
                 log.error("master says: %s", event.message)
@@ -503,16 +526,13 @@ class Driver(ResultHandling):
                 case m.Output():
                     self._print_output(eid, msg)
                 case m.Submit():
-                    effects += self._nested_submit(msg.spec)
+                    effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
                     effects += self._nested_get(conn, eid, msg)
-                case m.PutObject():
-                    loc = msg.blob.location
-                    put_value: Payload = Stored(loc, 0) if loc else msg.blob.data
-                    self.table.put(msg.blob.object_id, put_value, refs=0, escaped=True)
-                    effects += self.core.object_ready(msg.blob.object_id, now)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
+                case _ if isinstance(msg, OBJECT_CALLS):
+                    effects += self.objects.on_worker(eid, msg, now)
                 case m.Hello():
                     pass
                 case _ if isinstance(msg, WORKER_ACTOR_CALLS):
@@ -526,6 +546,7 @@ class Driver(ResultHandling):
         if eid is None:
             return
         self.executor_conns.pop(eid, None)
+        self.table.drop_borrower(eid)  # its references died with it
         if self._stopping or self._loop is None:
             return
         detail = f"its connection closed: {reason}"
@@ -536,6 +557,7 @@ class Driver(ResultHandling):
         self._loop.call_later(STATUS_GRACE_S, gone)
 
     def _drop_executor(self, eid: str) -> None:
+        self.table.drop_borrower(eid)
         conn = self.executor_conns.pop(eid, None)
         if conn is not None:
             self._conn_executor.pop(conn.id, None)
@@ -561,10 +583,10 @@ class Driver(ResultHandling):
         else:  # under the cell that submitted the task (ipykernel keeps it in a context var)
             context.run(_write, msg.stream, text)
 
-    def _nested_submit(self, spec: m.TaskSpec) -> list[fx.Effect]:
+    def _nested_submit(self, eid: str, spec: m.TaskSpec) -> list[fx.Effect]:
         returns = 1 if spec.extra is None else spec.extra.num_returns
         for oid in return_ids(spec.task_id, returns):
-            self.table.create(oid, refs=0, escaped=True)
+            self.table.create(oid, refs=0, borrower=eid)  # the submitter holds the refs
         if returns < 0:
             self.streams.open(spec.task_id, returns, owned=False)
         self.table.pin(spec.dep_ids)
@@ -590,6 +612,7 @@ class Driver(ResultHandling):
                 blob(oid, state, data) if msg.fetch else m.ObjectBlob(oid, b"")
                 for oid, (state, data) in done.items()
             ]
+            self.objects.copied_to(eid, blobs)
             if not conn.closed:
                 conn.send(m.ObjectValues(msg.request_id, blobs))
             self._apply(self.core.blocked(eid, -1, time.monotonic()))

@@ -57,6 +57,7 @@ class Fail:
 
     task_id: str
     # "blob" | "executor_lost" | "node_lost" | "oom" | "unschedulable" | "cancelled" | "actor_died"
+    # | "object_lost"
     kind: str
     message: str = ""
     blob: bytes | None = None

@@ -5,9 +5,12 @@ The user's threads create entries (``create``/``put``) and block on them (``get_
 few dictionary operations only; blocking happens on per-call :class:`threading.Event`s.
 
 Lifetime: an entry lives while live ``ObjectRef`` objects in this process point to it
-(``refs``), tasks that take it as an argument are unfinished (``pins``), or a reference to it
-left the process (``escaped``: pickled into a task or returned to an executor); then it is freed
-and its id reported by :meth:`drain_freed`.
+(``refs``), tasks that take it as an argument are unfinished (``pins``), executors hold
+references to it (``borrowers``: counted per executor from ``Borrow``/``Unborrow``, dropped when
+the executor is gone), live objects whose values contain a reference to it exist (``holders``),
+or a reference to it was pickled by code other than the runtime's (``escaped``: kept for the
+session); then it is freed, the objects its value referenced lose a holder, and its id is
+reported by :meth:`drain_freed` (and its store location by :meth:`drain_dropped`).
 
 :meth:`release` runs from ``ObjectRef.__del__``, that is inside whatever allocation set off the
 garbage collector, possibly while this very thread holds the table's lock: it only queues the
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import compress, islice
 from typing import cast
 
-from pymesos_rt.store import Payload
+from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
 PENDING, READY, FAILED = 0, 1, 2  # PENDING must stay 0 (falsy): wait() relies on it
 PROGRESS_EVERY_S = 0.1  # how often a waiting call with a progress display reports
@@ -58,6 +61,9 @@ class _Entry:
     escaped: bool = False
     waiters: list[_Waiter] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
+    borrowers: dict[str, int] | None = None  # executor id -> references it holds
+    holders: int = 0  # live objects whose values contain a reference to this one
+    contained: list[str] | None = None  # objects this one's value references
 
 
 def _first_done(oids: list[str], entries: list[_Entry], count: int) -> set[str]:
@@ -70,26 +76,50 @@ class ObjectTable:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._freed: list[str] = []
+        self._dropped: list[tuple[str, ObjectLocation]] = []  # freed objects held by stores
+        self._borrows: dict[str, dict[str, int]] = {}  # executor id -> object id -> count
         self._released: deque[str] = deque()  # see release()
 
     # --- creation and completion -------------------------------------------------------------
-    def create(self, oid: str, *, refs: int = 1, escaped: bool = False) -> None:
+    def create(
+        self, oid: str, *, refs: int = 1, escaped: bool = False, borrower: str | None = None
+    ) -> None:
         with self._lock:
             self._apply_releases_locked()
-            self._entries[oid] = _Entry(refs=refs, escaped=escaped)
+            entry = self._entries[oid] = _Entry(refs=refs, escaped=escaped)
+            if borrower is not None:
+                self._borrow_locked(borrower, oid, entry)
 
-    def put(self, oid: str, data: Payload, *, refs: int = 1, escaped: bool = False) -> None:
+    def put(
+        self,
+        oid: str,
+        data: Payload,
+        *,
+        refs: int = 1,
+        escaped: bool = False,
+        borrower: str | None = None,
+        contained: list[str] | None = None,
+    ) -> None:
         with self._lock:
             self._apply_releases_locked()
-            self._entries[oid] = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
+            entry = _Entry(state=READY, data=data, refs=refs, escaped=escaped)
+            self._entries[oid] = entry
+            if borrower is not None:
+                self._borrow_locked(borrower, oid, entry)
+            if contained:
+                self._hold_locked(entry, contained)
 
-    def complete(self, oid: str, state: int, data: Payload) -> bool:
+    def complete(
+        self, oid: str, state: int, data: Payload, contained: list[str] | None = None
+    ) -> bool:
         """Set an entry READY or FAILED once; False if it was already done or is unknown."""
         with self._lock:
             entry = self._entries.get(oid)
             if entry is None or entry.state != PENDING:
                 return False
             entry.state, entry.data = state, data
+            if contained:
+                self._hold_locked(entry, contained)
             waiters, entry.waiters = entry.waiters, []
             callbacks, entry.callbacks = entry.callbacks, []
             for waiter in waiters:
@@ -254,16 +284,115 @@ class ObjectTable:
             if entry is not None:
                 entry.escaped = True
 
+    # --- borrowers (executors holding references) and holders (values containing them) -----
+    def borrow(self, executor_id: str, oids: Iterable[str]) -> None:
+        with self._lock:
+            for oid in oids:
+                entry = self._entries.get(oid)
+                if entry is not None:
+                    self._borrow_locked(executor_id, oid, entry)
+
+    def unborrow(self, executor_id: str, oids: Iterable[str]) -> None:
+        with self._lock:
+            mine = self._borrows.get(executor_id)
+            if mine is None:
+                return
+            for oid in oids:
+                count = mine.get(oid, 0)
+                if count <= 0:
+                    continue
+                if count == 1:
+                    del mine[oid]
+                else:
+                    mine[oid] = count - 1
+                entry = self._entries.get(oid)
+                if entry is not None and entry.borrowers:
+                    left = entry.borrowers.get(executor_id, 0) - 1
+                    if left > 0:
+                        entry.borrowers[executor_id] = left
+                    else:
+                        entry.borrowers.pop(executor_id, None)
+                        self._maybe_free(oid, entry)
+            if not mine:
+                del self._borrows[executor_id]
+
+    def drop_borrower(self, executor_id: str) -> None:
+        """The executor is gone: whatever it held is released."""
+        with self._lock:
+            mine = self._borrows.pop(executor_id, {})
+            for oid in mine:
+                entry = self._entries.get(oid)
+                if entry is not None and entry.borrowers:
+                    entry.borrowers.pop(executor_id, None)
+                    self._maybe_free(oid, entry)
+
+    def _borrow_locked(self, executor_id: str, oid: str, entry: _Entry) -> None:
+        if entry.borrowers is None:
+            entry.borrowers = {}
+        entry.borrowers[executor_id] = entry.borrowers.get(executor_id, 0) + 1
+        mine = self._borrows.setdefault(executor_id, {})
+        mine[oid] = mine.get(oid, 0) + 1
+
+    def _hold_locked(self, entry: _Entry, contained: list[str]) -> None:
+        held = [oid for oid in dict.fromkeys(contained) if oid in self._entries]
+        for oid in held:
+            self._entries[oid].holders += 1
+        entry.contained = (entry.contained or []) + held
+
     def _maybe_free(self, oid: str, entry: _Entry) -> None:
-        if entry.refs <= 0 and entry.pins <= 0 and not entry.escaped and entry.state != PENDING:
+        work = [(oid, entry)]
+        while work:
+            oid, entry = work.pop()
+            if (
+                entry.refs > 0
+                or entry.pins > 0
+                or entry.escaped
+                or entry.state == PENDING
+                or entry.borrowers
+                or entry.holders > 0
+                or self._entries.get(oid) is not entry
+            ):
+                continue
             del self._entries[oid]
             self._freed.append(oid)
+            if isinstance(entry.data, ObjectLocation):
+                self._dropped.append((oid, entry.data))
+            for inner_id in entry.contained or ():  # iterative: chains may be long
+                inner = self._entries.get(inner_id)
+                if inner is not None:
+                    inner.holders -= 1
+                    work.append((inner_id, inner))
 
     def drain_freed(self) -> list[str]:
         with self._lock:
             self._apply_releases_locked()
             freed, self._freed = self._freed, []
             return freed
+
+    def reset(self, oid: str) -> bool:
+        """A done object becomes PENDING again (its task runs again to rebuild it)."""
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is None:
+                return False
+            entry.state, entry.data = PENDING, b""
+            return True
+
+    def fail_done(self, oid: str, data: bytes) -> None:
+        """A done object is FAILED from now on (lost for good); waiters are answered."""
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is None:
+                return
+            entry.state = PENDING
+        self.complete(oid, FAILED, data)
+
+    def drain_dropped(self) -> list[tuple[str, ObjectLocation]]:
+        """Freed objects whose values are in object stores (to be deleted there)."""
+        with self._lock:
+            self._apply_releases_locked()
+            dropped, self._dropped = self._dropped, []
+            return dropped
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -28,13 +28,14 @@ import msgspec
 from pymesos_rt import serialization
 from pymesos_rt.errors import make_task_error
 from pymesos_rt.protocol import messages as m
+from pymesos_rt.protocol.objects import Payload
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler.actor_shell import ActorShell
+from pymesos_rt.scheduler.driver_objects import DriverObjects
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.scheduler.state import SchedulerState
 from pymesos_rt.scheduler.streams import StreamTable
-from pymesos_rt.store import Payload, Stored
 from pymesos_rt.transport.base import Connection
 
 _PENDING: set[asyncio.Task[None]] = set()  # replies being prepared (kept from the GC)
@@ -46,7 +47,7 @@ def runtime_env_vars(spec: m.RuntimeEnvSpec) -> dict[str, str]:
 
 
 def _payload(blob: m.ObjectBlob) -> Payload:
-    return Stored(blob.location, 0) if blob.location else blob.data
+    return blob.data if blob.location is None else blob.location
 
 
 class ResultHandling:
@@ -55,6 +56,7 @@ class ResultHandling:
     streams: StreamTable
     records: dict[str, m.TaskSpec]
     actors: ActorShell
+    objects: DriverObjects
     state_source: Callable[[str], Awaitable[dict[str, Any]]] | None
     _loop: asyncio.AbstractEventLoop | None
     _loop_thread: int
@@ -64,22 +66,27 @@ class ResultHandling:
 
     # --- results -----------------------------------------------------------------------------
     def _task_done(self, eid: str, msg: m.TaskDone, now: float) -> list[fx.Effect]:
+        value: Payload = msg.value if msg.location is None else msg.location
         if msg.task_id not in self.records:  # an actor's creation or call (actor_shell.py)
             effects = self.actors.returns(msg, now) if msg.returns else []
-            value: Payload = Stored(msg.location, 0) if msg.location else msg.value
-            self.table.complete(msg.task_id, READY, value)
+            self.table.complete(msg.task_id, READY, value, msg.contained)
+            self.objects.record_home(msg.task_id, msg.location)
             return effects + self.core.task_done(eid, msg.task_id, msg.duration, now)
         errors: dict[str, bytes] = {}
         for blob in msg.returns:
-            self.table.complete(blob.object_id, FAILED if blob.error else READY, _payload(blob))
+            state = FAILED if blob.error else READY
+            self.table.complete(blob.object_id, state, _payload(blob), blob.contained)
+            self.objects.record_home(blob.object_id, blob.location)
             if blob.error:
                 errors[blob.object_id] = blob.data
         if not msg.returns:
-            value = Stored(msg.location, 0) if msg.location else msg.value
+            if msg.location is not None:
+                self.objects.remember(msg.task_id)  # a stored result: keep its lineage
             if self.streams.is_stream(msg.task_id):
                 _, dynamic = self.streams.end(msg.task_id, None)
                 value = value if dynamic is None else dynamic
-            self.table.complete(msg.task_id, READY, value)
+            self.table.complete(msg.task_id, READY, value, msg.contained)
+            self.objects.record_home(msg.task_id, msg.location)
         return self.core.task_done(eid, msg.task_id, msg.duration, now, errors or None)
 
     def _task_failed(self, eid: str, msg: m.TaskFailed, now: float) -> list[fx.Effect]:

@@ -57,6 +57,7 @@ from pymesos_rt.scheduler.effects import (
     SetSuppressed,
     UseGpus,
 )
+from pymesos_rt.scheduler.locality import Homes
 from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
 from pymesos_rt.scheduler.placement import (
     GPUS,
@@ -99,6 +100,7 @@ class SchedulerState:
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
         self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
         self.actors = ActorBook(self)
+        self.homes = Homes()  # where stored objects live (placement prefers their agents)
 
     # --- submissions and objects -------------------------------------------------------------
     def want_gpus(self) -> None:
@@ -200,6 +202,7 @@ class SchedulerState:
     def forget_object(self, object_id: str) -> None:
         self.ready_objects.discard(object_id)
         self.failed_objects.pop(object_id, None)
+        self.homes.forget(object_id)
 
     def cancel(self, task_id: str, now: float, recursive: bool = False) -> list[Effect]:
         """Cancel the task that completes object ``task_id`` (and with ``recursive``, the
@@ -287,6 +290,29 @@ class SchedulerState:
             return self._pump(now)
         return self._fail(task, Fail(task_id, "blob", blob=blob), now) + self._pump(now)
 
+    def deps_lost(
+        self, executor_id: str, task_id: str, failure: Fail | None, now: float
+    ) -> list[Effect]:
+        """The executor could not have some of the task's arguments (call after forgetting
+        the lost ones): the task waits for them again (not counted as a run), or fails with
+        ``failure`` when one cannot be rebuilt."""
+        task = self._complete_on(executor_id, task_id, None, now, ok=False)
+        if task is None:
+            return self._pump(now)
+        if failure is not None:
+            return self._fail(task, failure) + self._pump(now)
+        task.attempts -= 1
+        task.executor_id = None
+        task.missing = {d for d in task.dep_ids if d not in self.ready_objects}
+        if task.missing:
+            task.move(TaskState.WAITING)
+            for dep in task.missing:
+                self.dependents.setdefault(dep, []).append(task_id)
+        else:
+            task.move(TaskState.READY)
+            self.ready.setdefault(task.shape, deque()).append(task_id)
+        return self._pump(now)
+
     def will_retry(self, task_id: str, retryable: bool | None = None) -> bool:
         """Whether ``task_failed`` with this verdict would run the task again."""
         task = self.tasks.get(task_id)
@@ -296,7 +322,7 @@ class SchedulerState:
         return retry and task.may_retry()
 
     def _complete_on(
-        self, executor_id: str, task_id: str, duration: float, now: float, ok: bool
+        self, executor_id: str, task_id: str, duration: float | None, now: float, ok: bool
     ) -> Task | None:
         lease = self.leases.get(executor_id)
         task = self.tasks.get(task_id)
@@ -313,6 +339,8 @@ class SchedulerState:
             or task.executor_id != executor_id
         ):
             return None  # cancelled, or a late duplicate
+        if duration is None:  # it did not run (its arguments were lost)
+            return task
         self.book.ended(executor_id, task.name, duration, ok, now)
         if task.actor_id:
             return task
@@ -623,7 +651,8 @@ class SchedulerState:
                     if lease.draining:  # reached a task's max_calls in this round
                         continue
                     task = self.tasks[queue.popleft()]
-                    effects.append(self._send(task, lease, ()))
+                    target = self._near_inputs(task, leases) or lease
+                    effects.append(self._send(task, target, ()))
                     progress = True
                     dispatched.append(task.task_id)
             if queue and self.lenders:
@@ -652,6 +681,18 @@ class SchedulerState:
             if not queue:
                 break
         return sent
+
+    def _near_inputs(self, task: Task, leases: list[Lease]) -> Lease | None:
+        """A lease with room on the agent holding most of the task's large arguments."""
+        if not task.dep_ids or not len(self.homes):
+            return None
+        agent = self.homes.best_agent(task.dep_ids)
+        if agent is None:
+            return None
+        for lease in leases:
+            if lease.agent_id == agent and lease.can_take() and not lease.draining:
+                return lease
+        return None
 
     def _send(self, task: Task, lease: Lease, local: tuple[str, ...]) -> Dispatch:
         task.move(TaskState.DISPATCHED)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import item_id
+from pymesos_rt.protocol.objects import Payload
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
-from pymesos_rt.store import Payload
 
 END = ""  # what next/on_next report once the stream has ended
 NextCallback = Callable[[str], None]

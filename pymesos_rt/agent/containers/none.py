@@ -1,14 +1,15 @@
 """The ``none`` backend: no kernel limits. It needs no privileges and works everywhere.
 
 The executor runs in a process group of its own (the launcher starts it in a new session), so
-the whole tree can be stopped; psutil sums the tree's cpu time and resident memory. The memory
-limit is watched, not enforced by the kernel: ``enforce()`` (about once a second) kills the
-process group when the tree's RSS is over the shape's ``mem``, and the executor is reported
-as stopped at its memory limit. A fast allocation can overshoot between two looks, a process
-that leaves the group (``setsid``) escapes, and cpus are not capped. No rlimit fits these
-limits: ``RLIMIT_AS``/``RLIMIT_DATA`` count address space that Python reserves but never
-uses (thread stacks, malloc arenas), and ``RLIMIT_NPROC`` counts the user's processes, not the
-executor's. Imports: psutil, ``.base``, ``protocol``.
+the whole tree can be stopped; psutil sums the tree's cpu time and memory: each process's USS
+without shared memory (:func:`own_memory`), so pages of the object store it maps are not
+counted. The memory limit is watched, not enforced by the kernel: ``enforce()`` (about once a
+second) kills the process group when the tree's memory is over the shape's ``mem``, and the
+executor is reported as stopped at its memory limit. A fast allocation can overshoot between
+two looks, a process that leaves the group (``setsid``) escapes, and cpus are not capped. No
+rlimit fits these limits: ``RLIMIT_AS``/``RLIMIT_DATA`` count address space that Python
+reserves but never uses (thread stacks, malloc arenas), and ``RLIMIT_NPROC`` counts the user's
+processes, not the executor's. Imports: psutil, ``.base``, ``protocol``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ import psutil
 
 from pymesos_rt.agent.containers.base import Container, Containerizer, oom_message
 from pymesos_rt.protocol.resources import MEM, Resources
+
+
+def own_memory(proc: psutil.Process) -> float:
+    """Memory a process holds itself: its unique set size (pages no other process maps) less
+    the shared-memory pages among them, which belong to the object store's arena (written or
+    read there, charged to the agent). Between its anonymous memory and its exact USS
+    without shared memory."""
+    uss = float(proc.memory_full_info().uss)
+    anon = shmem = 0.0
+    with open(f"/proc/{proc.pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"RssAnon:"):
+                anon = float(line.split()[1]) * 1024
+            elif line.startswith(b"RssShmem:"):
+                shmem = float(line.split()[1]) * 1024
+    return uss - min(shmem, max(0.0, uss - anon))
 
 
 class NoneContainer(Container):
@@ -44,8 +61,8 @@ class NoneContainer(Container):
                 with proc.oneshot():
                     times = proc.cpu_times()
                     cpu += times.user + times.system
-                    mem += proc.memory_info().rss
-            except psutil.Error:
+                    mem += own_memory(proc)
+            except (psutil.Error, OSError):
                 continue  # exited meanwhile
         self.peak = max(self.peak, mem)
         return {
@@ -59,10 +76,10 @@ class NoneContainer(Container):
         limit = self.resources.get(MEM, 0.0) * 2**20
         if self._limitation is not None or limit <= 0 or self.pid is None:
             return None
-        rss = self.usage().get("memory", 0.0)
-        if rss <= limit:
+        used = self.usage().get("memory", 0.0)
+        if used <= limit:
             return None
-        how = f"rss {rss / 2**20:.0f} MiB; killed by the agent, isolation none"
+        how = f"uss {used / 2**20:.0f} MiB; killed by the agent, isolation none"
         self._limitation = oom_message(self.resources, how)
         self.cleanup()
         return self._limitation

@@ -1,0 +1,654 @@
+"""The object store's sans-IO core: every object of one agent's store, its range, state, pins.
+
+Rules kept here:
+- Inputs are method calls from the store's shell (a client created, sealed, asked for or
+  released objects; the owner deleted some; a spill, restore or fetch finished; ``tick``), each
+  taking ``now`` where time matters. Outputs are effects (:data:`Effect`) the shell carries
+  out in order: replies to clients, filling the arena with memory, spill/restore/fetch I/O.
+- An object moves through :data:`TRANSITIONS` only; an illegal move raises and changes nothing.
+  Leaving the table (being freed) is not a state: an object the owner deletes while a process
+  reads it (pinned), or while it is being written, spilled or restored, is *doomed* and freed
+  when that ends.
+- Only sealed objects are read. A pinned object is never spilled, evicted or freed. Pins are
+  counted per client, and a client that goes away drops all of its pins and unsealed objects.
+- When a create or restore does not fit: unpinned secondary copies (pulled from other stores)
+  are dropped first, least recently used first; then least recently used unpinned primaries are
+  spilled to disk, and the request waits (in order of arrival) until their ranges are free. A
+  create that still cannot be placed after ``create_timeout`` fails with a clear error; it never
+  crashes the writer. An object bigger than the whole arena fails at once.
+- A range is backed by memory (:class:`Populate`) before it is handed to a writer, by the store
+  (so pages are charged to the agent, not to the task that writes them, and a write can never
+  fault on a full tmpfs).
+
+Cost: every input touches only the objects it names, plus the least recently used ones it
+spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
+:meth:`StoreCore.client_gone`'s scan of the queue of waiting creates.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from pymesos_rt.objects.allocator import Allocator, aligned
+from pymesos_rt.protocol import objects as w
+
+SPILL_RETRY_S = 5.0
+
+
+class IllegalObjectTransition(ValueError):
+    """An object state change that :data:`TRANSITIONS` does not allow."""
+
+
+class ObjState(enum.StrEnum):
+    CREATED = "CREATED"  # a range is allocated; its writer is filling it
+    SEALED = "SEALED"  # complete and immutable: readable
+    SPILLING = "SPILLING"  # being written to the spill directory (still readable)
+    SPILLED = "SPILLED"  # only in the spill directory; no range in the arena
+    RESTORING = "RESTORING"  # being read back from the spill directory into a new range
+
+
+S = ObjState
+TRANSITIONS: dict[ObjState, frozenset[ObjState]] = {
+    S.CREATED: frozenset({S.SEALED}),
+    # a spill that fails, or finds the object pinned meanwhile, leaves it in the arena
+    S.SEALED: frozenset({S.SPILLING}),
+    S.SPILLING: frozenset({S.SPILLED, S.SEALED}),
+    S.SPILLED: frozenset({S.RESTORING}),
+    S.RESTORING: frozenset({S.SEALED, S.SPILLED}),
+}
+
+
+@dataclass(frozen=True)
+class Populate:
+    """Back the arena with memory up to ``upto`` bytes before anything else is done."""
+
+    upto: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    client: str
+    event: w.Created | w.CreateFailed | w.Found
+
+
+@dataclass(frozen=True)
+class SpillOut:
+    """Write the object's range to its spill file, then call :meth:`StoreCore.spilled`."""
+
+    object_id: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class RestoreIn:
+    """Read the object's spill file into its new range, then call :meth:`StoreCore.restored`."""
+
+    object_id: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class DropSpill:
+    """Remove the object's spill file."""
+
+    object_id: str
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Pull the object from the store at ``source`` into this one (as a secondary copy):
+    ``create``, receive, ``seal``, :meth:`StoreCore.fetch_done`; or :meth:`fetch_failed`."""
+
+    object_id: str
+    source: w.ObjectLocation
+
+
+Effect = Populate | Reply | SpillOut | RestoreIn | DropSpill | Fetch
+
+
+@dataclass(slots=True)
+class Entry:
+    object_id: str
+    size: int
+    primary: bool
+    state: ObjState
+    offset: int | None
+    creator: str | None = None
+    pins: dict[str, int] = field(default_factory=dict)
+    doomed: bool = False
+    file_readers: int = 0  # pulls being served from the spill file
+    has_file: bool = False  # a spill file exists
+
+    def move(self, new: ObjState) -> None:
+        if new not in TRANSITIONS[self.state]:
+            raise IllegalObjectTransition(f"object {self.object_id}: {self.state} -> {new}")
+        self.state = new
+
+
+@dataclass(slots=True)
+class _Space:
+    """A create or a restore waiting for room in the arena."""
+
+    object_id: str
+    size: int
+    client: str = ""  # "" for a restore
+    request_id: int = 0
+    primary: bool = True
+    deadline: float = 0.0
+
+
+@dataclass(slots=True)
+class _GetWait:
+    client: str
+    request_id: int
+    order: list[str]
+    found: dict[str, w.FoundObject] = field(default_factory=dict)
+
+    def done(self) -> bool:
+        return len(self.found) == len(set(self.order))
+
+    def reply(self) -> Reply:
+        return Reply(self.client, w.Found(self.request_id, [self.found[o] for o in self.order]))
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Serve a pull from the spill file (pinned as a file reader until :meth:`end_pull`)."""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class ArenaSource:
+    offset: int
+    size: int
+
+
+class StoreCore:
+    def __init__(
+        self,
+        store_id: str,
+        capacity: int,
+        *,
+        populate_step: int = 32 * 2**20,
+        create_timeout: float = 60.0,
+    ) -> None:
+        self.store_id = store_id
+        self.alloc = Allocator(capacity)
+        self.capacity = self.alloc.capacity
+        self.populate_step = populate_step
+        self.create_timeout = create_timeout
+        self.populated = 0
+        self.entries: dict[str, Entry] = {}
+        self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
+        self._space: deque[_Space] = deque()
+        self._gets: dict[str, list[_GetWait]] = {}
+        self._client_pins: dict[str, dict[str, int]] = {}
+        self._creating: dict[str, set[str]] = {}  # client -> objects it is writing
+        self._fetching: set[str] = set()
+        self._spilling_bytes = 0
+        self._no_spills_until = 0.0  # after a spill failed (e.g. a full disk), wait a little
+        self.pinned = 0
+        self.spilled_bytes = 0
+        self.spilled_objects = 0
+        self.secondary = 0
+        self.spilled_total = 0
+        self.restored_total = 0
+
+    # --- writing ---------------------------------------------------------------------------
+    def create(
+        self, client: str, request_id: int, object_id: str, size: int, primary: bool, now: float
+    ) -> list[Effect]:
+        entry = self.entries.get(object_id)
+        if entry is not None:
+            if entry.state is S.CREATED or entry.doomed:
+                why = f"object {object_id} is being written or freed here"
+                return [Reply(client, w.CreateFailed(request_id, why))]
+            if primary and not entry.primary:  # a copy becomes the primary (e.g. a retry)
+                self._unlist(entry)
+                entry.primary, self.secondary = True, self.secondary - 1
+                self._list(entry)
+            return [Reply(client, w.Created(request_id, -1, exists=True))]
+        if size <= 0 or aligned(size) > self.capacity:
+            why = (
+                f"object {object_id} of {size} bytes does not fit in the object store "
+                f"({self.capacity} bytes); give the agent a larger --object-store-memory"
+            )
+            return [Reply(client, w.CreateFailed(request_id, why))]
+        space = _Space(object_id, size, client, request_id, primary, now + self.create_timeout)
+        if self._space:  # first come, first served
+            self._space.append(space)
+            return self._pump(now)
+        offset = self._alloc(size)
+        if offset is None:
+            self._space.append(space)
+            return self._pump(now)
+        return self._grant(space, offset)
+
+    def seal(self, client: str, object_id: str, now: float) -> list[Effect]:
+        entry = self.entries.get(object_id)
+        if entry is None or entry.state is not S.CREATED or entry.creator != client:
+            return []
+        entry.move(S.SEALED)
+        entry.creator = None
+        self._creating.get(client, set()).discard(object_id)
+        if entry.doomed:
+            return self._drop(entry) + self._pump(now)
+        self._list(entry)
+        return self._available(entry) + self._pump(now)
+
+    def abort(self, client: str, object_id: str, now: float) -> list[Effect]:
+        entry = self.entries.get(object_id)
+        if entry is None or entry.state is not S.CREATED or entry.creator != client:
+            return []
+        self._creating.get(client, set()).discard(object_id)
+        return self._drop(entry, "its writer gave up") + self._pump(now)
+
+    # --- reading ---------------------------------------------------------------------------
+    def get(self, client: str, request_id: int, items: list[w.GetItem], now: float) -> list[Effect]:
+        wait = _GetWait(client, request_id, [i.object_id for i in items])
+        effects: list[Effect] = []
+        pending: list[str] = []
+        for item in items:
+            oid = item.object_id
+            if oid in wait.found or oid in pending:
+                continue
+            entry = self.entries.get(oid)
+            if entry is None or entry.doomed:
+                source = item.source
+                if entry is None and source is not None and source.store_id != self.store_id:
+                    if oid not in self._fetching:
+                        self._fetching.add(oid)
+                        effects.append(Fetch(oid, source))
+                    pending.append(oid)
+                else:
+                    why = "was freed" if entry is not None else "is not in this store"
+                    wait.found[oid] = w.FoundObject(oid, 0, 0, f"object {oid} {why}")
+            elif entry.state in (S.SEALED, S.SPILLING):
+                wait.found[oid] = self._pin(client, entry)
+            else:
+                if entry.state is S.SPILLED:
+                    effects += self._restore(entry, now)
+                pending.append(oid)
+        for oid in pending:
+            self._gets.setdefault(oid, []).append(wait)
+        if wait.done():
+            effects.append(wait.reply())
+        return effects
+
+    def release(self, client: str, object_ids: list[str], now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        mine = self._client_pins.get(client)
+        if mine is None:
+            return []
+        for oid in object_ids:
+            count = mine.get(oid, 0)
+            if count <= 0:
+                continue
+            if count == 1:
+                del mine[oid]
+            else:
+                mine[oid] = count - 1
+            entry = self.entries[oid]
+            left = entry.pins[client] - 1
+            if left:
+                entry.pins[client] = left
+                continue
+            del entry.pins[client]
+            if not entry.pins:
+                effects += self._unpinned(entry)
+        if not mine:
+            del self._client_pins[client]
+        return effects + self._pump(now)
+
+    def client_gone(self, client: str, now: float) -> list[Effect]:
+        """A client disconnected (or its process died): drop its pins, its unsealed objects,
+        and whatever it was waiting for."""
+        effects: list[Effect] = []
+        for oid in list(self._creating.pop(client, ())):
+            entry = self.entries.get(oid)
+            if entry is not None and entry.state is S.CREATED:
+                effects += self._drop(entry, "its writer went away")
+        mine = self._client_pins.get(client, {})
+        for oid, count in list(mine.items()):
+            effects += self.release(client, [oid] * count, now)
+        self._space = deque(s for s in self._space if s.client != client)
+        for oid in list(self._gets):
+            waits = [x for x in self._gets[oid] if x.client != client]
+            if waits:
+                self._gets[oid] = waits
+            else:
+                del self._gets[oid]
+        return effects + self._pump(now)
+
+    # --- the owner ---------------------------------------------------------------------------
+    def delete(self, object_ids: list[str], now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for oid in object_ids:
+            entry = self.entries.get(oid)
+            if entry is None or entry.doomed:
+                continue
+            entry.doomed = True
+            self._unlist(entry)
+            if not self._busy(entry):
+                effects += self._drop(entry)
+        return effects + self._pump(now)
+
+    # --- pulls served to other stores --------------------------------------------------------
+    def open_pull(self, client: str, object_id: str) -> ArenaSource | FileSource | str | None:
+        """Start serving ``object_id`` to a remote reader: pinned in the arena, or (spilled)
+        read from its spill file; a string says why it cannot be served; None: not ready yet
+        (being written or restored: ask again with :meth:`get`)."""
+        entry = self.entries.get(object_id)
+        if entry is None or entry.doomed:
+            return f"object {object_id} is not in this store"
+        if entry.state in (S.SEALED, S.SPILLING):
+            found = self._pin(client, entry)
+            return ArenaSource(found.offset, found.size)
+        if entry.state is S.SPILLED:
+            entry.file_readers += 1
+            return FileSource(entry.size)
+        return None
+
+    def end_pull(
+        self, client: str, object_id: str, source: ArenaSource | FileSource, now: float
+    ) -> list[Effect]:
+        if isinstance(source, ArenaSource):
+            return self.release(client, [object_id], now)
+        entry = self.entries.get(object_id)
+        if entry is None:
+            return []
+        entry.file_readers -= 1
+        if entry.file_readers:
+            return []
+        if entry.doomed and not self._busy(entry):
+            return self._drop(entry) + self._pump(now)
+        if entry.has_file and entry.state is S.SEALED:  # restored meanwhile: file not needed
+            entry.has_file = False
+            return [DropSpill(object_id)]
+        return []
+
+    # --- I/O results ------------------------------------------------------------------------
+    def spilled(self, object_id: str, ok: bool, now: float) -> list[Effect]:
+        entry = self.entries[object_id]
+        self._spilling_bytes -= aligned(entry.size)
+        effects: list[Effect] = []
+        if ok:
+            entry.has_file = True
+        else:
+            self._no_spills_until = now + SPILL_RETRY_S
+        if not ok or entry.pins:  # failed, or a reader pinned it meanwhile: keep it here
+            entry.move(S.SEALED)
+            if ok and not entry.file_readers:
+                entry.has_file = False
+                effects.append(DropSpill(object_id))
+            if entry.doomed and not self._busy(entry):
+                return effects + self._drop(entry) + self._pump(now)
+            if not entry.pins and not entry.doomed:
+                self._list(entry)
+            return effects + self._pump(now)
+        entry.move(S.SPILLED)
+        assert entry.offset is not None
+        self.alloc.free(entry.offset, entry.size)
+        entry.offset = None
+        self.spilled_bytes += entry.size
+        self.spilled_objects += 1
+        self.spilled_total += 1
+        if entry.doomed and not self._busy(entry):
+            effects += self._drop(entry)
+        return effects + self._pump(now)
+
+    def restored(self, object_id: str, ok: bool, now: float) -> list[Effect]:
+        entry = self.entries[object_id]
+        effects: list[Effect] = []
+        if not ok:
+            entry.move(S.SPILLED)
+            assert entry.offset is not None
+            self.alloc.free(entry.offset, entry.size)
+            entry.offset = None
+            effects += self._failed_waits(object_id, "could not be read back from disk")
+            if entry.doomed and not self._busy(entry):
+                effects += self._drop(entry)
+            return effects + self._pump(now)
+        entry.move(S.SEALED)
+        self.spilled_bytes -= entry.size
+        self.spilled_objects -= 1
+        self.restored_total += 1
+        if entry.has_file and not entry.file_readers:
+            entry.has_file = False
+            effects.append(DropSpill(object_id))
+        if entry.doomed:
+            if not self._busy(entry):
+                effects += self._drop(entry)
+            return effects + self._failed_waits(object_id, "was freed") + self._pump(now)
+        self._list(entry)
+        return effects + self._available(entry) + self._pump(now)
+
+    def fetch_failed(self, object_id: str, why: str, now: float) -> list[Effect]:
+        self._fetching.discard(object_id)
+        entry = self.entries.get(object_id)
+        if entry is not None and not entry.doomed:
+            return []  # it arrived another way: the waits are answered when it is sealed
+        return self._failed_waits(object_id, why)
+
+    def fetch_done(self, object_id: str) -> list[Effect]:
+        self._fetching.discard(object_id)
+        return []
+
+    def tick(self, now: float) -> list[Effect]:
+        """Fail creates (and restores) that waited ``create_timeout`` for room."""
+        effects: list[Effect] = []
+        if any(space.deadline <= now for space in self._space):
+            kept: deque[_Space] = deque()
+            for space in self._space:
+                if space.deadline > now:
+                    kept.append(space)
+                    continue
+                why = (
+                    f"the object store is full: object {space.object_id} of {space.size} bytes "
+                    f"waited {self.create_timeout:g}s for room; {self.pinned} object(s) are "
+                    f"pinned by readers, {self.alloc.used} of {self.capacity} bytes used"
+                )
+                if space.client:
+                    effects.append(Reply(space.client, w.CreateFailed(space.request_id, why)))
+                else:
+                    effects += self._failed_waits(space.object_id, f"cannot be restored: {why}")
+            self._space = kept
+        return effects + self._pump(now)
+
+    # --- internals ---------------------------------------------------------------------------
+    def _alloc(self, size: int) -> int | None:
+        return self.alloc.alloc(size)
+
+    def _populate(self, offset: int, size: int) -> list[Effect]:
+        end = offset + aligned(size)
+        if end <= self.populated:
+            return []
+        step = self.populate_step
+        self.populated = min(self.capacity, (end + step - 1) // step * step)
+        return [Populate(self.populated)]
+
+    def _grant(self, space: _Space, offset: int) -> list[Effect]:
+        effects = self._populate(offset, space.size)
+        if not space.client:  # a restore
+            entry = self.entries[space.object_id]
+            entry.offset = offset
+            entry.move(S.RESTORING)
+            return [*effects, RestoreIn(space.object_id, offset, entry.size)]
+        entry = Entry(space.object_id, space.size, space.primary, S.CREATED, offset, space.client)
+        self.entries[space.object_id] = entry
+        if not space.primary:
+            self.secondary += 1
+        self._creating.setdefault(space.client, set()).add(space.object_id)
+        return [*effects, Reply(space.client, w.Created(space.request_id, offset))]
+
+    def _restore(self, entry: Entry, now: float) -> list[Effect]:
+        if any(s.object_id == entry.object_id and not s.client for s in self._space):
+            return []  # already waiting for room
+        space = _Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
+        offset = None if self._space else self._alloc(entry.size)
+        if offset is None:
+            self._space.append(space)
+            return self._pump(now)
+        return self._grant(space, offset)
+
+    def _pump(self, now: float) -> list[Effect]:
+        """Place waiting creates and restores, in order, making room as the rules say."""
+        effects: list[Effect] = []
+        while self._space:
+            head = self._space[0]
+            if not head.client and head.object_id not in self.entries:
+                self._space.popleft()  # a restore of an object freed meanwhile
+                continue
+            offset = self._alloc(head.size)
+            while offset is None and self._lru[False]:
+                oid, _ = self._lru[False].popitem(last=False)
+                effects += self._drop(self.entries[oid])
+                offset = self._alloc(head.size)
+            if offset is not None:
+                self._space.popleft()
+                effects += self._grant(head, offset)
+                continue
+            free = self.alloc.capacity - self.alloc.used
+            need = aligned(head.size)
+            lru = self._lru[True]
+            # spill until the room on its way covers the request; at least one object when
+            # nothing is on its way (free bytes that are not contiguous need more room)
+            if now < self._no_spills_until:
+                break
+            while lru and (not self._spilling_bytes or free + self._spilling_bytes < need):
+                oid, _ = lru.popitem(last=False)
+                entry = self.entries[oid]
+                entry.move(S.SPILLING)
+                assert entry.offset is not None
+                self._spilling_bytes += aligned(entry.size)
+                effects.append(SpillOut(oid, entry.offset, entry.size))
+            break
+        return effects
+
+    def _pin(self, client: str, entry: Entry) -> w.FoundObject:
+        if not entry.pins:
+            self.pinned += 1
+            self._unlist(entry)
+        entry.pins[client] = entry.pins.get(client, 0) + 1
+        mine = self._client_pins.setdefault(client, {})
+        mine[entry.object_id] = mine.get(entry.object_id, 0) + 1
+        assert entry.offset is not None
+        return w.FoundObject(entry.object_id, entry.offset, entry.size)
+
+    def _unpinned(self, entry: Entry) -> list[Effect]:
+        self.pinned -= 1
+        if entry.doomed:
+            return [] if self._busy(entry) else self._drop(entry)
+        if entry.state is S.SEALED:
+            self._list(entry)
+        return []
+
+    def _busy(self, entry: Entry) -> bool:
+        return (
+            bool(entry.pins)
+            or entry.file_readers > 0
+            or entry.state in (S.CREATED, S.SPILLING, S.RESTORING)
+        )
+
+    def _available(self, entry: Entry) -> list[Effect]:
+        """The object became readable: answer the gets waiting for it."""
+        effects: list[Effect] = []
+        for wait in self._gets.pop(entry.object_id, []):
+            wait.found[entry.object_id] = self._pin(wait.client, entry)
+            if wait.done():
+                effects.append(wait.reply())
+        return effects
+
+    def _failed_waits(self, object_id: str, why: str) -> list[Effect]:
+        effects: list[Effect] = []
+        for wait in self._gets.pop(object_id, []):
+            wait.found[object_id] = w.FoundObject(object_id, 0, 0, f"object {object_id} {why}")
+            if wait.done():
+                effects.append(wait.reply())
+        return effects
+
+    def _list(self, entry: Entry) -> None:
+        self._lru[entry.primary][entry.object_id] = None
+
+    def _unlist(self, entry: Entry) -> None:
+        self._lru[entry.primary].pop(entry.object_id, None)
+
+    def _drop(self, entry: Entry, why: str = "was freed") -> list[Effect]:
+        del self.entries[entry.object_id]
+        self._unlist(entry)
+        if entry.offset is not None:
+            self.alloc.free(entry.offset, entry.size)
+        if entry.state is S.SPILLED:
+            self.spilled_bytes -= entry.size
+            self.spilled_objects -= 1
+        if not entry.primary:
+            self.secondary -= 1
+        if entry.creator is not None:
+            self._creating.get(entry.creator, set()).discard(entry.object_id)
+        effects: list[Effect] = [DropSpill(entry.object_id)] if entry.has_file else []
+        return effects + self._failed_waits(entry.object_id, why)
+
+    # --- views -------------------------------------------------------------------------------
+    def stats(self) -> w.StoreStats:
+        return w.StoreStats(
+            capacity=self.capacity,
+            used=self.alloc.used,
+            objects=len(self.entries),
+            pinned=self.pinned,
+            spilled_objects=self.spilled_objects,
+            spilled_bytes=self.spilled_bytes,
+            populated=self.populated,
+            secondary=self.secondary,
+            restored=self.restored_total,
+            spilled_total=self.spilled_total,
+        )
+
+    def validate(self) -> None:
+        """Check every invariant (scans everything: for tests)."""
+        self.alloc.validate()
+        ranges: list[tuple[int, int]] = []
+        pinned = spilled = spilled_bytes = secondary = spilling = 0
+        for oid, e in self.entries.items():
+            assert e.object_id == oid
+            assert (e.offset is None) == (e.state is S.SPILLED), (oid, e.state, e.offset)
+            if e.offset is not None:
+                ranges.append((e.offset, aligned(e.size)))
+            assert all(c > 0 for c in e.pins.values()), (oid, e.pins)
+            for client, count in e.pins.items():
+                assert self._client_pins[client][oid] == count, (oid, client)
+            assert e.pins == {} or e.state in (S.SEALED, S.SPILLING), (oid, e.state, e.pins)
+            listed = oid in self._lru[e.primary]
+            should = e.state is S.SEALED and not e.pins and not e.doomed
+            assert listed == should, (oid, e.state, e.pins, e.doomed, listed)
+            assert oid not in self._lru[not e.primary]
+            assert (e.creator is not None) == (e.state is S.CREATED), (oid, e.creator)
+            if e.doomed:
+                assert self._busy(e), f"doomed object {oid} is idle but not freed"
+            pinned += bool(e.pins)
+            if e.state in (S.SPILLED, S.RESTORING):  # on disk until restored
+                spilled += 1
+                spilled_bytes += e.size
+            if e.state is S.SPILLING:
+                spilling += aligned(e.size)
+            secondary += not e.primary
+        ranges.sort()
+        for (a, n), (b, _) in itertools.pairwise(ranges):
+            assert a + n <= b, f"objects overlap at {a}+{n} and {b}"
+        assert sum(n for _, n in ranges) == self.alloc.used, "allocator and objects disagree"
+        assert pinned == self.pinned, (pinned, self.pinned)
+        assert (spilled, spilled_bytes) == (self.spilled_objects, self.spilled_bytes)
+        assert secondary == self.secondary
+        assert spilling == self._spilling_bytes, (spilling, self._spilling_bytes)
+        assert all(a + n <= self.populated for a, n in ranges), "a range is not populated"
+        for client, pins in self._client_pins.items():
+            assert pins, f"empty pin index for {client}"
+            for oid in pins:
+                assert client in self.entries[oid].pins
+        for oid in self._gets:
+            assert oid not in self.entries or self.entries[oid].state is not S.SEALED, oid

@@ -1,0 +1,509 @@
+"""The agent's object store: the I/O shell around :class:`StoreCore`.
+
+It owns the arena (``arena.py``) and serves the store on two sockets:
+- a unix socket in the abstract namespace (``\\0pymesos-rt-store-<store id>``) for processes on
+  the node: the agent's executors prove the store token the agent gave them, a driver on the
+  node proves the cluster secret; each receives the arena's descriptor and maps it once;
+- a TCP endpoint (``host:port``, advertised when the agent registers) for other agents and
+  remote drivers, guarded by the cluster secret: ``Pull`` sends an object's bytes straight from
+  the arena (or its spill file), ``Push`` receives a new object straight into the arena.
+
+Threads: one per connection (blocking reads of small frames; bulk bytes go between the socket
+and the arena with no copy in between), two for disk and network I/O (spills, restores and
+fetches from other stores), and a ticker. Every core call runs under one lock; its effects run
+after the lock is released, except :class:`Populate`, which must finish before any writer is
+told where to write. An embedded driver uses :class:`LocalClient` in the same process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import itertools
+import logging
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pymesos_rt.objects import wire
+from pymesos_rt.objects.access import ObjectAccess
+from pymesos_rt.objects.arena import Arena
+from pymesos_rt.objects.client import SOCKET_PREFIX, connect_tcp, tune
+from pymesos_rt.objects.core import (
+    ArenaSource,
+    DropSpill,
+    Effect,
+    Fetch,
+    FileSource,
+    Populate,
+    Reply,
+    RestoreIn,
+    SpillOut,
+    StoreCore,
+)
+from pymesos_rt.protocol import objects as w
+from pymesos_rt.protocol.codec import Codec
+from pymesos_rt.protocol.ids import new_id
+
+log = logging.getLogger(__name__)
+
+BUFFER_BYTES = 4 * 2**20
+
+
+class StoreService:
+    def __init__(
+        self,
+        capacity: int,
+        spill_dir: Path,
+        *,
+        secret: str | None = None,
+        host: str = "127.0.0.1",
+        create_timeout: float = 60.0,
+    ) -> None:
+        self.store_id = new_id("store")
+        self.token = secrets.token_hex(16)  # for this agent's executors (unix socket only)
+        self.secret = secret or ""
+        self.host = host
+        self.spill_dir = spill_dir
+        self.core = StoreCore(self.store_id, capacity, create_timeout=create_timeout)
+        self.arena: Arena | None = None
+        self.agent_id = ""
+        self.address = ""
+        self.socket_name = SOCKET_PREFIX + self.store_id
+        self._lock = threading.Lock()
+        self._clients: dict[str, Callable[[w.StoreEvent], None]] = {}
+        self._conns: set[_Conn] = set()
+        self._listeners: list[socket.socket] = []
+        self._io = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-io")
+        self._peers = _PeerPool(self.secret)
+        self._stop = threading.Event()
+        self._fetcher: LocalClient | None = None
+        self._seq = 0
+
+    # --- start and stop ----------------------------------------------------------------------
+    def start(self) -> None:
+        shutil.rmtree(self.spill_dir, ignore_errors=True)  # a crashed predecessor's leftovers
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        self.arena = Arena.create(self.core.capacity)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind("\0" + self.socket_name)
+        unix.listen(64)
+        tcp = socket.create_server((self.host, 0), backlog=64)
+        self.address = f"{self.host}:{tcp.getsockname()[1]}"
+        self._listeners = [unix, tcp]
+        self._fetcher = LocalClient(self, "~fetch")
+        for sock, kind in ((unix, True), (tcp, False)):
+            name = f"store-accept-{'unix' if kind else 'tcp'}"
+            threading.Thread(target=self._accept, args=(sock, kind), name=name, daemon=True).start()
+        threading.Thread(target=self._tick, name="store-tick", daemon=True).start()
+        log.info(
+            "object store %s: %d MiB arena, endpoint %s",
+            self.store_id,
+            self.core.capacity // 2**20,
+            self.address,
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        for sock in self._listeners:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for conn in list(self._conns):
+            conn.close()
+        self._peers.close()
+        if self._fetcher is not None:
+            self._fetcher.close()
+        self._io.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+        if self.arena is not None:
+            self.arena.close()
+
+    def local(self, name: str) -> LocalClient:
+        """A client for this process (an embedded driver)."""
+        return LocalClient(self, name)
+
+    def stats(self) -> w.StoreStats:
+        with self._lock:
+            return self.core.stats()
+
+    def validate(self) -> None:
+        with self._lock:
+            self.core.validate()
+
+    # --- running the core --------------------------------------------------------------------
+    def call(self, step: Callable[[float], list[Effect]]) -> None:
+        with self._lock:
+            effects = step(time.monotonic())
+            for eff in effects:
+                if isinstance(eff, Populate):
+                    self._populate(eff.upto)
+        self._run(effects)
+
+    def _populate(self, upto: int) -> None:
+        assert self.arena is not None
+        try:
+            self.arena.populate(upto)
+        except OSError as exc:  # writers fault their pages in themselves
+            log.error("cannot back the object store with memory up to %d bytes: %s", upto, exc)
+
+    def _run(self, effects: list[Effect]) -> None:
+        for eff in effects:
+            if isinstance(eff, Reply):
+                deliver = self._clients.get(eff.client)
+                if deliver is not None:
+                    deliver(eff.event)
+            elif isinstance(eff, SpillOut):
+                self._io.submit(self._spill, eff)
+            elif isinstance(eff, RestoreIn):
+                self._io.submit(self._restore, eff)
+            elif isinstance(eff, DropSpill):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.spill_path(eff.object_id))
+            elif isinstance(eff, Fetch):
+                self._io.submit(self._fetch, eff)
+
+    def handle(self, client: str, msg: w.StoreCall) -> None:
+        """The requests every client may make."""
+        match msg:
+            case w.Create():
+                rid, oid, size, primary = msg.request_id, msg.object_id, msg.size, msg.primary
+                self.call(lambda now: self.core.create(client, rid, oid, size, primary, now))
+            case w.Seal():
+                self.call(lambda now: self.core.seal(client, msg.object_id, now))
+            case w.Abort():
+                self.call(lambda now: self.core.abort(client, msg.object_id, now))
+            case w.Get():
+                self.call(lambda now: self.core.get(client, msg.request_id, msg.items, now))
+            case w.Release():
+                self.call(lambda now: self.core.release(client, msg.object_ids, now))
+            case w.Delete():
+                self.call(lambda now: self.core.delete(msg.object_ids, now))
+            case w.StatsRequest():
+                deliver = self._clients.get(client)
+                if deliver is not None:
+                    deliver(w.Stats(msg.request_id, self.stats()))
+            case _:
+                raise wire.ConnectionClosed(f"{type(msg).__name__} is not expected here")
+
+    def register(self, name: str, deliver: Callable[[w.StoreEvent], None]) -> str:
+        with self._lock:
+            self._seq += 1
+            client = f"{name}#{self._seq}"
+            self._clients[client] = deliver
+        return client
+
+    def unregister(self, client: str) -> None:
+        with self._lock:
+            self._clients.pop(client, None)
+        self.call(lambda now: self.core.client_gone(client, now))
+
+    # --- disk --------------------------------------------------------------------------------
+    def spill_path(self, object_id: str) -> Path:
+        return self.spill_dir / hashlib.sha1(object_id.encode()).hexdigest()
+
+    def _spill(self, eff: SpillOut) -> None:
+        assert self.arena is not None
+        path = self.spill_path(eff.object_id)
+        part = path.with_suffix(".part")
+        ok = False
+        try:
+            with open(part, "wb") as f:
+                f.write(self.arena.view[eff.offset : eff.offset + eff.size])
+            os.replace(part, path)
+            ok = True
+        except OSError as exc:
+            log.error("cannot spill object %s to %s: %s", eff.object_id, path, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(part)
+        self.call(lambda now: self.core.spilled(eff.object_id, ok, now))
+
+    def _restore(self, eff: RestoreIn) -> None:
+        assert self.arena is not None
+        ok = False
+        try:
+            with open(self.spill_path(eff.object_id), "rb") as f:
+                dst = self.arena.view[eff.offset : eff.offset + eff.size]
+                got = 0
+                while got < eff.size:
+                    n = f.readinto(dst[got:])
+                    if not n:
+                        raise OSError(f"spill file ends after {got} of {eff.size} bytes")
+                    got += n
+            ok = True
+        except OSError as exc:
+            log.error("cannot restore object %s: %s", eff.object_id, exc)
+        self.call(lambda now: self.core.restored(eff.object_id, ok, now))
+
+    # --- other stores ------------------------------------------------------------------------
+    def _fetch(self, eff: Fetch) -> None:
+        """Pull an object from the store that holds it into this one, as a secondary copy."""
+        fetcher = self._fetcher
+        assert fetcher is not None and self.arena is not None
+        oid, source = eff.object_id, eff.source
+        try:
+            offset = fetcher.create(oid, source.size, primary=False)
+        except Exception as exc:
+            why = f"cannot be copied here: {exc}"
+            self.call(lambda now: self.core.fetch_failed(oid, why, now))
+            return
+        if offset is None:  # it arrived meanwhile
+            self.call(lambda now: self.core.fetch_failed(oid, "arrived twice", now))
+            return
+        try:
+            self._peers.pull(source, oid, self.arena.view[offset : offset + source.size])
+        except (OSError, wire.ConnectionClosed, LookupError) as exc:
+            fetcher.abort(oid)
+            why = f"could not be pulled from agent {source.agent_id} at {source.address}: {exc}"
+            log.warning("object %s %s", oid, why)
+            self.call(lambda now: self.core.fetch_failed(oid, why, now))
+            return
+        self.call(lambda now: self.core.fetch_done(oid))
+        fetcher.seal(oid)
+
+    # --- sockets -----------------------------------------------------------------------------
+    def _accept(self, listener: socket.socket, unix: bool) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            if not unix:
+                tune(sock)
+            conn = _Conn(self, sock, unix)
+            self._conns.add(conn)
+            threading.Thread(target=conn.run, name="store-conn", daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.call(self.core.tick)
+
+    def serve_pull(
+        self,
+        client: str,
+        msg: w.Pull,
+        send_raw: Callable[[w.PullReply, ArenaSource | FileSource | None], None],
+    ) -> None:
+        """Send one object to a remote reader, from the arena or from its spill file."""
+        with self._lock:
+            source = self.core.open_pull(client, msg.object_id)
+        if source is None:  # being written or restored here: wait until it is readable
+            found = self._fetcher_get(msg.object_id)
+            if found.error:
+                source = found.error
+            else:
+                with self._lock:
+                    source = self.core.open_pull(client, msg.object_id)
+                self.call(lambda now: self.core.release(self._fetcher_id(), [msg.object_id], now))
+                if source is None:
+                    source = f"object {msg.object_id} is not readable here"
+        if isinstance(source, str):
+            send_raw(w.PullReply(msg.request_id, msg.object_id, 0, source), None)
+            return
+        try:
+            send_raw(w.PullReply(msg.request_id, msg.object_id, source.size), source)
+        finally:
+            oid = msg.object_id
+            self.call(lambda now: self.core.end_pull(client, oid, source, now))
+
+    def _fetcher_id(self) -> str:
+        assert self._fetcher is not None
+        return self._fetcher.client
+
+    def _fetcher_get(self, object_id: str) -> w.FoundObject:
+        assert self._fetcher is not None
+        return self._fetcher.get([w.GetItem(object_id)])[0]
+
+
+class LocalClient(ObjectAccess):
+    """A client of a store in this very process (no socket)."""
+
+    def __init__(self, service: StoreService, name: str) -> None:
+        super().__init__(name)
+        self.service = service
+        self.client = service.register(f"local-{name}", self._deliver_event)
+        self.store_id = service.store_id
+        self.agent_id = service.agent_id
+        self.address = service.address
+        assert service.arena is not None
+        self.view = service.arena.view
+
+    def _deliver_event(self, event: w.StoreEvent) -> None:
+        if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats)):
+            self.deliver(event)
+
+    def _send(self, message: w.StoreCall) -> None:
+        self.service.handle(self.client, message)
+
+    def _release_now(self, object_ids: list[str]) -> None:
+        self.service.call(lambda now: self.service.core.release(self.client, object_ids, now))
+
+    def location(self, size: int) -> w.ObjectLocation:
+        return w.ObjectLocation(
+            self.service.store_id, self.service.agent_id, self.service.address, size
+        )
+
+    def close(self) -> None:
+        super().close()
+        self.service.unregister(self.client)
+
+
+class _Conn:
+    """One client connection (unix or TCP), served on a thread of its own."""
+
+    def __init__(self, service: StoreService, sock: socket.socket, unix: bool) -> None:
+        self.service = service
+        self.sock = sock
+        self.unix = unix
+        self.client = ""
+        self._send_lock = threading.Lock()
+
+    def deliver(self, event: w.StoreEvent) -> None:
+        try:
+            with self._send_lock:
+                wire.send(self.sock, [event])
+        except OSError:
+            self.close()
+
+    def send_raw(self, head: w.PullReply, source: ArenaSource | FileSource | None) -> None:
+        service = self.service
+        assert service.arena is not None
+        with self._send_lock:
+            wire.send(self.sock, [head])
+            if isinstance(source, FileSource):
+                with open(service.spill_path(head.object_id), "rb") as f:
+                    sent = 0
+                    while sent < source.size:
+                        n = os.sendfile(self.sock.fileno(), f.fileno(), sent, source.size - sent)
+                        if n == 0:
+                            raise OSError("spill file ended early")
+                        sent += n
+            elif source is not None:
+                view = service.arena.view[source.offset : source.offset + source.size]
+                self.sock.sendall(view)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def run(self) -> None:
+        service = self.service
+        codec = wire.server_codec()
+        try:
+            name = self._handshake(codec)
+            self.client = service.register(name, self.deliver)
+            while True:
+                messages, _ = wire.receive(self.sock, codec)
+                for msg in messages:
+                    if isinstance(msg, w.Pull):
+                        service.serve_pull(self.client, msg, self.send_raw)
+                    elif isinstance(msg, w.Push):
+                        self._receive_push(msg)
+                    else:
+                        service.handle(self.client, msg)
+        except (OSError, wire.ConnectionClosed) as exc:
+            log.debug("store connection %s ended: %s", self.client or "?", exc)
+        except Exception:
+            log.exception("store connection %s failed", self.client or "?")
+        finally:
+            service._conns.discard(self)
+            if self.client:
+                service.unregister(self.client)
+            self.sock.close()
+
+    def _handshake(self, codec: Codec[w.StoreCall]) -> str:
+        service = self.service
+        nonce = secrets.token_hex(16)
+        wire.send(self.sock, [w.Challenge(nonce, service.store_id)])
+        messages, _ = wire.receive(self.sock, codec)
+        hello = messages[0] if len(messages) == 1 else None
+        if not isinstance(hello, w.Hello):
+            raise wire.ConnectionClosed("first message must be Hello")
+        keys = [service.secret] + ([service.token] if self.unix else [])
+        ok = wire.proven(keys, nonce, hello.proof)
+        if not ok and not service.secret:  # a cluster without a secret (loopback only)
+            ok = hmac.compare_digest(wire.proof("", nonce), hello.proof)
+        if not ok:
+            log.warning("object store refused a client (%s): wrong proof", hello.name)
+            raise wire.ConnectionClosed("wrong proof")
+        assert service.arena is not None
+        welcome = w.Welcome(
+            service.store_id, service.agent_id, service.address, service.core.capacity
+        )
+        fds = [service.arena.fd] if hello.want_fd and self.unix else None
+        wire.send(self.sock, [welcome], fds)
+        return hello.name[:64] or "client"
+
+    def _receive_push(self, msg: w.Push) -> None:
+        """A new primary object from a remote producer: allocate, then read its bytes into the
+        arena (answered ``Created`` first, so the producer sends bytes only when there is room)."""
+        service = self.service
+        fetcher = service._fetcher
+        assert fetcher is not None and service.arena is not None
+        try:
+            offset = fetcher.create(msg.object_id, msg.size, primary=True)
+        except Exception as exc:
+            self.deliver(w.CreateFailed(msg.request_id, str(exc)))
+            return
+        self.deliver(
+            w.Created(msg.request_id, offset if offset is not None else -1, offset is None)
+        )
+        if offset is None:
+            return
+        try:
+            wire.recv_into(self.sock, service.arena.view[offset : offset + msg.size])
+        except BaseException:
+            fetcher.abort(msg.object_id)
+            raise
+        fetcher.seal(msg.object_id)
+        self.deliver(w.Pushed(msg.request_id))
+
+
+class _PeerPool:
+    """Idle TCP connections to other stores, by address (for fetches)."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self._idle: dict[str, list[socket.socket]] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def pull(self, source: w.ObjectLocation, object_id: str, dst: memoryview) -> None:
+        sock = self._take(source.address)
+        try:
+            wire.send(sock, [w.Pull(next(self._ids), object_id)])
+            messages, _ = wire.receive(sock, wire.client_codec())
+            reply = messages[0] if messages else None
+            if not isinstance(reply, w.PullReply):
+                raise wire.ConnectionClosed(f"unexpected answer {type(reply).__name__}")
+            if reply.error:
+                raise LookupError(reply.error)
+            if reply.size != dst.nbytes:
+                raise wire.ConnectionClosed(f"size {reply.size} != expected {dst.nbytes}")
+            wire.recv_into(sock, dst)
+        except BaseException:
+            sock.close()
+            raise
+        with self._lock:
+            self._idle.setdefault(source.address, []).append(sock)
+
+    def _take(self, address: str) -> socket.socket:
+        with self._lock:
+            idle = self._idle.get(address)
+            if idle:
+                return idle.pop()
+        return connect_tcp(address, self.secret, "agent")[0]
+
+    def close(self) -> None:
+        with self._lock:
+            socks = [s for group in self._idle.values() for s in group]
+            self._idle.clear()
+        for sock in socks:
+            sock.close()
