@@ -56,9 +56,13 @@ class BareFramework:
         self.events: list[Any] = []
         self.closed = asyncio.Event()
         self.conn: Connection | None = None
+        self.credential = ""
 
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
         self.events.extend(messages)
+        for msg in messages:
+            if isinstance(msg, m.Subscribed) and msg.credential:
+                self.credential = msg.credential
 
     def on_closed(self, conn: Connection, reason: str) -> None:
         self.closed.set()
@@ -71,11 +75,15 @@ class BareFramework:
         role: str = "*",
         framework_id: str | None = None,
         failover_timeout: float = 0.0,
+        credential: str = "",
     ) -> None:
+        """``credential``: this framework's own (none: the master issues one, kept in
+        :attr:`credential` once ``Subscribed`` arrives, for re-subscribing)."""
         self.conn = await ws.connect(f"{url}/api/v1/scheduler", codec.scheduler_side(), secret)
         self.conn.receiver = self
         self.conn.start_reading()
-        self.conn.send(m.Subscribe(name, role, framework_id, failover_timeout))
+        self.credential = credential
+        self.conn.send(m.Subscribe(name, role, framework_id, failover_timeout, credential))
 
     async def first(self, kind: type, timeout: float = 20.0) -> Any:
         async with asyncio.timeout(timeout):

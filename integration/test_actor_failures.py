@@ -184,6 +184,18 @@ def _state() -> dict:
     return backend_mod.current().cluster_state()
 
 
+def test_default_actors_hold_no_cpu(slots):
+    """Placed where 1 CPU is free, a default actor's executor then holds nothing: the CPUs
+    stay free for tasks (as Ray's), and /state lists its executor holding nothing."""
+    wait_for(lambda: rt.available_resources().get("CPU") == 2.0, 30, "both CPUs free")
+    actors = [Counter.remote() for _ in range(3)]
+    pids = rt.get([a.pid.remote() for a in actors], timeout=60)
+    assert len(set(pids)) == 3
+    assert rt.available_resources()["CPU"] == 2.0
+    held = [e["resources"] for e in _state()["executors"]]
+    assert held.count({}) >= 3, held
+
+
 def test_unschedulable_actor_fails_at_once(slots):
     with pytest.raises(rt.UnschedulableError):
         Counter.options(resources={"slot": 5}).remote()

@@ -608,3 +608,73 @@ def test_state_and_status_show_actors(cluster):
         30,
         "the dead actor in /state",
     )
+
+
+def test_result_of_an_actor_made_in_a_finished_task_stays(cluster):
+    """Ray: test_actor_exit_from_task (the actor is out of scope when the task ends; its call
+    still answers)."""
+
+    @rt.remote
+    def f():
+        a = Counter.remote(41)
+        return [a.incr.remote()]
+
+    x = rt.get(f.remote(), timeout=60)[0]
+    assert rt.get(x, timeout=60) == 42
+
+
+def test_async_actor_concurrency_above_the_recursion_limit(cluster):
+    """Ray: test_asyncio_actor_high_concurrency (and calls beyond max_concurrency wait)."""
+    import sys
+
+    @rt.remote
+    class AsyncConcurrencyBatcher:
+        def __init__(self, batch_size):
+            self.batch = []
+            self.event = asyncio.Event()
+            self.batch_size = batch_size
+
+        async def add(self, x):
+            self.batch.append(x)
+            if len(self.batch) >= self.batch_size:
+                self.event.set()
+            else:
+                await self.event.wait()
+            return sorted(self.batch)
+
+    batch_size = sys.getrecursionlimit() * 4
+    actor = AsyncConcurrencyBatcher.options(max_concurrency=batch_size * 2).remote(batch_size)
+    result = rt.get([actor.add.remote(i) for i in range(batch_size)], timeout=120)
+    assert result[0] == list(range(batch_size))
+    assert result[-1] == list(range(batch_size))
+    # with room for 2 at once, a batch of 3 waits for ever: the third never starts
+    small = AsyncConcurrencyBatcher.options(max_concurrency=2).remote(3)
+    refs = [small.add.remote(i) for i in range(3)]
+    ready, _ = rt.wait(refs, num_returns=1, timeout=1.0)
+    assert ready == []
+    rt.kill(small)
+
+
+def test_cancel_actor_calls(cluster):
+    @rt.remote
+    class Slow:
+        async def wait(self):
+            await asyncio.sleep(60)
+
+        def ping(self):
+            return "pong"
+
+    s = Slow.remote()
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    running = s.wait.remote()
+    rt.cancel(running)  # cancelled on the actor's loop (or before it started)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(running, timeout=30)
+    assert rt.get(s.ping.remote(), timeout=30) == "pong"
+    # a call still waiting in the driver for its argument; the caller's next call goes on
+    c = Counter.remote()
+    waiting = c.incr.remote(slow_value.remote(5, 30))
+    rt.cancel(waiting)
+    with pytest.raises(rt.TaskCancelledError):
+        rt.get(waiting, timeout=30)
+    assert rt.get(c.incr.remote(), timeout=30) == 1

@@ -381,7 +381,7 @@ def test_framework_failover_timeout(tmp_path, back_in_time):
         fw.conn.close("gone for a while")
         if back_in_time:
             again = BareFramework()
-            await again.subscribe(master.url, "failing-over", None, "*", fid, 3.0)
+            await again.subscribe(master.url, "failing-over", None, "*", fid, 3.0, fw.credential)
             await again.first(m.Subscribed)
             await asyncio.sleep(4.0)  # longer than the failover timeout: nothing may go
             assert [e["executor_id"] for e in master.state()["executors"]] == ["e1"]

@@ -70,7 +70,7 @@ def test_reconciliation_after_a_master_restart(tmp_path):
         new_master = start_master(tmp_path, port=port, name="master2")
         masters.append(new_master)
         back = BareFramework()
-        await back.subscribe(new_master.url, "reconciling", None, "*", fid, 60.0)
+        await back.subscribe(new_master.url, "reconciling", None, "*", fid, 60.0, fw.credential)
         await back.first(m.Subscribed)
         # it holds "keep", and "launch-lost", whose launch the old master never carried out
         held = [m.ExecutorRef(offer.agent_id, "keep"), m.ExecutorRef(offer.agent_id, "launch-lost")]

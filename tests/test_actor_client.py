@@ -14,10 +14,10 @@ from pymesos_rt.client.actor import ActorOptions, _binder, _method_table, method
 from pymesos_rt.protocol.resources import Resources
 
 
-def test_default_actor_needs_a_cpu_to_place_and_holds_almost_none():
+def test_default_actor_needs_a_cpu_to_place_and_holds_nothing():
     opts = ActorOptions()
     assert opts.placement() == Resources(cpus=1)
-    assert opts.shape() == Resources(cpus=0.01)
+    assert opts.shape() == Resources()
     two = ActorOptions(num_cpus=2, memory="1GiB", resources={"slot": 1})
     assert two.placement() == two.shape() == Resources(cpus=2, mem=1024, slot=1)
     assert ActorOptions(num_cpus=0).placement() == Resources(cpus=0)

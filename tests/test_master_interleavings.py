@@ -60,7 +60,9 @@ class Framework:
 
     def subscribe(self) -> list[Any]:
         refs = [m.ExecutorRef(a, e) for e, a in sorted(self.executors.items())]
-        return [m.Subscribe(self.framework_id, "*", self.framework_id, 3600.0), m.Reconcile(refs)]
+        credential = f"secret-of-{self.framework_id}"  # the same at every re-subscription
+        subscribe = m.Subscribe(self.framework_id, "*", self.framework_id, 3600.0, credential)
+        return [subscribe, m.Reconcile(refs)]
 
 
 class World:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pymesos_rt.master.allocator import RandomAllocator
+from pymesos_rt.master.identity import digest
 from pymesos_rt.master.records import Close, MasterConfig, Send
 from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
@@ -19,6 +20,7 @@ from pymesos_rt.protocol.states import ExecutorState
 R = Resources
 CMD = m.CommandInfo(["python", "-m", "pymesos_rt.executor"])
 AGENT_RES = R(cpus=4, mem=4096)
+FW1 = digest("secret-of-fw1")  # what agents are told with each launch of fw1 (identity.py)
 
 
 def launch(eid: str, **res: float) -> m.ExecutorLaunch:
@@ -84,10 +86,12 @@ def make_master(**config) -> MasterState:
 
 
 def register_agent(ms, conn="a1", agent_id="ag1", host="host-a", res=AGENT_RES, now=0.0, **kw):
+    kw.setdefault("credential", f"secret-of-{agent_id}")  # the same at every re-registration
     return ms.on_agent_call(conn, m.RegisterAgent(host, res, agent_id, **kw), now)
 
 
 def subscribe(ms, conn, fw_id, now=0.0, **kw):
+    kw.setdefault("credential", f"secret-of-{fw_id}")  # the same at every re-subscription
     return ms.on_framework_call(conn, m.Subscribe(f"app-{fw_id}", framework_id=fw_id, **kw), now)
 
 
@@ -130,8 +134,8 @@ def test_seed_offer_example():
 
     e1, e2 = launch("e1", cpus=2, mem=1024), launch("e2", cpus=1, mem=2048)
     assert ms.on_framework_call("f1", m.Accept(["M-O1"], [e1, e2]), 1.0) == [
-        Send("a1", m.LaunchExecutor("fw1", e1)),
-        Send("a1", m.LaunchExecutor("fw1", e2)),
+        Send("a1", m.LaunchExecutor("fw1", e1, FW1)),
+        Send("a1", m.LaunchExecutor("fw1", e2, FW1)),
     ]
 
     assert ms.allocate(2.0) == [Send("f2", offers_msg(("M-O2", "fw2", R(cpus=1, mem=1024))))]
@@ -290,7 +294,7 @@ def test_launch_that_does_not_fit_is_an_error_and_the_rest_launches(ms):
     )
     why = "launch big (cpus:2;mem:1024) does not fit offer (cpus:1;mem:3072)"
     assert effects == [
-        Send("a1", m.LaunchExecutor("fw1", ok)),
+        Send("a1", m.LaunchExecutor("fw1", ok, FW1)),
         Send("f1", m.Error(why)),
         Send("f1", refused("fw1", "big", why, "ag1")),
     ]
@@ -300,12 +304,13 @@ def test_launch_that_does_not_fit_is_an_error_and_the_rest_launches(ms):
     assert ms.allocate(6.0) == [Send("f1", offers_msg(("M-O2", "fw1", R(cpus=1, mem=3072))))]
 
 
-def test_launch_of_empty_resources_is_an_error(ms):
+def test_launch_holding_nothing_is_accepted_and_takes_nothing(ms):
+    """An actor without num_cpus holds nothing while it lives (Ray's default actor)."""
     ms.allocate(1.0)
     effects = ms.on_framework_call("f1", m.Accept(["M-O1"], [launch("e0")]), 1.0)
-    why = "launch e0 ((none)) does not fit offer (cpus:4;mem:4096)"
-    assert effects == [Send("f1", m.Error(why)), Send("f1", refused("fw1", "e0", why, "ag1"))]
-    assert ms.executors == {}
+    assert [type(e.message) for e in effects if isinstance(e, Send)] == [m.LaunchExecutor]
+    assert ms.executors[("fw1", "e0")].resources == R()
+    assert ms.used_total == R()
 
 
 def test_launch_of_negative_resources_is_an_error(ms):
@@ -575,7 +580,7 @@ def test_re_subscribing_on_a_new_connection_closes_the_old(ms):
 
 def test_subscribe_without_an_id_gets_a_new_one():
     ms = make_master()
-    effects = ms.on_framework_call("f1", m.Subscribe("app"), 0.0)
+    effects = ms.on_framework_call("f1", m.Subscribe("app", credential="mine"), 0.0)
     (fw_id,) = ms.frameworks
     assert fw_id.startswith("fw-")
     assert effects == [Send("f1", m.Subscribed(fw_id, "M")), Send("f1", cluster())]

@@ -319,3 +319,12 @@ def test_random_operations_keep_every_invariant():
             s.restored(oid, True, now)
     s.delete(list(s.core.entries), now)
     assert s.core.entries == {} and s.core.stats().used == 0
+
+
+def test_prefill_backs_the_arena_ahead_of_writers_up_to_a_limit():
+    s = Store(capacity=4 * MIB)
+    assert s.prefill(2 * MIB) == [Populate(MIB)]
+    assert s.prefill(2 * MIB) == [Populate(2 * MIB)]
+    assert s.prefill(2 * MIB) == []
+    effects = s.new("w", "a", MIB)  # inside what is backed already: nothing to populate
+    assert not any(isinstance(e, Populate) for e in effects)

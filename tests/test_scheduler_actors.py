@@ -35,7 +35,7 @@ from pymesos_rt.scheduler.state import SchedulerState
 
 R = Resources
 PLACE = R(cpus=1)  # a default actor needs 1 CPU free to be placed...
-HOLD = R(cpus=0.01)  # ...and its executor holds 0.01 CPU
+HOLD = R()  # ...and its executor holds nothing
 
 
 class Checked(SchedulerState):
@@ -154,13 +154,13 @@ def test_actor_transitions_are_a_table():
 # --- placement and sending --------------------------------------------------------------------
 
 
-def test_default_actor_needs_one_cpu_free_and_holds_almost_none():
+def test_default_actor_needs_one_cpu_free_and_holds_nothing():
     s = make()
     s.tick(0.0)  # nothing to run: SUPPRESS
     assert new_actor(s) == [SetSuppressed(False)]  # REVIVE: the actor wants an executor
     # half a CPU free cannot place it
     assert s.offers([offer("O1", R(cpus=0.5))], 1.0) == [DeclineOffers(["O1"], 1.0)]
-    # one CPU can, and it holds 0.01 of it; the rest of the offer stays free for others
+    # one CPU can, and it holds none of it: the offer stays free for others
     assert s.offers([offer("O2", R(cpus=1, mem=100))], 2.0) == [
         LaunchExecutors("ag1", ["O2"], [("p-e1", HOLD)], 5.0),
         SetSuppressed(True),
@@ -462,3 +462,14 @@ def test_actor_created_in_an_executor_is_held_by_it():
     assert ActorEnded("A", []) in effects
     assert s.actors.actors["A"].state is ActorState.DEAD
     assert "A" not in s.actors.waiting
+
+
+def test_only_the_last_dead_actors_are_remembered(monkeypatch):
+    monkeypatch.setattr("pymesos_rt.scheduler.actors.MAX_DEAD_KEPT", 2)
+    s = make()
+    for aid in ("A", "B", "C"):
+        new_actor(s, aid, holder="p-e9")
+        s.actors.kill(aid, True, 1.0)
+    assert set(s.actors.actors) == {"B", "C"}
+    late = call(s, "t1", "A")
+    assert late[0].kind == "actor_died" and "dead, or unknown" in late[0].message

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -52,7 +53,9 @@ class Agent:
         resources = gpus.with_gpus(resources, devices)
         if devices:
             log.info("GPUs %s offered as gpus:%d", devices, len(devices))
-        self.core = core.AgentState(hostname, resources, containerizer.name, config)
+        # the agent's own credential: only it can re-register with the id the master gives it
+        credential = secrets.token_urlsafe(32)
+        self.core = core.AgentState(hostname, resources, containerizer.name, config, credential)
         self.work_dir = work_dir
         # the node's object store (started with the agent; its arena is not offered as memory)
         self.store = StoreService(

@@ -49,6 +49,7 @@ class ExecutorRun:
     resources: Resources
     state: ExecutorState = ExecutorState.STAGING
     stopping: bool = False
+    framework_digest: str = ""  # from its LaunchExecutor; reported when re-registering
 
 
 @dataclass
@@ -69,9 +70,17 @@ class _Pending:
 
 class AgentState:
     def __init__(
-        self, hostname: str, resources: Resources, isolation: str, config: AgentConfig | None = None
+        self,
+        hostname: str,
+        resources: Resources,
+        isolation: str,
+        config: AgentConfig | None = None,
+        credential: str = "",
     ) -> None:
+        """``credential``: this agent's own secret, proving its id when it re-registers (none:
+        the master issues one at the first registration)."""
         self.hostname = hostname
+        self.credential = credential
         self.resources = resources
         self.isolation = isolation
         self.config = config or AgentConfig()
@@ -89,27 +98,26 @@ class AgentState:
         """A (new) connection to a master: register, reporting running executors."""
         self.registered = False
         records = [
-            m.ExecutorRecord(run.framework_id, run.executor_id, run.resources)
+            m.ExecutorRecord(run.framework_id, run.executor_id, run.resources, run.framework_digest)
             for run in self.executors.values()
             if not run.state.terminal
         ]
-        return [
-            ToMaster(
-                m.RegisterAgent(
-                    self.hostname,
-                    self.resources,
-                    self.agent_id,
-                    records,
-                    self.isolation,
-                    self.object_address,
-                )
-            )
-        ]
+        register = m.RegisterAgent(
+            self.hostname,
+            self.resources,
+            self.agent_id,
+            records,
+            self.isolation,
+            self.object_address,
+            self.credential,
+        )
+        return [ToMaster(register)]
 
     def on_master_event(self, event: m.AgentEvent, now: float) -> list[Effect]:
         match event:
             case m.AgentRegistered():
                 self.agent_id = event.agent_id
+                self.credential = event.credential or self.credential
                 self.registered = True
                 self._last_heartbeat = now  # registering counts as contact
                 effects: list[Effect] = []
@@ -121,7 +129,9 @@ class AgentState:
                 key = (event.framework_id, event.launch.executor_id)
                 if key in self.executors:
                     return []  # duplicate launch
-                self.executors[key] = ExecutorRun(key[0], key[1], event.launch.resources)
+                self.executors[key] = ExecutorRun(
+                    key[0], key[1], event.launch.resources, framework_digest=event.framework_digest
+                )
                 return [StartProcess(key[0], key[1], event.launch.resources, event.launch.command)]
             case m.StopExecutor():
                 return self._stop(event.framework_id, event.executor_id)

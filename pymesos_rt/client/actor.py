@@ -8,7 +8,7 @@ Ray user knows (``rt.method``, ``rt.get_actor``, ``rt.kill``, ``rt.exit_actor``)
   them with ``num_returns`` > 1, None with 0). Handles pickle (into tasks' arguments and
   other actors); see ``client/handles.py`` for how they keep their actor alive.
 - Resources: an actor without ``num_cpus`` needs 1 CPU free to be placed but its executor holds
-  0.01 CPU (no cpu quota, the smallest share), as Ray's default actor needs 1 CPU to schedule
+  none (no cpu quota, the smallest cpu share), as Ray's default actor needs 1 CPU to schedule
   and 0 to run; with ``num_cpus=N`` it needs and holds N. ``memory`` and ``resources`` are
   needed and held alike (``memory`` is the executor's memory limit).
 - The graceful stop method is ``handle.__rt_terminate__.remote()`` (``__ray_terminate__`` is
@@ -46,7 +46,6 @@ _BUILTIN = {
     "__ray_ready__": READY,
 }
 DEFAULT_ASYNC_CONCURRENCY = 1000
-IDLE_ACTOR_CPUS = 0.01  # what an actor without num_cpus holds while it lives
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +102,10 @@ class ActorOptions:
         return Resources({CPUS: cpus, **self._common()})
 
     def shape(self) -> Resources:
-        """What the actor's executor holds while it lives."""
-        cpus = IDLE_ACTOR_CPUS if self.num_cpus is None else float(self.num_cpus)
-        shape = Resources({CPUS: max(cpus, IDLE_ACTOR_CPUS), **self._common()})
-        return shape
+        """What the actor's executor holds while it lives: without ``num_cpus``, no CPU (as
+        Ray's default actor); it may hold nothing at all."""
+        cpus = 0.0 if self.num_cpus is None else float(self.num_cpus)
+        return Resources({CPUS: cpus, **self._common()})
 
     def merged(self, **overrides: Any) -> ActorOptions:
         unknown = set(overrides) - _OPTION_NAMES

@@ -87,7 +87,8 @@ class ActorHost:
         )
         if self.is_async:
             self._loop = asyncio.new_event_loop()
-            self._sem: asyncio.Semaphore | None = None
+            self._active = 0  # calls started on the loop and not answered
+            self._waiting: dict[str, m.CallMethod] = {}  # beyond max_concurrency, in order
             threading.Thread(target=self._loop_main, name="actor-loop", daemon=True).start()
         else:
             self._threads = 0
@@ -105,7 +106,9 @@ class ActorHost:
             self._loop.call_soon_threadsafe(self._drain)
 
     def queued(self) -> int:
-        """Calls waiting here (their results may share frames)."""
+        """Calls here besides the one answering now (their results may share frames)."""
+        if self.is_async:
+            return len(self._queue) + len(self._waiting) + max(0, self._active - 1)
         return len(self._queue)
 
     def cancel(self, task_id: str) -> bool:
@@ -121,7 +124,15 @@ class ActorHost:
         if running is not None:
             self._loop.call_soon_threadsafe(running.cancel)
             return True
+        if self.is_async and task_id in self._waiting:
+            self._loop.call_soon_threadsafe(self._cancel_waiting, task_id)
+            return True
         return False
+
+    def _cancel_waiting(self, task_id: str) -> None:
+        call = self._waiting.pop(task_id, None)
+        if call is not None:
+            self._report_cancelled(call)
 
     def run_exit_handlers(self) -> None:
         """The process is told to stop (all handles gone): run the exit handlers first."""
@@ -190,7 +201,6 @@ class ActorHost:
     # --- async actors --------------------------------------------------------------------
     def _loop_main(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._sem = asyncio.Semaphore(self.concurrency)
         self._loop.call_soon(self._drain)
         self._loop.run_forever()
 
@@ -203,20 +213,56 @@ class ActorHost:
                 self._construct(item)
                 self._constructed = True
             else:
-                task = self._loop.create_task(self._run_async(item))
-                self._running[item.task_id] = task
+                self._waiting[item.task_id] = item
+        self._fill()
 
-    async def _run_async(self, call: m.CallMethod) -> None:
-        assert self._sem is not None
+    def _fill(self) -> None:
+        """Start waiting calls while fewer than ``max_concurrency`` run (a loop, not a
+        recursion: calls that never wait end inside ``_begin``)."""
+        while self._waiting and self._active < self.concurrency:
+            task_id = next(iter(self._waiting))
+            self._begin(self._waiting.pop(task_id))
+
+    def _begin(self, call: m.CallMethod) -> None:
+        """Start a call on the loop's thread: run it up to its first ``await`` that waits; a
+        call that never waits answers at once, without a task of its own."""
+        self._active += 1
         started = time.perf_counter()
+        output.current.task_id = call.task_id
         try:
-            async with self._sem:
-                output.current.task_id = call.task_id
-                fn = self._method(call)
-                args, kwargs = self._arguments(call)
-                result = fn(*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+            fn = self._method(call)
+            args, kwargs = self._arguments(call)
+            result = fn(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                try:
+                    first = result.send(None)
+                except StopIteration as stop:
+                    result = stop.value
+                else:
+                    task = self._loop.create_task(
+                        self._run_async(call, _Continue(result, first), started)
+                    )
+                    self._running[call.task_id] = task
+                    return
+            elif inspect.isawaitable(result):
+                task = self._loop.create_task(self._run_async(call, result, started))
+                self._running[call.task_id] = task
+                return
+        except ActorExit as exit_:
+            self._exit(str(exit_) or "rt.exit_actor() was called")
+            return
+        except BaseException as exc:
+            output.current.task_id = None
+            self._active -= 1
+            self._fail(call, exc, started)
+            return
+        output.current.task_id = None
+        self._active -= 1
+        self._done(call, result, started)
+
+    async def _run_async(self, call: m.CallMethod, pending: Any, started: float) -> None:
+        try:
+            result = await pending
         except ActorExit as exit_:
             self._exit(str(exit_) or "rt.exit_actor() was called")
             return
@@ -229,6 +275,8 @@ class ActorHost:
         finally:
             self._running.pop(call.task_id, None)
             output.current.task_id = None
+            self._active -= 1
+            self._fill()
         self._done(call, result, started)
 
     # --- both ----------------------------------------------------------------------------
@@ -323,6 +371,35 @@ class ActorHost:
         self.run_exit_handlers()
         self._leave()
         os._exit(0)
+
+
+class _Continue:
+    """Awaits the rest of a coroutine that :meth:`ActorHost._begin` started by hand: hands the
+    task that runs it whatever the coroutine waits on, and forwards what the task sends or
+    throws back (cancellation)."""
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        pending = self.first
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                self.coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    pending = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                pending = self.coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class _ConstructorFailed(Exception):

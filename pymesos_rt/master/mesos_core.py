@@ -122,8 +122,13 @@ class MesosMaster:
             old.conn, old.stream_id, old.info, old.last_heartbeat = conn, stream_id, info, now
         self._by_conn[conn] = fw_id
         self._by_stream[stream_id] = fw_id
+        # until issue 13 maps HTTP Basic secrets onto framework credentials, a Mesos framework
+        # is as strong as its principal (master/identity.py)
+        credential = f"mesos-principal:{info.principal or ''}"
         caps = [c.type for c in info.capabilities]  # GPU_RESOURCES: offered GPU agents
-        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0, caps)
+        internal = m.Subscribe(
+            info.name, role, fw_id, info.failover_timeout or 0.0, credential, caps
+        )
         log.info("Mesos framework %s (%s, user %r) subscribed", fw_id, info.name, info.user)
         return stream_id, self.state.on_framework_call(conn, internal, now)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
+from pymesos_rt.master.identity import Identities, Refused
 from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.master.records import (
@@ -68,6 +69,7 @@ class MasterState(Registry):
         self._reclaiming: dict[str, float] = {}  # framework -> when it was last asked
         self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
         self._offer_seq = itertools.count(1)
+        self.identity = Identities()  # credentials of frameworks and agents (identity.py)
 
     # --- framework channel -------------------------------------------------------------------
     def on_framework_call(self, conn: str, call: m.SchedulerCall, now: float) -> list[Effect]:
@@ -128,6 +130,10 @@ class MasterState(Registry):
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
         fw_id = call.framework_id or new_id("fw")
+        verdict = self.identity.subscribe(fw_id, call.credential, new=call.framework_id is None)
+        if isinstance(verdict, Refused):
+            log.warning("refused a subscription as framework %s: %s", fw_id, verdict.reason)
+            return [Send(conn, m.Error(verdict.reason)), Close(conn, verdict.reason)]
         existing = self.frameworks.get(fw_id)
         effects: list[Effect] = []
         if existing is not None:
@@ -150,7 +156,7 @@ class MasterState(Registry):
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
         self.allocator.set_gpu_capable(fw_id, m.GPU_RESOURCES in call.capabilities)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
-        effects.append(Send(conn, m.Subscribed(fw_id, self.master_id)))
+        effects.append(Send(conn, m.Subscribed(fw_id, self.master_id, verdict.issued)))
         effects.append(Send(conn, self._cluster_message()))
         return effects
 
@@ -189,9 +195,10 @@ class MasterState(Registry):
             if key in self.executors:
                 effects.append(Send(fw.conn, m.Error(f"executor id {launch.executor_id} is taken")))  # type: ignore[arg-type]
                 continue
+            # a launch may hold nothing: an actor without num_cpus holds no resources while
+            # it lives, as Ray's default actor (its framework placed it where 1 CPU was free)
             if (
                 not launch.resources.fits(available)
-                or launch.resources.is_empty()
                 or not launch.resources.is_nonnegative()  # would grow what is left
             ):
                 why = (
@@ -209,7 +216,8 @@ class MasterState(Registry):
                 fw.known.add(launch.executor_id)
             fw.hungry_since = now  # it got something it could use
             if agent.conn is not None:
-                effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch)))
+                digest = self.identity.digest_of(fw.framework_id)
+                effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch, digest)))
         if not available.is_empty():
             self.allocator.recover(fw.framework_id, agent_id, available, now, call.refuse_seconds)
         return [e for e in effects if not (isinstance(e, Send) and e.conn is None)]
@@ -278,6 +286,10 @@ class MasterState(Registry):
 
     def _register_agent(self, conn: str, call: m.RegisterAgent, now: float) -> list[Effect]:
         agent_id = call.agent_id or new_id("agent")
+        verdict = self.identity.register_agent(agent_id, call.credential)
+        if isinstance(verdict, Refused):
+            log.warning("refused a registration as agent %s: %s", agent_id, verdict.reason)
+            return [Close(conn, verdict.reason)]
         effects: list[Effect] = []
         old = self.agents.get(agent_id)
         if old is not None:
@@ -297,6 +309,7 @@ class MasterState(Registry):
         self._conns[conn] = ("agent", agent_id)
         used: dict[str, Resources] = {}
         orphans: list[Effect] = []  # executors their framework says it does not hold
+        effects += self._vouch(call.executors, now)
         for rec in call.executors:
             key = (rec.framework_id, rec.executor_id)
             if key in self.executors:  # reported by another agent too: the latest report wins
@@ -312,17 +325,36 @@ class MasterState(Registry):
             )
             used[rec.framework_id] = used.get(rec.framework_id, Resources()) + rec.resources
             fw = self.frameworks.get(rec.framework_id)
-            if fw is not None and fw.known is not None and rec.executor_id not in fw.known:
+            if (fw is not None and fw.known is not None and rec.executor_id not in fw.known) or (
+                rec.framework_digest
+                and rec.framework_digest != self.identity.digest_of(rec.framework_id)
+            ):
                 orphans += self._stop_orphan(conn, key)
         self.allocator.add_agent(agent_id, call.resources, used)
         log.info("agent %s (%s, %s) registered", agent_id, call.hostname, call.resources)
-        effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id)))
+        effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id, verdict.issued)))
         effects += orphans
         for fw_id, executor_id in sorted(self._unreconciled.pop(agent_id, set())):
             if (fw_id, executor_id) not in self.executors:
                 effects += self._reconciled_lost(
                     fw_id, agent_id, executor_id, "its agent does not run it"
                 )
+        return effects
+
+    def _vouch(self, records: list[m.ExecutorRecord], now: float) -> list[Effect]:
+        """Learn framework digests from an agent's report (``identity.py``); a framework that
+        claimed an id another digest is vouched for is evicted: removed, which stops what it
+        launched, before this agent's executors are added."""
+        effects: list[Effect] = []
+        for rec in records:
+            if self.identity.vouch(rec.framework_id, rec.framework_digest).evict:
+                fw = self.frameworks[rec.framework_id]
+                why = f"framework {rec.framework_id} belongs to another credential"
+                log.warning("evicting the claimant of framework %s: %s", rec.framework_id, why)
+                if fw.conn is not None:
+                    effects += [Send(fw.conn, m.Error(why)), Close(fw.conn, why)]
+                effects += self._remove_framework(rec.framework_id, now, "evicted")
+                self.identity.vouch(rec.framework_id, rec.framework_digest)
         return effects
 
     def _status_update(self, agent: AgentEntry, update: m.StatusUpdate, now: float) -> list[Effect]:
@@ -511,6 +543,7 @@ class MasterState(Registry):
             self._conns.pop(agent.conn, None)
             effects.append(Close(agent.conn, f"agent removed: {reason}"))
         self._forget_agent(agent_id)
+        self.identity.forget_agent(agent_id)
         self._agent_changed(agent_id)
         return effects
 
@@ -617,6 +650,7 @@ class MasterState(Registry):
             if agent is not None and agent.conn is not None:
                 notify.add(agent.conn)
         del self.frameworks[fw_id]
+        self.identity.forget_framework(fw_id)
         for conn in sorted(notify):
             effects.append(Send(conn, m.ShutdownFramework(fw_id)))
         self.allocator.remove_framework(fw_id)
@@ -635,7 +669,9 @@ class MasterState(Registry):
         return snapshot(self, query)
 
     def validate(self) -> None:
-        """The registry's invariants, and the dashboard's: one running job per framework."""
+        """The registry's invariants, the dashboard's (one running job per framework) and the
+        credentials' (``identity.py``)."""
         super().validate()
         self.jobs.validate()
+        self.identity.validate(set(self.frameworks), set(self.agents))
         assert set(self.jobs.active) == set(self.frameworks), (self.jobs.active, self.frameworks)

@@ -27,146 +27,48 @@ spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
 
 from __future__ import annotations
 
-import enum
 import itertools
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 
 from pymesos_rt.objects.allocator import Allocator, aligned
+from pymesos_rt.objects.records import (
+    TRANSITIONS,
+    ArenaSource,
+    DropSpill,
+    Effect,
+    Entry,
+    Fetch,
+    FileSource,
+    IllegalObjectTransition,
+    ObjState,
+    Populate,
+    Reply,
+    RestoreIn,
+    S,
+    Space,
+    SpillOut,
+    Waiting,
+)
 from pymesos_rt.protocol import objects as w
 
+__all__ = [
+    "TRANSITIONS",
+    "ArenaSource",
+    "DropSpill",
+    "Effect",
+    "Entry",
+    "Fetch",
+    "FileSource",
+    "IllegalObjectTransition",
+    "ObjState",
+    "Populate",
+    "Reply",
+    "RestoreIn",
+    "SpillOut",
+    "StoreCore",
+]
+
 SPILL_RETRY_S = 5.0
-
-
-class IllegalObjectTransition(ValueError):
-    """An object state change that :data:`TRANSITIONS` does not allow."""
-
-
-class ObjState(enum.StrEnum):
-    CREATED = "CREATED"  # a range is allocated; its writer is filling it
-    SEALED = "SEALED"  # complete and immutable: readable
-    SPILLING = "SPILLING"  # being written to the spill directory (still readable)
-    SPILLED = "SPILLED"  # only in the spill directory; no range in the arena
-    RESTORING = "RESTORING"  # being read back from the spill directory into a new range
-
-
-S = ObjState
-TRANSITIONS: dict[ObjState, frozenset[ObjState]] = {
-    S.CREATED: frozenset({S.SEALED}),
-    # a spill that fails, or finds the object pinned meanwhile, leaves it in the arena
-    S.SEALED: frozenset({S.SPILLING}),
-    S.SPILLING: frozenset({S.SPILLED, S.SEALED}),
-    S.SPILLED: frozenset({S.RESTORING}),
-    S.RESTORING: frozenset({S.SEALED, S.SPILLED}),
-}
-
-
-@dataclass(frozen=True)
-class Populate:
-    """Back the arena with memory up to ``upto`` bytes before anything else is done."""
-
-    upto: int
-
-
-@dataclass(frozen=True)
-class Reply:
-    client: str
-    event: w.Created | w.CreateFailed | w.Found
-
-
-@dataclass(frozen=True)
-class SpillOut:
-    """Write the object's range to its spill file, then call :meth:`StoreCore.spilled`."""
-
-    object_id: str
-    offset: int
-    size: int
-
-
-@dataclass(frozen=True)
-class RestoreIn:
-    """Read the object's spill file into its new range, then call :meth:`StoreCore.restored`."""
-
-    object_id: str
-    offset: int
-    size: int
-
-
-@dataclass(frozen=True)
-class DropSpill:
-    """Remove the object's spill file."""
-
-    object_id: str
-
-
-@dataclass(frozen=True)
-class Fetch:
-    """Pull the object from the store at ``source`` into this one (as a secondary copy):
-    ``create``, receive, ``seal``, :meth:`StoreCore.fetch_done`; or :meth:`fetch_failed`."""
-
-    object_id: str
-    source: w.ObjectLocation
-
-
-Effect = Populate | Reply | SpillOut | RestoreIn | DropSpill | Fetch
-
-
-@dataclass(slots=True)
-class Entry:
-    object_id: str
-    size: int
-    primary: bool
-    state: ObjState
-    offset: int | None
-    creator: str | None = None
-    pins: dict[str, int] = field(default_factory=dict)
-    doomed: bool = False
-    file_readers: int = 0  # pulls being served from the spill file
-    has_file: bool = False  # a spill file exists
-
-    def move(self, new: ObjState) -> None:
-        if new not in TRANSITIONS[self.state]:
-            raise IllegalObjectTransition(f"object {self.object_id}: {self.state} -> {new}")
-        self.state = new
-
-
-@dataclass(slots=True)
-class _Space:
-    """A create or a restore waiting for room in the arena."""
-
-    object_id: str
-    size: int
-    client: str = ""  # "" for a restore
-    request_id: int = 0
-    primary: bool = True
-    deadline: float = 0.0
-
-
-@dataclass(slots=True)
-class _GetWait:
-    client: str
-    request_id: int
-    order: list[str]
-    found: dict[str, w.FoundObject] = field(default_factory=dict)
-
-    def done(self) -> bool:
-        return len(self.found) == len(set(self.order))
-
-    def reply(self) -> Reply:
-        return Reply(self.client, w.Found(self.request_id, [self.found[o] for o in self.order]))
-
-
-@dataclass(frozen=True)
-class FileSource:
-    """Serve a pull from the spill file (pinned as a file reader until :meth:`end_pull`)."""
-
-    size: int
-
-
-@dataclass(frozen=True)
-class ArenaSource:
-    offset: int
-    size: int
 
 
 class StoreCore:
@@ -186,8 +88,8 @@ class StoreCore:
         self.populated = 0
         self.entries: dict[str, Entry] = {}
         self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
-        self._space: deque[_Space] = deque()
-        self._gets: dict[str, list[_GetWait]] = {}
+        self._space: deque[Space] = deque()
+        self._gets: dict[str, list[Waiting]] = {}
         self._client_pins: dict[str, dict[str, int]] = {}
         self._creating: dict[str, set[str]] = {}  # client -> objects it is writing
         self._fetching: set[str] = set()
@@ -220,7 +122,7 @@ class StoreCore:
                 f"({self.capacity} bytes); give the agent a larger --object-store-memory"
             )
             return [Reply(client, w.CreateFailed(request_id, why))]
-        space = _Space(object_id, size, client, request_id, primary, now + self.create_timeout)
+        space = Space(object_id, size, client, request_id, primary, now + self.create_timeout)
         if self._space:  # first come, first served
             self._space.append(space)
             return self._pump(now)
@@ -242,16 +144,18 @@ class StoreCore:
         self._list(entry)
         return self._available(entry) + self._pump(now)
 
-    def abort(self, client: str, object_id: str, now: float) -> list[Effect]:
+    def abort(
+        self, client: str, object_id: str, now: float, why: str = "its writer gave up"
+    ) -> list[Effect]:
         entry = self.entries.get(object_id)
         if entry is None or entry.state is not S.CREATED or entry.creator != client:
             return []
         self._creating.get(client, set()).discard(object_id)
-        return self._drop(entry, "its writer gave up") + self._pump(now)
+        return self._drop(entry, why) + self._pump(now)
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, client: str, request_id: int, items: list[w.GetItem], now: float) -> list[Effect]:
-        wait = _GetWait(client, request_id, [i.object_id for i in items])
+        wait = Waiting(client, request_id, [i.object_id for i in items])
         effects: list[Effect] = []
         pending: list[str] = []
         for item in items:
@@ -444,7 +348,7 @@ class StoreCore:
         """Fail creates (and restores) that waited ``create_timeout`` for room."""
         effects: list[Effect] = []
         if any(space.deadline <= now for space in self._space):
-            kept: deque[_Space] = deque()
+            kept: deque[Space] = deque()
             for space in self._space:
                 if space.deadline > now:
                     kept.append(space)
@@ -461,6 +365,15 @@ class StoreCore:
             self._space = kept
         return effects + self._pump(now)
 
+    def prefill(self, limit: int) -> list[Effect]:
+        """Back the next step of the arena with memory ahead of any writer, up to ``limit``
+        (the shell calls this in the background after start)."""
+        upto = min(limit, self.capacity, self.populated + self.populate_step)
+        if upto <= self.populated:
+            return []
+        self.populated = upto
+        return [Populate(upto)]
+
     # --- internals ---------------------------------------------------------------------------
     def _alloc(self, size: int) -> int | None:
         return self.alloc.alloc(size)
@@ -473,7 +386,7 @@ class StoreCore:
         self.populated = min(self.capacity, (end + step - 1) // step * step)
         return [Populate(self.populated)]
 
-    def _grant(self, space: _Space, offset: int) -> list[Effect]:
+    def _grant(self, space: Space, offset: int) -> list[Effect]:
         effects = self._populate(offset, space.size)
         if not space.client:  # a restore
             entry = self.entries[space.object_id]
@@ -490,7 +403,7 @@ class StoreCore:
     def _restore(self, entry: Entry, now: float) -> list[Effect]:
         if any(s.object_id == entry.object_id and not s.client for s in self._space):
             return []  # already waiting for room
-        space = _Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
+        space = Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
         offset = None if self._space else self._alloc(entry.size)
         if offset is None:
             self._space.append(space)

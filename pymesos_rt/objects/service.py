@@ -55,6 +55,7 @@ from pymesos_rt.protocol.ids import new_id
 log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 2**20
+PREFILL_BYTES = 128 * 2**20  # backed with memory at start, in the background (the rest on demand)
 
 
 class StoreService:
@@ -103,6 +104,7 @@ class StoreService:
             name = f"store-accept-{'unix' if kind else 'tcp'}"
             threading.Thread(target=self._accept, args=(sock, kind), name=name, daemon=True).start()
         threading.Thread(target=self._tick, name="store-tick", daemon=True).start()
+        threading.Thread(target=self._prefill, name="store-prefill", daemon=True).start()
         log.info(
             "object store %s: %d MiB arena, endpoint %s",
             self.store_id,
@@ -257,16 +259,27 @@ class StoreService:
         if offset is None:  # it arrived meanwhile
             self.call(lambda now: self.core.fetch_failed(oid, "arrived twice", now))
             return
+        started = time.monotonic()
         try:
             self._peers.pull(source, oid, self.arena.view[offset : offset + source.size])
         except (OSError, wire.ConnectionClosed, LookupError) as exc:
-            fetcher.abort(oid)
             why = f"could not be pulled from agent {source.agent_id} at {source.address}: {exc}"
             log.warning("object %s %s", oid, why)
+            client = fetcher.client
+            self.call(lambda now: self.core.abort(client, oid, now, why))
             self.call(lambda now: self.core.fetch_failed(oid, why, now))
             return
         self.call(lambda now: self.core.fetch_done(oid))
         fetcher.seal(oid)
+        took = max(time.monotonic() - started, 1e-9)
+        log.info(
+            "pulled object %s (%.1f MiB) from agent %s in %.1f ms (%.0f MiB/s)",
+            oid,
+            source.size / 2**20,
+            source.agent_id,
+            took * 1e3,
+            source.size / 2**20 / took,
+        )
 
     # --- sockets -----------------------------------------------------------------------------
     def _accept(self, listener: socket.socket, unix: bool) -> None:
@@ -281,6 +294,14 @@ class StoreService:
             self._conns.add(conn)
             threading.Thread(target=conn.run, name="store-conn", daemon=True).start()
 
+    def _prefill(self) -> None:
+        """Back the start of the arena with memory now, a step at a time, so the first objects
+        are written into memory that is already there (beyond it, ranges are backed when they
+        are first handed out)."""
+        limit = min(PREFILL_BYTES, self.core.capacity)
+        while not self._stop.is_set() and self.core.populated < limit:
+            self.call(lambda now: self.core.prefill(limit))
+
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             self.call(self.core.tick)
@@ -289,9 +310,9 @@ class StoreService:
         self,
         client: str,
         msg: w.Pull,
-        send_raw: Callable[[w.PullReply, ArenaSource | FileSource | None], None],
+        send_raw: Callable[[w.PullReply, ArenaSource | FileSource | None, int], None],
     ) -> None:
-        """Send one object to a remote reader, from the arena or from its spill file."""
+        """Send (a range of) one object to a remote reader, from the arena or its spill file."""
         with self._lock:
             source = self.core.open_pull(client, msg.object_id)
         if source is None:  # being written or restored here: wait until it is readable
@@ -304,11 +325,19 @@ class StoreService:
                 self.call(lambda now: self.core.release(self._fetcher_id(), [msg.object_id], now))
                 if source is None:
                     source = f"object {msg.object_id} is not readable here"
+        length = 0
+        if isinstance(source, ArenaSource | FileSource):
+            opened = source
+            length = source.size - msg.offset if msg.length < 0 else msg.length
+            if msg.offset < 0 or length < 0 or msg.offset + length > source.size:
+                oid = msg.object_id
+                self.call(lambda now: self.core.end_pull(client, oid, opened, now))
+                source = f"range {msg.offset}+{length} is outside object {oid}"
         if isinstance(source, str):
-            send_raw(w.PullReply(msg.request_id, msg.object_id, 0, source), None)
+            send_raw(w.PullReply(msg.request_id, msg.object_id, 0, source), None, 0)
             return
         try:
-            send_raw(w.PullReply(msg.request_id, msg.object_id, source.size), source)
+            send_raw(w.PullReply(msg.request_id, msg.object_id, length), source, msg.offset)
         finally:
             oid = msg.object_id
             self.call(lambda now: self.core.end_pull(client, oid, source, now))
@@ -372,7 +401,10 @@ class _Conn:
         except OSError:
             self.close()
 
-    def send_raw(self, head: w.PullReply, source: ArenaSource | FileSource | None) -> None:
+    def send_raw(
+        self, head: w.PullReply, source: ArenaSource | FileSource | None, start: int
+    ) -> None:
+        """The answer to a ``Pull``, then ``head.size`` bytes of the object from ``start``."""
         service = self.service
         assert service.arena is not None
         with self._send_lock:
@@ -380,14 +412,16 @@ class _Conn:
             if isinstance(source, FileSource):
                 with open(service.spill_path(head.object_id), "rb") as f:
                     sent = 0
-                    while sent < source.size:
-                        n = os.sendfile(self.sock.fileno(), f.fileno(), sent, source.size - sent)
+                    while sent < head.size:
+                        n = os.sendfile(
+                            self.sock.fileno(), f.fileno(), start + sent, head.size - sent
+                        )
                         if n == 0:
                             raise OSError("spill file ended early")
                         sent += n
             elif source is not None:
-                view = service.arena.view[source.offset : source.offset + source.size]
-                self.sock.sendall(view)
+                begin = source.offset + start
+                self.sock.sendall(service.arena.view[begin : begin + head.size])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -467,18 +501,53 @@ class _Conn:
 
 
 class _PeerPool:
-    """Idle TCP connections to other stores, by address (for fetches)."""
+    """Idle TCP connections to other stores, by address (for fetches). An object of at least
+    ``PARALLEL_MIN`` bytes is pulled in ``STREAMS`` ranges over as many connections at once
+    (one TCP stream does not keep the two cores of a small machine busy)."""
+
+    PARALLEL_MIN = 32 * 2**20
+    STREAMS = 4
 
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self._idle: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._streams = concurrent.futures.ThreadPoolExecutor(
+            self.STREAMS - 1, thread_name_prefix="store-pull"
+        )
 
     def pull(self, source: w.ObjectLocation, object_id: str, dst: memoryview) -> None:
+        total = dst.nbytes
+        if total < self.PARALLEL_MIN:
+            self._pull_range(source, object_id, dst, 0, -1)
+            return
+        step = -(-total // self.STREAMS)
+        ranges = [(start, min(step, total - start)) for start in range(0, total, step)]
+        others = [
+            self._streams.submit(self._pull_range, source, object_id, dst[a : a + n], a, n)
+            for a, n in ranges[1:]
+        ]
+        first, n = ranges[0]
+        errors: list[BaseException] = []
+        try:
+            self._pull_range(source, object_id, dst[first : first + n], first, n)
+        except BaseException as exc:
+            errors.append(exc)
+        for fut in others:
+            try:
+                fut.result()
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _pull_range(
+        self, source: w.ObjectLocation, object_id: str, dst: memoryview, offset: int, length: int
+    ) -> None:
         sock = self._take(source.address)
         try:
-            wire.send(sock, [w.Pull(next(self._ids), object_id)])
+            wire.send(sock, [w.Pull(next(self._ids), object_id, offset, length)])
             messages, _ = wire.receive(sock, wire.client_codec())
             reply = messages[0] if messages else None
             if not isinstance(reply, w.PullReply):
@@ -502,6 +571,7 @@ class _PeerPool:
         return connect_tcp(address, self.secret, "agent")[0]
 
     def close(self) -> None:
+        self._streams.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             socks = [s for group in self._idle.values() for s in group]
             self._idle.clear()

@@ -104,6 +104,9 @@ class ExecutorRecord(msgspec.Struct, frozen=True):
     framework_id: str
     executor_id: str
     resources: Resources
+    # the digest of its framework's credential, as the LaunchExecutor carried it: lets a new
+    # master check a re-subscribing framework (master/identity.py)
+    framework_digest: str = ""
 
 
 # ---- framework <-> master ------------------------------------------------------------------
@@ -113,10 +116,14 @@ GPU_RESOURCES = "GPU_RESOURCES"  # a framework capability, as Mesos names it
 
 
 class Subscribe(_Msg, tag="subscribe", frozen=True):
+    """``credential``: the framework's own secret, the same at every (re-)subscription (none at
+    the first one: the master issues one in ``Subscribed``); see master/identity.py."""
+
     name: str
     role: str = "*"
     framework_id: str | None = None
     failover_timeout: float = 0.0
+    credential: str = ""
     capabilities: list[str] = []  # e.g. GPU_RESOURCES: may be offered agents with GPUs
 
 
@@ -287,8 +294,11 @@ SchedulerCall = (
 
 
 class Subscribed(_Msg, tag="subscribed", frozen=True):
+    """``credential``: issued by the master when the Subscribe presented none."""
+
     framework_id: str
     master_id: str
+    credential: str = ""
 
 
 class Offers(_Msg, tag="offers", frozen=True):
@@ -343,6 +353,7 @@ class RegisterAgent(_Msg, tag="register", frozen=True):
     executors: list[ExecutorRecord] = []
     isolation: str = "none"
     object_address: str = ""  # its object store's TCP endpoint (protocol/objects.py)
+    credential: str = ""  # the agent's own secret, as for Subscribe
 
 
 class AgentStatus(_Msg, tag="status", frozen=True):
@@ -398,11 +409,13 @@ AgentCall = (
 class AgentRegistered(_Msg, tag="registered", frozen=True):
     agent_id: str
     master_id: str
+    credential: str = ""  # issued by the master when RegisterAgent presented none
 
 
 class LaunchExecutor(_Msg, tag="launch", frozen=True):
     framework_id: str
     launch: ExecutorLaunch
+    framework_digest: str = ""  # kept by the agent, reported in ExecutorRecord
 
 
 class StopExecutor(_Msg, tag="stop", frozen=True):

@@ -112,10 +112,14 @@ class Delete(_Call, tag="delete", frozen=True):
 
 
 class Pull(_Call, tag="pull", frozen=True):
-    """Send an object's bytes: answered by ``PullReply`` and then ``size`` raw bytes."""
+    """Send an object's bytes (``length`` bytes from ``offset``; -1: to the end): answered by
+    ``PullReply`` and then ``size`` raw bytes. A large object is pulled in several ranges over
+    several connections at once."""
 
     request_id: int
     object_id: str
+    offset: int = 0
+    length: int = -1
 
 
 class Push(_Call, tag="push", frozen=True):

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from pymesos_rt.scheduler.state import SchedulerState
 
 STOP_GRACE_S = 5.0  # a gracefully stopped actor's executor is killed if still there after this
+MAX_DEAD_KEPT = 10_000  # dead actors remembered (their later calls fail with the cause)
 DRIVER = "driver"  # the caller name of calls the driver itself submits
 
 
@@ -106,6 +107,7 @@ class ActorBook:
         self.held_by: dict[str, set[str]] = {}  # executor id -> actors it holds handles of
         self.stopping: dict[str, float] = {}  # executor id -> when to kill it if still there
         self.changed: set[str] = set()  # actors whose summary changed (for /state)
+        self.dead: deque[str] = deque()  # dead actors, oldest first (at most MAX_DEAD_KEPT)
         self._seq = 0
 
     # --- creation ------------------------------------------------------------------------------
@@ -149,9 +151,13 @@ class ActorBook:
         if actor is None or actor.state is ActorState.DEAD:
             death = self._death_of(actor, task)
             return self.sched._fail(task, death, now) + self._after(actor, now)
+        self.changed.add(actor.actor_id)
         if not task.missing:
             task.move(TaskState.READY)
-        self.changed.add(actor.actor_id)
+            if task.caller not in actor.queues:  # none of this caller's calls waits before it
+                lease = self._sendable(actor)
+                if lease is not None:
+                    return [self.sched._send(task, lease, ())]
         queue = actor.queues.get(task.caller)
         if queue is None:
             queue = actor.queues[task.caller] = deque()
@@ -185,6 +191,16 @@ class ActorBook:
                 self.sched.want_gpus()
 
     # --- sending -------------------------------------------------------------------------------
+    def _sendable(self, actor: Actor) -> Lease | None:
+        """The actor's executor, if calls can go to it now (its constructor was sent)."""
+        lease = self.sched.leases.get(actor.executor_id) if actor.executor_id else None
+        if lease is None or not lease.connected or lease.killing:
+            return None
+        creation = self.sched.tasks.get(actor.creation_id)
+        if creation is not None and creation.state is not TaskState.DISPATCHED:
+            return None
+        return lease
+
     def _pump(self, actor: Actor, caller: str | None) -> list[Effect]:
         """Send what can go to the actor's executor: the constructor first, then, per caller in
         order, every call up to the first one still waiting for arguments."""
@@ -252,7 +268,9 @@ class ActorBook:
             # the constructor's arguments stay pinned for restarts (ActorEnded unpins them)
             return [Finished(task.task_id, []), *self._maybe_stop(actor, now)]
         effects: list[Effect] = [Finished(task.task_id, task.dep_ids)]
-        effects += sched.object_ready(task.task_id, now)
+        sched.ready_objects.add(task.task_id)
+        if task.task_id in sched.dependents:  # else nothing waits on it: no task queue to pump
+            effects += sched.object_ready(task.task_id, now)
         return effects + self._after(actor, now)
 
     def task_failed(self, task: Task, blob: bytes, now: float) -> list[Effect]:
@@ -397,11 +415,27 @@ class ActorBook:
             else:
                 effects.append(KillExecutor(lease.agent_id, lease.executor_id))
         effects.append(ActorEnded(actor.actor_id, list(actor.dep_ids)))
+        self.dead.append(actor.actor_id)
+        while len(self.dead) > MAX_DEAD_KEPT:
+            self._forget(self.dead.popleft())
         return effects
+
+    def _forget(self, actor_id: str) -> None:
+        """Drop a long-dead actor's record (its handles' calls then fail as unknown)."""
+        actor = self.actors.pop(actor_id, None)
+        self.changed.discard(actor_id)
+        if actor is not None:
+            for holder in actor.holders:
+                held = self.held_by.get(holder)
+                if held is not None:
+                    held.discard(actor_id)
+                    if not held:
+                        del self.held_by[holder]
 
     def _death_of(self, actor: Actor | None, task: Task) -> Fail:
         if actor is None:
-            return Fail(task.task_id, "actor_died", f"call {task.name}: the actor is unknown here")
+            message = f"call {task.name}: its actor is dead, or unknown to this program"
+            return Fail(task.task_id, "actor_died", message)
         if actor.cause_kind == "blob" and actor.cause_blob is not None:
             return Fail(task.task_id, "blob", blob=actor.cause_blob)
         kind = actor.cause_kind if actor.cause_kind in ("unschedulable",) else "actor_died"

@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -126,6 +127,9 @@ class Driver(ResultHandling):
         self.stores = stores or Stores()  # the object stores this program reads and frees in
         self.core = core.SchedulerState(prefix, config)
         self.framework_id: str | None = None
+        # this framework's own credential: the master lets only its holder re-subscribe as
+        # this framework (or tear it down), the cluster secret is not enough
+        self.credential = secrets.token_urlsafe(32)
         self.functions: dict[str, bytes] = {}
         self.records: dict[str, m.TaskSpec] = {}
         # stored objects: homes, copies, frees, lineage (scheduler/driver_objects.py)
@@ -182,15 +186,7 @@ class Driver(ResultHandling):
         self._connect_master = connect_master
         self.master = await connect_master()
         self.master.receiver = _MasterSide(self)
-        self.master.send(
-            m.Subscribe(
-                self.name,
-                self.role,
-                self.framework_id,
-                self.failover_timeout,
-                self._capabilities(),
-            )
-        )
+        self.master.send(self._subscribe_call())
         self._apply(self.core.tick(time.monotonic()))  # nothing to run yet: SUPPRESS at once
         self._ticker = asyncio.ensure_future(self._tick_forever())
         await self.subscribed.wait()
@@ -348,6 +344,16 @@ class Driver(ResultHandling):
         for conn in touched:  # tasks go out now, not a loop iteration later
             conn.flush()
 
+    def _subscribe_call(self) -> m.Subscribe:
+        return m.Subscribe(
+            self.name,
+            self.role,
+            self.framework_id,
+            self.failover_timeout,
+            self.credential,
+            self._capabilities(),
+        )
+
     def _to_master(self, call: m.SchedulerCall) -> None:
         """Send a control-plane call, or hold it until the driver is subscribed again."""
         if self.master is not None and self._master_ready:
@@ -477,15 +483,7 @@ class Driver(ResultHandling):
                 continue
             self.master = conn
             conn.receiver = _MasterSide(self)
-            conn.send(
-                m.Subscribe(
-                    self.name,
-                    self.role,
-                    self.framework_id,
-                    self.failover_timeout,
-                    self._capabilities(),
-                )
-            )
+            conn.send(self._subscribe_call())
             conn.send(m.Suppress() if self.core.suppressed else m.Revive())
             return
 

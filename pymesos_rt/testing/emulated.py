@@ -30,6 +30,7 @@ import logging
 import queue
 import random
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -136,6 +137,7 @@ class EmulatedFramework:
         self.name, self.shape = name, shape
         self.link = _Link(url.rstrip("/") + "/api/v1/scheduler", secret, gate)
         self.framework_id: str | None = None
+        self.credential = secrets.token_urlsafe(16)  # proves this framework at re-subscription
         self.executors: dict[str, str] = {}  # executor id -> agent id
         self.seq = 0
         self.subscribed = asyncio.Event()
@@ -145,7 +147,7 @@ class EmulatedFramework:
         self.link.conn = conn
         conn.receiver = self
         conn.start_reading()
-        conn.send(m.Subscribe(self.name, "*", self.framework_id, failover_timeout=3600.0))
+        conn.send(m.Subscribe(self.name, "*", self.framework_id, 3600.0, self.credential))
 
     def on_messages(self, conn: Connection, messages: list[Any]) -> None:
         for msg in messages:
