@@ -247,6 +247,8 @@ rt.shutdown()
 """
 
 
+# starts and kills several processes: on a loaded machine (parallel tests) well over 120 s
+@pytest.mark.timeout(300)
 def test_master_restart_agents_and_framework_reconnect_and_the_job_finishes(tmp_path):
     master = start_master(tmp_path)
     port = master.port

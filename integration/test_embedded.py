@@ -104,8 +104,8 @@ def test_task_error_is_also_the_original_class(cluster):
 
 
 def test_unpicklable_argument_fails_at_remote_naming_it(cluster):
-    with pytest.raises(rt.SerializationError, match=r"argument 1 .*lock"):
-        square.remote(1, threading.Lock())
+    with pytest.raises(rt.SerializationError, match=r"argument 0 .*lock"):
+        square.remote(threading.Lock())  # (arguments that do not bind fail before pickling)
 
 
 def test_unpicklable_function_fails_at_remote_naming_the_capture(cluster):

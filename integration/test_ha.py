@@ -76,6 +76,8 @@ rt.shutdown()
 """
 
 
+# starts and kills several processes: on a loaded machine (parallel tests) well over 120 s
+@pytest.mark.timeout(300)
 def test_leader_killed_midway_a_standby_takes_over_and_every_result_arrives_once(zk, tmp_path):
     url = zk.url(unique_chroot())
     masters = start_masters(tmp_path, url)

@@ -16,7 +16,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from pymesos_rt import logs
@@ -217,11 +217,18 @@ _OBJECT_ID = operator.attrgetter("object_id")
 
 
 def _refs_of(refs: Any, what: str) -> list[ObjectRef]:
+    if isinstance(refs, str | bytes) or not isinstance(refs, Iterable):
+        raise TypeError(
+            f"{what}() takes an ObjectRef or a list of ObjectRefs, "
+            f"got {type(refs).__name__}: {refs!r:.80}"
+        )
     items = list(refs)
     if not set(map(type, items)) <= {ObjectRef}:  # one pass in C; then find the culprit
         for item in items:
             if not isinstance(item, ObjectRef):
-                raise TypeError(f"{what} takes ObjectRefs, got {type(item).__name__}: {item!r:.80}")
+                raise TypeError(
+                    f"{what}() takes ObjectRefs, got {type(item).__name__}: {item!r:.80}"
+                )
     return items
 
 
@@ -281,6 +288,8 @@ def wait(
     """
     __tracebackhide__ = True
     items = _refs_of(refs, "wait")
+    if not items:
+        return [], []
     if not 0 <= num_returns <= len(items):
         raise ValueError(f"num_returns must be between 0 and {len(items)}, got {num_returns}")
     oids = list(map(_OBJECT_ID, items))  # every pass over the refs runs in C: linear, fast

@@ -25,12 +25,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pymesos_rt import console, logs
+from pymesos_rt import __version__, console, logs
 from pymesos_rt.agent.containers import make_containerizer
 from pymesos_rt.agent.gpus import parse_devices
 from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
-from pymesos_rt.agent.state import AgentConfig
 from pymesos_rt.config import (
     AgentOptions,
     LogsConfig,
@@ -38,13 +37,14 @@ from pymesos_rt.config import (
     StatusConfig,
     UpConfig,
     add_flags,
+    description,
     from_args,
 )
 from pymesos_rt.coordination import Contender, Detector, Leadership, MasterInfo, make_detector
+from pymesos_rt.coordination.address import DEFAULT_MASTER, normalize_address
 from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.master.allocator import make_allocator
-from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
@@ -118,14 +118,7 @@ def _write_port(path: str | None, port: int) -> None:
 async def _run_master(opts: MasterOptions, secret: str | None) -> None:
     stop = _stop_event()
     weights = parse_weights(opts.weights)
-    config = MasterConfig(
-        offer_timeout=opts.offer_timeout,
-        agent_timeout=opts.agent_timeout,
-        agent_reregister_timeout=opts.agent_reregister_timeout,
-        reclaim_interval=opts.reclaim_interval,
-        mesos_heartbeat_interval=opts.mesos_heartbeat_interval,
-        filter_gpu_resources=not opts.no_filter_gpu_resources,
-    )
+    config = opts.core
 
     def make_state() -> MasterState:  # a fresh registry for each term as leader
         allocator = make_allocator(opts.allocator)
@@ -204,7 +197,8 @@ async def _join_election(
 
 async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     stop = _stop_event()
-    link = LeaderLink(_detector(opts.master), "/api/v1/agent", codec.agent_side, secret)
+    master = master_address(opts.master)
+    link = LeaderLink(_detector(master), "/api/v1/agent", codec.agent_side, secret)
     try:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
@@ -216,7 +210,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     total, store_bytes = split_store(
         total, _store_size(opts.object_store_memory), detected=not opts.resources
     )
-    object_host = opts.object_host or _host_towards(opts.master)
+    object_host = opts.object_host or _host_towards(master)
     if secret is None and not is_loopback(object_host):
         raise UsageError(
             f"refusing to serve objects on {object_host} without a cluster secret: "
@@ -232,11 +226,8 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         resources=total,
         containerizer=containerizer,
         work_dir=work_dir,
-        config=AgentConfig(
-            heartbeat_interval=opts.heartbeat_interval,
-            resend_interval=opts.status_resend_interval,
-        ),
-        warm_standby=not opts.no_warm_standby,
+        config=opts.core,
+        warm_standby=opts.warm_standby,
         mesos_api_host=opts.mesos_api_host,
         gpu_devices=devices,
         object_store_memory=store_bytes,
@@ -316,13 +307,28 @@ def cmd_up(cfg: UpConfig) -> int:
             host=cfg.host,
             port=cfg.port,
             resources_text=cfg.resources,
-            filter_gpu_resources=not cfg.no_filter_gpu_resources,
+            filter_gpu_resources=cfg.filter_gpu_resources,
             object_store_memory=_store_size(cfg.object_store_memory),
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None
-    asyncio.run(_serve_until_signal(cluster))
+    try:
+        asyncio.run(_serve_until_signal(cluster))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}; "
+            "stop what uses it or pick another --port (0: any free one)"
+        ) from None
     return 0
+
+
+def master_address(given: str | None) -> str:
+    """``--master``, else ``PYMESOS_RT_ADDRESS`` (as ``rt.init`` reads it), else the default
+    master; ``http://host:port`` and ``host:port`` mean ``ws://host:port``."""
+    try:
+        return normalize_address(given or os.environ.get("PYMESOS_RT_ADDRESS") or DEFAULT_MASTER)
+    except ValueError as exc:
+        raise UsageError(f"bad --master: {exc}") from None
 
 
 def _http_base(master: str) -> str:
@@ -449,7 +455,8 @@ async def _leader_of(address: str) -> str:
 
 
 def cmd_status(cfg: StatusConfig) -> int:
-    master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
+    given = master_address(cfg.master)
+    master = asyncio.run(_leader_of(given)) if given.startswith("zk://") else given
     base = _http_base(master)
     url = base + f"/state?limit={cfg.limit}&offset={cfg.offset}"
     tls = ws.tls_client_context() if url.startswith("https") else None
@@ -459,7 +466,8 @@ def cmd_status(cfg: StatusConfig) -> int:
             state = json.load(resp)
         if cfg.json:
             return json.dumps(state, indent=2)
-        return render_status(state) + console.render_jobs(console.fetch(base, "/jobs", tls))
+        text = render_status(state) + console.render_jobs(console.fetch(base, "/jobs", tls))
+        return logs.printable(text, keep_newlines=True)  # names are the users' choice
 
     try:
         if cfg.watch:
@@ -474,7 +482,8 @@ def cmd_status(cfg: StatusConfig) -> int:
 
 
 def cmd_logs(framework: str, cfg: LogsConfig) -> int:
-    master = asyncio.run(_leader_of(cfg.master)) if cfg.master.startswith("zk://") else cfg.master
+    given = master_address(cfg.master)
+    master = asyncio.run(_leader_of(given)) if given.startswith("zk://") else given
     base = _http_base(master)
     tls = ws.tls_client_context() if base.startswith("https") else None
     try:
@@ -498,12 +507,19 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pymesos-rt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pymesos-rt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    add_flags(sub.add_parser("master", help=MasterOptions.__doc__), MasterOptions)
-    add_flags(sub.add_parser("agent", help=AgentOptions.__doc__), AgentOptions)
-    add_flags(sub.add_parser("up", help=UpConfig.__doc__), UpConfig)
-    add_flags(sub.add_parser("status", help=StatusConfig.__doc__), StatusConfig)
-    logs_parser = sub.add_parser("logs", help=LogsConfig.__doc__)
+    for name, cls in (
+        ("master", MasterOptions),
+        ("agent", AgentOptions),
+        ("up", UpConfig),
+        ("status", StatusConfig),
+    ):
+        text = description(cls)
+        add_flags(sub.add_parser(name, help=text, description=text), cls)
+    logs_parser = sub.add_parser(
+        "logs", help=description(LogsConfig), description=description(LogsConfig)
+    )
     logs_parser.add_argument("framework", help="the framework's id or name")
     add_flags(logs_parser, LogsConfig)
     return parser

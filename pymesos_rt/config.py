@@ -1,7 +1,10 @@
 """One frozen configuration dataclass per daemon; command-line flags are generated from them.
 
-Each field's ``metadata["help"]`` is its flag's help text; the flag is ``--field-name``. Only
-``str``, ``int``, ``float`` and ``bool`` fields (optionally ``| None``) are used.
+Each field's ``metadata["help"]`` is its flag's help text; the flag is ``--field-name`` (or
+``metadata["flag"]``). Only ``str``, ``int``, ``float`` and ``bool`` fields (optionally
+``| None``) are used, and nested config dataclasses: a daemon's config holds its core's
+(``MasterConfig``, ``AgentConfig``), whose fields become flags too, so each default is written
+once. Booleans are ``--name/--no-name``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from pymesos_rt.agent.state import AgentConfig
+from pymesos_rt.master.records import MasterConfig
+
 C = TypeVar("C")
+MASTER_HELP = (
+    "master address: ws://host:port, http://host:port, host:port or zk://host:port/path "
+    "(default: PYMESOS_RT_ADDRESS, else ws://127.0.0.1:5050)"
+)
 
 
 def _help(text: str) -> dict[str, str]:
@@ -32,8 +42,8 @@ class UpConfig:
         default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
-    no_filter_gpu_resources: bool = dataclasses.field(
-        default=False, metadata=_help("offer agents with GPUs to frameworks that use none too")
+    filter_gpu_resources: bool = dataclasses.field(
+        default=True, metadata=_help("offer agents with GPUs only to frameworks that use GPUs")
     )
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
     object_store_memory: str | None = dataclasses.field(
@@ -55,31 +65,11 @@ class MasterOptions:
         default=None, metadata=_help("write the bound port to this file once listening")
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
-    no_filter_gpu_resources: bool = dataclasses.field(
-        default=False,
-        metadata=_help(
-            "offer agents with GPUs to every framework (default: only to frameworks with the "
-            "GPU_RESOURCES capability, as Mesos's --filter_gpu_resources)"
-        ),
-    )
     weights: str | None = dataclasses.field(
         default=None, metadata=_help('role weights, e.g. "a=2,b=1" (default weight 1)')
     )
-    offer_timeout: float = dataclasses.field(
-        default=30.0, metadata=_help("seconds before an unanswered offer is rescinded")
-    )
-    agent_timeout: float = dataclasses.field(
-        default=15.0, metadata=_help("seconds without a message before an agent is lost")
-    )
-    agent_reregister_timeout: float = dataclasses.field(
-        default=10.0, metadata=_help("seconds a disconnected agent has to come back")
-    )
     allocation_interval: float = dataclasses.field(
         default=1.0, metadata=_help("seconds between periodic allocation rounds")
-    )
-    reclaim_interval: float = dataclasses.field(
-        default=5.0,
-        metadata=_help("seconds before a framework over its fair share is asked again"),
     )
     zk: str | None = dataclasses.field(
         default=None,
@@ -95,22 +85,19 @@ class MasterOptions:
         default=None, metadata=_help("PEM certificate: serve wss:// and https:// (with --tls-key)")
     )
     tls_key: str | None = dataclasses.field(default=None, metadata=_help("PEM private key"))
-    mesos_heartbeat_interval: float = dataclasses.field(
-        default=15.0, metadata=_help("seconds between HEARTBEAT events on Mesos v1 API streams")
-    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
     log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
+    # the core's own config: its fields are flags too (one place for each default)
+    core: MasterConfig = dataclasses.field(default_factory=MasterConfig)
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentOptions:
     """``pymesos-rt agent``: run an agent that offers this node to a master."""
 
-    master: str = dataclasses.field(
-        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
-    )
+    master: str | None = dataclasses.field(default=None, metadata=_help(MASTER_HELP))
     resources: str | None = dataclasses.field(
         default=None, metadata=_help('e.g. "cpus:4;mem:4096" (mem in MiB; default: measured)')
     )
@@ -130,19 +117,13 @@ class AgentOptions:
     hostname: str | None = dataclasses.field(
         default=None, metadata=_help("name to report (default: this host's name)")
     )
-    heartbeat_interval: float = dataclasses.field(
-        default=5.0, metadata=_help("seconds between heartbeats to the master")
-    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
     log_level: str = dataclasses.field(default="INFO", metadata=_help("DEBUG, INFO, WARNING"))
-    no_warm_standby: bool = dataclasses.field(
-        default=False,
-        metadata=_help("keep no executor process started ahead of need (saves ~25 MiB)"),
-    )
-    status_resend_interval: float = dataclasses.field(
-        default=5.0, metadata=_help("seconds between resends of an unacknowledged status update")
+    warm_standby: bool = dataclasses.field(
+        default=True,
+        metadata=_help("keep one executor process started ahead of need (about 25 MiB)"),
     )
     mesos_api_host: str = dataclasses.field(
         default="127.0.0.1",
@@ -158,15 +139,15 @@ class AgentOptions:
         default=None,
         metadata=_help("address of the object endpoint (default: this host's towards the master)"),
     )
+    # the core's own config: its fields are flags too (one place for each default)
+    core: AgentConfig = dataclasses.field(default_factory=AgentConfig)
 
 
 @dataclasses.dataclass(frozen=True)
 class StatusConfig:
     """``pymesos-rt status``: print the cluster's state."""
 
-    master: str = dataclasses.field(
-        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
-    )
+    master: str | None = dataclasses.field(default=None, metadata=_help(MASTER_HELP))
     json: bool = dataclasses.field(default=False, metadata=_help("print JSON"))
     limit: int = dataclasses.field(
         default=100, metadata=_help("agents, frameworks and executors to show, each (max 10000)")
@@ -184,32 +165,66 @@ class StatusConfig:
 class LogsConfig:
     """``pymesos-rt logs FRAMEWORK``: what a framework's tasks printed, and its failures."""
 
-    master: str = dataclasses.field(
-        default="ws://127.0.0.1:5050", metadata=_help("master address, ws://host:port")
-    )
+    master: str | None = dataclasses.field(default=None, metadata=_help(MASTER_HELP))
     follow: bool = dataclasses.field(
         default=False, metadata=_help("keep printing what comes until the framework ends")
     )
 
 
+def _plain(text: str) -> str:
+    """Help text without reStructuredText markup (``literal`` -> literal)."""
+    return text.replace("``", "").strip()
+
+
+def description(cls: type[Any]) -> str:
+    """A config class's docstring as plain help text."""
+    return _plain(cls.__doc__ or "")
+
+
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
+    """One flag per field (``--field-name``, or ``metadata["flag"]``); the fields of a nested
+    config dataclass (a daemon's core config) become flags too. Booleans are
+    ``--name/--no-name`` (``argparse.BooleanOptionalAction``)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
-        flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
+        if dataclasses.is_dataclass(kind):
+            add_flags(parser, kind)  # type: ignore[arg-type]
+            continue
+        flag = "--" + field.metadata.get("flag", field.name).replace("_", "-")
         if isinstance(kind, types.UnionType):
             kind = next(t for t in typing.get_args(kind) if t is not type(None))
-        help_text = field.metadata.get("help", "")
+        help_text = _plain(field.metadata.get("help", ""))
+        default = field.default
         if kind is bool:
-            parser.add_argument(flag, action="store_true", help=help_text)
-        else:
             parser.add_argument(
                 flag,
-                type=kind,
-                default=field.default,
-                help=f"{help_text} (default: {field.default})",
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{help_text} (default: {'on' if default else 'off'})",
             )
+            continue
+        if default is not None and "default" not in help_text:
+            help_text += f" (default: {default})"
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            type=kind,
+            default=default,
+            help=help_text,
+            metavar=kind.__name__.upper(),
+        )
 
 
 def from_args(cls: type[C], args: argparse.Namespace) -> C:
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    """The config (with its nested configs) from parsed flags."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        kind = hints[field.name]
+        if dataclasses.is_dataclass(kind):
+            values[field.name] = from_args(kind, args)  # type: ignore[arg-type]
+        else:
+            values[field.name] = getattr(args, field.name)
+    return cls(**values)

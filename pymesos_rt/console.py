@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from pymesos_rt.logs import printable
+
 FOLLOW_EVERY_S = 1.0
 
 
@@ -121,7 +123,7 @@ def print_logs(
         if job["output"] and job["output"][0]["seq"] > seq + 1:
             lines.insert(0, f"... ({job['output'][0]['seq'] - seq - 1} earlier lines not kept)")
         if lines:
-            out.write("\n".join(lines) + "\n")
+            out.write("\n".join(printable(line) for line in lines) + "\n")
             out.flush()
         seq = job["output_seq"]
         if not follow or job["state"] == "finished":

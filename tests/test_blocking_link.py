@@ -321,3 +321,45 @@ def test_fragments_are_joined_and_pings_between_them_answered():
     assert link.pings == 1
     link.close()
     thread.join(5)
+
+
+class _RecordingSocket:
+    """The link's socket, recording how it is read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.recv_calls = 0
+        self.buffers: set[int] = set()
+
+    def recv(self, n: int) -> bytes:
+        self.recv_calls += 1
+        return self._sock.recv(n)
+
+    def recv_into(self, buf, n: int = 0) -> int:
+        base = buf.obj if isinstance(buf, memoryview) else buf
+        self.buffers.add(id(base))
+        return self._sock.recv_into(buf, n)
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+def test_small_messages_are_read_into_one_reused_buffer():
+    """A fresh 1 MiB buffer per read costs an mmap/munmap pair each (issue 9, point 12)."""
+    frames = [server_frame(0x2, codec.Codec.encode([m.CancelTask(f"t{i}")])) for i in range(20)]
+    frames.append(server_frame(0x2, codec.Codec.encode([m.StopWorker()])))
+    port, thread = raw_server(frames)
+    link = BlockingLink.open(
+        f"ws://127.0.0.1:{port}/x", codec.worker_side(), None, max_message_size=1000
+    )
+    recording = _RecordingSocket(link.sock)
+    link.sock = recording  # type: ignore[assignment]
+    got = []
+    while not got or got[-1] != m.StopWorker():
+        batch = link.receive()
+        assert batch is not None
+        got += batch
+    assert got == [m.CancelTask(f"t{i}") for i in range(20)] + [m.StopWorker()]
+    assert recording.recv_calls == 0 and len(recording.buffers) <= 1
+    link.close()
+    thread.join(5)

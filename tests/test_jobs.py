@@ -56,13 +56,7 @@ def test_summaries_become_counts_and_events_in_the_masters_clock():
     assert view["functions"][0]["mean_seconds"] == 0.5
     assert view["failures"][0]["error"] == "ValueError: x" and view["failures"][0]["at"] == -0.4
     assert job_detail(ms, "nobody", 110.0) is None
-    assert view["actors"] == []
-    row = m.ActorRow("a1", "Counter", "c", "ALIVE", "e1", 0, 2)
-    ms.on_framework_call("f1", summary(11.0, 5, actors=[row]), 111.0)
-    ms.on_framework_call("f1", summary(12.0, 6), 112.0)  # actors unchanged: still listed
-    again = job_detail(ms, "fw1", 112.0)
-    assert again is not None and again["actors"][0]["name"] == "c"
-    assert again["actors"][0]["pending"] == 2
+
 
 
 def test_output_beyond_the_bound_keeps_the_newest_lines_and_their_numbers():

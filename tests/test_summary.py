@@ -130,36 +130,3 @@ def test_event_buffers_keep_the_most_recent_and_count_what_they_drop():
 def test_error_line():
     assert error_line(TB) == "ValueError: bad"
     assert error_line("", "executor lost") == "executor lost"
-
-
-class _Actor:
-    def __init__(self, actor_id: str, state: str, pending: int = 0) -> None:
-        self.actor_id, self.class_name, self.name = actor_id, "Counter", ""
-        self.state, self.executor_id, self.restarts, self.cause = state, "e1", 0, ""
-        self._pending = pending
-
-    def pending_calls(self) -> int:
-        return self._pending
-
-
-def test_actors_are_reported_when_they_change_live_ones_first_and_bounded():
-    book = TaskBook()
-    actors = [_Actor("a1", "DEAD"), _Actor("a2", "ALIVE", pending=3)]
-    book.actors(summary.actor_rows(actors))
-    report = book.report(1.0)
-    assert report is not None and report.actors is not None
-    assert [(a.actor_id, a.state, a.pending) for a in report.actors] == [
-        ("a2", "ALIVE", 3),
-        ("a1", "DEAD", 0),
-    ]
-    book.actors(summary.actor_rows(actors))  # the same: nothing to report
-    assert book.report(2.0) is None
-    book.resend()
-    resent = book.report(3.0)
-    assert resent is not None and resent.actors == report.actors  # a new master hears them
-    many = [_Actor(f"x{i}", "ALIVE") for i in range(summary.MAX_ACTORS + 5)]
-    book.actors(summary.actor_rows(many))
-    bounded = book.report(4.0)
-    assert bounded is not None and bounded.actors is not None
-    assert len(bounded.actors) == summary.MAX_ACTORS
-    book.validate()

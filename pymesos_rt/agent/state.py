@@ -13,7 +13,7 @@ Rules kept here:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
@@ -52,14 +52,27 @@ class ExecutorRun:
     framework_digest: str = ""  # from its LaunchExecutor; reported when re-registering
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentConfig:
-    resend_interval: float = 5.0
-    heartbeat_interval: float = 5.0  # the master declares an agent lost after missing several
+    """What the agent core decides with; ``pymesos-rt agent`` makes a flag of each field."""
+
+    resend_interval: float = field(
+        default=5.0,
+        metadata={
+            "help": "seconds between resends of an unacknowledged status update",
+            "flag": "status_resend_interval",
+        },
+    )
+    # the master declares an agent lost after missing several
+    heartbeat_interval: float = field(
+        default=5.0, metadata={"help": "seconds between heartbeats to the master"}
+    )
     # executors' usage goes to the master this often (containers are still watched every
     # second); a usage report counts as a heartbeat. At 10,000 agents the master then reads
     # about 2,000 frames a second from idle agents instead of 10,000.
-    usage_interval: float = 5.0
+    usage_interval: float = field(
+        default=5.0, metadata={"help": "seconds between usage reports to the master"}
+    )
 
 
 @dataclass

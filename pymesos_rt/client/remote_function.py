@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -35,6 +36,7 @@ class RemoteFunction(Generic[P, R]):
         self._pickled: tuple[str, bytes] | None = None
         self._lock = threading.Lock()
         self._task_options: tuple[backend_mod.Backend, backend_mod.TaskOptions] | None = None
+        self._binder: Callable[..., Any] | None = None  # the signature's bind, made at first use
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -58,7 +60,23 @@ class RemoteFunction(Generic[P, R]):
                     self._pickled = (hashlib.sha1(data).hexdigest()[:16], data)
         return self._pickled
 
+    def _check_binds(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Arguments that do not fit the function's signature fail here, not in the task."""
+        binder = self._binder
+        if binder is None:
+            try:
+                binder = inspect.signature(self._fn).bind
+            except (TypeError, ValueError):  # no signature to check (some builtins)
+                binder = _accept_anything
+            self._binder = binder
+        try:
+            binder(*args, **kwargs)
+        except TypeError as exc:
+            name = getattr(self._fn, "__qualname__", "function")
+            raise TypeError(f"{name}.remote(): {exc}") from None
+
     def _submit(self, options: RemoteOptions, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._check_binds(args, kwargs)  # as a plain call would, before anything else
         backend = backend_mod.current()
         fn_id, fn = self._function_bytes()
         args, kwargs, big = large_args.by_reference(backend, args, kwargs)
@@ -111,3 +129,7 @@ class _BoundOptions(Generic[P, R]):
 
     def options(self, **overrides: Any) -> _BoundOptions[P, R]:
         return _BoundOptions(self._rf, self._options.merged(**overrides))
+
+
+def _accept_anything(*args: Any, **kwargs: Any) -> None:
+    pass

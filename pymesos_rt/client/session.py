@@ -23,6 +23,7 @@ from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.loop import LoopThread
 from pymesos_rt.client.resource_names import to_ray
 from pymesos_rt.coordination import make_detector
+from pymesos_rt.coordination.address import normalize_address
 from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.local import LocalCluster
@@ -33,6 +34,7 @@ from pymesos_rt.scheduler.driver import Driver
 from pymesos_rt.scheduler.objects import ObjectTable
 from pymesos_rt.scheduler.records import SchedulerConfig
 from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport.base import Connection
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ class SessionOptions:
     # a warm standby executor rt.init() started early, for the embedded agent (agent/standby.py)
     first_standby: subprocess.Popen[bytes] | None = None
     object_store_memory: int | None = None  # bytes of the embedded agent's object store
+
+
+CONNECT_DEADLINE_S = 5.0  # rt.init gives up on a master that does not answer after this
+LEADER_DEADLINE_S = 10.0  # ... and on a zk:// address that names no leader after this
+
+
+class MasterUnreachableError(PymesosRTError, ConnectionError):
+    """``rt.init(address)`` found no master to attach to in time."""
 
 
 class Session:
@@ -131,6 +141,7 @@ class Session:
 
     def _attach(self, address: str) -> None:
         try:
+            address = normalize_address(address)  # also http://host:port and host:port
             detector = make_detector(address)
         except ValueError as exc:
             raise ValueError(f"unsupported address {address!r}: {exc}") from None
@@ -139,14 +150,46 @@ class Session:
         )
         self.driver.stores.secret = self.options.secret or ""
         self.driver.stores.pick_target = self._push_target
-        self.loop.run(link.start(), timeout=30)
-        leader = self.loop.run(detector.wait_leader(30), timeout=35)
+        try:
+            self.loop.run(link.start(), timeout=LEADER_DEADLINE_S)
+            leader = self.loop.run(detector.wait_leader(LEADER_DEADLINE_S), timeout=35)
+        except TimeoutError:
+            raise MasterUnreachableError(
+                f"no leading master found at {address} within {LEADER_DEADLINE_S:g} s: check "
+                "that ZooKeeper answers there and a `pymesos-rt master --zk` is running"
+            ) from None
         # executors dial back to this program: listen where the master's network reaches us
         self.driver.host = os.environ.get("PYMESOS_RT_DRIVER_HOST") or local_address_towards(
             urlparse(leader.address).hostname or "127.0.0.1"
         )
+        first = True
+
+        async def connect() -> Connection:
+            """The first connection retries until ``CONNECT_DEADLINE_S``, then says so in one
+            line; later ones (reconnects) go through the driver's own back-off."""
+            nonlocal first
+            if not first:
+                return await link.connect()
+            first = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + CONNECT_DEADLINE_S
+            while True:
+                try:
+                    return await link.connect()
+                except ws.Refused:
+                    raise
+                except (OSError, TimeoutError) as exc:
+                    if loop.time() >= deadline:
+                        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+                        raise MasterUnreachableError(
+                            f"cannot reach the master at {address} ({why}) within "
+                            f"{CONNECT_DEADLINE_S:g} s: start one with `pymesos-rt master` or "
+                            "`pymesos-rt up`, or check the address"
+                        ) from None
+                    await asyncio.sleep(0.2)
+
         try:
-            self.loop.run(self.driver.start(link.connect, link.pause), timeout=30)
+            self.loop.run(self.driver.start(connect, link.pause), timeout=30)
         except ws.Refused as exc:
             raise PymesosRTError(
                 f"the master at {address} refused this program ({exc}): "

@@ -108,3 +108,23 @@ def parse_address(address: str) -> StandaloneAddress | ZooKeeperAddress:
         host, port = host_port(item.strip(), ZOOKEEPER_PORT, "ZooKeeper host")
         hosts.append(f"{bracket(host)}:{port}")
     return ZooKeeperAddress(hosts=",".join(hosts), path=path, credentials=credentials)
+
+
+DEFAULT_MASTER = "ws://127.0.0.1:5050"
+
+
+def normalize_address(address: str) -> str:
+    """A master address as users type it, in the form the runtime uses: ``http(s)://host:port``
+    becomes ``ws(s)://host:port`` and a bare ``host:port`` ``ws://host:port``; ``ws://``,
+    ``wss://`` and ``zk://`` stay (without a trailing slash). ``rt.init`` and ``pymesos-rt``
+    accept the same. Raises ``ValueError`` saying what is accepted."""
+    text = address.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        text = f"ws://{text}"
+    elif scheme in ("http", "https"):
+        text = ("wss://" if scheme == "https" else "ws://") + rest
+    if not text.startswith("zk://"):
+        text = text.rstrip("/")
+    parse_address(text)
+    return text

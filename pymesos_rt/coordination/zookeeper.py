@@ -66,6 +66,10 @@ from pymesos_rt.coordination.base import (
 from pymesos_rt.coordination.session import INFO_PREFIX, ZooKeeperSession, seq_key, sequence_of
 
 log = logging.getLogger(__name__)
+# kazoo logs each failed connection attempt at WARNING; with no logging set up, Python would
+# print them all to stderr (59 lines for a zk:// address nobody answers): keep them out unless
+# the program configured logging (they still propagate to its handlers)
+logging.getLogger("kazoo").addHandler(logging.NullHandler())
 
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_START_TIMEOUT = 30.0

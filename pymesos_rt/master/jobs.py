@@ -6,9 +6,9 @@ Rules kept here:
 - What is kept per framework is bounded whatever the number of its tasks: the latest counts of
   at most ``MAX_FUNCTIONS + 1`` functions, the last ``BOXES_KEPT`` ended attempts,
   ``FAILURES_KEPT`` failures and ``OUTPUT_KEPT`` lines of output, and for each executor at most
-  ``USAGE_SAMPLES`` usage samples (one per ``USAGE_EVERY_S``: the last five minutes); of the
-  executors that ended, the last ``ENDED_EXECUTORS_KEPT``; the latest list of at most
-  ``MAX_ACTORS`` actors.
+  ``USAGE_SAMPLES`` usage samples (one per agent report, at most one per ``USAGE_EVERY_S``); of the
+  executors that ended, the last ``ENDED_EXECUTORS_KEPT``. (Actors are in ``/state``: see
+  ``master/actors.py``.)
 - Frameworks that ended stay listed, newest first, up to ``completed_kept`` of them (Mesos's
   ``max_completed_frameworks``, 50 by default); then the oldest goes.
 - Times are in the master's clock (the ``now`` of each call). A summary's times are in its
@@ -34,7 +34,6 @@ USAGE_EVERY_S = 2.0
 ENDED_EXECUTORS_KEPT = 16
 COMPLETED_KEPT = 50
 MAX_FUNCTIONS = 65  # the framework's own bound (64) and its "other functions" row
-MAX_ACTORS = 200  # the framework's own bound
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,6 @@ class Job:
     output_seq: int = 0
     dropped: int = 0  # events the framework's per-report caps left out
     executors: dict[str, UsageTrace] = field(default_factory=dict)
-    actors: list[m.ActorRow] = field(default_factory=list)
     updated: float = 0.0  # when the last summary came
 
     def totals(self) -> dict[str, int]:
@@ -151,8 +149,6 @@ class JobBook:
                 Line(job.output_seq, out.at + shift, out.task_id, out.name, out.stream, out.text)
             )
         job.dropped += msg.dropped
-        if msg.actors is not None:
-            job.actors = list(msg.actors[:MAX_ACTORS])
         job.updated = now
         return job.totals()
 
@@ -213,7 +209,7 @@ class JobBook:
             assert job in self.active.values() or job.ended is not None
             assert len(job.functions) <= MAX_FUNCTIONS
             assert len(job.boxes) <= BOXES_KEPT and len(job.failures) <= FAILURES_KEPT
-            assert len(job.output) <= OUTPUT_KEPT and len(job.actors) <= MAX_ACTORS
+            assert len(job.output) <= OUTPUT_KEPT
             seqs = [line.seq for line in job.output]
             assert seqs == sorted(seqs) and (not seqs or seqs[-1] == job.output_seq)
             ended = [t for t in job.executors.values() if t.ended is not None]

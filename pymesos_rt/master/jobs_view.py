@@ -145,19 +145,6 @@ def job_detail(
             }
             for line in job.lines_after(since)
         ],
-        "actors": [
-            {
-                "id": a.actor_id,
-                "class_name": a.class_name,
-                "name": a.name,
-                "state": a.state,
-                "executor_id": a.executor_id,
-                "restarts": a.restarts,
-                "pending": a.pending,
-                "cause": a.cause,
-            }
-            for a in job.actors
-        ],
         "output_seq": job.output_seq,
         "dropped": job.dropped,
         "executor_list": executors,

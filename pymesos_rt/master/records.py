@@ -26,17 +26,45 @@ class Close:
 Effect = Send | Close
 
 
-@dataclass
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
 class MasterConfig:
-    offer_timeout: float = 30.0
-    agent_reregister_timeout: float = 10.0
-    agent_timeout: float = 15.0  # no message (heartbeats included) for this long: agent lost
-    reclaim: bool = True  # ask frameworks over their fair share for executors (reclaim.py)
-    reclaim_interval: float = 5.0  # a framework asked to give back an executor is left alone
-    completed_executors_kept: int = 1000
-    completed_frameworks_kept: int = 50  # listed in the dashboard's history (Mesos's default)
-    mesos_heartbeat_interval: float = 15.0  # HEARTBEAT events on Mesos v1 API streams
-    filter_gpu_resources: bool = True  # agents with GPUs only for GPU_RESOURCES frameworks
+    """What the master core decides with; ``pymesos-rt master`` makes a flag of each field."""
+
+    offer_timeout: float = field(
+        default=30.0, metadata=_help("seconds before an unanswered offer is rescinded")
+    )
+    agent_reregister_timeout: float = field(
+        default=10.0, metadata=_help("seconds a disconnected agent has to come back")
+    )
+    agent_timeout: float = field(
+        default=15.0, metadata=_help("seconds without a message before an agent is lost")
+    )
+    reclaim: bool = field(
+        default=True, metadata=_help("ask frameworks over their fair share for executors back")
+    )
+    reclaim_interval: float = field(
+        default=5.0, metadata=_help("seconds before a framework over its fair share is asked again")
+    )
+    completed_executors_kept: int = field(
+        default=1000, metadata=_help("ended executors listed in /state")
+    )
+    completed_frameworks_kept: int = field(
+        default=50, metadata=_help("ended frameworks listed in the dashboard's history")
+    )
+    mesos_heartbeat_interval: float = field(
+        default=15.0, metadata=_help("seconds between HEARTBEAT events on Mesos v1 API streams")
+    )
+    filter_gpu_resources: bool = field(
+        default=True,
+        metadata=_help(
+            "offer agents with GPUs only to frameworks with the GPU_RESOURCES capability "
+            "(Mesos's --filter_gpu_resources)"
+        ),
+    )
 
 
 @dataclass

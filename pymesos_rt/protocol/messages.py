@@ -227,19 +227,6 @@ class OutputLine(msgspec.Struct, frozen=True, array_like=True):
     text: str
 
 
-class ActorRow(msgspec.Struct, frozen=True, array_like=True):
-    """One actor as the dashboard lists it: its state, executor, restarts, calls waiting."""
-
-    actor_id: str
-    class_name: str
-    name: str
-    state: str
-    executor_id: str
-    restarts: int
-    pending: int
-    cause: str = ""
-
-
 class JobSummary(_Msg, tag="summary", frozen=True):
     """What the dashboard shows of a framework's tasks (tasks themselves never reach the
     master), sent about once a second while it changes. ``functions`` is complete (every
@@ -253,7 +240,6 @@ class JobSummary(_Msg, tag="summary", frozen=True):
     failures: list[TaskFailure] = []
     output: list[OutputLine] = []
     dropped: int = 0
-    actors: list[ActorRow] | None = None  # every actor (bounded); None: as last sent
 
 
 class ActorBrief(msgspec.Struct, frozen=True, array_like=True):

@@ -44,7 +44,6 @@ from pymesos_rt.scheduler.driver_objects import OBJECT_CALLS, DriverObjects, err
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling, runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
-from pymesos_rt.scheduler.summary import actor_rows
 from pymesos_rt.transport import websocket as ws
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
@@ -396,7 +395,6 @@ class Driver(ResultHandling):
             self._apply(self.core.tick(now))
             master = self.master if self._master_ready else None
             if master is not None and now - self._summary_at >= SUMMARY_INTERVAL_S:
-                self.core.book.actors(actor_rows(self.core.actors.actors.values()))
                 summary = self.core.book.report(now)
                 if summary is not None:
                     self._summary_at = now

@@ -23,8 +23,7 @@ sent at, and the master rebases the times into its own clock).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.states import TaskState
@@ -37,7 +36,6 @@ OUTPUT_PER_REPORT = 200
 ERROR_CHARS = 300
 TRACEBACK_CHARS = 4096
 LINE_CHARS = 500
-MAX_ACTORS = 200  # listed, live ones first
 
 E = TypeVar("E", m.TaskFailure, m.OutputLine)
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, RUNS, SECONDS = range(7)
@@ -50,41 +48,6 @@ _BUCKET = {
     id(TaskState.FAILED): FAILED,
     id(TaskState.CANCELLED): CANCELLED,
 }
-
-
-class ActorLike(Protocol):
-    """What :func:`actor_rows` reads of an actor (``scheduler/actors.py``'s ``Actor``)."""
-
-    actor_id: str
-    class_name: str
-    name: str
-    executor_id: str | None
-    restarts: int
-    cause: str
-
-    @property
-    def state(self) -> object: ...
-
-    def pending_calls(self) -> int: ...
-
-
-def actor_rows(actors: Iterable[ActorLike]) -> list[m.ActorRow]:
-    """The actors as the dashboard lists them: at most ``MAX_ACTORS``, live ones first."""
-    rows = [
-        m.ActorRow(
-            a.actor_id,
-            a.class_name,
-            a.name,
-            str(a.state),
-            a.executor_id or "",
-            a.restarts,
-            a.pending_calls(),
-            a.cause[:ERROR_CHARS],
-        )
-        for a in actors
-    ]
-    rows.sort(key=lambda r: r.state == "DEAD")  # stable: creation order within each group
-    return rows[:MAX_ACTORS]
 
 
 def error_line(traceback: str, fallback: str = "") -> str:
@@ -112,8 +75,6 @@ class TaskBook:
         self._output: deque[m.OutputLine] = deque(maxlen=OUTPUT_PER_REPORT)
         self._dropped = 0
         self._changed = True
-        self._actors: list[m.ActorRow] = []  # as last reported
-        self._actors_new: list[m.ActorRow] | None = None  # to report
 
     # --- counts ------------------------------------------------------------------------------
     def _row(self, name: str) -> list[float]:
@@ -181,18 +142,10 @@ class TaskBook:
         buffer.append(item)
         self._changed = True
 
-    def actors(self, rows: list[m.ActorRow]) -> None:
-        """The framework's actors now (see :func:`actor_rows`); reported when they changed."""
-        if rows != (self._actors if self._actors_new is None else self._actors_new):
-            self._actors_new = rows
-            self._changed = True
-
     # --- reporting ---------------------------------------------------------------------------
     def resend(self) -> None:
         """Report at the next chance even if nothing changed (a new master knows nothing)."""
         self._changed = True
-        if self._actors and self._actors_new is None:
-            self._actors_new = self._actors
 
     def report(self, now: float) -> m.JobSummary | None:
         if not self._changed:
@@ -219,10 +172,7 @@ class TaskBook:
             list(self._failures),
             list(self._output),
             self._dropped,
-            self._actors_new,
         )
-        if self._actors_new is not None:
-            self._actors, self._actors_new = self._actors_new, None
         self._boxes.clear()
         self._failures.clear()
         self._output.clear()
@@ -240,7 +190,6 @@ class TaskBook:
         assert len(self._boxes) <= BOXES_PER_REPORT
         assert len(self._failures) <= FAILURES_PER_REPORT
         assert len(self._output) <= OUTPUT_PER_REPORT
-        assert len(self._actors) <= MAX_ACTORS
         if live_tasks is not None:
             queued, running, *_ = self.totals()
             assert queued + running == live_tasks, (queued, running, live_tasks)

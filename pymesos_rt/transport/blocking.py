@@ -47,6 +47,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 FRAGMENT = 1 << 20  # larger messages are sent in fragments of this size
 CLOSE_WAIT_S = 5.0  # close() waits this long for a writing thread to finish
+READ_SIZE = 1 << 16  # bytes one read asks for (larger payloads are read straight into place)
 
 
 class HandshakeError(ConnectionError):
@@ -87,6 +88,10 @@ class BlockingLink:
         self.max_message_size = max_message_size
         self.close_reason = ""
         self._buf = bytearray()
+        # every read lands in this one buffer: a fresh 1 MiB ``recv`` buffer per call costs an
+        # mmap/munmap pair each time (about half of a small message's round trip here)
+        self._rbuf = bytearray(READ_SIZE)
+        self._rview = memoryview(self._rbuf)
         self._lock = threading.Lock()  # guards _outbox, _writing and _closed
         self._idle = threading.Condition(self._lock)  # notified when a writer finishes
         self._outbox: list[Any] = []
@@ -162,10 +167,10 @@ class BlockingLink:
             raise HandshakeError("server sent a wrong Sec-WebSocket-Accept")
 
     def _fill(self) -> None:
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
+        got = self.sock.recv_into(self._rbuf)
+        if not got:
             raise ConnectionError("connection closed by peer")
-        self._buf += chunk
+        self._buf += self._rview[:got]
 
     def _take(self, n: int) -> bytes | bytearray:
         if n > FRAGMENT:  # read a large payload straight into its own buffer

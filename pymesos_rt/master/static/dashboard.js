@@ -77,7 +77,7 @@ function fmtBytes(bytes) {
 }
 
 function fmtCores(cores) {
-  return fmtNumber(Math.round(cores * 100) / 100, 2) + (cores === 1 ? " core" : " cores");
+  return String(Math.round(cores * 100) / 100) + (cores === 1 ? " core" : " cores");
 }
 
 function fmtPct(fraction) { return (fraction * 100).toFixed(fraction < 0.1 && fraction > 0 ? 1 : 0) + "%"; }
@@ -451,8 +451,9 @@ function executorsTable(job) {
   ], job.executor_list, "no executor");
 }
 
-// A job's actors (from its framework's summary), with the usage of the executor each runs in.
-function actorsTable(job) {
+// A job's actors (from /state, as its framework reports them), with the usage of the executor
+// each runs in.
+function actorsTable(job, actors) {
   const executors = {};
   for (const e of job.executor_list) { executors[e.id] = e; }
   const usage = (a, index, limit, format, cls) => {
@@ -463,14 +464,14 @@ function actorsTable(job) {
       el("span", {}, value === null ? "-" : format(value)));
   };
   return table([
-    ["actor", (a) => el("span", {class: "fname"}, swatch(a.class_name), a.name || a.id)],
-    ["class", (a) => a.class_name],
-    ["state", (a) => a.state + (a.restarts ? " (" + a.restarts + " restarts)" : "") + (a.cause ? ": " + a.cause : "")],
+    ["actor", (a) => el("span", {class: "fname"}, swatch(a.class || ""), a.name || a.actor_id)],
+    ["class", (a) => a.class || ""],
+    ["state", (a) => a.state + (a.restarts ? " (" + a.restarts + " restarts)" : "")],
     ["calls waiting", (a) => a.pending, "num"],
     ["executor", (a) => a.executor_id || "-"],
     ["CPU", (a) => usage(a, 1, (e) => e.resources.cpus || 1, fmtCores, "cpu")],
     ["memory", (a) => usage(a, 2, (e) => e.memory_limit, fmtBytes, "mem")],
-  ], job.actors, "no actor");
+  ], actors, "no actor");
 }
 
 function failuresList(job) {
@@ -506,7 +507,7 @@ async function drawJob(view, id) {
   const since = jobCache.id === id ? jobCache.seq : 0;
   const [job, state, jobs] = await Promise.all([
     getJson("/jobs/" + encodeURIComponent(id) + "?since=" + since),
-    getJson("/state?limit=1").catch(() => null),  // the leader line only
+    getJson("/state?limit=500&framework=" + encodeURIComponent(id)).catch(() => null),
     getJson("/jobs").catch(() => null),
   ]);
   if (state) { showLeader(state); }
@@ -526,7 +527,10 @@ async function drawJob(view, id) {
       el("p", {class: "note"}, "One lane per executor, one box per task attempt, coloured by function; failed attempts outlined in red.")),
     section("Executors", el("div", {id: "executors"}, executorsTable(job))),
   ];
-  if (job.actors.length > 0) { children.push(section("Actors", el("div", {id: "actors"}, actorsTable(job)))); }
+  const actors = ((state && state.actors) || []).filter((a) => a.framework_id === job.id);
+  if (actors.length > 0) {
+    children.push(section("Actors", el("div", {id: "actors"}, actorsTable(job, actors))));
+  }
   children.push(section("Failures", failuresList(job)));
   children.push(section("Output", outputTail(job)));
   if (job.dropped) {
