@@ -54,7 +54,7 @@ def parse_smi(output: str) -> list[int]:
 def detect() -> list[int]:
     """The NVIDIA GPUs of this node (NVML, else ``nvidia-smi -L``); ``[]`` when there are none."""
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         try:
