@@ -5,7 +5,9 @@ on every agent, the second runs on warm executors.
     python benchmarks/agents.py                         # K = 1 and 16, N = 10,000
     python benchmarks/agents.py --agents 1,4,16 --tasks 20000 --cpus 2
 
-Every agent declares ``--cpus`` CPUs (so K agents hold K x cpus executors of one CPU).
+Every agent declares ``--cpus`` CPUs (so K agents hold K x cpus executors of one CPU) and uses
+``--isolation`` (default ``auto``). All agents share this machine's cores: launching K x cpus
+executor processes costs what it costs, where a real cluster would start them in parallel.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ DRIVER = textwrap.dedent(
 )
 
 
-def run(agents: int, tasks: int, cpus: int, work: Path) -> list[float]:
+def run(agents: int, tasks: int, cpus: int, work: Path, isolation: str) -> list[float]:
     master = start_master(work)
     daemons = [master]
     try:
@@ -54,7 +56,7 @@ def run(agents: int, tasks: int, cpus: int, work: Path) -> list[float]:
                     "--resources",
                     f"cpus:{cpus};mem:{1024 * cpus}",
                     "--isolation",
-                    "none",
+                    isolation,
                     name=f"agent{i}",
                 )
             )
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--agents", default="1,16")
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--isolation", default="auto")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cores\n")
@@ -87,7 +90,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for k in (int(a) for a in args.agents.split(",")):
         with tempfile.TemporaryDirectory(prefix="pymesos-agents-") as tmp:
-            first, second = run(k, args.tasks, args.cpus, Path(tmp))
+            first, second = run(k, args.tasks, args.cpus, Path(tmp), args.isolation)
         rate = args.tasks / first, args.tasks / second
         print(f"| {k} | {k * args.cpus} | {rate[0]:,.0f} | {rate[1]:,.0f} |", flush=True)
 

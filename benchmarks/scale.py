@@ -20,7 +20,9 @@ Rows (each cell: the median of ``--repeat`` runs, each on a fresh master):
 - ``/state``: the default response of the full cluster, snapshot and JSON encoding.
 - ``/state`` page: one page of agent details (``?detail=agents&limit=100``) where supported.
 
-The last column is the growth exponent: the slope of log(time) over log(N) fitted through the
+Times are CPU time of this process (``time.process_time``): on an idle machine that is the
+wall time; on a busy one it leaves out the waiting for a core. The last column is the growth
+exponent: the slope of log(time) over log(N) fitted through the
 measured cells. A cell whose estimate (from the smaller N and the growth so far) exceeds
 ``--budget`` seconds is not run and shows ``~estimate``.
 """
@@ -185,9 +187,9 @@ def _measure(setup: Setup, n: int, repeat: int) -> float | None:
         if call is None:
             return None
         gc.collect()
-        start = time.perf_counter()
+        start = time.process_time()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 

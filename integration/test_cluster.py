@@ -336,7 +336,7 @@ def _alive(pid):
     [
         ["master", "--port", "not-a-port"],
         ["master", "--weights", "a=-1"],
-        ["agent", "--master", "http://x"],
+        ["agent", "--master", "ftp://x"],
         ["agent", "--resources", "cpus=4"],
         ["up", "--bogus"],
     ],

@@ -99,7 +99,7 @@ def test_tasks_run_on_an_agent_of_another_host(two_hosts, tmp_path):
         assert driver.returncode == 0, (out, agent.log_text()[-2000:])
         assert lines[0] == "['host-b']"
         assert lines[1] == str([[i * i, "host-b"] for i in range(20)])
-        assert lines[2] == str(2 * 2**20)  # large values travel inline across hosts
+        assert lines[2] == str(2 * 2**20)  # pushed to host B's store over TCP, pulled back
     finally:
         if driver is not None:
             driver.kill()

@@ -99,6 +99,13 @@ rt.shutdown()
 """
 
 
+def _registered(master, hostname: str) -> bool:
+    state = master.try_state()
+    return bool(state) and any(
+        a["hostname"] == hostname and a["state"] == "active" for a in state["agents"]
+    )
+
+
 def _stores(master):
     return {a["hostname"]: a.get("object_store") or {} for a in master.state()["agents"]}
 
@@ -195,8 +202,16 @@ def test_lost_objects_are_rebuilt_from_lineage_or_raise_object_lost(tmp_path):
         first.signal(signal.SIGKILL)
         first.proc.wait(timeout=30)
         second = start_agent(
-            master, tmp_path, *common, "--hostname", "host-b", name="host-b", prefix=PRIVATE_SHM
+            master,
+            tmp_path,
+            *common,
+            "--hostname",
+            "host-b",
+            name="host-b",
+            prefix=PRIVATE_SHM,
+            wait=False,
         )
+        wait_for(lambda: _registered(master, "host-b"), 90, "host-b registered")
         step.touch()
         assert read_line(driver, "task") == "task [2.0, 1048576, 'host-b']\n"
         assert read_line(driver, "get") == "get 1.0 1048576\n"

@@ -133,3 +133,48 @@ def test_init_from_a_thread_that_ends_leaves_working_executors():
         assert rt.get(pid_of_executor.remote(), timeout=60) == first  # still alive, reused
     finally:
         rt.shutdown()
+
+
+def test_no_standby_is_made_while_the_agent_has_no_room(tmp_path):
+    """An agent whose resources are all taken makes no standby it could not use; one follows
+    once an executor ends."""
+    import socket
+
+    async def main() -> None:
+        quiet = socket.socket()  # listens, never accepts: the executor waits for its driver
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen(1)
+        room = [False]
+        exits: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_exit(fw: str, eid: str, code: int, why: str | None) -> None:
+            room[0] = True  # as the agent's resources come back
+            exits.put_nowait(eid)
+
+        launcher = Launcher(
+            make_containerizer("none", "t", tmp_path),
+            tmp_path,
+            {"PYMESOS_RT_NODE": "here"},
+            on_exit,
+            warm_standby=True,
+        )
+        launcher.has_room = lambda: room[0]
+        room[0] = True
+        launcher.start_standby()
+        first = launcher._standby
+        assert first is not None
+        room[0] = False  # the launch below takes the last CPU
+        url = f"ws://127.0.0.1:{quiet.getsockname()[1]}/api/v1/executor"
+        command = m.CommandInfo(list(EXECUTOR_ARGV), {"PYMESOS_RT_DRIVER_URL": url})
+        assert launcher.start("fw", "e1", Resources(cpus=1), command) == first.pid
+        launcher.start_standby()  # what the launch scheduled: nothing, there is no room
+        assert launcher._standby is None
+        launcher.stop("fw", "e1")
+        assert await asyncio.wait_for(exits.get(), 30) == "e1"
+        async with asyncio.timeout(10):  # room again: a standby follows (STANDBY_DELAY_S)
+            while launcher._standby is None:
+                await asyncio.sleep(0.05)
+        await launcher.stop_all()
+        quiet.close()
+
+    asyncio.run(main())

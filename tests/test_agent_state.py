@@ -219,3 +219,16 @@ def test_heartbeats_every_interval_once_registered():
     assert a.tick(5.5) == [ToMaster(m.Heartbeat())]
     assert a.tick(9.0) == []
     assert a.tick(10.6) == [ToMaster(m.Heartbeat())]
+
+
+def test_free_is_what_running_executors_leave():
+    a = AgentState("host-a", TOTAL, "none")
+    a.connected(0.0)
+    a.on_master_event(m.AgentRegistered("ag1", "M"), 0.0)
+    assert a.free() == TOTAL
+    launch = m.ExecutorLaunch("e1", Resources(cpus=1, mem=512), m.CommandInfo(["x"]))
+    a.on_master_event(m.LaunchExecutor("fw1", launch), 0.0)
+    a.process_started("fw1", "e1", 0.0)
+    assert a.free() == TOTAL - Resources(cpus=1, mem=512)
+    a.process_exited("fw1", "e1", 0, None, 1.0)
+    assert a.free() == TOTAL

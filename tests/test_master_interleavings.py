@@ -9,6 +9,7 @@ executor at a time, pull them together), so that case checks the invariants alon
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from typing import Any
@@ -74,11 +75,15 @@ class World:
         self.rng = random.Random(seed)
         self.now = 0.0
         config = MasterConfig(reclaim_interval=1.0, agent_timeout=1e9, agent_reregister_timeout=1.0)
-        self.master = MasterState(config=config, master_id="M")
+        ids = itertools.count(1)  # the master's ids decide orderings: keep them the same every run
+        self.master = MasterState(
+            config=config, master_id="M", make_id=lambda prefix: f"{prefix}-{next(ids):04d}"
+        )
         self.queues: dict[str, deque[tuple[bool, Any]]] = {}  # conn -> (to master?, message)
         self.agents: dict[str, agent_core.AgentState] = {}
         self.frameworks: dict[str, Framework] = {}
         self.conns = 0
+        self.quiet = 0  # quiet steps in a row (see step)
         for i in range(frameworks):
             self._connect_framework(Framework(i, shapes))
         for i in range(agents):
@@ -140,9 +145,14 @@ class World:
             return True
         busy = [c for c, q in self.queues.items() if q]
         if not busy:
+            # quiet: let time pass; the world is settled once the master has said nothing for
+            # longer than its reclaim interval (a framework below its share is "starving", and
+            # asks for an executor back, only after that long without launching)
             self.now += 0.5
             self._master_effects(ms.allocate(self.now) + ms.tick(self.now))
-            return any(self.queues.values())
+            self.quiet = 0 if any(self.queues.values()) else self.quiet + 1
+            return self.quiet * 0.5 <= ms.config.reclaim_interval * 2
+        self.quiet = 0
         conn = rng.choice(busy)
         to_master, msg = self.queues[conn].popleft()
         if to_master and conn in self.agents:

@@ -86,3 +86,25 @@ def test_dropping_an_owned_generator_releases_what_it_did_not_hand_out():
     assert set(table.drain_freed()) == {"t", "t.y1", "t.y2"}
     assert table.peek(handed_out) is not None
     assert len(streams) == 0
+
+
+def test_close_from_a_finalizer_never_waits_for_the_lock():
+    """``ObjectRefGenerator.__del__`` may run (garbage collection inside an allocation) on the
+    thread that holds the stream lock, in ``item``: close must queue, not wait (it deadlocked
+    the driver's loop thread). Here another thread holds the lock while close runs."""
+    table, streams = make()
+    table.create("t")
+    streams.open("t", m.STREAMING, owned=True)
+    streams.item("t", 0, READY, b"x")
+    closed = threading.Event()
+    with streams._lock:  # as item() holds it when the collector runs the finalizer
+        closer = threading.Thread(target=lambda: (streams.close("t", 0), closed.set()))
+        closer.start()
+        assert closed.wait(30), "close waited for the stream lock"
+        assert table.drain_freed() == []  # queued, not applied under someone else's lock
+    closer.join()
+    streams.item("t", 1, READY, b"y")  # the next holder applies it: later items are not kept
+    table.complete("t", READY, b"1")
+    streams.end("t", None)
+    assert set(table.drain_freed()) == {"t", "t.y0"}
+    assert len(streams) == 0

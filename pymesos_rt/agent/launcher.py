@@ -88,6 +88,9 @@ class Launcher:
         self._standby: subprocess.Popen[bytes] | None = first_standby
         self._standby_deaths = 0
         self.gpus = gpus or GpuSet([])
+        # whether another executor could start here (set by the agent): a standby is made
+        # only then, so an agent whose resources are all taken starts no process it cannot use
+        self.has_room: Callable[[], bool] = lambda: True
 
     def start(
         self,
@@ -209,6 +212,8 @@ class Launcher:
         """Start a standby executor process if there should be one and is none."""
         if not self.warm_standby or self._closing or self._standby is not None:
             return
+        if not self.has_room():
+            return  # started again when an executor ends (``_reap``)
         try:
             self._standby = standby.spawn(
                 self.work_dir, self.extra_env, self.work_dir / "standby.stderr"
@@ -257,6 +262,8 @@ class Launcher:
         log.debug("executor %s exited with %s", child.executor_id, code)
         self._exited.pop(key).set()
         self.on_exit(child.framework_id, child.executor_id, code, oom)
+        if self.warm_standby and self._standby is None:  # there may be room for one now
+            loop.call_later(STANDBY_DELAY_S, self.start_standby)
 
     def stop(self, framework_id: str, executor_id: str) -> None:
         """SIGTERM the executor's process group, SIGKILL after the grace period."""

@@ -75,6 +75,7 @@ class Agent:
             first_standby=first_standby,
             gpus=gpus.GpuSet(devices),
         )
+        self.launcher.has_room = lambda: self.core.free().get("cpus", 0.0) > 0
         # Mesos frameworks' tasks and executors (and the executor API, served once needed)
         self.mesos = MesosAgentApi(self.core, self.launcher, self._apply, mesos_api_host)
         self.conn: Connection | None = None

@@ -260,5 +260,13 @@ class AgentState:
         self._last_usage = self._last_heartbeat = now
         return True
 
+    def free(self) -> Resources:
+        """What the executors it runs leave of its resources."""
+        used = Resources()
+        for run in self.executors.values():
+            if not run.state.terminal:
+                used = used + run.resources
+        return (self.resources - used).clamp_nonnegative()
+
     def running(self) -> list[ExecutorRun]:
         return [run for run in self.executors.values() if not run.state.terminal]

@@ -124,6 +124,11 @@ def normalize_address(address: str) -> str:
         text = f"ws://{text}"
     elif scheme in ("http", "https"):
         text = ("wss://" if scheme == "https" else "ws://") + rest
+    elif scheme not in ("ws", "wss", "zk"):
+        raise ValueError(
+            f"bad master address {address!r}: expected host:port, ws://host:port, "
+            "wss://host:port, http(s)://host:port or zk://host1:port1,host2:port2/path"
+        )
     if not text.startswith("zk://"):
         text = text.rstrip("/")
     parse_address(text)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt.master import actors
@@ -54,11 +55,13 @@ class MasterState(Registry):
         allocator: Allocator | None = None,
         config: MasterConfig | None = None,
         master_id: str | None = None,
+        make_id: Callable[[str], str] = new_id,
     ) -> None:
         super().__init__(allocator or DRFAllocator())
         self.config = config or MasterConfig()
         self.allocator.filter_gpu_resources = self.config.filter_gpu_resources
-        self.master_id = master_id or new_id("master")
+        self.make_id = make_id  # ids of new agents and frameworks (tests pass a counter)
+        self.master_id = master_id or make_id("master")
         self.completed_executors: list[ExecutorEntry] = []
         self.jobs = JobBook(self.config.completed_frameworks_kept)  # the dashboard's (jobs.py)
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
@@ -129,7 +132,7 @@ class MasterState(Registry):
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
-        fw_id = call.framework_id or new_id("fw")
+        fw_id = call.framework_id or self.make_id("fw")
         verdict = self.identity.subscribe(fw_id, call.credential, new=call.framework_id is None)
         if isinstance(verdict, Refused):
             log.warning("refused a subscription as framework %s: %s", fw_id, verdict.reason)
@@ -285,7 +288,7 @@ class MasterState(Registry):
         return []  # pragma: no cover
 
     def _register_agent(self, conn: str, call: m.RegisterAgent, now: float) -> list[Effect]:
-        agent_id = call.agent_id or new_id("agent")
+        agent_id = call.agent_id or self.make_id("agent")
         verdict = self.identity.register_agent(agent_id, call.credential)
         if isinstance(verdict, Refused):
             log.warning("refused a registration as agent %s: %s", agent_id, verdict.reason)

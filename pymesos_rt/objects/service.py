@@ -9,10 +9,12 @@ It owns the arena (``arena.py``) and serves the store on two sockets:
   the arena (or its spill file), ``Push`` receives a new object straight into the arena.
 
 Threads: one per connection (blocking reads of small frames; bulk bytes go between the socket
-and the arena with no copy in between), two for disk and network I/O (spills, restores and
-fetches from other stores), and a ticker. Every core call runs under one lock; its effects run
-after the lock is released, except :class:`Populate`, which must finish before any writer is
-told where to write. An embedded driver uses :class:`LocalClient` in the same process.
+and the arena with no copy in between), two for the disk (spills, restores), two for fetches
+from other stores (each pulling a large object in ranges on helper threads), a ticker, and one
+that backs the start of the arena with memory after start. Every core call runs under one
+lock; its effects run after the lock is released, except :class:`Populate`, which must finish
+before any writer is told where to write. An embedded driver uses :class:`LocalClient` in the
+same process.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ class StoreService:
         self._clients: dict[str, Callable[[w.StoreEvent], None]] = {}
         self._conns: set[_Conn] = set()
         self._listeners: list[socket.socket] = []
-        self._io = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-io")
+        # disk and network apart: a fetch waiting for room must never hold up the spill
+        # that makes the room
+        self._disk = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-disk")
+        self._net = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-fetch")
         self._peers = _PeerPool(self.secret)
         self._stop = threading.Event()
         self._fetcher: LocalClient | None = None
@@ -123,7 +128,8 @@ class StoreService:
         self._peers.close()
         if self._fetcher is not None:
             self._fetcher.close()
-        self._io.shutdown(wait=True, cancel_futures=True)
+        self._net.shutdown(wait=False, cancel_futures=True)
+        self._disk.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.spill_dir, ignore_errors=True)
         if self.arena is not None:
             self.arena.close()
@@ -163,14 +169,14 @@ class StoreService:
                 if deliver is not None:
                     deliver(eff.event)
             elif isinstance(eff, SpillOut):
-                self._io.submit(self._spill, eff)
+                self._disk.submit(self._spill, eff)
             elif isinstance(eff, RestoreIn):
-                self._io.submit(self._restore, eff)
+                self._disk.submit(self._restore, eff)
             elif isinstance(eff, DropSpill):
                 with contextlib.suppress(OSError):
                     os.unlink(self.spill_path(eff.object_id))
             elif isinstance(eff, Fetch):
-                self._io.submit(self._fetch, eff)
+                self._net.submit(self._fetch, eff)
 
     def handle(self, client: str, msg: w.StoreCall) -> None:
         """The requests every client may make."""

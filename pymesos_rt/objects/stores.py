@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from pymesos_rt.errors import ObjectLostError
 from pymesos_rt.objects import access, layout
 from pymesos_rt.objects.access import ObjectAccess, StoreGone
 from pymesos_rt.objects.client import SOCKET_PREFIX, RemoteStore, StoreClient
@@ -73,7 +74,16 @@ class Stores:
         """The value of a stored object (raises ObjectLostError when it cannot be had)."""
         mapped = self.mapped.get(loc.store_id) or self._map(loc.store_id)
         if mapped is not None:
-            return access.load(mapped, object_id)
+            try:
+                return access.load(mapped, object_id)
+            except StoreGone as exc:  # its agent went away (with the object)
+                if mapped is not self.home:
+                    self.mapped.pop(loc.store_id, None)
+                    mapped.close()
+                raise ObjectLostError(
+                    f"object {object_id} could not be read: the store of agent {loc.agent_id} "
+                    f"is gone ({exc})"
+                ) from None
         if self.home is not None:  # the home store pulls it, then it is read in place
             return access.load(self.home, object_id, loc)
         return layout.decode(self.remote(loc.address).pull(object_id, loc.size))

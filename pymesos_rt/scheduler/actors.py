@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ActorState, TaskState, check_actor_transition
+from pymesos_rt.scheduler.actor_handles import HandleCounts
 from pymesos_rt.scheduler.effects import (
     ActorEnded,
     Effect,
@@ -98,7 +99,7 @@ class Actor:
         return sum(len(q) for q in self.queues.values())
 
 
-class ActorBook:
+class ActorBook(HandleCounts):
     def __init__(self, sched: SchedulerState) -> None:
         self.sched = sched
         self.actors: dict[str, Actor] = {}
@@ -490,71 +491,6 @@ class ActorBook:
                     actor, "unschedulable", f"actor {actor.describe()}: {why}", now
                 )
         return effects
-
-    # --- handles -------------------------------------------------------------------------------
-    def handle_local(self, actor_id: str, present: bool, now: float) -> list[Effect]:
-        """The driver process holds (or no longer holds) a handle of the actor."""
-        actor = self.actors.get(actor_id)
-        if actor is None:
-            return []
-        actor.local = present
-        return self._check_scope(actor, now)
-
-    def handle_held(self, executor_id: str, actor_id: str, held: bool, now: float) -> list[Effect]:
-        actor = self.actors.get(actor_id)
-        if actor is None:
-            return []
-        held_here = self.held_by.setdefault(executor_id, set())
-        if held:
-            actor.holders.add(executor_id)
-            held_here.add(actor_id)
-        else:
-            actor.holders.discard(executor_id)
-            held_here.discard(actor_id)
-            if not held_here:
-                del self.held_by[executor_id]
-        return self._check_scope(actor, now)
-
-    def holder_gone(self, executor_id: str, now: float) -> list[Effect]:
-        """An executor ended: it holds no handles any more."""
-        effects: list[Effect] = []
-        for aid in self.held_by.pop(executor_id, set()):
-            actor = self.actors.get(aid)
-            if actor is not None:
-                actor.holders.discard(executor_id)
-                effects += self._check_scope(actor, now)
-        return effects
-
-    def pin(self, actor_ids: list[str]) -> None:
-        """An unfinished task carries handles of these actors."""
-        for aid in actor_ids:
-            actor = self.actors.get(aid)
-            if actor is not None:
-                actor.pins += 1
-
-    def unpin(self, actor_ids: list[str], now: float) -> list[Effect]:
-        effects: list[Effect] = []
-        for aid in actor_ids:
-            actor = self.actors.get(aid)
-            if actor is not None:
-                actor.pins -= 1
-                effects += self._check_scope(actor, now)
-        return effects
-
-    def escape(self, actor_id: str) -> None:
-        actor = self.actors.get(actor_id)
-        if actor is not None:
-            actor.escaped = True
-            actor.out_of_scope = False
-
-    def _check_scope(self, actor: Actor, now: float) -> list[Effect]:
-        if actor.state is ActorState.DEAD:
-            return []
-        if actor.local or actor.holders or actor.pins > 0 or actor.escaped:
-            actor.out_of_scope = False
-            return []
-        actor.out_of_scope = True
-        return self._maybe_stop(actor, now)
 
     def _maybe_stop(self, actor: Actor, now: float) -> list[Effect]:
         """Stop an actor out of scope once it has answered every call it was sent."""

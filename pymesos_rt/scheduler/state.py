@@ -100,6 +100,7 @@ class SchedulerState:
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
         self.children: dict[str, list[str]] = {}  # task id -> tasks it submitted
         self.actors = ActorBook(self)
+        self._starting: dict[str, Lease] = {}  # task leases launched, not yet connected
         self.homes = Homes()  # where stored objects live (placement prefers their agents)
 
     # --- submissions and objects -------------------------------------------------------------
@@ -389,6 +390,7 @@ class SchedulerState:
             return []
         lease.connected = True
         lease.idle_since = now
+        self._starting.pop(executor_id, None)
         if lease.actor_id:
             return self.actors.connected(lease, now)
         return self._pump(now)
@@ -406,6 +408,7 @@ class SchedulerState:
 
     def executor_gone(self, executor_id: str, kind: str, detail: str, now: float) -> list[Effect]:
         lease = self.leases.pop(executor_id, None)
+        self._starting.pop(executor_id, None)
         if lease is None:
             return []
         effects: list[Effect] = self.actors.holder_gone(executor_id, now)
@@ -570,6 +573,8 @@ class SchedulerState:
     def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
         eid = f"{self.prefix}-e{next(self._exec_seq)}"
         lease = self.leases[eid] = Lease(eid, agent_id, shape, launched_at=now, actor_id=actor_id)
+        if not actor_id:
+            self._starting[eid] = lease
         return lease
 
     def _spread_held(self, offered: Mapping[str, object]) -> dict[Resources, dict[str, int]]:
@@ -600,8 +605,8 @@ class SchedulerState:
         Evaluated after dispatch, so READY tasks are those no connected executor had room for.
         """
         launching: dict[Resources, int] = {}
-        for lease in self.leases.values():
-            if not (lease.connected or lease.killing or lease.draining or lease.actor_id):
+        for lease in self._starting.values():  # not all leases: actors' can be many
+            if not (lease.killing or lease.draining):
                 launching[lease.shape] = launching.get(lease.shape, 0) + 1
         return {
             shape: len(queue) - launching.get(shape, 0)

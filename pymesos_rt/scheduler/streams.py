@@ -15,12 +15,16 @@ A generator task (``num_returns`` STREAMING or DYNAMIC) reports item ``i`` as
   when dropped (``close``); items of other streams are kept for the session.
 
 Waiters (``next``/``on_next``) run on any thread; reports come from the loop thread. One lock,
-held for a few dictionary operations; callbacks run outside it.
+held for a few dictionary operations; callbacks run outside it. ``close`` comes from
+``ObjectRefGenerator.__del__``, which the garbage collector may run on a thread that already
+holds this lock (an allocation inside ``item``), so it never waits for the lock: it queues the
+close, applies it at once only if the lock is free, and otherwise the next holder applies it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,9 +53,11 @@ class StreamTable:
         self._dynamic_value = dynamic_value
         self._lock = threading.Lock()
         self._streams: dict[str, _Stream] = {}
+        self._closes: deque[tuple[str, int]] = deque()  # see close()
 
     def open(self, task_id: str, kind: int, owned: bool) -> None:
         with self._lock:
+            self._apply_closes_locked()
             self._streams[task_id] = _Stream(kind, owned and kind == m.STREAMING)
 
     def is_stream(self, task_id: str) -> bool:
@@ -61,6 +67,7 @@ class StreamTable:
     def item(self, task_id: str, index: int, state: int, payload: Payload) -> str | None:
         """Store item ``index`` if it is the next one; returns its object id if stored."""
         with self._lock:
+            self._apply_closes_locked()
             stream = self._streams.get(task_id)
             if stream is None or stream.ended or index != stream.count:
                 return None
@@ -81,6 +88,7 @@ class StreamTable:
         it added, if any, and for a DYNAMIC task the value its own object takes instead."""
         error_item = self.item(task_id, self._count(task_id), FAILED, error) if error else None
         with self._lock:
+            self._apply_closes_locked()
             stream = self._streams.get(task_id)
             if stream is None or stream.ended:
                 return None, None
@@ -103,6 +111,7 @@ class StreamTable:
 
     def _count(self, task_id: str) -> int:
         with self._lock:
+            self._apply_closes_locked()
             stream = self._streams.get(task_id)
             return 0 if stream is None else stream.count
 
@@ -111,6 +120,7 @@ class StreamTable:
         """``callback(object id)`` once item ``index`` exists, or ``callback(END)`` if the
         stream ends before it (now, if either is already so)."""
         with self._lock:
+            self._apply_closes_locked()
             stream = self._streams.get(task_id)
             if stream is not None and index >= stream.count and not stream.ended:
                 stream.waiters.setdefault(index, []).append(callback)
@@ -130,6 +140,7 @@ class StreamTable:
         self.on_next(task_id, index, deliver)
         if not done.wait(timeout):
             with self._lock:
+                self._apply_closes_locked()
                 stream = self._streams.get(task_id)
                 if stream is not None and deliver in stream.waiters.get(index, []):
                     stream.waiters[index].remove(deliver)
@@ -138,18 +149,30 @@ class StreamTable:
         return found[0]
 
     def close(self, task_id: str, consumed: int) -> None:
-        """The owner dropped its generator after taking ``consumed`` items: release the rest."""
-        with self._lock:
+        """The owner dropped its generator after taking ``consumed`` items: release the rest.
+
+        Never waits for the lock (it runs from ``__del__``): queued, and applied now only if
+        the lock is free."""
+        self._closes.append((task_id, consumed))
+        if self._lock.acquire(blocking=False):
+            try:
+                self._apply_closes_locked()
+            finally:
+                self._lock.release()
+
+    def _apply_closes_locked(self) -> None:
+        while self._closes:
+            task_id, consumed = self._closes.popleft()
             stream = self._streams.get(task_id)
             if stream is None or stream.closed:
-                return
+                continue
             stream.closed = True
             left = range(consumed, stream.count) if stream.owned else range(0)
             if stream.ended:
                 del self._streams[task_id]
-        for index in left:
-            self._table.release(item_id(task_id, index))
-        self._table.release(task_id)
+            for index in left:  # ObjectTable.release takes no lock
+                self._table.release(item_id(task_id, index))
+            self._table.release(task_id)
 
     def __len__(self) -> int:
         return len(self._streams)
