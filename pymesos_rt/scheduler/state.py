@@ -19,19 +19,13 @@ Rules kept here:
   ``retry_exceptions=True``: run again with the same memory, a task most likely hits the limit
   again, so by default it fails at once with an error naming the limit and the task.
 - The framework wants offers exactly when some shape has more READY tasks than executors: it
-  REVIVEs then and SUPPRESSes otherwise. Leftover offered resources are declined, for long
-  while nothing waits; work arriving after such a decline REVIVEs too, which clears the
-  filters (as in Mesos), so it does not wait for them to expire.
+  REVIVEs then (also after long declines: REVIVE clears filters) and SUPPRESSes otherwise.
 - Idle executors are killed after ``idle_timeout``; when work of another shape waits for
-  resources (no connected executor of its shape), idle executors are killed after
-  ``pressure_idle_timeout`` instead.
+  resources, idle executors are killed after ``pressure_idle_timeout`` instead.
 - A task with ``max_calls`` is sent to an executor at most that many times (counted per
   function); then the executor is drained and stopped, and a fresh one takes the next calls.
 - Cancelling a task with ``recursive`` cancels the unfinished tasks it submitted, and theirs.
-- A task blocked in ``get`` lends its executor: READY tasks of another shape that the
-  executor's shape covers (and of the same runtime env and placement) may run there while no
-  executor of their own shape has room, as Ray lends a blocked worker's resources. So nested
-  tasks of a smaller shape never wait for resources that their blocked parents hold.
+- A task blocked in ``get`` lends its executor to READY tasks of a smaller shape (lending.py).
 """
 
 from __future__ import annotations
@@ -57,16 +51,10 @@ from pymesos_rt.scheduler.effects import (
     SetSuppressed,
     UseGpus,
 )
+from pymesos_rt.scheduler.lending import lent_leases, under_pressure
 from pymesos_rt.scheduler.locality import Homes
 from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
-from pymesos_rt.scheduler.placement import (
-    GPUS,
-    Shape,
-    extras_of,
-    is_spread,
-    node_of,
-    spread_cap,
-)
+from pymesos_rt.scheduler.placement import GPUS, Shape, is_spread, node_of, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 from pymesos_rt.scheduler.summary import TaskBook
 
@@ -591,8 +579,7 @@ class SchedulerState:
         return held
 
     def _refuse_seconds(self) -> float:
-        """Filter for declined resources: short while work still waits, longer when idle (a
-        REVIVE clears such filters when work arrives: see ``_want_offers``)."""
+        """Filter for declined resources: short while work still waits, longer when idle."""
         wanting = self._need() or self.actors.waiting
         if wanting:
             return self.config.decline_seconds_wanting
@@ -665,26 +652,12 @@ class SchedulerState:
         return effects + self._chain(dispatched) + self._want_offers()
 
     def _borrow(self, shape: Resources, queue: deque[str], effects: list[Effect]) -> list[str]:
-        """Send tasks of ``shape`` to executors lent by blocked tasks (see the rules above)."""
+        """Send tasks of ``shape`` to executors lent by blocked tasks (lending.py)."""
         sent: list[str] = []
-        for eid in list(self.lenders):
-            lease = self.leases.get(eid)
-            if (
-                lease is None
-                or not lease.connected
-                or lease.killing
-                or lease.draining
-                or lease.shape == shape
-                or not shape.fits(lease.shape)
-                or extras_of(lease.shape) != extras_of(shape)
-            ):
-                continue
+        for lease in lent_leases(shape, self.lenders, self.leases):
             while queue and len(lease.inflight) < 1 + lease.blocked:
-                task = self.tasks[queue.popleft()]
-                effects.append(self._send(task, lease, ()))
-                sent.append(task.task_id)
-            if not queue:
-                break
+                sent.append(queue.popleft())
+                effects.append(self._send(self.tasks[sent[-1]], lease, ()))
         return sent
 
     def _near_inputs(self, task: Task, leases: list[Lease]) -> Lease | None:
@@ -767,22 +740,8 @@ class SchedulerState:
             return None
         return lease if lease.connected else None
 
-    def _pressure(self) -> bool:
-        """Work waits that no connected executor can run: READY tasks of a shape without a
-        connected executor (one still starting may fail to: an agent can refuse a launch,
-        e.g. when its GPUs are split into fractions too small), or actors to place."""
-        if self.actors.waiting:
-            return True
-        waiting = {shape for shape, queue in self.ready.items() if queue}
-        if not waiting:
-            return False
-        for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining:
-                waiting.discard(lease.shape)
-        return bool(waiting)
-
     def tick(self, now: float) -> list[Effect]:
-        pressure = self._pressure()
+        pressure = under_pressure(self.ready, self.leases.values(), bool(self.actors.waiting))
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):
