@@ -14,6 +14,12 @@ pure-Python part from its sdist (hash-pinned) and then installs ``pymesos==0.3.1
 
 The master speaks Mesos's v1 Scheduler HTTP API (docs/mesos-api.md); the address may also be
 ``zk://host:port/path`` for masters that elect a leader through ZooKeeper.
+
+On a cluster with a secret, a framework authenticates with HTTP Basic: a principal and a
+framework secret the operator makes for it (the cluster secret itself is refused):
+
+    python examples/mesos_framework.py MASTER --principal ops \
+        --secret "$(PYMESOS_RT_SECRET=... pymesos-rt mesos-secret ops)"
 """
 
 from __future__ import annotations
@@ -84,10 +90,14 @@ def main() -> int:
     parser.add_argument("master", nargs="?", default="127.0.0.1:5050")
     parser.add_argument("--tasks", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--principal", help="HTTP Basic principal (clusters with a secret)")
+    parser.add_argument("--secret", help="its framework secret (pymesos-rt mesos-secret)")
     args = parser.parse_args()
     scheduler = ShellTasks(args.tasks)
     framework = {"user": "", "name": "pymesos shell tasks", "failover_timeout": 0}
-    driver = MesosSchedulerDriver(scheduler, framework, args.master)
+    driver = MesosSchedulerDriver(
+        scheduler, framework, args.master, principal=args.principal, secret=args.secret
+    )
     driver.start()
     ok = scheduler.all_ended.wait(args.timeout)
     driver.stop()  # TEARDOWN: the framework leaves the cluster

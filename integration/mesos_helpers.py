@@ -140,6 +140,13 @@ class Framework:
             and (task_id is None or e["status"]["task_id"]["value"] == task_id)
         ]
 
+    def refused(self, timeout: float = 60.0) -> str:
+        """The master refused its SUBSCRIBE: pymesos's error message (the program exits 3)."""
+        event = self.wait(lambda e: e["event"] in ("failed", "registered"), timeout, "refusal")
+        assert event["event"] == "failed", f"subscribed although it should not: {event}"
+        assert self.proc.wait(timeout=30) == 3, self.stderr_tail()
+        return str(event["message"])
+
     def stderr_tail(self) -> str:
         return self.stderr_path.read_text(errors="replace")[-2000:]
 

@@ -602,8 +602,7 @@ def test_state_and_status_show_actors(cluster):
     rt.kill(a)
     wait_for(
         lambda: any(
-            x["name"] == "shown" and x["state"] == "DEAD"
-            for x in _state(cluster)["actors"]
+            x["name"] == "shown" and x["state"] == "DEAD" for x in _state(cluster)["actors"]
         ),
         30,
         "the dead actor in /state",

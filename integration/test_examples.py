@@ -3,6 +3,7 @@ exit status and the lines it prints."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -69,7 +70,9 @@ def test_wordcount_one_reducer_and_more_reducers_than_words() -> None:
 
 
 def test_mesos_framework_on_pymesos_rt_up(tmp_path) -> None:
-    """examples/mesos_framework.py (douban pymesos) against `pymesos-rt up`."""
+    """examples/mesos_framework.py (douban pymesos) against `pymesos-rt up` with a cluster
+    secret, authenticating with a framework secret from `pymesos-rt mesos-secret`."""
+    env = {**os.environ, "PYMESOS_RT_SECRET": "examples-test-secret"}
     log = tmp_path / "up.log"
     with open(log, "w") as out:
         up = subprocess.Popen(
@@ -87,6 +90,7 @@ def test_mesos_framework_on_pymesos_rt_up(tmp_path) -> None:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     try:
 
@@ -97,7 +101,16 @@ def test_mesos_framework_on_pymesos_rt_up(tmp_path) -> None:
             return found.group(1) if found else None
 
         master = wait_for(address, 60, "pymesos-rt up listening")
-        lines = run_example("mesos_framework.py", master, "--tasks", "3").stdout.splitlines()
+        secret = subprocess.run(
+            [sys.executable, "-m", "pymesos_rt", "mesos-secret", "ops"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=TIMEOUT,
+        ).stdout.strip()
+        auth = ["--principal", "ops", "--secret", secret]
+        lines = run_example("mesos_framework.py", master, "--tasks", "3", *auth).stdout.splitlines()
         assert lines[0].startswith("registered as framework ")
         for n in range(3):
             states = [line.split(": ")[1] for line in lines if line.startswith(f"shell-{n}: ")]

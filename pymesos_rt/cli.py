@@ -33,6 +33,7 @@ from pymesos_rt.config import (
     AgentOptions,
     LogsConfig,
     MasterOptions,
+    MesosSecretConfig,
     StatusConfig,
     UpConfig,
     add_flags,
@@ -44,6 +45,7 @@ from pymesos_rt.coordination.address import DEFAULT_MASTER, normalize_address
 from pymesos_rt.coordination.follow import LeaderLink
 from pymesos_rt.local import LocalCluster
 from pymesos_rt.master.allocator import make_allocator
+from pymesos_rt.master.identity import mesos_secret
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import codec
@@ -491,6 +493,20 @@ def cmd_logs(framework: str, cfg: LogsConfig) -> int:
     return 0
 
 
+def cmd_mesos_secret(principal: str, cfg: MesosSecretConfig) -> int:
+    cluster_secret = read_secret(cfg.secret_file)
+    if cluster_secret is None:
+        raise UsageError(
+            "no cluster secret (PYMESOS_RT_SECRET or --secret-file): without one, a Mesos "
+            "framework may use any secret of its own"
+        )
+    try:
+        print(mesos_secret(cluster_secret, principal))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad flags: one line on stderr (not argparse's usage dump), exit status 2."""
 
@@ -515,6 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs_parser.add_argument("framework", help="the framework's id or name")
     add_flags(logs_parser, LogsConfig)
+    text = description(MesosSecretConfig)
+    secret_parser = sub.add_parser("mesos-secret", help=text, description=text)
+    secret_parser.add_argument("principal", help="the framework's HTTP Basic principal")
+    add_flags(secret_parser, MesosSecretConfig)
     return parser
 
 
@@ -529,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_up(from_args(UpConfig, args))
         if args.command == "logs":
             return cmd_logs(args.framework, from_args(LogsConfig, args))
+        if args.command == "mesos-secret":
+            return cmd_mesos_secret(args.principal, from_args(MesosSecretConfig, args))
         return cmd_status(from_args(StatusConfig, args))
     except UsageError as exc:
         print(f"pymesos-rt: {exc}", file=sys.stderr)

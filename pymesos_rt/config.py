@@ -161,6 +161,16 @@ class LogsConfig:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class MesosSecretConfig:
+    """``pymesos-rt mesos-secret PRINCIPAL``: print a new HTTP Basic secret for a Mesos framework
+    of that principal (docs/mesos-api.md)."""
+
+    secret_file: str | None = dataclasses.field(
+        default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
+    )
+
+
 def _plain(text: str) -> str:
     """Help text without reStructuredText markup (``literal`` -> literal)."""
     return text.replace("``", "").strip()

@@ -1,13 +1,15 @@
 """Install the Mesos client libraries the integration tests drive: douban's pymesos 0.3.15 and
-mesoshttp 0.4.2, into the interpreter that runs this script (the test venv).
+mesoshttp 0.4.2, into the interpreter that runs this script (the test venv), reproducibly.
 
 pymesos depends on ``http-parser`` 0.9.0, whose sdist does not build on Python 3.11: its C
 extension is generated for old CPython headers (``longintrepr.h``) and its ``setup.py`` imports
 ``imp``. Its pure-Python parser (``http_parser.pyparser``) works, and ``http_parser.http`` falls
 back to it when the extension is missing. So this script downloads the sdist with pip, checks it
 against a pinned SHA-256, and builds a wheel of the package's Python modules only (the C files
-are left out): nothing of it is vendored in this repository. Then pip installs that wheel,
-``pymesos==0.3.15`` and ``mesoshttp==0.4.2`` as usual.
+are left out): nothing of it is vendored in this repository. Then pip installs that wheel and,
+with ``--require-hashes --no-deps``, the exact archives of pymesos, mesoshttp and pymesos's small
+dependencies (``PINNED``); the rest of their dependencies (kazoo, requests, pyjwt, cryptography)
+are the ones any venv of this project resolves, installed by a plain ``pip install`` of the two.
 
 Run by ``scripts/test``; does nothing when both libraries import already.
 """
@@ -26,6 +28,13 @@ from pathlib import Path
 HTTP_PARSER = "http-parser==0.9.0"
 HTTP_PARSER_SHA256 = "441d3a57c6227230f98aa97539da006fda0f8f4880bc4c5cd895ff2138a52621"
 CLIENTS = ["pymesos==0.3.15", "mesoshttp==0.4.2"]
+# the archives pip picks on PyPI for Python 3.11 (pymesos publishes only an sdist)
+PINNED = {
+    "pymesos==0.3.15": "ee8d5ac0664467fcc70bb5a639d1520547523c80f0e83e73f689778f46a846de",
+    "mesoshttp==0.4.2": "a88ced6924920eb664addf07befdfed916dfe810a4c43e4c11d2f8b3cda93fd9",
+    "addict==2.4.0": "249bb56bbfd3cdc2a004ea0ff4c2b6ddc84d53bc2194761636eb314d5cfa5dfc",
+    "six==1.17.0": "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+}
 
 
 def _installed() -> bool:
@@ -96,8 +105,11 @@ def main() -> int:
                 f"{sdists[0].name}: sha256 {digest} is not the pinned {HTTP_PARSER_SHA256}"
             )
         wheel = build_http_parser_wheel(sdists[0], work)
-        _pip("install", str(wheel))
-        _pip("install", *CLIENTS)
+        _pip("install", "--no-deps", str(wheel))
+        pinned = work / "pinned.txt"
+        pinned.write_text("".join(f"{req} --hash=sha256:{sha}\n" for req, sha in PINNED.items()))
+        _pip("install", "--no-deps", "--require-hashes", "-r", str(pinned))
+        _pip("install", *CLIENTS)  # their remaining dependencies; the pinned ones are kept
     if not _installed():
         raise SystemExit("pymesos or mesoshttp still does not import after installing")
     return 0

@@ -9,6 +9,9 @@ as JSON lines on stdin:
   {"op": "decline", "refuse_seconds": 5}       filter used when declining offers from now on
   {"op": "message", "agent_id": "...", "executor_id": "...", "data": "<base64>"}
   {"op": "stop", "failover": false}            driver.stop() and exit
+
+A SUBSCRIBE the master refuses (pymesos raises the HTTP error in the main thread) prints
+{"event": "failed", "message": "..."} and exits with status 3.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def main() -> int:
     parser.add_argument("--failover-timeout", type=float, default=100.0)
     parser.add_argument("--principal")
     parser.add_argument("--secret")
+    parser.add_argument("--framework-id", help="subscribe as this framework (re-subscribe)")
     parser.add_argument("--refuse-seconds", type=float, default=1.0)
     parser.add_argument("--no-implicit-acks", action="store_true")
     args = parser.parse_args()
@@ -110,6 +114,8 @@ def main() -> int:
         "failover_timeout": args.failover_timeout,
         "checkpoint": False,
     }
+    if args.framework_id:
+        framework["id"] = {"value": args.framework_id}
     driver = MesosSchedulerDriver(
         sched,
         framework,
@@ -118,13 +124,21 @@ def main() -> int:
         principal=args.principal,
         secret=args.secret,
     )
-    driver.start()
-    out("started")
     # commands wait for SUBSCRIBED: pymesos counts as connected (and sends calls) as soon as
     # the stream's headers arrive, before it knows its framework id
-    if not sched.subscribed.wait(60):
-        out("error", message="not subscribed within 60 s")
-        return 1
+    # (short waits: pymesos hands its thread's error to this thread as a simulated SIGINT,
+    # which is only handled between bytecodes, never inside one long wait)
+    deadline = time.monotonic() + 60
+    try:
+        driver.start()
+        out("started")
+        while not sched.subscribed.wait(0.1):
+            if time.monotonic() > deadline:
+                out("error", message="not subscribed within 60 s")
+                return 1
+    except RuntimeError as exc:  # pymesos re-raises its thread's error here (SIGINT handler)
+        out("failed", message=str(exc))
+        return 3
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd["op"]

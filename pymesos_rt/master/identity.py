@@ -24,14 +24,25 @@ Rules kept here:
   by the framework: it is stopped.
 - Agents: nobody vouches for an agent, so after a failover the first registration with an
   agent id claims it; until it is removed for good, only that credential re-registers it.
+- A framework is of one KIND, fixed at its first subscription: a program of ours (websocket
+  API) or a Mesos framework (v1 HTTP API). Neither kind re-subscribes the other's id, whatever
+  it presents. A vouched identity has no kind yet (agents report digests only): the owner's
+  re-subscription sets it.
+- A Mesos framework's credential is its HTTP Basic principal and secret
+  (:func:`mesos_credential`), so its principal is fixed at registration as in Mesos. With a
+  cluster secret, the Basic secret must be a *Mesos framework secret* made for that principal
+  from the cluster secret (:func:`mesos_secret`: a random part and an HMAC of principal and
+  random part under the cluster secret). Verifying its HMAC proves the cluster secret; its
+  random part, which no other holder of the cluster secret knows, proves the framework.
 
 Transitions of a framework's identity (event: from -> to); anything else is refused and
 changes nothing:
 
-    subscribe, no id ................... (none)  -> OWNED    (new framework)
-    subscribe with id, nothing known ... (none)  -> CLAIMED
-    agent vouches ...................... (none)  -> VOUCHED
-    subscribe, same digest ............. VOUCHED -> OWNED
+    subscribe, no id ................... (none)  -> OWNED    (new framework; kind set)
+    subscribe with id, nothing known ... (none)  -> CLAIMED  (kind set)
+    agent vouches ...................... (none)  -> VOUCHED  (no kind)
+    subscribe, same digest ............. VOUCHED -> OWNED    (kind set)
+    subscribe, same digest, same kind .. OWNED/CLAIMED -> unchanged
     agent vouches, same digest ......... CLAIMED -> OWNED
     agent vouches, other digest ........ CLAIMED -> VOUCHED  (claimant evicted)
     framework removed .................. any     -> (none)
@@ -48,6 +59,13 @@ import secrets
 from dataclasses import dataclass
 
 
+class Kind(enum.Enum):
+    """Which API a framework speaks: fixed at its first subscription."""
+
+    PROGRAM = "program"  # a pymesos_rt driver over the websocket scheduler API
+    MESOS = "mesos"  # a Mesos framework over the v1 scheduler HTTP API
+
+
 class Trust(enum.Enum):
     OWNED = "owned"  # a subscribed framework whose digest the master holds for sure
     CLAIMED = "claimed"  # re-subscribed to a master that knew no digest; no agent vouched yet
@@ -60,6 +78,9 @@ def digest(credential: str) -> str:
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+_API = {Kind.PROGRAM: "the websocket scheduler API", Kind.MESOS: "the Mesos scheduler HTTP API"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,7 @@ class Vouched:
 class FrameworkIdentity:
     digest: str
     trust: Trust
+    kind: Kind | None = None  # None while VOUCHED: agents report digests, not kinds
 
 
 class Identities:
@@ -97,24 +119,47 @@ class Identities:
         self.agents: dict[str, str] = {}  # agent id -> digest
 
     # --- frameworks --------------------------------------------------------------------------
-    def subscribe(self, framework_id: str, credential: str, new: bool) -> Verdict:
+    def subscribe(
+        self, framework_id: str, credential: str, new: bool, kind: Kind = Kind.PROGRAM
+    ) -> Verdict:
         """May this connection act as ``framework_id``? ``new``: the id was made up just now
-        for a framework subscribing for the first time."""
+        for a framework subscribing for the first time; ``kind``: the API it came through."""
         issued = "" if credential else secrets.token_urlsafe(32)
         presented = digest(credential or issued)
         known = self.frameworks.get(framework_id)
         if known is None:
             trust = Trust.OWNED if new else Trust.CLAIMED
-            self.frameworks[framework_id] = FrameworkIdentity(presented, trust)
+            self.frameworks[framework_id] = FrameworkIdentity(presented, trust, kind)
             return Accepted(issued)
         if not credential or not _same(known.digest, presented):
             return Refused(
                 f"framework {framework_id} is subscribed with another credential: "
                 "present the credential of its first subscription"
             )
+        if known.kind is not None and known.kind is not kind:
+            return Refused(
+                f"framework {framework_id} is a {known.kind.value} framework: only "
+                f"{_API[known.kind]} re-subscribes it"
+            )
+        known.kind = kind
         if known.trust is Trust.VOUCHED:
             known.trust = Trust.OWNED
         return Accepted()
+
+    def holds(self, framework_id: str, credential: str, kind: Kind) -> bool:
+        """Does ``credential`` prove the subscribed framework ``framework_id`` of ``kind``?
+        (Mesos calls come on connections of their own, each with its credentials.)"""
+        known = self.frameworks.get(framework_id)
+        return (
+            known is not None
+            and known.kind is kind
+            and known.trust is not Trust.VOUCHED
+            and _same(known.digest, digest(credential))
+        )
+
+    def kind_of(self, framework_id: str) -> Kind | None:
+        known = self.frameworks.get(framework_id)
+        return known.kind if known is not None else None
 
     def vouch(self, framework_id: str, reported: str) -> Vouched:
         """An agent (re-)registering reports an executor launched with digest ``reported``."""
@@ -164,7 +209,52 @@ class Identities:
         for fw_id, ident in self.frameworks.items():
             assert len(ident.digest) == 64, fw_id
             assert (ident.trust is Trust.VOUCHED) == (fw_id not in frameworks), (fw_id, ident)
+            assert (ident.kind is None) == (ident.trust is Trust.VOUCHED), (fw_id, ident)
         assert frameworks <= set(self.frameworks), frameworks - set(self.frameworks)
         assert agents <= set(self.agents), agents - set(self.agents)
         for agent_id, known in self.agents.items():
             assert len(known) == 64, agent_id
+
+
+# --- Mesos frameworks: HTTP Basic principal and secret ------------------------------------------
+ANONYMOUS_MESOS = "mesos-anonymous"  # what every Mesos framework without Basic credentials shares
+_MESOS_SECRET_CONTEXT = b"pymesos-rt Mesos framework secret\0"
+
+
+def mesos_credential(principal: str | None, secret: str) -> str:
+    """The framework credential that HTTP Basic ``principal:secret`` stands for (a principal
+    holds no ``:``, so the pair is unambiguous); no principal: :data:`ANONYMOUS_MESOS`."""
+    return ANONYMOUS_MESOS if principal is None else f"mesos:{principal}:{secret}"
+
+
+def principal_problem(principal: str) -> str:
+    """Why ``principal`` cannot be a Mesos framework principal ("" when it can)."""
+    if not principal:
+        return "the principal is empty"
+    if len(principal) > 256:
+        return "the principal is longer than 256 characters"
+    if not (principal.isascii() and principal.isprintable()) or ":" in principal:
+        return f"the principal {principal!r} must be printable ASCII without ':'"
+    return ""
+
+
+def mesos_secret(cluster_secret: str, principal: str) -> str:
+    """A new Mesos framework secret for ``principal``: ``<random>.<HMAC-SHA256 of principal
+    and random under the cluster secret>`` (``pymesos-rt mesos-secret PRINCIPAL``)."""
+    if why := principal_problem(principal):
+        raise ValueError(why)
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_mesos_mac(cluster_secret, principal, nonce)}"
+
+
+def mesos_secret_valid(cluster_secret: str, principal: str, secret: str) -> bool:
+    """Was ``secret`` made by :func:`mesos_secret` for ``principal`` under ``cluster_secret``?"""
+    nonce, dot, mac = secret.rpartition(".")
+    if not dot or not nonce:
+        return False
+    return _same(mac, _mesos_mac(cluster_secret, principal, nonce))
+
+
+def _mesos_mac(cluster_secret: str, principal: str, nonce: str) -> str:
+    text = _MESOS_SECRET_CONTEXT + principal.encode() + b"\0" + nonce.encode()
+    return hmac.new(cluster_secret.encode(), text, hashlib.sha256).hexdigest()

@@ -4,7 +4,11 @@
 Rules kept here:
 - A Mesos framework is a framework of :class:`MasterState` whose connection is its SUBSCRIBE
   stream (an opaque ``conn`` chosen by the shell). Calls that arrive on other HTTP connections
-  are applied as if they came on the stream.
+  are applied as if they came on the stream, once they prove the framework: its stream's
+  ``Mesos-Stream-Id`` and the credentials it subscribed with (``mesos_auth.py``).
+- Its identity is ``identity.py``'s, of kind MESOS: its HTTP Basic principal and secret are
+  its framework credential, so re-subscribing its id (reconnect, master failover) needs them,
+  and neither a program of ours nor another Mesos framework takes over its id (``403``).
 - Mesos calls become :class:`MasterState` calls (SUBSCRIBE, ACCEPT, DECLINE, REVIVE, SUPPRESS,
   SHUTDOWN, ACKNOWLEDGE, TEARDOWN) or agent messages (KILL, MESSAGE); RECONCILE is answered here.
 - Every Mesos task, and every custom executor's own resources, is one executor entry (a lease)
@@ -35,22 +39,27 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from pymesos_rt.master.identity import Kind, Refused
+from pymesos_rt.master.mesos_auth import ANONYMOUS, Authenticated, MesosAuthenticator, Refusal
 from pymesos_rt.master.mesos_launch import NewExecutor, executor_launch, plan_task
+from pymesos_rt.master.mesos_status import (
+    BUCKETS,
+    bucket,
+    mesos_status,
+    reconciled,
+    without_uuid,
+)
 from pymesos_rt.master.records import Effect, Send
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import mesos_calls as mc
 from pymesos_rt.protocol import messages as m
-from pymesos_rt.protocol.ids import new_id
 from pymesos_rt.protocol.resources import Resources
-from pymesos_rt.protocol.states import ExecutorState
 
 log = logging.getLogger(__name__)
 
-_UUID_NAMESPACE = uuid.UUID("5d0b2a52-9c1e-4a53-8f1e-6d2f3b7c9a10")
 DEFAULT_FILTER_S = 5.0  # Mesos's default refuse_seconds
 DEFAULT_KILL_GRACE_S = 3.0
-_BUCKETS = ("queued", "running", "finished", "failed")  # the task counts of ``/state``
 
 
 @dataclass
@@ -60,12 +69,19 @@ class MesosFramework:
     stream_id: str
     info: ms.FrameworkInfo
     last_heartbeat: float
-    principal: str | None = None  # who subscribed it (HTTP Basic): only they may re-subscribe
     # uuid -> (agent, update id): updates sent and not yet acknowledged
     acks: dict[bytes, tuple[str, str]] = field(default_factory=dict)
     live: dict[str, ms.TaskState] = field(default_factory=dict)  # last state of live tasks
     completed: OrderedDict[str, ms.TaskStatus] = field(default_factory=OrderedDict)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKETS, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A SUBSCRIBE accepted: the stream's new Mesos-Stream-Id and what follows from it."""
+
+    stream_id: str
+    effects: list[Effect]
 
 
 class MesosMaster:
@@ -74,8 +90,10 @@ class MesosMaster:
         state: MasterState,
         heartbeat_interval: float = 15.0,
         completed_tasks_kept: int = 1000,
+        cluster_secret: str | None = None,
     ) -> None:
         self.state = state
+        self.auth = MesosAuthenticator(cluster_secret)
         self.heartbeat_interval = heartbeat_interval
         self.completed_tasks_kept = completed_tasks_kept  # per framework
         self.frameworks: dict[str, MesosFramework] = {}
@@ -91,25 +109,42 @@ class MesosMaster:
     def is_stream(self, conn: str) -> bool:
         return conn in self._by_conn
 
+    def authenticate(self, authorization: str | None) -> Authenticated | Refusal:
+        """Who a request (its ``Authorization`` header) speaks for (``mesos_auth.py``)."""
+        return self.auth.authenticate(authorization)
+
     def subscribe(
-        self, conn: str, call: mc.Subscribe, now: float, principal: str | None = None
-    ) -> tuple[str, list[Effect]]:
-        """Subscribe (or re-subscribe) on stream ``conn`` for the authenticated ``principal``;
-        returns the new Mesos-Stream-Id. Raises ``ValueError`` for a call Mesos would refuse
-        with 400, ``PermissionError`` (403) for a framework that another principal owns."""
+        self, conn: str, call: mc.Subscribe, now: float, auth: Authenticated = ANONYMOUS
+    ) -> Subscription | Refusal:
+        """Subscribe (or re-subscribe) on stream ``conn`` with the request's credentials: ``400``
+        for a call Mesos would refuse as malformed, ``403`` for a framework id that these
+        credentials do not own (``identity.py``); a refusal changes nothing."""
         info = call.subscribe.framework_info
         fw_id = call.framework_id.value if call.framework_id else None
         if info.id is not None:
             if fw_id is not None and info.id.value != fw_id:
-                raise ValueError("framework_id and framework_info.id differ")
+                return Refusal(400, "framework_id and framework_info.id differ")
             fw_id = info.id.value
         if fw_id is not None and (why := ms.valid_id(fw_id)):
-            raise ValueError(f"bad framework id {fw_id!r}: {why}")
-        fw_id = fw_id or new_id("fw")
+            return Refusal(400, f"bad framework id {fw_id!r}: {why}")
+        wanted = info.principal
+        if auth.principal is not None and wanted is not None and wanted != auth.principal:
+            why = f"framework_info.principal {wanted!r} is not the authenticated {auth.principal!r}"
+            return Refusal(403, why)
+        if fw_id is not None and fw_id not in self.state.frameworks:
+            self._forget(fw_id)  # the master removed it: nothing of the old one stays
         role = info.role or (info.roles[0] if info.roles else "*")
+        failover = info.failover_timeout or 0.0
+        internal = m.Subscribe(info.name, role, fw_id, failover, auth.credential)
+        admitted = self.state.subscribe(conn, internal, now, Kind.MESOS)
+        if isinstance(admitted, Refused):
+            return Refusal(403, admitted.reason)
+        fw_id = next(
+            e.message.framework_id
+            for e in admitted
+            if isinstance(e, Send) and isinstance(e.message, m.Subscribed)
+        )
         old = self.frameworks.get(fw_id)
-        if old is not None and old.principal is not None and old.principal != principal:
-            raise PermissionError(f"framework {fw_id} belongs to principal {old.principal!r}")
         if old is not None and old.conn is not None:
             self._by_conn.pop(old.conn, None)
         if old is not None:
@@ -117,17 +152,41 @@ class MesosMaster:
         stream_id = str(uuid.uuid4())
         info = _with_id(info, fw_id)
         if old is None:
-            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now, principal)
+            self.frameworks[fw_id] = MesosFramework(fw_id, conn, stream_id, info, now)
         else:  # re-subscribed: its tasks and unacknowledged updates stay
             old.conn, old.stream_id, old.info, old.last_heartbeat = conn, stream_id, info, now
         self._by_conn[conn] = fw_id
         self._by_stream[stream_id] = fw_id
-        # until issue 13 maps HTTP Basic secrets onto framework credentials, a Mesos framework
-        # is as strong as its principal (master/identity.py)
-        credential = f"mesos-principal:{info.principal or ''}"
-        internal = m.Subscribe(info.name, role, fw_id, info.failover_timeout or 0.0, credential)
-        log.info("Mesos framework %s (%s, user %r) subscribed", fw_id, info.name, info.user)
-        return stream_id, self.state.on_framework_call(conn, internal, now)
+        log.info(
+            "Mesos framework %s (%s, user %r, principal %r) subscribed",
+            fw_id,
+            info.name,
+            info.user,
+            auth.principal,
+        )
+        return Subscription(stream_id, admitted)
+
+    def framework_for(
+        self, framework_id: str | None, stream_id: str | None, auth: Authenticated
+    ) -> MesosFramework | Refusal:
+        """The subscribed framework a call (not SUBSCRIBE) is for, if the request proves it:
+        the stream's Mesos-Stream-Id and the credentials the framework subscribed with."""
+        if framework_id is None:
+            return Refusal(400, "the call names no framework_id")
+        fw = self.frameworks.get(framework_id)
+        if fw is None or fw.conn is None:
+            return Refusal(403, f"framework {framework_id} is not subscribed")
+        if not stream_id:
+            return Refusal(400, "missing Mesos-Stream-Id header")
+        if stream_id != fw.stream_id:
+            return Refusal(400, f"Mesos-Stream-Id {stream_id} is not this framework's stream")
+        if not self.state.identity.holds(framework_id, auth.credential, Kind.MESOS):
+            why = (
+                f"these credentials are not framework {framework_id}'s: calls carry the "
+                "principal and secret it subscribed with"
+            )
+            return Refusal(403, why)
+        return fw
 
     def disconnected(self, conn: str) -> None:
         fw_id = self._by_conn.pop(conn, None)
@@ -289,11 +348,13 @@ class MesosMaster:
                 state = fw.live.get(task_id)
                 if state is None:
                     state = ms.TASK_STATE_OF[ex.state][0]
-                events.append(_update(task_id, state, ex.agent_id, "SOURCE_MASTER", recon=True))
+                events.append(reconciled(task_id, state, ex.agent_id, "SOURCE_MASTER", recon=True))
             elif (done := fw.completed.get(task_id)) is not None:
                 events.append(mc.Update(update=mc.UpdateBody(status=done)))
             elif settled:  # agents had their time to re-register: it is gone
-                events.append(_update(task_id, ms.TaskState.TASK_LOST, "", "SOURCE_MASTER", True))
+                events.append(
+                    reconciled(task_id, ms.TaskState.TASK_LOST, "", "SOURCE_MASTER", True)
+                )
         return [Send(conn, e) for e in events]
 
     def from_executor(self, msg: m.FromExecutor) -> list[Effect]:
@@ -365,11 +426,11 @@ class MesosMaster:
                 )
                 events.append(mc.Failure(failure=body))
             return events, self._ack_here(update)
-        status = self._status(update, task_id)
+        status = mesos_status(update, task_id)
         self._track(fw, task_id, status.state)
         if status.state.terminal:
             fw.live.pop(task_id, None)
-            fw.completed[task_id] = _without_uuid(status)
+            fw.completed[task_id] = without_uuid(status)
             fw.completed.move_to_end(task_id)
             while len(fw.completed) > self.completed_tasks_kept:
                 fw.completed.popitem(last=False)
@@ -378,49 +439,6 @@ class MesosMaster:
         if status.uuid is not None:
             fw.acks[status.uuid] = (update.agent_id, update.update_id)
         return [mc.Update(update=mc.UpdateBody(status=status))], []
-
-    def _status(self, update: m.StatusUpdate, task_id: str) -> ms.TaskStatus:
-        agent = ms.Id(value=update.agent_id) if update.agent_id else None
-        if update.mesos is not None:
-            status = update.mesos
-            return ms.TaskStatus(
-                task_id=status.task_id,
-                state=status.state,
-                message=status.message,
-                source=status.source or "SOURCE_EXECUTOR",
-                reason=status.reason,
-                data=status.data,
-                agent_id=agent,
-                executor_id=status.executor_id,
-                timestamp=status.timestamp,
-                uuid=status.uuid or _uuid_of(update.update_id),
-                healthy=status.healthy,
-                labels=status.labels,
-            )
-        state, reason = ms.TASK_STATE_OF[update.state]
-        source = "SOURCE_EXECUTOR"
-        if update.state == ExecutorState.LOST:
-            source = "SOURCE_MASTER"
-        elif update.state == ExecutorState.OOM:
-            source = "SOURCE_AGENT"
-        elif update.state == ExecutorState.FAILED and update.exit_code is None:
-            source, reason = "SOURCE_AGENT", "REASON_CONTAINER_LAUNCH_FAILED"
-        if not update.update_id:  # made by reconciliation: nothing to acknowledge
-            reason = "REASON_RECONCILIATION"
-        message = update.message
-        ended = update.state in (ExecutorState.FINISHED, ExecutorState.FAILED)
-        if ended and update.exit_code is not None and update.exit_code >= 0:
-            message = f"Command exited with status {update.exit_code}"
-        return ms.TaskStatus(
-            task_id=ms.Id(value=task_id),
-            state=state,
-            message=message or None,
-            source=source,
-            reason=reason,
-            agent_id=agent,
-            executor_id=ms.Id(value=task_id),  # a command task's executor has its id
-            uuid=_uuid_of(update.update_id) if update.update_id else None,
-        )
 
     def _ack_here(self, update: m.StatusUpdate) -> list[Effect]:
         """Acknowledge an update the framework will never acknowledge (it has no Mesos form)."""
@@ -433,8 +451,8 @@ class MesosMaster:
         """Heartbeats on the streams; forget frameworks the master has removed."""
         effects: list[Effect] = []
         for fw_id, fw in list(self.frameworks.items()):
-            if fw_id not in self.state.frameworks:
-                self._forget(fw_id)
+            if self.state.identity.kind_of(fw_id) is not Kind.MESOS:
+                self._forget(fw_id)  # removed (its identity went with it), or another's now
                 continue
             if fw.conn is not None and now - fw.last_heartbeat >= self.heartbeat_interval:
                 fw.last_heartbeat = now
@@ -449,8 +467,8 @@ class MesosMaster:
         if old is None and task_id in fw.completed:
             return  # it ended already: this is a resend
         if old is not None:
-            fw.counts[_bucket(old)] -= 1
-        fw.counts[_bucket(new)] += 1
+            fw.counts[bucket(old)] -= 1
+        fw.counts[bucket(new)] += 1
         entry = self.state.frameworks.get(fw.framework_id)
         if entry is not None:
             entry.tasks = dict(fw.counts)
@@ -530,6 +548,10 @@ class MesosMaster:
         for fw_id, fw in self.frameworks.items():
             if fw.conn is not None:
                 assert self._by_conn.get(fw.conn) == fw_id
+            entry = self.state.frameworks.get(fw_id)
+            if fw.conn is not None and entry is not None:  # a stream the master holds is MESOS
+                assert self.state.identity.kind_of(fw_id) is Kind.MESOS, fw_id
+                assert entry.conn in (fw.conn, None), (fw_id, entry.conn, fw.conn)
         for fw in self.frameworks.values():
             for task_id, state in fw.live.items():
                 assert not state.terminal and task_id not in fw.completed, task_id
@@ -538,36 +560,5 @@ class MesosMaster:
             assert sum(fw.counts[b] for b in ("queued", "running")) == len(fw.live), fw.counts
 
 
-def _bucket(state: ms.TaskState) -> str:
-    """The ``/state`` task count a Mesos task state counts in."""
-    if state in (ms.TaskState.TASK_STAGING, ms.TaskState.TASK_STARTING):
-        return "queued"
-    if not state.terminal:
-        return "running"
-    return "finished" if state == ms.TaskState.TASK_FINISHED else "failed"
-
-
 def _with_id(info: ms.FrameworkInfo, fw_id: str) -> ms.FrameworkInfo:
     return msgspec.structs.replace(info, id=ms.Id(value=fw_id))
-
-
-def _uuid_of(update_id: str) -> bytes:
-    """The uuid of an update the agent made (stable across resends of the same update)."""
-    return uuid.uuid5(_UUID_NAMESPACE, update_id).bytes
-
-
-def _without_uuid(status: ms.TaskStatus) -> ms.TaskStatus:
-    return msgspec.structs.replace(status, uuid=None, reason="REASON_RECONCILIATION")
-
-
-def _update(
-    task_id: str, state: ms.TaskState, agent_id: str, source: str, recon: bool
-) -> mc.Update:
-    status = ms.TaskStatus(
-        task_id=ms.Id(value=task_id),
-        state=state,
-        source=source,
-        reason="REASON_RECONCILIATION" if recon else None,
-        agent_id=ms.Id(value=agent_id) if agent_id else None,
-    )
-    return mc.Update(update=mc.UpdateBody(status=status))

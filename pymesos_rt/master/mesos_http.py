@@ -9,20 +9,19 @@ and the heartbeat ticker. Decisions are :class:`~pymesos_rt.master.mesos_core.Me
   Mesos events on the way out.
 - Every other call is answered at once: ``202`` (empty body) when applied; ``400`` for a body
   that is not a call, a missing or wrong ``Mesos-Stream-Id``; ``403`` when the framework is not
-  subscribed; ``401`` without the credential when the master has a secret; ``415`` for
+  subscribed or the request's credentials are not its own; ``401`` without valid credentials
+  when the master has a secret; ``415`` for
   protobuf bodies. A standby master answers ``307`` with ``Location: //leader/api/v1/scheduler``
   (``503`` while it knows no leader), as Mesos does.
-- Authentication: HTTP Basic ``principal:secret``; with a cluster secret set, the secret part
-  must be the cluster secret (see docs/mesos-api.md).
+- Authentication: HTTP Basic ``principal:secret``, checked by the core (``mesos_auth.py``,
+  ``identity.py``; see docs/mesos-api.md): the shell hands it the header and answers its
+  refusals with their status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -33,7 +32,8 @@ import tornado.iostream
 import tornado.routing
 import tornado.web
 
-from pymesos_rt.master.mesos_core import MesosFramework, MesosMaster
+from pymesos_rt.master.mesos_auth import Authenticated, Refusal
+from pymesos_rt.master.mesos_core import MesosMaster
 from pymesos_rt.master.records import Effect
 from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import mesos_calls as mc
@@ -61,7 +61,8 @@ class MesosApi:
     def core(self) -> MesosMaster:
         state = self.server.state
         if self._core is None or self._core.state is not state:
-            self._core = MesosMaster(state, state.config.mesos_heartbeat_interval)
+            interval = state.config.mesos_heartbeat_interval
+            self._core = MesosMaster(state, interval, cluster_secret=self.secret)
         return self._core
 
     def routes(self) -> list[Any]:
@@ -92,30 +93,6 @@ class MesosApi:
                 self.apply(self.core.tick(time.monotonic()))
             except Exception:
                 log.exception("Mesos API tick failed")
-
-    def check_auth(self, header: str | None) -> tuple[str | None, str | None]:
-        """(principal, None) when the request may go on; (None, why) when refused."""
-        principal = None
-        secret = None
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "basic":
-                return None, "only HTTP Basic authentication is supported"
-            try:
-                principal, sep, secret = (
-                    base64.b64decode(token, validate=True).decode().partition(":")
-                )
-            except (binascii.Error, UnicodeDecodeError):
-                return None, "malformed Basic credentials"
-            if not sep:
-                return None, "malformed Basic credentials"
-        if self.secret is None:
-            return principal, None
-        if secret is None:
-            return None, "authentication required (HTTP Basic principal:secret)"
-        if not hmac.compare_digest(secret.encode(), self.secret.encode()):
-            return None, "wrong secret"
-        return principal, None
 
 
 class _PostTo(tornado.routing.PathMatches):
@@ -174,6 +151,8 @@ def _ignore_closed(fut: asyncio.Future[None]) -> None:
 
 class _Base(tornado.web.RequestHandler):
     def refuse(self, code: int, why: str) -> None:
+        if code == 401:
+            self.set_header("WWW-Authenticate", 'Basic realm="mesos"')
         self.set_status(code)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(why + "\n")
@@ -193,10 +172,9 @@ class _SchedulerHandler(_Base):
         if ctype.strip().lower() != "application/json":
             self.refuse(415, f"unsupported Content-Type {ctype}: only application/json")
             return
-        principal, why = self.api.check_auth(self.request.headers.get("Authorization"))
-        if why is not None:
-            self.set_header("WWW-Authenticate", 'Basic realm="mesos"')
-            self.refuse(401, why)
+        auth = self.api.core.authenticate(self.request.headers.get("Authorization"))
+        if isinstance(auth, Refusal):
+            self.refuse(auth.status, auth.reason)
             return
         try:
             call = mc.decode_scheduler_call(self.request.body)
@@ -204,54 +182,34 @@ class _SchedulerHandler(_Base):
             self.refuse(400, str(exc))
             return
         if isinstance(call, mc.Subscribe):
-            await self._subscribe(call, principal)
+            await self._subscribe(call, auth)
             return
-        fw = self._framework(call)
-        if fw is None:
+        core = self.api.core
+        stream_id = self.request.headers.get("Mesos-Stream-Id")
+        fw_id = call.framework_id.value if call.framework_id is not None else None
+        fw = core.framework_for(fw_id, stream_id, auth)
+        if isinstance(fw, Refusal):
+            self.refuse(fw.status, fw.reason)
             return
-        self.api.apply(self.api.core.call(fw, call, time.monotonic()))
+        self.api.apply(core.call(fw, call, time.monotonic()))
         self.set_status(202)
         self.finish()
 
-    def _framework(self, call: mc.SchedulerCall) -> MesosFramework | None:
-        """The subscribed framework the call is for (or None, answered)."""
-        if call.framework_id is None:
-            self.refuse(400, "the call names no framework_id")
-            return None
-        fw = self.api.core.frameworks.get(call.framework_id.value)
-        if fw is None or fw.conn is None:
-            self.refuse(403, f"framework {call.framework_id.value} is not subscribed")
-            return None
-        stream_id = self.request.headers.get("Mesos-Stream-Id")
-        if not stream_id:
-            self.refuse(400, "missing Mesos-Stream-Id header")
-            return None
-        if stream_id != fw.stream_id:
-            self.refuse(400, f"Mesos-Stream-Id {stream_id} is not this framework's stream")
-            return None
-        return fw
-
-    async def _subscribe(self, call: mc.Subscribe, principal: str | None) -> None:
-        wanted = call.subscribe.framework_info.principal
-        if principal is not None and wanted is not None and wanted != principal:
-            self.refuse(403, f"framework_info.principal {wanted!r} is not {principal!r}")
-            return
+    async def _subscribe(self, call: mc.Subscribe, auth: Authenticated) -> None:
         stream = MesosStream(self.api, self)
         self.api.server.attach_framework(stream)
-        try:
-            now = time.monotonic()
-            stream_id, effects = self.api.core.subscribe(stream.id, call, now, principal)
-        except (ValueError, PermissionError) as exc:
-            stream._closed(str(exc))
-            self.refuse(403 if isinstance(exc, PermissionError) else 400, str(exc))
+        admitted = self.api.core.subscribe(stream.id, call, time.monotonic(), auth)
+        if isinstance(admitted, Refusal):
+            stream._closed(admitted.reason)
+            self.refuse(admitted.status, admitted.reason)
             return
         self.stream = stream
         self.set_status(200)
         self.set_header("Content-Type", "application/json")
-        self.set_header("Mesos-Stream-Id", stream_id)
+        self.set_header("Mesos-Stream-Id", admitted.stream_id)
         self.set_header("Cache-Control", "no-cache")
         self.flush().add_done_callback(_ignore_closed)
-        self.api.apply(effects)
+        self.api.apply(admitted.effects)
         await stream.done.wait()
         if not self._finished:
             with contextlib.suppress(tornado.iostream.StreamClosedError):

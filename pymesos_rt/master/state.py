@@ -27,7 +27,7 @@ from typing import Any
 
 from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
-from pymesos_rt.master.identity import Identities, Refused
+from pymesos_rt.master.identity import Identities, Kind, Refused
 from pymesos_rt.master.jobs import JobBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
 from pymesos_rt.master.records import (
@@ -127,11 +127,23 @@ class MasterState(Registry):
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
+        admitted = self.subscribe(conn, call, now)
+        if isinstance(admitted, Refused):
+            return [Send(conn, m.Error(admitted.reason)), Close(conn, admitted.reason)]
+        return admitted
+
+    def subscribe(
+        self, conn: str, call: m.Subscribe, now: float, kind: Kind = Kind.PROGRAM
+    ) -> Refused | list[Effect]:
+        """Subscribe a framework of ``kind`` on ``conn``; a refusal (``identity.py``) changes
+        nothing and is the caller's to answer (the Mesos API answers it with ``403``)."""
+        self._started(now)
         fw_id = call.framework_id or self.make_id("fw")
-        verdict = self.identity.subscribe(fw_id, call.credential, new=call.framework_id is None)
+        new = call.framework_id is None
+        verdict = self.identity.subscribe(fw_id, call.credential, new, kind)
         if isinstance(verdict, Refused):
             log.warning("refused a subscription as framework %s: %s", fw_id, verdict.reason)
-            return [Send(conn, m.Error(verdict.reason)), Close(conn, verdict.reason)]
+            return verdict
         existing = self.frameworks.get(fw_id)
         effects: list[Effect] = []
         if existing is not None:
