@@ -334,6 +334,31 @@ def test_named_actors(cluster):
     del other
 
 
+def test_named_actors_from_a_ref_callback(cluster):
+    """A future's done callback runs on the driver's loop thread: looking up or creating a
+    named actor there runs at once instead of waiting for that same thread."""
+    named = Counter.options(name="from-callback").remote(7)
+    rt.get(named.get.remote(), timeout=30)
+    found: list[object] = []
+    done = threading.Event()
+
+    def callback(_fut: object) -> None:
+        try:
+            found.append(rt.get_actor("from-callback"))
+            found.append(Counter.options(name="made-in-callback").remote(3))
+        except BaseException as exc:
+            found.append(exc)
+        done.set()
+
+    rt.get(slow_value.remote(1, 0), timeout=30)
+    slow_value.remote(2, 0.2).future().add_done_callback(callback)
+    assert done.wait(60), "the callback never finished"
+    looked_up, made = found
+    assert rt.get(looked_up.get.remote(), timeout=30) == 7
+    assert rt.get(made.get.remote(), timeout=30) == 3
+    assert rt.get(rt.get_actor("made-in-callback").incr.remote(), timeout=30) == 4
+
+
 # --- stopping ---------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,9 @@ class ActorShell:
         loop = self.driver._loop
         if loop is None:
             raise RuntimeError("the driver is not running")
+        if threading.get_ident() == self.driver._loop_thread:  # e.g. a ref's done callback
+            self.driver._drain_intake()
+            return fn(time.monotonic())
 
         async def run() -> T:
             self.driver._drain_intake()
