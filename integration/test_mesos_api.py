@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from mesos_helpers import Framework, command_task, executor_task
 
+from pymesos_rt.testing.browser import Browser, find_chromium
 from pymesos_rt.testing.daemons import start_agent, start_master, wait_for
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,52 @@ def test_shell_task_runs_in_its_sandbox_and_finishes(cluster, tmp_path):
     finally:
         fw.stop()
     no_duplicate_uuids(fw)
+
+
+def test_a_command_without_shell_gets_its_arguments_and_environment(cluster, tmp_path):
+    """``shell: false``: ``value`` is the program, ``arguments`` its whole argv (argv[0]
+    included), run without a shell; ``environment.variables`` and the sandbox variables are
+    set, and nothing else of the agent's environment but its locale and PATH-like variables."""
+    master, _, work = cluster
+    fw = Framework(tmp_path, address(master), name="noshell")
+    program = (
+        "import json, os, sys; json.dump({'argv': sys.argv[1:], 'cwd': os.getcwd(),"
+        " 'env': dict(os.environ)}, open('seen.json', 'w'))"
+    )
+    task = command_task("argv", "")
+    task["command"] = {
+        "shell": False,
+        "value": sys.executable,
+        "arguments": ["python-of-the-test", "-c", program, "two words", "$HOME", "; exit 1"],
+        "environment": {"variables": [{"name": "GREETING", "value": "hello there"}]},
+    }
+    try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+        fw.launch(task)
+        fw.status("argv", "TASK_RUNNING")
+        fw.status("argv", "TASK_FINISHED")
+    finally:
+        fw.stop()
+    box = sandbox(work, fw_id, "argv")
+    seen = json.loads((box / "seen.json").read_text())
+    assert seen["argv"] == ["two words", "$HOME", "; exit 1"]  # no shell expanded or split them
+    assert Path(seen["cwd"]) == box
+    env = seen["env"]
+    assert env["GREETING"] == "hello there"
+    assert Path(env["MESOS_SANDBOX"]) == box and Path(env["MESOS_DIRECTORY"]) == box
+    assert (env["MESOS_TASK_ID"], env["MESOS_FRAMEWORK_ID"]) == ("argv", fw_id)
+    # of the runtime's variables only the launcher's bookkeeping (ids, sandbox, sizes): never
+    # the agent's secret or anything else of its environment
+    ours = {name for name in env if name.startswith("PYMESOS_RT")}
+    assert ours <= {
+        "PYMESOS_RT_EXECUTOR_ID",
+        "PYMESOS_RT_FRAMEWORK_ID",
+        "PYMESOS_RT_SANDBOX",
+        "PYMESOS_RT_PARENT_PID",
+        "PYMESOS_RT_CPUS",
+        "PYMESOS_RT_MEM_MIB",
+        "PYMESOS_RT_RESOURCES",
+    }, sorted(ours)
 
 
 def test_kill_task_kills_a_sleeping_shell_task(cluster, tmp_path):
@@ -292,3 +339,32 @@ def test_mesoshttp_framework_runs_a_command_task(cluster, tmp_path):
         30,
         "the mesoshttp framework torn down",
     )
+
+
+@pytest.mark.skipif(
+    find_chromium() is None,
+    reason="Debian's chromium is not installed (scripts/test installs it when run as root)",
+)
+def test_the_dashboard_shows_a_mesos_framework_and_its_tasks(cluster, tmp_path):
+    master, _, _ = cluster
+    fw = Framework(tmp_path, address(master), name="mesos-on-the-dashboard")
+    browser = Browser()
+    try:
+        fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]
+        fw.launch(command_task("shown", "sleep 30"))
+        fw.status("shown", "TASK_RUNNING")
+        base = f"http://127.0.0.1:{master.port}"
+        browser.navigate(f"{base}/")
+        jobs = "(document.getElementById('jobs') || {innerText: ''}).innerText"
+        browser.wait_for(
+            f"{jobs}.includes('mesos-on-the-dashboard') && {jobs}.includes({json.dumps(fw_id)})",
+            60,
+            "the Mesos framework in the jobs table",
+        )
+        browser.navigate(f"{base}/#/job/{fw_id}")
+        executors = "(document.getElementById('executors') || {innerText: ''}).innerText"
+        browser.wait_for(f"{executors}.includes('mt.shown')", 60, "the Mesos task's executor")
+        assert not browser.errors()
+    finally:
+        browser.close()
+        fw.stop()
