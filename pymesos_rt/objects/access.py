@@ -18,24 +18,27 @@ import logging
 import queue
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
+from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
 log = logging.getLogger(__name__)
 
-Answer = w.Created | w.CreateFailed | w.Found | w.Stats | w.Pushed | w.PullReply
+Answer = w.Created | w.CreateFailed | w.Found | w.Stats | w.Pushed | w.PullReply | w.Leased
 
 
 class _Slot:
-    __slots__ = ("answer", "event")
+    __slots__ = ("answer", "event", "then")
 
-    def __init__(self) -> None:
+    def __init__(self, then: Callable[[w.Leased | None], None] | None = None) -> None:
         self.event = threading.Event()
         self.answer: Answer | None = None
+        self.then = then  # an answer nobody waits for: handed to this instead
 
 
 class StoreGone(ConnectionError):
@@ -59,6 +62,7 @@ class ObjectAccess(abc.ABC):
         self._releaser = threading.Thread(target=self._release_loop, name=f"release-{name}")
         self._releaser.daemon = True
         self._releaser.start()
+        self.space = LeasedSpace(self._send, self._ask_lease)
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -69,6 +73,7 @@ class ObjectAccess(abc.ABC):
     def _release_now(self, object_ids: list[str]) -> None: ...
 
     def close(self) -> None:
+        self.space.close()
         self._released.put(None)
 
     # --- requests ----------------------------------------------------------------------------
@@ -90,18 +95,41 @@ class ObjectAccess(abc.ABC):
             raise StoreGone(self._gone or "the object store went away")
         return slot.answer
 
+    def _ask_lease(self, size: int, then: Callable[[w.Leased | None], None]) -> None:
+        """Ask for a lease without waiting: ``then`` gets the answer (on the reader thread)."""
+        rid = next(self._ids)
+        with self._slots_lock:
+            if self._gone is not None:
+                return
+            self._slots[rid] = _Slot(then)
+        try:
+            self._send(w.Lease(rid, size))
+        except StoreGone:
+            with self._slots_lock:
+                self._slots.pop(rid, None)
+            then(None)
+
     def deliver(self, answer: Answer) -> None:
         with self._slots_lock:
             slot = self._slots.get(answer.request_id)
-        if slot is not None:
-            slot.answer = answer
-            slot.event.set()
+            if slot is not None and slot.then is not None:
+                del self._slots[answer.request_id]
+        if slot is None:
+            return
+        if slot.then is not None:
+            slot.then(answer if isinstance(answer, w.Leased) else None)
+            return
+        slot.answer = answer
+        slot.event.set()
 
     def fail_all(self, why: str) -> None:
         with self._slots_lock:
             self._gone = why
             slots = list(self._slots.values())
+            self._slots = {k: v for k, v in self._slots.items() if v.then is None}
         for slot in slots:
+            if slot.then is not None:
+                slot.then(None)
             slot.event.set()
 
     def create(self, object_id: str, size: int, primary: bool = True) -> int | None:
@@ -158,12 +186,22 @@ class ObjectAccess(abc.ABC):
         except (OSError, StoreGone) as exc:
             log.debug("cannot release %d object(s): %s", len(batch), exc)
 
-    def location(self, size: int) -> w.ObjectLocation:
-        return w.ObjectLocation(self.store_id, self.agent_id, self.address, size)
+    def location(self, size: int, lease: int = 0) -> w.ObjectLocation:
+        return w.ObjectLocation(self.store_id, self.agent_id, self.address, size, lease)
 
 
 def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLocation:
-    """Store a value as a primary object: one copy of its buffers, into the arena."""
+    """Store a value as a primary object: one copy of its buffers, into the arena (in a lease
+    of this process when it has one with room: no round trip to the store)."""
+    carved = access.space.carve(enc.size)
+    if carved is not None:
+        try:
+            layout.write(access.view[carved.offset : carved.offset + enc.size], enc)
+        except BaseException:
+            access.space.done(carved, object_id, sealed=False)
+            raise
+        access.space.done(carved, object_id, sealed=True)
+        return access.location(enc.size, carved.held.lease)
     offset = access.create(object_id, enc.size)
     if offset is not None:
         try:

@@ -75,7 +75,7 @@ class Stores:
         mapped = self.mapped.get(loc.store_id) or self._map(loc.store_id)
         if mapped is not None:
             try:
-                return access.load(mapped, object_id)
+                return access.load(mapped, object_id, loc)
             except StoreGone as exc:  # its agent went away (with the object)
                 if mapped is not self.home:
                     self.mapped.pop(loc.store_id, None)
@@ -86,7 +86,7 @@ class Stores:
                 ) from None
         if self.home is not None:  # the home store pulls it, then it is read in place
             return access.load(self.home, object_id, loc)
-        return layout.decode(self.remote(loc.address).pull(object_id, loc.size))
+        return layout.decode(self.remote(loc.address).pull(object_id, loc.size, loc.lease))
 
     def put(self, object_id: str, enc: layout.Encoded) -> ObjectLocation | None:
         """Store a value as a primary object; None when no store is reachable."""
