@@ -217,6 +217,9 @@ def test_updates_are_resent_until_acknowledged_then_never_again(cluster, tmp_pat
 
 def test_decline_with_refuse_seconds_keeps_the_agent_from_that_framework(cluster, tmp_path):
     master, _, _ = cluster
+    # nothing of the earlier tests still running: resources freed during the 5 s would be
+    # offered at once (a filter covers only what was refused, as in Mesos)
+    wait_for(lambda: not master.state()["executors"], 60, "the agent idle")
     first = Framework(tmp_path, address(master), "--refuse-seconds", "5", name="decliner")
     second = Framework(tmp_path, address(master), "--refuse-seconds", "0.5", name="other")
     try:
@@ -229,7 +232,7 @@ def test_decline_with_refuse_seconds_keeps_the_agent_from_that_framework(cluster
         second.stop()
         # ... and the decliner sees it again only once its 5 s filter is over
         again = first.wait(lambda e: e["event"] == "offer", timeout=30, what="the next offer")
-        assert again["t"] - declined["t"] >= 5 - 0.05
+        assert again["t"] - declined["t"] >= 5 - 0.05, (declined, again)
     finally:
         first.stop()
         second.stop()
