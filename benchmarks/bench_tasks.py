@@ -115,6 +115,16 @@ def size_of(x: Any) -> int:
     return len(x)
 
 
+def pair(x: int) -> tuple[int, int]:
+    """Two return values (the ``num_returns`` workload): their sum over 0..N-1 is N*N."""
+    return x, x + 1
+
+
+def count_up(n: int) -> Any:
+    """A generator task (the ``streaming`` workload)."""
+    yield from range(n)
+
+
 class BenchActor:
     """The actor the actor workloads call (a sync actor: calls run one at a time, in order)."""
 

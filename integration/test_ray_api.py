@@ -5,14 +5,20 @@ cancellation and ``ObjectRef`` helpers.
 Ported from Ray's tests (python/ray/tests/test_generators.py, test_streaming_generator.py,
 test_runtime_context.py, test_cancel.py), keeping their assertions; where they use an actor to
 signal or count, a file does the same here (actors are another issue's work).
+
+The module shares one cluster, but a test that hangs it cannot take the later tests with it:
+after a failed test, the ``cluster`` fixture checks that the cluster still runs a task (from a
+thread, within ``HEALTH_TIMEOUT``) and starts a fresh one when it does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +28,47 @@ import pytest
 import pymesos_rt as ray
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT = 30.0
+
+
+@ray.remote
+def ping() -> str:
+    return "pong"
+
+
+def answers(timeout: float) -> bool:
+    """Whether the cluster runs a task within ``timeout``; probed from a thread, so a wedged
+    driver cannot hang the test process as well."""
+    answered = threading.Event()
+
+    def probe() -> None:
+        try:
+            if ray.get(ping.remote(), timeout=timeout) == "pong":
+                answered.set()
+        except Exception:
+            log.exception("the cluster did not answer")
+
+    threading.Thread(target=probe, name="cluster-probe", daemon=True).start()
+    return answered.wait(timeout + 5.0)
+
+
+_module: dict[str, object] = {"failed": 0}  # failures seen; the replacement cluster, if any
+
+
+@pytest.fixture
+def cluster(cluster: object, request: pytest.FixtureRequest) -> object:
+    """The module's cluster (conftest's, which shuts down whichever runs at the end); after a
+    failed test it is replaced by a fresh one if it no longer runs a task."""
+    failed = request.session.testsfailed
+    if failed != _module["failed"]:
+        _module["failed"] = failed
+        if not answers(HEALTH_TIMEOUT):
+            log.warning("the cluster stopped answering after a failed test: starting another")
+            ray.shutdown()
+            _module["info"] = ray.init(num_cpus=2, memory="4GiB", idle_timeout=5.0)
+    return _module.get("info", cluster)
 
 
 def wait_for_file(path: Path, timeout: float = 30.0) -> None:

@@ -23,11 +23,12 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymesos_rt.agent import standby
 from pymesos_rt.agent.containers import Container, Containerizer
+from pymesos_rt.agent.gpus import GPUS, GpuSet, visible_devices
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
@@ -58,6 +59,8 @@ class _Child:
     sandbox: Path
     pidfd: int
     kill_handle: asyncio.TimerHandle | None = None
+    gpus: list[int] = field(default_factory=list)  # devices it holds (agent/gpus.py)
+    gpu_amount: float = 0.0
 
 
 class Launcher:
@@ -70,6 +73,7 @@ class Launcher:
         stop_grace: float = 3.0,
         warm_standby: bool = False,
         first_standby: subprocess.Popen[bytes] | None = None,
+        gpus: GpuSet | None = None,
     ) -> None:
         self.containerizer = containerizer
         self.work_dir = work_dir
@@ -83,6 +87,7 @@ class Launcher:
         # one started by rt.init() before the cluster existed, or by start_standby()
         self._standby: subprocess.Popen[bytes] | None = first_standby
         self._standby_deaths = 0
+        self.gpus = gpus or GpuSet([])
         # whether another executor could start here (set by the agent): a standby is made
         # only then, so an agent whose resources are all taken starts no process it cannot use
         self.has_room: Callable[[], bool] = lambda: True
@@ -104,19 +109,17 @@ class Launcher:
         container_id = f"{framework_id}.{executor_id}"
         sandbox = self.work_dir / "executors" / container_id
         sandbox.mkdir(parents=True, exist_ok=True)
-        container = self.containerizer.prepare(container_id, resources)
-        if inherit_env:
-            env = {**os.environ, **command.env, **self.extra_env}
-        else:
-            env = {k: os.environ[k] for k in _BASIC_ENV if k in os.environ} | command.env
-            env["MESOS_SANDBOX"] = env["MESOS_DIRECTORY"] = str(sandbox)
-        env["PYMESOS_RT_EXECUTOR_ID"] = executor_id
-        env["PYMESOS_RT_FRAMEWORK_ID"] = framework_id
-        env["PYMESOS_RT_SANDBOX"] = str(sandbox)
-        env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
-        env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
-        env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
-        env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
+        gpu_amount = resources.get(GPUS)
+        devices = self.gpus.allocate(gpu_amount)  # raises OSError: the launch fails
+        try:
+            container = self.containerizer.prepare(container_id, resources)
+            container.allow_devices(devices, list(self.gpus.free))
+        except BaseException:
+            self.gpus.release(devices, gpu_amount)
+            raise
+        env = self._environment(
+            framework_id, executor_id, resources, command, inherit_env, sandbox, devices
+        )
         proc = self._take_standby(command)
         if proc is not None:
             try:
@@ -129,11 +132,17 @@ class Launcher:
         if self.warm_standby and self._standby is None:  # taken, or found dead
             loop.call_later(STANDBY_DELAY_S, self.start_standby)
         if proc is None:
-            proc = self._popen(command.argv, env, sandbox, container, executor_id)
+            try:
+                proc = self._popen(command.argv, env, sandbox, container, executor_id)
+            except BaseException:
+                self.gpus.release(devices, gpu_amount)
+                raise
         container.isolate(proc.pid)
         pidfd = os.pidfd_open(proc.pid)
         key = (framework_id, executor_id)
-        child = _Child(framework_id, executor_id, proc, container, sandbox, pidfd)
+        child = _Child(
+            framework_id, executor_id, proc, container, sandbox, pidfd, None, devices, gpu_amount
+        )
         self.children[key] = child
         self._exited[key] = asyncio.Event()
         loop.add_reader(pidfd, self._reap, key)
@@ -141,6 +150,33 @@ class Launcher:
             "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
         )
         return proc.pid
+
+    def _environment(
+        self,
+        framework_id: str,
+        executor_id: str,
+        resources: Resources,
+        command: m.CommandInfo,
+        inherit_env: bool,
+        sandbox: Path,
+        devices: list[int],
+    ) -> dict[str, str]:
+        if inherit_env:
+            env = {**os.environ, **command.env, **self.extra_env}
+        else:
+            env = {k: os.environ[k] for k in _BASIC_ENV if k in os.environ} | command.env
+            env["MESOS_SANDBOX"] = env["MESOS_DIRECTORY"] = str(sandbox)
+        env["PYMESOS_RT_EXECUTOR_ID"] = executor_id
+        env["PYMESOS_RT_FRAMEWORK_ID"] = framework_id
+        env["PYMESOS_RT_SANDBOX"] = str(sandbox)
+        env["PYMESOS_RT_PARENT_PID"] = str(os.getpid())
+        env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
+        env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
+        env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
+        env["PYMESOS_RT_GPU_IDS"] = visible_devices(devices)
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = visible_devices(devices)
+        return env
 
     def _popen(
         self,
@@ -220,6 +256,7 @@ class Launcher:
         killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
         oom = child.container.limitation() if killed else None
         child.container.cleanup()
+        self.gpus.release(child.gpus, child.gpu_amount)
         if oom is not None:
             log.warning("executor %s was killed: %s", child.executor_id, oom)
         log.debug("executor %s exited with %s", child.executor_id, code)

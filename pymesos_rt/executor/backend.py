@@ -268,7 +268,11 @@ class WorkerBackend(Backend):
             task_id=task_id,
             task_name=task.name if task is not None else None,
             function_name=getattr(output.current, "function_name", None) if task else None,
-            resources=json.loads(env.get("PYMESOS_RT_RESOURCES") or "{}"),
+            resources=(
+                task.resources.to_dict()
+                if task is not None and task.resources is not None
+                else json.loads(env.get("PYMESOS_RT_RESOURCES") or "{}")
+            ),
             namespace=env.get("PYMESOS_RT_NAMESPACE", "default"),
             dashboard_url=env.get("PYMESOS_RT_DASHBOARD_URL", ""),
             gpu_ids=[int(i) for i in gpus.split(",") if i.strip()],

@@ -135,7 +135,8 @@ class MesosMaster:
             self._forget(fw_id)  # the master removed it: nothing of the old one stays
         role = info.role or (info.roles[0] if info.roles else "*")
         failover = info.failover_timeout or 0.0
-        internal = m.Subscribe(info.name, role, fw_id, failover, auth.credential)
+        caps = [c.type for c in info.capabilities]  # GPU_RESOURCES: offered GPU agents
+        internal = m.Subscribe(info.name, role, fw_id, failover, auth.credential, caps)
         admitted = self.state.subscribe(conn, internal, now, Kind.MESOS)
         if isinstance(admitted, Refused):
             return Refusal(403, admitted.reason)

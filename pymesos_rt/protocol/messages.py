@@ -112,6 +112,9 @@ class ExecutorRecord(msgspec.Struct, frozen=True):
 # ---- framework <-> master ------------------------------------------------------------------
 
 
+GPU_RESOURCES = "GPU_RESOURCES"  # a framework capability, as Mesos names it
+
+
 class Subscribe(_Msg, tag="subscribe", frozen=True):
     """``credential``: the framework's own secret, the same at every (re-)subscription (none at
     the first one: the master issues one in ``Subscribed``); see master/identity.py."""
@@ -121,6 +124,7 @@ class Subscribe(_Msg, tag="subscribe", frozen=True):
     framework_id: str | None = None
     failover_timeout: float = 0.0
     credential: str = ""
+    capabilities: list[str] = []  # e.g. GPU_RESOURCES: may be offered agents with GPUs
 
 
 class Accept(_Msg, tag="accept", frozen=True):
@@ -170,6 +174,13 @@ class Reconcile(_Msg, tag="reconcile", frozen=True):
     """
 
     executors: list[ExecutorRef]
+
+
+class UpdateFramework(_Msg, tag="update_fw", frozen=True):
+    """The framework's capabilities changed (Mesos's UPDATE_FRAMEWORK): a pymesos_rt program
+    declares GPU_RESOURCES when it first submits a task that asks for GPUs."""
+
+    capabilities: list[str]
 
 
 class FunctionCounts(msgspec.Struct, frozen=True, array_like=True):
@@ -263,6 +274,7 @@ SchedulerCall = (
     | Teardown
     | JobSummary
     | Reconcile
+    | UpdateFramework
     | ActorSummary
 )
 
@@ -749,6 +761,9 @@ class RunTask(_Msg, tag="run", frozen=True):
     deps: list[ObjectBlob]
     local_deps: list[str] = []
     num_returns: int = 1  # as TaskExtra.num_returns
+    # what the task asked for, when it is not the executor's shape (it borrows the executor
+    # of a task blocked in get): what get_runtime_context().get_assigned_resources() reports
+    resources: Resources | None = None
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):

@@ -188,6 +188,8 @@ class ActorBook(HandleCounts):
     def _want_executor(self, actor: Actor) -> None:
         if actor.executor_id is None and actor.state is not ActorState.DEAD:
             self.waiting[actor.actor_id] = None
+            if actor.placement.get("gpus") > 0:
+                self.sched.want_gpus()
 
     # --- sending -------------------------------------------------------------------------------
     def _sendable(self, actor: Actor) -> Lease | None:
