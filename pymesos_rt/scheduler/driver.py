@@ -445,6 +445,7 @@ class Driver(ResultHandling):
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
                 self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
+                self.objects.cluster_known.set()
                 self._apply(self.core.cluster(event.agents, now))
             case m.ClusterDelta():
                 for agent in event.added:
@@ -524,6 +525,7 @@ class Driver(ResultHandling):
                 case m.Submit():
                     effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
+                    effects += self.objects.reported_lost(msg, now)  # rebuilt first
                     effects += self._nested_get(conn, eid, msg)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))
