@@ -8,7 +8,8 @@ that is not importable with this interpreter is skipped with a note; a workload 
 ``error: ...`` in its cell. Progress goes to stderr, the table to stdout.
 
 Workloads: init, memory, latency, noop_1k, noop_10k, square_10k, results_1mib, big_array, chain,
-wordcount, cpu_bound (see ``bench_workloads``).
+wordcount, cpu_bound, actor_*, num_returns, streaming (see ``bench_workloads``, ``bench_actors``,
+``bench_rayapi``).
 """
 
 from __future__ import annotations

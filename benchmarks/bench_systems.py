@@ -198,6 +198,16 @@ class RayLikeAdapter:
         self._mod.init(address=cluster.address, log_to_driver=False)
         return cluster.shutdown
 
+    # num_returns and generator tasks (bench_rayapi.py)
+    supports_ray_api = True
+
+    def submit_returns(self, fn: Callable[..., Any], n: int, *args: Any) -> list[Any]:
+        return list(self._remote(fn).options(num_returns=n).remote(*args))
+
+    def stream(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A generator task's refs, as they arrive (``num_returns="streaming"``)."""
+        return self._remote(fn).options(num_returns="streaming").remote(*args)
+
     # actors (bench_actors.py)
     supports_actors = True
 

@@ -115,6 +115,18 @@ def size_of(x: Any) -> int:
     return len(x)
 
 
+def pair(x: int) -> tuple[int, int]:
+    """Two return values (the ``num_returns`` workload): their sum over 0..N-1 is N*N."""
+    return x, x + 1
+
+
+def count_up(n: int) -> Any:
+    """A generator task (the ``streaming`` workload). A loop, not ``yield from range(n)``:
+    Ray drives its generators with ``send``, which a ``range`` iterator does not have."""
+    for i in range(n):  # noqa: UP028
+        yield i
+
+
 class BenchActor:
     """The actor the actor workloads call (a sync actor: calls run one at a time, in order)."""
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import bench_tasks as tasks
 from bench_actors import ACTOR_WORKLOADS, actor_workloads
+from bench_rayapi import RAYAPI_WORKLOADS, rayapi_workloads
 from bench_systems import MIB, Adapter, SystemNotInstalledError, make_adapter, process_tree_memory
 
 log = logging.getLogger("bench")
@@ -358,6 +359,7 @@ def workloads(sizes: Sizes) -> list[Workload]:
             run_cross_node,
         ),
         *actor_workloads(s, Workload, Metric),
+        *rayapi_workloads(s, Workload, Metric),
     ]
 
 
@@ -429,6 +431,10 @@ def run_worker(system: str, names: list[str], ctx: Context) -> int:
             if workload.run is None or workload.name not in names:
                 continue
             if workload.name in ACTOR_WORKLOADS and not getattr(adapter, "supports_actors", False):
+                continue
+            if workload.name in RAYAPI_WORKLOADS and not getattr(
+                adapter, "supports_ray_api", False
+            ):
                 continue
             emit("start", workload=workload.name)
             log.info("%s: running %s", system, workload.name)

@@ -8,7 +8,7 @@ Run a cluster and the framework:
 
 Install pymesos first. On Python 3.11 its dependency http-parser 0.9.0 does not build from
 PyPI (a stale C extension), so use the repository's installer, which builds that dependency's
-pure-Python part from its sdist (hash-pinned) and then installs ``pymesos==0.3.15``:
+pure-Python part from its sdist and installs ``pymesos==0.3.15`` (every archive hash-pinned):
 
     python scripts/install_mesos_clients.py
 

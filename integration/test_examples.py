@@ -62,6 +62,16 @@ def test_wordcount_small() -> None:
     assert counts == sorted(counts, reverse=True)
 
 
+def test_dask_dataframe() -> None:
+    """The data-frame path (examples/dask_dataframe.py): Dask's graph, our tasks."""
+    pytest.importorskip("dask.dataframe")
+    out = run_example("dask_dataframe.py", "--rows", "20000", "--partitions", "4").stdout
+    lines = out.splitlines()
+    assert lines[0] == "sales: 20000 rows in 4 partitions"
+    assert [line.split(":")[0].split()[0] for line in lines[1:4]] == ["store"] * 3
+    assert lines[-1] == "OK: equal to pandas"
+
+
 def test_wordcount_one_reducer_and_more_reducers_than_words() -> None:
     for reducers in ("1", "64"):
         args = ["--partitions", "3", "--size-kib", "2", "--vocabulary", "40"]

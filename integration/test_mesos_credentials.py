@@ -101,7 +101,8 @@ def test_subscribe_needs_a_framework_secret_made_for_its_principal(cluster, tmp_
     assert code == 403 and "principal" in why  # framework_info.principal is not theirs
     fw = Framework(tmp_path, address(master), "--principal", "ops", "--secret", ops, name="ok")
     try:
-        fw.launch(command_task("authed", "true"))
+        # the task runs without the agent's cluster secret in its environment (it fails if so)
+        fw.launch(command_task("authed", f"! env | grep -q -e {SECRET} -e {ops}"))
         fw.status("authed", "TASK_FINISHED")
     finally:
         fw.stop()

@@ -45,6 +45,15 @@ def post_subscribe(port):
         return exc.code, exc.headers.get("Location")
 
 
+def get_redirect(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/redirect")
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=5) as resp:
+            return resp.status, resp.headers.get("Location")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location")
+
+
 def test_leader_killed_framework_resubscribes_and_keeps_its_task(tmp_path):
     with zookeeper_server() as zk:
         url = zk.url(unique_chroot())
@@ -73,6 +82,9 @@ def test_leader_killed_framework_resubscribes_and_keeps_its_task(tmp_path):
             standby = next(m for m in masters if m is not first)
             code, location = post_subscribe(standby.port)
             assert (code, location) == (307, f"//127.0.0.1:{first.port}/api/v1/scheduler")
+            # `GET /redirect` names the leader on every master, the leader included
+            for master in masters:
+                assert get_redirect(master.port) == (307, f"//127.0.0.1:{first.port}")
             owner = ["--principal", "ops", "--secret", mesos_secret(SECRET, "ops")]
             fw = Framework(tmp_path, url, "--failover-timeout", "60", *owner, name="ha")
             fw_id = fw.wait(lambda e: e["event"] == "registered", what="registered")["framework_id"]

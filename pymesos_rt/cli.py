@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 from pymesos_rt import __version__, console, logs
 from pymesos_rt.agent.containers import make_containerizer
+from pymesos_rt.agent.gpus import parse_devices
 from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.config import (
@@ -204,6 +205,10 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         total = Resources.parse(opts.resources) if opts.resources else detect()
     except ValueError as exc:
         raise UsageError(f"bad --resources: {exc}") from None
+    try:
+        devices = parse_devices(opts.gpu_devices) if opts.gpu_devices else None
+    except ValueError as exc:
+        raise UsageError(f"bad --gpu-devices: {exc}") from None
     total, store_bytes = split_store(
         total, _store_size(opts.object_store_memory), detected=not opts.resources
     )
@@ -226,6 +231,8 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         config=opts.core,
         warm_standby=opts.warm_standby,
         mesos_api_host=opts.mesos_api_host,
+        switch_user=opts.switch_user,
+        gpu_devices=devices,
         object_store_memory=store_bytes,
         secret=secret,
         object_host=object_host,
@@ -303,6 +310,7 @@ def cmd_up(cfg: UpConfig) -> int:
             host=cfg.host,
             port=cfg.port,
             resources_text=cfg.resources,
+            filter_gpu_resources=cfg.filter_gpu_resources,
             object_store_memory=_store_size(cfg.object_store_memory),
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine

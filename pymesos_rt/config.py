@@ -42,6 +42,9 @@ class UpConfig:
         default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
     )
     allocator: str = dataclasses.field(default="drf", metadata=_help("drf, random or module:Class"))
+    filter_gpu_resources: bool = dataclasses.field(
+        default=True, metadata=_help("offer agents with GPUs only to frameworks that use GPUs")
+    )
     work_dir: str | None = dataclasses.field(default=None, metadata=_help("agent work directory"))
     object_store_memory: str | None = dataclasses.field(
         default=None, metadata=_help('object store size, e.g. "2GiB" (default: 30%% of memory)')
@@ -98,6 +101,13 @@ class AgentOptions:
     resources: str | None = dataclasses.field(
         default=None, metadata=_help('e.g. "cpus:4;mem:4096" (mem in MiB; default: measured)')
     )
+    gpu_devices: str | None = dataclasses.field(
+        default=None,
+        metadata=_help(
+            "GPU device indices to offer, e.g. 0,1 (default: found with nvidia-smi/NVML, "
+            "else 0..N-1 for gpus:N in --resources)"
+        ),
+    )
     isolation: str = dataclasses.field(
         default="auto", metadata=_help("auto, cgroups-v2, cgroups-v1 or none")
     )
@@ -119,6 +129,12 @@ class AgentOptions:
         default="127.0.0.1",
         metadata=_help(
             "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
+        ),
+    )
+    switch_user: bool = dataclasses.field(
+        default=True,
+        metadata=_help(
+            "run Mesos tasks and executors as their CommandInfo/FrameworkInfo user (needs root)"
         ),
     )
     object_store_memory: str | None = dataclasses.field(

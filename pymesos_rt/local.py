@@ -19,6 +19,7 @@ from pymesos_rt.agent.containers import make_containerizer
 from pymesos_rt.agent.resources import detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.master.allocator import make_allocator
+from pymesos_rt.master.records import MasterConfig
 from pymesos_rt.master.server import MasterServer
 from pymesos_rt.master.snapshot import StateQuery
 from pymesos_rt.master.state import MasterState
@@ -44,8 +45,11 @@ class LocalCluster:
         port: int = 0,
         resources_text: str | None = None,
         first_standby: subprocess.Popen[bytes] | None = None,
+        filter_gpu_resources: bool = False,
         object_store_memory: int | None = None,
     ) -> None:
+        """``filter_gpu_resources`` is off by default: the embedded cluster serves one program,
+        which may use its GPU agent for any work (``pymesos-rt up`` turns it on, as Mesos)."""
         self.secret = secret
         if resources_text:
             total = Resources.parse(resources_text)
@@ -56,7 +60,8 @@ class LocalCluster:
         self.host, self.port = host, port
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="pymesos-rt-"))
-        self.master = MasterServer(MasterState(make_allocator(allocator)))
+        config = MasterConfig(filter_gpu_resources=filter_gpu_resources)
+        self.master = MasterServer(MasterState(make_allocator(allocator), config))
         hostname = socket.gethostname()
         containerizer = make_containerizer(isolation, "local", self.work_dir / "agent")
         self.agent = Agent(

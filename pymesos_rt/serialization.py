@@ -22,7 +22,7 @@ import threading
 import traceback
 import types
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, SupportsIndex
 
 import cloudpickle
 import tblib.pickling_support
@@ -237,12 +237,32 @@ def loads(data: bytes | memoryview) -> Any:
     return pickle.loads(data)
 
 
+class _BytesOf:
+    """Pickles as ``bytes(buffer)``: a large ``bytes`` value whose contents go out of band
+    (written straight into the object store, not first copied into the pickle)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self, buffer: pickle.PickleBuffer) -> None:
+        self.buffer = buffer
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[type[bytes], tuple[Any]]:
+        return bytes, (self.buffer,)
+
+
+def _out_of_band(buf: pickle.PickleBuffer) -> bool:
+    return False
+
+
 def dumps_oob(
     value: Any, min_size: int, refs: list[str] | None = None
 ) -> tuple[bytes, list[pickle.PickleBuffer]]:
     """Pickle ``value`` with its contiguous buffers of at least ``min_size`` bytes left out of
     band (protocol 5): the in-band bytes and those buffers, which are not copied. With
     ``refs``, the ids of references inside it are appended there."""
+    if type(value) is bytes and len(value) >= min_size:  # large bytes: out of band as well
+        buf = pickle.PickleBuffer(value)
+        return pickle.dumps(_BytesOf(buf), PROTOCOL, buffer_callback=_out_of_band), [buf]
     if type(value) in _PLAIN:  # nothing out of band, no refs: the fast standard pickler
         return pickle.dumps(value, PROTOCOL), []
     buffers: list[pickle.PickleBuffer] = []

@@ -214,6 +214,28 @@ def test_re_adding_a_framework_keeps_its_allocation_and_updates_role(alloc):
     assert (entry.role, entry.suppressed, entry.allocated) == ("r2", True, AGENT)
 
 
+def test_gpu_agents_go_only_to_gpu_frameworks_when_filtering(alloc):
+    # Mesos's --filter_gpu_resources: GPU machines are kept for frameworks that use GPUs
+    alloc.filter_gpu_resources = True
+    gpu_agent = R(cpus=4, mem=4096, gpus=2)
+    alloc.add_agent("gpu", gpu_agent)
+    alloc.add_agent("cpu", AGENT)
+    alloc.add_framework("plain")
+    assert alloc.allocate(0.0) == [Allocation("plain", "cpu", AGENT)]
+    assert alloc.allocate(1.0) == []  # the GPU agent waits for a GPU framework
+    alloc.add_framework("trainer")
+    assert alloc.allocate(2.0) == []  # no GPU_RESOURCES capability yet
+    alloc.set_gpu_capable("trainer")
+    assert alloc.allocate(3.0) == [Allocation("trainer", "gpu", gpu_agent)]
+
+
+def test_gpu_agents_go_to_anyone_without_the_filter(alloc):
+    gpu_agent = R(cpus=4, mem=4096, gpus=2)
+    alloc.add_agent("gpu", gpu_agent)
+    alloc.add_framework("plain")
+    assert alloc.allocate(0.0) == [Allocation("plain", "gpu", gpu_agent)]
+
+
 def test_weights_must_be_positive(alloc):
     with pytest.raises(ValueError, match="role weight must be > 0"):
         alloc.set_weights({"a": 1.0, "b": 0.0})

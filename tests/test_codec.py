@@ -68,6 +68,8 @@ SCHEDULER_CALLS = [
     ),
     m.JobSummary(1.0, []),
     m.Reconcile([m.ExecutorRef("ag1", "e1")]),
+    m.Subscribe("gpu-app", capabilities=[m.GPU_RESOURCES]),
+    m.UpdateFramework([m.GPU_RESOURCES]),
     m.ActorSummary([m.ActorBrief("a1", "Counter", "c", "ALIVE", "ag1", "e1", 0, 12)]),
 ]
 SCHEDULER_EVENTS = [
@@ -192,6 +194,7 @@ WORKER_EVENTS = [
     m.CancelTask("t1"),
     m.StopWorker(),
     m.RunTask("t3", "g", "fn2", None, b"", [], num_returns=m.DYNAMIC),
+    m.RunTask("t4", "g", "fn2", None, b"", [], resources=R(cpus=0.5, gpus=0.25)),
     m.StateReply(9, b'{"agents": []}'),
     m.StartActor("a1.c1", "a1", "Counter", "cls1", b"\x80cls", b"args", [BLOB], 1, False, 2, "n"),
     m.CallMethod("t4", "incr", b"args", [BLOB], num_returns=2),

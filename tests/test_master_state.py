@@ -971,3 +971,36 @@ def test_a_kill_while_its_agent_is_disconnected_stops_the_executor_when_it_retur
     ]
     effects = register_agent(ms, conn="a1b", now=5.0, executors=records)
     assert stops_in([e for e in effects if isinstance(e, Send)]) == ["e1"]
+
+
+# --- GPUs (Mesos's --filter_gpu_resources) -----------------------------------------------------
+
+
+def offered_to(effects) -> list[tuple[str, str]]:
+    return [
+        (e.conn, o.agent_id)
+        for e in effects
+        if isinstance(e, Send) and isinstance(e.message, m.Offers)
+        for o in e.message.offers
+    ]
+
+
+def test_gpu_agents_are_offered_only_to_frameworks_that_use_gpus():
+    ms = make_master()
+    register_agent(ms, "a1", "ag-gpu", res=Resources(cpus=4, mem=4096, gpus=2))
+    subscribe(ms, "f1", "fw1")
+    assert offered_to(ms.allocate(1.0)) == []
+    ms.on_framework_call("f1", m.UpdateFramework([m.GPU_RESOURCES]), 2.0)
+    assert offered_to(ms.allocate(2.0)) == [("f1", "ag-gpu")]
+    # a framework that subscribes with the capability is offered them at once
+    ms2 = make_master()
+    register_agent(ms2, "a1", "ag-gpu", res=Resources(cpus=4, gpus=1))
+    subscribe(ms2, "f1", "fw1", capabilities=[m.GPU_RESOURCES])
+    assert offered_to(ms2.allocate(1.0)) == [("f1", "ag-gpu")]
+
+
+def test_without_the_filter_gpu_agents_go_to_anyone():
+    ms = make_master(filter_gpu_resources=False)
+    register_agent(ms, "a1", "ag-gpu", res=Resources(cpus=4, gpus=2))
+    subscribe(ms, "f1", "fw1")
+    assert offered_to(ms.allocate(1.0)) == [("f1", "ag-gpu")]

@@ -7,7 +7,7 @@ import pytest
 
 from pymesos_rt.master.mesos_auth import Refusal
 from pymesos_rt.master.mesos_core import MesosMaster, Subscription
-from pymesos_rt.master.records import Close, Send
+from pymesos_rt.master.records import Close, MasterConfig, Send
 from pymesos_rt.master.state import MasterState
 from pymesos_rt.protocol import mesos as ms
 from pymesos_rt.protocol import mesos_calls as mc
@@ -49,8 +49,8 @@ def executor_task(task_id, executor_id="ex", cpus=1.0):
 class World:
     """A master with one agent (4 cpus) and one Mesos framework subscribed on STREAM."""
 
-    def __init__(self, capabilities=()):
-        self.state = MasterState()
+    def __init__(self, capabilities=(), role="", config=None):
+        self.state = MasterState(config=config)
         self.core = MesosMaster(self.state, heartbeat_interval=2.0)
         self.now = 100.0
         reg = m.RegisterAgent("host-a", Resources(cpus=4, mem=4096))
@@ -59,7 +59,10 @@ class World:
             e.message.agent_id for e in eff if isinstance(e.message, m.AgentRegistered)
         )
         info = ms.FrameworkInfo(
-            name="fw", user="u", capabilities=[ms.Capability(type=c) for c in capabilities]
+            name="fw",
+            user="u",
+            role=role,
+            capabilities=[ms.Capability(type=c) for c in capabilities],
         )
         call = mc.Subscribe(subscribe=mc.SubscribeBody(framework_info=info))
         sub = self.core.subscribe(STREAM, call, self.now)
@@ -165,6 +168,31 @@ def test_offers_are_scalar_resources_in_mesos_form():
     }
 
 
+def test_an_unanswered_offer_is_rescinded_after_the_offer_timeout():
+    timeout = 5.0  # within the agent's timeout: the agent is still there
+    w = World(config=MasterConfig(offer_timeout=timeout))
+    offer = w.offer()
+    assert w.events(w.state.tick(w.now + timeout - 1)) == []
+    (rescind,) = w.events(w.state.tick(w.now + timeout))
+    w.check()
+    assert isinstance(rescind, mc.Rescind) and rescind.rescind.offer_id == offer.id
+    # the rescinded offer is gone: accepting it now loses the task (REASON_INVALID_OFFERS)
+    w.now += timeout
+    effects = w.accept(offer, command_task("late"))
+    assert w.to_agent(effects) == []
+    (lost,) = w.events(effects)
+    assert lost.update.status.state == "TASK_LOST"
+    assert lost.update.status.reason == "REASON_INVALID_OFFERS"
+
+
+def test_the_frameworks_role_is_its_offers_and_its_record():
+    w = World(role="analytics")
+    offer = w.offer()
+    # unreserved resources ("*", Resource.role is the reservation's) allocated to the role
+    assert {(r.role, r.allocation_info.role) for r in offer.resources} == {("*", "analytics")}
+    assert w.state.frameworks[w.fw.framework_id].role == "analytics"
+
+
 def test_accept_launches_a_command_task_and_declines_the_rest_with_the_filter():
     w = World()
     offer = w.offer()
@@ -174,11 +202,25 @@ def test_accept_launches_a_command_task_and_declines_the_rest_with_the_filter():
     assert launch.launch.executor_id == "mt.t1"
     assert launch.launch.command.argv == ["/bin/sh", "-c", "echo hi > f"]
     assert launch.launch.command.env["MESOS_TASK_ID"] == "t1"
+    assert launch.launch.command.user == "u"  # FrameworkInfo.user (agent/mesos_user.py)
     assert isinstance(launch.launch.mesos, m.MesosCommandTask)
     # the 3 cpus left are filtered for 30 s: nothing offered now, offered after
     assert w.events(w.state.allocate(w.now + 1)) == []
     later = w.events(w.state.allocate(w.now + 31))
     assert later[0].offers.offers[0].resources[0].scalar.value == 3.0
+
+
+def test_a_commands_own_user_wins_over_the_frameworks():
+    w = World()
+    task = command_task("t1")
+    task = ms.TaskInfo(
+        name="t1",
+        task_id=task.task_id,
+        command=ms.CommandInfo(value="id -un", user="nobody"),
+        resources=task.resources,
+    )
+    (launch,) = w.to_agent(w.accept(w.offer(), task))
+    assert launch.launch.command.user == "nobody"
 
 
 def test_suppress_stops_offers_and_revive_brings_them_back():

@@ -120,3 +120,15 @@ def test_spilled_objects_are_read_back_and_served_from_disk(stores):
     assert a.stats().restored >= 1
     a.validate()
     remote.close()
+
+
+def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
+    value = bytes(range(256)) * 4096  # 1 MiB
+    enc = layout.encode(value)
+    assert isinstance(enc, layout.Encoded) and len(enc.inband) < 100
+    (buf,) = enc.buffers
+    assert buf.obj is value  # the value's own memory, written once into the arena
+    dst = bytearray(enc.size)
+    layout.write(memoryview(dst), enc)
+    back = layout.decode(memoryview(dst))
+    assert type(back) is bytes and back == value

@@ -20,6 +20,7 @@ from pymesos_rt.scheduler.effects import (
     KillExecutor,
     LaunchExecutors,
     SetSuppressed,
+    UseGpus,
 )
 from pymesos_rt.scheduler.placement import Shape, extras_of
 from pymesos_rt.scheduler.records import SchedulerConfig, Task
@@ -694,6 +695,36 @@ def test_a_drained_executor_is_stopped_even_when_nothing_else_waits():
     t1.max_calls = 1
     one_executor(s, t1)
     assert KillExecutor("ag1", "p-e1") in s.task_done("p-e1", "t1", 0.1, 1.0)
+
+
+def test_the_first_gpu_task_declares_the_gpu_capability_once():
+    s = make()
+    assert UseGpus() not in s.submit(task("t1"), 0.0)
+    assert UseGpus() in s.submit(task("t2", shape=R(cpus=1, gpus=0.5)), 0.0)
+    assert UseGpus() not in s.submit(task("t3", shape=R(cpus=1, gpus=1)), 0.0)
+    assert s.uses_gpus
+
+
+def test_a_blocked_task_lends_its_executor_to_smaller_shapes():
+    s = make()
+    one_executor(s, task("parent", shape=BIG))
+    small = task("child", fn="g", shape=SHAPE)
+    s.submit(small, 1.0)  # no executor of its shape, and none can start: BIG holds the agent
+    assert s.tasks["child"].state is TaskState.READY
+    effects = s.blocked("p-e1", +1, 2.0)  # the parent waits in get: its executor is lent
+    assert Dispatch("p-e1", "child", True) in effects
+    # the lender dies: the borrowed task goes back to its own shape's queue
+    s.executor_gone("p-e1", "executor_lost", "killed", 3.0)
+    assert list(s.ready[SHAPE]) == ["child"] and "p-e1" not in s.lenders
+
+
+def test_nothing_bigger_or_of_another_env_is_lent_to():
+    s = make()
+    one_executor(s, task("parent", shape=SHAPE))
+    s.submit(task("big", fn="g", shape=BIG), 1.0)
+    s.submit(task("other-env", fn="h", shape=Shape(SHAPE, env="k1")), 1.0)
+    effects = s.blocked("p-e1", +1, 2.0)
+    assert not [e for e in effects if isinstance(e, Dispatch)]
 
 
 # --- locality ---------------------------------------------------------------------------------

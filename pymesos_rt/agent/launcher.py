@@ -23,11 +23,13 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymesos_rt.agent import standby
 from pymesos_rt.agent.containers import Container, Containerizer
+from pymesos_rt.agent.gpus import GPUS, GpuSet, visible_devices
+from pymesos_rt.agent.mesos_user import RunAs
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
@@ -58,6 +60,8 @@ class _Child:
     sandbox: Path
     pidfd: int
     kill_handle: asyncio.TimerHandle | None = None
+    gpus: list[int] = field(default_factory=list)  # devices it holds (agent/gpus.py)
+    gpu_amount: float = 0.0
 
 
 class Launcher:
@@ -70,6 +74,7 @@ class Launcher:
         stop_grace: float = 3.0,
         warm_standby: bool = False,
         first_standby: subprocess.Popen[bytes] | None = None,
+        gpus: GpuSet | None = None,
     ) -> None:
         self.containerizer = containerizer
         self.work_dir = work_dir
@@ -83,6 +88,7 @@ class Launcher:
         # one started by rt.init() before the cluster existed, or by start_standby()
         self._standby: subprocess.Popen[bytes] | None = first_standby
         self._standby_deaths = 0
+        self.gpus = gpus or GpuSet([])
         # whether another executor could start here (set by the agent): a standby is made
         # only then, so an agent whose resources are all taken starts no process it cannot use
         self.has_room: Callable[[], bool] = lambda: True
@@ -94,17 +100,72 @@ class Launcher:
         resources: Resources,
         command: m.CommandInfo,
         inherit_env: bool = True,
+        run_as: RunAs | None = None,
     ) -> int:
         """Start the executor; raises OSError when it cannot be started. Without
         ``inherit_env`` (a Mesos framework's process) it gets only the basics of the agent's
-        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``."""
+        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``.
+        ``run_as``: started as that user (``agent/mesos_user.py``), owning its sandbox."""
         if self._closing:
             raise OSError(f"cannot start executor {executor_id}: the agent is stopping")
         loop = asyncio.get_running_loop()
         container_id = f"{framework_id}.{executor_id}"
         sandbox = self.work_dir / "executors" / container_id
         sandbox.mkdir(parents=True, exist_ok=True)
-        container = self.containerizer.prepare(container_id, resources)
+        gpu_amount = resources.get(GPUS)
+        devices = self.gpus.allocate(gpu_amount)  # raises OSError: the launch fails
+        try:
+            container = self.containerizer.prepare(container_id, resources)
+            container.allow_devices(devices, list(self.gpus.free))
+        except BaseException:
+            self.gpus.release(devices, gpu_amount)
+            raise
+        env = self._environment(
+            framework_id, executor_id, resources, command, inherit_env, sandbox, devices
+        )
+        if run_as is not None:
+            env |= run_as.env()
+        proc = None if run_as is not None else self._take_standby(command)
+        if proc is not None:
+            try:
+                container.adopt(proc.pid)
+                standby.hand_over(proc, env, sandbox)
+            except OSError as exc:
+                log.info("standby executor unusable (%s); starting a new process", exc)
+                standby.discard(proc)
+                proc = None
+        if self.warm_standby and self._standby is None:  # taken, or found dead
+            loop.call_later(STANDBY_DELAY_S, self.start_standby)
+        if proc is None:
+            try:
+                proc = self._popen(command.argv, env, sandbox, container, executor_id, run_as)
+            except BaseException:
+                self.gpus.release(devices, gpu_amount)
+                raise
+        container.isolate(proc.pid)
+        pidfd = os.pidfd_open(proc.pid)
+        key = (framework_id, executor_id)
+        child = _Child(
+            framework_id, executor_id, proc, container, sandbox, pidfd, None, devices, gpu_amount
+        )
+        self.children[key] = child
+        self._exited[key] = asyncio.Event()
+        loop.add_reader(pidfd, self._reap, key)
+        log.debug(
+            "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
+        )
+        return proc.pid
+
+    def _environment(
+        self,
+        framework_id: str,
+        executor_id: str,
+        resources: Resources,
+        command: m.CommandInfo,
+        inherit_env: bool,
+        sandbox: Path,
+        devices: list[int],
+    ) -> dict[str, str]:
         if inherit_env:
             env = {**os.environ, **command.env, **self.extra_env}
         else:
@@ -117,30 +178,11 @@ class Launcher:
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
         env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
-        proc = self._take_standby(command)
-        if proc is not None:
-            try:
-                container.adopt(proc.pid)
-                standby.hand_over(proc, env, sandbox)
-            except OSError as exc:
-                log.info("standby executor unusable (%s); starting a new process", exc)
-                standby.discard(proc)
-                proc = None
-        if self.warm_standby and self._standby is None:  # taken, or found dead
-            loop.call_later(STANDBY_DELAY_S, self.start_standby)
-        if proc is None:
-            proc = self._popen(command.argv, env, sandbox, container, executor_id)
-        container.isolate(proc.pid)
-        pidfd = os.pidfd_open(proc.pid)
-        key = (framework_id, executor_id)
-        child = _Child(framework_id, executor_id, proc, container, sandbox, pidfd)
-        self.children[key] = child
-        self._exited[key] = asyncio.Event()
-        loop.add_reader(pidfd, self._reap, key)
-        log.debug(
-            "started executor %s (pid %d) in %s", executor_id, proc.pid, self.containerizer.name
-        )
-        return proc.pid
+        if devices or inherit_env:  # (empty: none, whatever this agent's environment says)
+            env["PYMESOS_RT_GPU_IDS"] = visible_devices(devices)
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = visible_devices(devices)
+        return env
 
     def _popen(
         self,
@@ -149,9 +191,14 @@ class Launcher:
         sandbox: Path,
         container: Container,
         executor_id: str,
+        run_as: RunAs | None = None,
     ) -> subprocess.Popen[bytes]:
+        # join the container (as root), then become the user
+        preexec = container.preexec if run_as is None else _both(container.preexec, run_as.demote)
         with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
             try:
+                if run_as is not None:
+                    run_as.own(sandbox, sandbox / "stdout", sandbox / "stderr")
                 return subprocess.Popen(
                     argv,
                     env=env,
@@ -160,7 +207,7 @@ class Launcher:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
-                    preexec_fn=container.preexec,
+                    preexec_fn=preexec,
                     close_fds=True,
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
@@ -220,6 +267,7 @@ class Launcher:
         killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
         oom = child.container.limitation() if killed else None
         child.container.cleanup()
+        self.gpus.release(child.gpus, child.gpu_amount)
         if oom is not None:
             log.warning("executor %s was killed: %s", child.executor_id, oom)
         log.debug("executor %s exited with %s", child.executor_id, code)
@@ -280,6 +328,14 @@ class Launcher:
 
     def remove_sandboxes(self) -> None:
         shutil.rmtree(self.work_dir / "executors", ignore_errors=True)
+
+
+def _both(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pymesos_rt.agent import gpus
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.containers import Containerizer
 from pymesos_rt.agent.launcher import Launcher
@@ -42,10 +43,17 @@ class Agent:
         warm_standby: bool = True,
         first_standby: subprocess.Popen[bytes] | None = None,
         mesos_api_host: str = "127.0.0.1",
+        switch_user: bool = True,
+        gpu_devices: list[int] | None = None,
         object_store_memory: int = 64 * 2**20,
         secret: str | None = None,
         object_host: str = "127.0.0.1",
     ) -> None:
+        found = gpus.detect() if gpu_devices is None else []
+        devices = gpus.devices_for(resources, gpu_devices, found)
+        resources = gpus.with_gpus(resources, devices)
+        if devices:
+            log.info("GPUs %s offered as gpus:%d", devices, len(devices))
         # the agent's own credential: only it can re-register with the id the master gives it
         credential = secrets.token_urlsafe(32)
         self.core = core.AgentState(hostname, resources, containerizer.name, config, credential)
@@ -66,10 +74,13 @@ class Agent:
             self._on_exit,
             warm_standby=warm_standby,
             first_standby=first_standby,
+            gpus=gpus.GpuSet(devices),
         )
         self.launcher.has_room = lambda: self.core.free().get("cpus", 0.0) > 0
         # Mesos frameworks' tasks and executors (and the executor API, served once needed)
-        self.mesos = MesosAgentApi(self.core, self.launcher, self._apply, mesos_api_host)
+        self.mesos = MesosAgentApi(
+            self.core, self.launcher, self._apply, mesos_api_host, switch_user
+        )
         self.conn: Connection | None = None
         self.registered = asyncio.Event()
         self._connect: ConnectFn | None = None

@@ -135,7 +135,8 @@ class MesosMaster:
             self._forget(fw_id)  # the master removed it: nothing of the old one stays
         role = info.role or (info.roles[0] if info.roles else "*")
         failover = info.failover_timeout or 0.0
-        internal = m.Subscribe(info.name, role, fw_id, failover, auth.credential)
+        caps = [c.type for c in info.capabilities]  # GPU_RESOURCES: offered GPU agents
+        internal = m.Subscribe(info.name, role, fw_id, failover, auth.credential, caps)
         admitted = self.state.subscribe(conn, internal, now, Kind.MESOS)
         if isinstance(admitted, Refused):
             return Refusal(403, admitted.reason)
@@ -278,7 +279,13 @@ class MesosMaster:
             task_id = task.task_id.value
             try:
                 need, launch, new_ex = plan_task(
-                    self.state.executors, fw.framework_id, task, agent_id, seen, new_executors
+                    self.state.executors,
+                    fw.framework_id,
+                    fw.info,
+                    task,
+                    agent_id,
+                    seen,
+                    new_executors,
                 )
             except ValueError as exc:
                 effects.append(self._task_error(fw, task_id, str(exc), agent_id))

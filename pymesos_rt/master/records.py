@@ -58,6 +58,13 @@ class MasterConfig:
     mesos_heartbeat_interval: float = field(
         default=15.0, metadata=_help("seconds between HEARTBEAT events on Mesos v1 API streams")
     )
+    filter_gpu_resources: bool = field(
+        default=True,
+        metadata=_help(
+            "offer agents with GPUs only to frameworks with the GPU_RESOURCES capability "
+            "(Mesos's --filter_gpu_resources)"
+        ),
+    )
 
 
 @dataclass

@@ -59,6 +59,7 @@ class MasterState(Registry):
     ) -> None:
         super().__init__(allocator or DRFAllocator())
         self.config = config or MasterConfig()
+        self.allocator.filter_gpu_resources = self.config.filter_gpu_resources
         self.make_id = make_id  # ids of new agents and frameworks (tests pass a counter)
         self.master_id = master_id or make_id("master")
         self.completed_executors: list[ExecutorEntry] = []
@@ -124,6 +125,10 @@ class MasterState(Registry):
                 return []
             case m.Reconcile():
                 return self._reconcile(fw, call, now)
+            case m.UpdateFramework():
+                gpus = m.GPU_RESOURCES in call.capabilities
+                self.allocator.set_gpu_capable(fw.framework_id, gpus)
+                return []
         return []  # pragma: no cover - the union is closed
 
     def _subscribe(self, conn: str, call: m.Subscribe, now: float) -> list[Effect]:
@@ -164,6 +169,7 @@ class MasterState(Registry):
         self._conns[conn] = ("framework", fw_id)
         self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
+        self.allocator.set_gpu_capable(fw_id, m.GPU_RESOURCES in call.capabilities)
         log.info("framework %s (%s, role %s) subscribed", fw_id, call.name, call.role)
         effects.append(Send(conn, m.Subscribed(fw_id, self.master_id, verdict.issued)))
         effects.append(Send(conn, self._cluster_message()))

@@ -18,24 +18,27 @@ import logging
 import queue
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
+from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
 log = logging.getLogger(__name__)
 
-Answer = w.Created | w.CreateFailed | w.Found | w.Stats | w.Pushed | w.PullReply
+Answer = w.Created | w.CreateFailed | w.Found | w.Stats | w.Pushed | w.PullReply | w.Leased
 
 
 class _Slot:
-    __slots__ = ("answer", "event")
+    __slots__ = ("answer", "event", "then")
 
-    def __init__(self) -> None:
+    def __init__(self, then: Callable[[w.Leased | None], None] | None = None) -> None:
         self.event = threading.Event()
         self.answer: Answer | None = None
+        self.then = then  # an answer nobody waits for: handed to this instead
 
 
 class StoreGone(ConnectionError):
@@ -51,6 +54,8 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
+        # map a range of the arena into this process before touching it (Arena.prefault)
+        self.prefault: Callable[[int, int], None] = lambda offset, size: None
         self._ids = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
         self._slots_lock = threading.Lock()
@@ -59,6 +64,7 @@ class ObjectAccess(abc.ABC):
         self._releaser = threading.Thread(target=self._release_loop, name=f"release-{name}")
         self._releaser.daemon = True
         self._releaser.start()
+        self.space = LeasedSpace(self._send, self._ask_lease, self._prepare)
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -69,6 +75,7 @@ class ObjectAccess(abc.ABC):
     def _release_now(self, object_ids: list[str]) -> None: ...
 
     def close(self) -> None:
+        self.space.close()
         self._released.put(None)
 
     # --- requests ----------------------------------------------------------------------------
@@ -90,18 +97,44 @@ class ObjectAccess(abc.ABC):
             raise StoreGone(self._gone or "the object store went away")
         return slot.answer
 
+    def _prepare(self, offset: int, size: int) -> None:
+        self.prefault(offset, size)
+
+    def _ask_lease(self, size: int, then: Callable[[w.Leased | None], None]) -> None:
+        """Ask for a lease without waiting: ``then`` gets the answer (on the reader thread)."""
+        rid = next(self._ids)
+        with self._slots_lock:
+            if self._gone is not None:
+                return
+            self._slots[rid] = _Slot(then)
+        try:
+            self._send(w.Lease(rid, size))
+        except StoreGone:
+            with self._slots_lock:
+                self._slots.pop(rid, None)
+            then(None)
+
     def deliver(self, answer: Answer) -> None:
         with self._slots_lock:
             slot = self._slots.get(answer.request_id)
-        if slot is not None:
-            slot.answer = answer
-            slot.event.set()
+            if slot is not None and slot.then is not None:
+                del self._slots[answer.request_id]
+        if slot is None:
+            return
+        if slot.then is not None:
+            slot.then(answer if isinstance(answer, w.Leased) else None)
+            return
+        slot.answer = answer
+        slot.event.set()
 
     def fail_all(self, why: str) -> None:
         with self._slots_lock:
             self._gone = why
             slots = list(self._slots.values())
+            self._slots = {k: v for k, v in self._slots.items() if v.then is None}
         for slot in slots:
+            if slot.then is not None:
+                slot.then(None)
             slot.event.set()
 
     def create(self, object_id: str, size: int, primary: bool = True) -> int | None:
@@ -158,14 +191,25 @@ class ObjectAccess(abc.ABC):
         except (OSError, StoreGone) as exc:
             log.debug("cannot release %d object(s): %s", len(batch), exc)
 
-    def location(self, size: int) -> w.ObjectLocation:
-        return w.ObjectLocation(self.store_id, self.agent_id, self.address, size)
+    def location(self, size: int, lease: int = 0) -> w.ObjectLocation:
+        return w.ObjectLocation(self.store_id, self.agent_id, self.address, size, lease)
 
 
 def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLocation:
-    """Store a value as a primary object: one copy of its buffers, into the arena."""
+    """Store a value as a primary object: one copy of its buffers, into the arena (in a lease
+    of this process when it has one with room: no round trip to the store)."""
+    carved = access.space.carve(enc.size)
+    if carved is not None:
+        try:
+            layout.write(access.view[carved.offset : carved.offset + enc.size], enc)
+        except BaseException:
+            access.space.done(carved, object_id, sealed=False)
+            raise
+        access.space.done(carved, object_id, sealed=True)
+        return access.location(enc.size, carved.held.lease)
     offset = access.create(object_id, enc.size)
     if offset is not None:
+        access.prefault(offset, enc.size)
         try:
             layout.write(access.view[offset : offset + enc.size], enc)
         except BaseException:
@@ -187,6 +231,7 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
     """Read a pinned object; it stays pinned while the value uses views of the arena."""
+    access.prefault(found.offset, found.size)
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)

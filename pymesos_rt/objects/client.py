@@ -87,6 +87,7 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
+        self.prefault = arena.prefault
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
         self.address = welcome.address
@@ -101,7 +102,9 @@ class StoreClient(ObjectAccess):
             welcome, fds = handshake(sock, key, name, want_fd=True)
             if len(fds) != 1:
                 raise StoreGone(f"the object store sent {len(fds)} descriptors, not one")
-            return cls(sock, welcome, Arena.attach(fds[0], welcome.capacity), name)
+            arena = Arena.attach(fds[0], welcome.capacity)
+            arena.prefault_later(welcome.populated)
+            return cls(sock, welcome, arena, name)
         except BaseException:
             sock.close()
             raise
@@ -113,8 +116,10 @@ class StoreClient(ObjectAccess):
             while True:
                 messages, _ = wire.receive(self.sock, codec)
                 for msg in messages:
-                    if isinstance(msg, (w.Created, w.CreateFailed, w.Found, w.Stats)):
+                    if isinstance(msg, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
                         self.deliver(msg)
+                    elif isinstance(msg, w.Recall):
+                        self.space.recall(msg.lease)
         except (OSError, wire.ConnectionClosed) as exc:
             why = f"the object store connection ended: {exc}"
         self.fail_all(why)
@@ -174,11 +179,11 @@ class RemoteStore:
         answer: w.StoreEvent = messages[0]
         return answer
 
-    def pull(self, object_id: str, size: int) -> memoryview:
+    def pull(self, object_id: str, size: int, lease: int = 0) -> memoryview:
         """The object's layout, copied once into memory of this process (read-only view)."""
         with self._lock:
             try:
-                answer = self._exchange(w.Pull(next(self._ids), object_id))
+                answer = self._exchange(w.Pull(next(self._ids), object_id, lease=lease))
                 if not isinstance(answer, w.PullReply):
                     raise wire.ConnectionClosed(f"unexpected {type(answer).__name__}")
                 if answer.error:

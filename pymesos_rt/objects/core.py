@@ -27,10 +27,11 @@ spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, deque
 
+from pymesos_rt.objects import checks
 from pymesos_rt.objects.allocator import Allocator, aligned
+from pymesos_rt.objects.leases import LeaseError, LeaseRec, Leases
 from pymesos_rt.objects.records import (
     TRANSITIONS,
     ArenaSource,
@@ -60,6 +61,7 @@ __all__ = [
     "Fetch",
     "FileSource",
     "IllegalObjectTransition",
+    "LeaseError",
     "ObjState",
     "Populate",
     "Reply",
@@ -86,6 +88,7 @@ class StoreCore:
         self.populate_step = populate_step
         self.create_timeout = create_timeout
         self.populated = 0
+        self.leases = Leases(self.alloc.capacity)
         self.entries: dict[str, Entry] = {}
         self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
         self._space: deque[Space] = deque()
@@ -153,6 +156,59 @@ class StoreCore:
         self._creating.get(client, set()).discard(object_id)
         return self._drop(entry, why) + self._pump(now)
 
+    # --- leases: clients placing objects themselves -----------------------------------------
+    def lease(self, client: str, request_id: int, want: int) -> list[Effect]:
+        """Grant ``client`` a range to place objects in, if the arena has room to spare."""
+        free = self.alloc.capacity - self.alloc.used
+        n = self.leases.grant_size(want, free, waiting=bool(self._space))
+        offset = self._alloc(n) if n else None
+        if offset is None:
+            return [Reply(client, w.Leased(request_id, 0, 0, 0))]
+        rec = self.leases.open(client, offset, n)
+        return [
+            *self._populate(offset, n),
+            Reply(client, w.Leased(request_id, rec.lease_id, offset, n)),
+        ]
+
+    def seal_leased(
+        self, client: str, lease_id: int, object_id: str, offset: int, size: int, now: float
+    ) -> list[Effect]:
+        """A new primary object, written by ``client`` inside its lease: born sealed (it never
+        was CREATED here). Raises LeaseError, changing nothing, for a range it may not use."""
+        rec = self.leases.mine(client, lease_id)
+        self.leases.carve(rec, offset, size)
+        rec.awaited.discard(object_id)
+        if object_id in self.entries:  # stored already (a retry): the new copy is not needed
+            self.alloc.free(offset, size)
+            return self._pump(now)
+        entry = Entry(object_id, size, True, S.SEALED, offset)
+        self.entries[object_id] = entry
+        self._list(entry)
+        return self._available(entry) + self._pump(now)
+
+    def end_lease(self, client: str, lease_id: int, now: float) -> list[Effect]:
+        self.leases.mine(client, lease_id)
+        return self._end_lease(lease_id) + self._pump(now)
+
+    def _end_lease(self, lease_id: int) -> list[Effect]:
+        rec = self.leases.close(lease_id)
+        if rec is None:
+            return []
+        for offset, n in rec.gaps():
+            self.alloc.free(offset, n)
+        effects: list[Effect] = []
+        for oid in rec.awaited:
+            effects += self._failed_waits(oid, "was never sealed (its writer stopped first)")
+        return effects
+
+    def _awaits_seal(self, entry: Entry | None, source: w.ObjectLocation | None) -> LeaseRec | None:
+        """The live lease an object not yet here was written in (its seal is on its way)."""
+        if entry is not None or source is None or not source.lease:
+            return None
+        if source.store_id != self.store_id:
+            return None
+        return self.leases.by_id.get(source.lease)
+
     # --- reading ---------------------------------------------------------------------------
     def get(self, client: str, request_id: int, items: list[w.GetItem], now: float) -> list[Effect]:
         wait = Waiting(client, request_id, [i.object_id for i in items])
@@ -165,10 +221,14 @@ class StoreCore:
             entry = self.entries.get(oid)
             if entry is None or entry.doomed:
                 source = item.source
+                sealing = self._awaits_seal(entry, source)
                 if entry is None and source is not None and source.store_id != self.store_id:
                     if oid not in self._fetching:
                         self._fetching.add(oid)
                         effects.append(Fetch(oid, source))
+                    pending.append(oid)
+                elif sealing is not None:
+                    sealing.awaited.add(oid)
                     pending.append(oid)
                 else:
                     why = "was freed" if entry is not None else "is not in this store"
@@ -214,6 +274,8 @@ class StoreCore:
         """A client disconnected (or its process died): drop its pins, its unsealed objects,
         and whatever it was waiting for."""
         effects: list[Effect] = []
+        for lease_id in list(self.leases.by_client.get(client, ())):
+            effects += self._end_lease(lease_id)
         for oid in list(self._creating.pop(client, ())):
             entry = self.entries.get(oid)
             if entry is not None and entry.state is S.CREATED:
@@ -244,11 +306,16 @@ class StoreCore:
         return effects + self._pump(now)
 
     # --- pulls served to other stores --------------------------------------------------------
-    def open_pull(self, client: str, object_id: str) -> ArenaSource | FileSource | str | None:
+    def open_pull(
+        self, client: str, object_id: str, lease: int = 0
+    ) -> ArenaSource | FileSource | str | None:
         """Start serving ``object_id`` to a remote reader: pinned in the arena, or (spilled)
         read from its spill file; a string says why it cannot be served; None: not ready yet
-        (being written or restored: ask again with :meth:`get`)."""
+        (being written, restored, or its seal in ``lease`` is on its way: ask again with
+        :meth:`get`)."""
         entry = self.entries.get(object_id)
+        if entry is None and lease in self.leases.by_id:
+            return None
         if entry is None or entry.doomed:
             return f"object {object_id} is not in this store"
         if entry.state in (S.SEALED, S.SPILLING):
@@ -427,6 +494,8 @@ class StoreCore:
                 self._space.popleft()
                 effects += self._grant(head, offset)
                 continue
+            for rec in self.leases.recall():  # room clients hold for objects to come
+                effects.append(Reply(rec.client, w.Recall(rec.lease_id)))
             free = self.alloc.capacity - self.alloc.used
             need = aligned(head.size)
             lru = self._lru[True]
@@ -511,7 +580,7 @@ class StoreCore:
     def stats(self) -> w.StoreStats:
         return w.StoreStats(
             capacity=self.capacity,
-            used=self.alloc.used,
+            used=self.alloc.used - self.leases.held,
             objects=len(self.entries),
             pinned=self.pinned,
             spilled_objects=self.spilled_objects,
@@ -520,48 +589,9 @@ class StoreCore:
             secondary=self.secondary,
             restored=self.restored_total,
             spilled_total=self.spilled_total,
+            leased=self.leases.held,
         )
 
     def validate(self) -> None:
         """Check every invariant (scans everything: for tests)."""
-        self.alloc.validate()
-        ranges: list[tuple[int, int]] = []
-        pinned = spilled = spilled_bytes = secondary = spilling = 0
-        for oid, e in self.entries.items():
-            assert e.object_id == oid
-            assert (e.offset is None) == (e.state is S.SPILLED), (oid, e.state, e.offset)
-            if e.offset is not None:
-                ranges.append((e.offset, aligned(e.size)))
-            assert all(c > 0 for c in e.pins.values()), (oid, e.pins)
-            for client, count in e.pins.items():
-                assert self._client_pins[client][oid] == count, (oid, client)
-            assert e.pins == {} or e.state in (S.SEALED, S.SPILLING), (oid, e.state, e.pins)
-            listed = oid in self._lru[e.primary]
-            should = e.state is S.SEALED and not e.pins and not e.doomed
-            assert listed == should, (oid, e.state, e.pins, e.doomed, listed)
-            assert oid not in self._lru[not e.primary]
-            assert (e.creator is not None) == (e.state is S.CREATED), (oid, e.creator)
-            if e.doomed:
-                assert self._busy(e), f"doomed object {oid} is idle but not freed"
-            pinned += bool(e.pins)
-            if e.state in (S.SPILLED, S.RESTORING):  # on disk until restored
-                spilled += 1
-                spilled_bytes += e.size
-            if e.state is S.SPILLING:
-                spilling += aligned(e.size)
-            secondary += not e.primary
-        ranges.sort()
-        for (a, n), (b, _) in itertools.pairwise(ranges):
-            assert a + n <= b, f"objects overlap at {a}+{n} and {b}"
-        assert sum(n for _, n in ranges) == self.alloc.used, "allocator and objects disagree"
-        assert pinned == self.pinned, (pinned, self.pinned)
-        assert (spilled, spilled_bytes) == (self.spilled_objects, self.spilled_bytes)
-        assert secondary == self.secondary
-        assert spilling == self._spilling_bytes, (spilling, self._spilling_bytes)
-        assert all(a + n <= self.populated for a, n in ranges), "a range is not populated"
-        for client, pins in self._client_pins.items():
-            assert pins, f"empty pin index for {client}"
-            for oid in pins:
-                assert client in self.entries[oid].pins
-        for oid in self._gets:
-            assert oid not in self.entries or self.entries[oid].state is not S.SEALED, oid
+        checks.validate(self)

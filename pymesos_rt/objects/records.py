@@ -42,7 +42,7 @@ class Populate:
 @dataclass(frozen=True)
 class Reply:
     client: str
-    event: w.Created | w.CreateFailed | w.Found
+    event: w.Created | w.CreateFailed | w.Found | w.Leased | w.Recall
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from pymesos_rt.objects.core import (
     Effect,
     Fetch,
     FileSource,
+    LeaseError,
     Populate,
     Reply,
     RestoreIn,
@@ -194,12 +195,30 @@ class StoreService:
                 self.call(lambda now: self.core.release(client, msg.object_ids, now))
             case w.Delete():
                 self.call(lambda now: self.core.delete(msg.object_ids, now))
+            case w.Lease():
+                rid, want = msg.request_id, msg.size
+                self.call(lambda now: self.core.lease(client, rid, want))
+            case w.SealLeased():
+                lease, oid, offset, size = msg.lease, msg.object_id, msg.offset, msg.size
+                self._checked(
+                    lambda now: self.core.seal_leased(client, lease, oid, offset, size, now)
+                )
+            case w.EndLease():
+                self._checked(lambda now: self.core.end_lease(client, msg.lease, now))
             case w.StatsRequest():
                 deliver = self._clients.get(client)
                 if deliver is not None:
                     deliver(w.Stats(msg.request_id, self.stats()))
             case _:
                 raise wire.ConnectionClosed(f"{type(msg).__name__} is not expected here")
+
+    def _checked(self, step: Callable[[float], list[Effect]]) -> None:
+        """A report about a lease: one the core refuses ends the client's connection."""
+        try:
+            self.call(step)
+        except LeaseError as exc:
+            log.warning("object store: %s; closing the connection", exc)
+            raise wire.ConnectionClosed(str(exc)) from None
 
     def register(self, name: str, deliver: Callable[[w.StoreEvent], None]) -> str:
         with self._lock:
@@ -320,9 +339,9 @@ class StoreService:
     ) -> None:
         """Send (a range of) one object to a remote reader, from the arena or its spill file."""
         with self._lock:
-            source = self.core.open_pull(client, msg.object_id)
+            source = self.core.open_pull(client, msg.object_id, msg.lease)
         if source is None:  # being written or restored here: wait until it is readable
-            found = self._fetcher_get(msg.object_id)
+            found = self._fetcher_get(msg.object_id, msg.lease)
             if found.error:
                 source = found.error
             else:
@@ -352,9 +371,10 @@ class StoreService:
         assert self._fetcher is not None
         return self._fetcher.client
 
-    def _fetcher_get(self, object_id: str) -> w.FoundObject:
+    def _fetcher_get(self, object_id: str, lease: int) -> w.FoundObject:
         assert self._fetcher is not None
-        return self._fetcher.get([w.GetItem(object_id)])[0]
+        here = w.ObjectLocation(self.store_id, self.agent_id, self.address, 0, lease)
+        return self._fetcher.get([w.GetItem(object_id, here)])[0]
 
 
 class LocalClient(ObjectAccess):
@@ -369,10 +389,13 @@ class LocalClient(ObjectAccess):
         self.address = service.address
         assert service.arena is not None
         self.view = service.arena.view
+        self.prefault = service.arena.prefault
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
-        if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats)):
+        if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
             self.deliver(event)
+        elif isinstance(event, w.Recall):
+            self.space.recall(event.lease)
 
     def _send(self, message: w.StoreCall) -> None:
         self.service.handle(self.client, message)
@@ -380,10 +403,9 @@ class LocalClient(ObjectAccess):
     def _release_now(self, object_ids: list[str]) -> None:
         self.service.call(lambda now: self.service.core.release(self.client, object_ids, now))
 
-    def location(self, size: int) -> w.ObjectLocation:
-        return w.ObjectLocation(
-            self.service.store_id, self.service.agent_id, self.service.address, size
-        )
+    def location(self, size: int, lease: int = 0) -> w.ObjectLocation:
+        service = self.service
+        return w.ObjectLocation(service.store_id, service.agent_id, service.address, size, lease)
 
     def close(self) -> None:
         super().close()
@@ -474,8 +496,9 @@ class _Conn:
             log.warning("object store refused a client (%s): wrong proof", hello.name)
             raise wire.ConnectionClosed("wrong proof")
         assert service.arena is not None
+        core = service.core
         welcome = w.Welcome(
-            service.store_id, service.agent_id, service.address, service.core.capacity
+            service.store_id, service.agent_id, service.address, core.capacity, core.populated
         )
         fds = [service.arena.fd] if hello.want_fd and self.unix else None
         wire.send(self.sock, [welcome], fds)
@@ -553,7 +576,7 @@ class _PeerPool:
     ) -> None:
         sock = self._take(source.address)
         try:
-            wire.send(sock, [w.Pull(next(self._ids), object_id, offset, length)])
+            wire.send(sock, [w.Pull(next(self._ids), object_id, offset, length, source.lease)])
             messages, _ = wire.receive(sock, wire.client_codec())
             reply = messages[0] if messages else None
             if not isinstance(reply, w.PullReply):

@@ -34,6 +34,7 @@ class CommandInfo(msgspec.Struct, frozen=True):
 
     argv: list[str]
     env: dict[str, str] = {}
+    user: str = ""  # a Mesos framework's process: run as this user (agent/mesos_user.py)
 
 
 class MesosCommandTask(msgspec.Struct, frozen=True, tag="command", tag_field="kind"):
@@ -112,6 +113,9 @@ class ExecutorRecord(msgspec.Struct, frozen=True):
 # ---- framework <-> master ------------------------------------------------------------------
 
 
+GPU_RESOURCES = "GPU_RESOURCES"  # a framework capability, as Mesos names it
+
+
 class Subscribe(_Msg, tag="subscribe", frozen=True):
     """``credential``: the framework's own secret, the same at every (re-)subscription (none at
     the first one: the master issues one in ``Subscribed``); see master/identity.py."""
@@ -121,6 +125,7 @@ class Subscribe(_Msg, tag="subscribe", frozen=True):
     framework_id: str | None = None
     failover_timeout: float = 0.0
     credential: str = ""
+    capabilities: list[str] = []  # e.g. GPU_RESOURCES: may be offered agents with GPUs
 
 
 class Accept(_Msg, tag="accept", frozen=True):
@@ -170,6 +175,13 @@ class Reconcile(_Msg, tag="reconcile", frozen=True):
     """
 
     executors: list[ExecutorRef]
+
+
+class UpdateFramework(_Msg, tag="update_fw", frozen=True):
+    """The framework's capabilities changed (Mesos's UPDATE_FRAMEWORK): a pymesos_rt program
+    declares GPU_RESOURCES when it first submits a task that asks for GPUs."""
+
+    capabilities: list[str]
 
 
 class FunctionCounts(msgspec.Struct, frozen=True, array_like=True):
@@ -263,6 +275,7 @@ SchedulerCall = (
     | Teardown
     | JobSummary
     | Reconcile
+    | UpdateFramework
     | ActorSummary
 )
 
@@ -540,13 +553,17 @@ class GetObjects(_Msg, tag="get", frozen=True):
     """Ask the driver for objects; it answers once ``num_returns`` of them are ready (0: all).
 
     While a request is open the executor's slot counts as given back (the task is blocked).
-    With ``fetch`` false the answer carries ids only (``rt.wait``).
+    With ``fetch`` false the answer carries ids only (``rt.wait``). With ``lost`` the executor
+    could not read the one object asked for there (``reason``): the driver rebuilds it from its
+    lineage first, or fails it, and answers once it is made again.
     """
 
     request_id: int
     object_ids: list[str]
     num_returns: int = 0
     fetch: bool = True
+    lost: ObjectLocation | None = None
+    reason: str = ""
 
 
 class PutObject(_Msg, tag="put", frozen=True):
@@ -745,6 +762,9 @@ class RunTask(_Msg, tag="run", frozen=True):
     deps: list[ObjectBlob]
     local_deps: list[str] = []
     num_returns: int = 1  # as TaskExtra.num_returns
+    # what the task asked for, when it is not the executor's shape (it borrows the executor
+    # of a task blocked in get): what get_runtime_context().get_assigned_resources() reports
+    resources: Resources | None = None
 
 
 class ObjectValues(_Msg, tag="values", frozen=True):

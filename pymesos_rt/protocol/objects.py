@@ -29,6 +29,7 @@ class ObjectLocation(msgspec.Struct, frozen=True, array_like=True):
     agent_id: str
     address: str
     size: int
+    lease: int = 0  # written in a lease of arena space: its seal may still be on its way
 
 
 Payload = bytes | memoryview | ObjectLocation  # an object's value: a pickle, or where it is stored
@@ -47,6 +48,7 @@ class StoreStats(msgspec.Struct, frozen=True, array_like=True):
     secondary: int = 0  # copies pulled from other stores
     restored: int = 0  # objects read back from the spill directory, in total
     spilled_total: int = 0  # objects written to the spill directory, in total
+    leased: int = 0  # bytes leased to clients and not yet holding objects
 
 
 class _Call(
@@ -77,6 +79,30 @@ class Create(_Call, tag="create", frozen=True):
 
 class Seal(_Call, tag="seal", frozen=True):
     object_id: str
+
+
+class Lease(_Call, tag="lease", frozen=True):
+    """Ask for ``size`` bytes of arena space ahead of any object: answered by ``Leased``. The
+    client then places objects in it itself (no round trip per object) and reports each with
+    ``SealLeased``; what it has not sealed when it sends ``EndLease`` (or disconnects) is freed."""
+
+    request_id: int
+    size: int
+
+
+class SealLeased(_Call, tag="seal_leased", frozen=True):
+    """A new primary object, written at ``offset`` (inside lease ``lease``) and complete."""
+
+    lease: int
+    object_id: str
+    offset: int
+    size: int
+
+
+class EndLease(_Call, tag="end_lease", frozen=True):
+    """The client places no more objects in this lease: free the part of it not sealed."""
+
+    lease: int
 
 
 class Abort(_Call, tag="abort", frozen=True):
@@ -120,6 +146,7 @@ class Pull(_Call, tag="pull", frozen=True):
     object_id: str
     offset: int = 0
     length: int = -1
+    lease: int = 0  # the object's ``ObjectLocation.lease`` (wait for its seal)
 
 
 class Push(_Call, tag="push", frozen=True):
@@ -135,7 +162,21 @@ class StatsRequest(_Call, tag="stats", frozen=True):
     request_id: int
 
 
-StoreCall = Hello | Create | Seal | Abort | Get | Release | Delete | Pull | Push | StatsRequest
+StoreCall = (
+    Hello
+    | Create
+    | Seal
+    | Abort
+    | Get
+    | Release
+    | Delete
+    | Pull
+    | Push
+    | StatsRequest
+    | Lease
+    | SealLeased
+    | EndLease
+)
 
 
 class Challenge(_Call, tag="challenge", frozen=True):
@@ -153,6 +194,7 @@ class Welcome(_Call, tag="welcome", frozen=True):
     agent_id: str
     address: str
     capacity: int
+    populated: int = 0  # bytes of the arena backed by memory so far (worth mapping in now)
 
 
 class Created(_Call, tag="created", frozen=True):
@@ -161,6 +203,22 @@ class Created(_Call, tag="created", frozen=True):
     request_id: int
     offset: int
     exists: bool = False
+
+
+class Leased(_Call, tag="leased", frozen=True):
+    """Lease ``lease`` of ``size`` bytes from ``offset`` (already backed by memory); ``size``
+    0: refused (the store is short of room: create objects one by one)."""
+
+    request_id: int
+    lease: int
+    offset: int
+    size: int
+
+
+class Recall(_Call, tag="recall", frozen=True):
+    """The store needs the room: place nothing more in lease ``lease`` and end it."""
+
+    lease: int
 
 
 class CreateFailed(_Call, tag="create_failed", frozen=True):
@@ -200,4 +258,15 @@ class Stats(_Call, tag="stats_reply", frozen=True):
     stats: StoreStats
 
 
-StoreEvent = Challenge | Welcome | Created | CreateFailed | Found | PullReply | Pushed | Stats
+StoreEvent = (
+    Challenge
+    | Welcome
+    | Created
+    | CreateFailed
+    | Found
+    | PullReply
+    | Pushed
+    | Stats
+    | Leased
+    | Recall
+)

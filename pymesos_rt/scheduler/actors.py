@@ -47,7 +47,7 @@ from pymesos_rt.scheduler.effects import (
     KillExecutor,
     StopExecutor,
 )
-from pymesos_rt.scheduler.lending import Lending
+from pymesos_rt.scheduler.actor_lending import Lending
 from pymesos_rt.scheduler.records import Lease, Task
 
 if TYPE_CHECKING:
@@ -190,6 +190,8 @@ class ActorBook(HandleCounts):
     def _want_executor(self, actor: Actor) -> None:
         if actor.executor_id is None and actor.state is not ActorState.DEAD:
             self.waiting[actor.actor_id] = None
+            if actor.placement.get("gpus") > 0:
+                self.sched.want_gpus()
 
     # --- sending -------------------------------------------------------------------------------
     def _sendable(self, actor: Actor) -> Lease | None:
@@ -237,7 +239,7 @@ class ActorBook(HandleCounts):
         free and holds its shape)."""
         out: list[Lease] = []
         left = offered
-        lent = self.lending.on(agent_id)  # see scheduler/lending.py
+        lent = self.lending.on(agent_id)  # see scheduler/actor_lending.py
         for aid in list(self.waiting):
             actor = self.actors[aid]
             if not actor.placement.fits(left):

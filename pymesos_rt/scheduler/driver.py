@@ -226,6 +226,9 @@ class Driver(ResultHandling):
             env.update(runtime_env_vars(spec))
         return m.CommandInfo([sys.executable, "-m", "pymesos_rt.executor"], env)
 
+    def _capabilities(self) -> list[str]:
+        return [m.GPU_RESOURCES] if self.core.uses_gpus else []
+
     # --- intake from user threads ------------------------------------------------------------
     def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch."""
@@ -329,6 +332,8 @@ class Driver(ResultHandling):
                 self._to_master(m.Decline(eff.offer_ids, eff.refuse_seconds))
             elif isinstance(eff, fx.SetSuppressed):
                 self._to_master(m.Suppress() if eff.suppressed else m.Revive())
+            elif isinstance(eff, fx.UseGpus):
+                self._to_master(m.UpdateFramework(self._capabilities()))
             elif isinstance(eff, fx.KillExecutor):
                 self._to_master(m.KillExecutor(eff.agent_id, eff.executor_id))
             elif isinstance(eff, fx.CancelOnExecutor):
@@ -340,7 +345,12 @@ class Driver(ResultHandling):
 
     def _subscribe_call(self) -> m.Subscribe:
         return m.Subscribe(
-            self.name, self.role, self.framework_id, self.failover_timeout, self.credential
+            self.name,
+            self.role,
+            self.framework_id,
+            self.failover_timeout,
+            self.credential,
+            self._capabilities(),
         )
 
     def _to_master(self, call: m.SchedulerCall) -> None:
@@ -361,7 +371,13 @@ class Driver(ResultHandling):
         self.objects.copied_to(eff.executor_id, deps)
         local = list(eff.local_deps)
         returns = 1 if rec.extra is None else rec.extra.num_returns
-        conn.send(m.RunTask(rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns))
+        lease = self.core.leases.get(eff.executor_id)
+        borrowed = rec.resources if lease is not None and lease.shape != rec.resources else None
+        conn.send(
+            m.RunTask(
+                rec.task_id, rec.name, rec.fn_id, fn, rec.args, deps, local, returns, borrowed
+            )
+        )
         return conn
 
     def dep_blobs(self, task_id: str, dep_ids: list[str]) -> list[m.ObjectBlob]:
@@ -429,6 +445,7 @@ class Driver(ResultHandling):
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
                 self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
+                self.objects.cluster_known.set()
                 self._apply(self.core.cluster(event.agents, now))
             case m.ClusterDelta():
                 for agent in event.added:
@@ -508,6 +525,7 @@ class Driver(ResultHandling):
                 case m.Submit():
                     effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
+                    effects += self.objects.reported_lost(msg, now)  # rebuilt first
                     effects += self._nested_get(conn, eid, msg)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))

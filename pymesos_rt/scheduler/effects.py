@@ -29,6 +29,12 @@ class SetSuppressed:
 
 
 @dataclass(frozen=True)
+class UseGpus:
+    """Tell the master this framework can use GPUs (the GPU_RESOURCES capability): from now on
+    it may be offered agents with GPUs."""
+
+
+@dataclass(frozen=True)
 class KillExecutor:
     agent_id: str
     executor_id: str
@@ -92,6 +98,7 @@ Effect = (
     LaunchExecutors
     | DeclineOffers
     | SetSuppressed
+    | UseGpus
     | KillExecutor
     | Dispatch
     | Fail

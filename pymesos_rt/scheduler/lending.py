@@ -1,59 +1,56 @@
-"""CPUs that task executors lend while their tasks are blocked in ``get`` (sans-IO).
+"""Executors lent by blocked tasks, and when waiting work presses idle executors (pure logic
+over the scheduler core's leases; ``SchedulerState`` calls these).
 
-Ray releases a worker's CPU while its task waits in ``ray.get``, so an actor can still be
-placed when every CPU is held by tasks that wait for it (Ray's test_fork_consistency: tasks
-call an actor that is not placed yet). Here an executor keeps its resources at the master
-while its task is blocked, so the framework counts them itself: an executor with a blocked
-task lends its CPUs on its agent, and an actor whose executor holds fewer CPUs than it needs
-free to be placed (Ray's default actor: 1 CPU to place, none held) may be placed on them.
-The executor it gets holds only its shape, so nothing is counted twice at the master.
-
-Kept incrementally (per agent), so placement never scans the framework's executors.
+A task blocked in ``get`` lends its executor, as Ray lends a blocked worker's resources: READY
+tasks of another shape that the executor's shape covers (same runtime env and placement) may
+run there while no executor of their own shape has room. So nested tasks of a smaller shape
+never wait for resources that their blocked parents hold; the executor takes at most
+``1 + blocked`` tasks at once.
 """
 
 from __future__ import annotations
 
-from pymesos_rt.protocol.resources import CPUS
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+
+from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.scheduler.placement import extras_of
 from pymesos_rt.scheduler.records import Lease
 
 
-class Lending:
-    def __init__(self) -> None:
-        self._by_executor: dict[str, tuple[str, float]] = {}  # executor -> (agent, cpus)
-        self._by_agent: dict[str, float] = {}  # agent -> CPUs lent there
+def lent_leases(
+    shape: Resources, lenders: Iterable[str], leases: Mapping[str, Lease]
+) -> Iterator[Lease]:
+    """Leases lent by blocked tasks that may run tasks of ``shape``, with room for one more."""
+    for eid in list(lenders):
+        lease = leases.get(eid)
+        if (
+            lease is None
+            or not lease.connected
+            or lease.killing
+            or lease.draining
+            or lease.shape == shape
+            or not shape.fits(lease.shape)
+            or extras_of(lease.shape) != extras_of(shape)
+        ):
+            continue
+        if len(lease.inflight) < 1 + lease.blocked:
+            yield lease
 
-    def update(self, lease: Lease) -> None:
-        """A task executor's count of blocked tasks changed."""
-        cpus = lease.shape.get(CPUS) if lease.blocked > 0 and not lease.actor_id else 0.0
-        self.forget(lease.executor_id)
-        if cpus > 0:
-            self._by_executor[lease.executor_id] = (lease.agent_id, cpus)
-            self._by_agent[lease.agent_id] = self._by_agent.get(lease.agent_id, 0.0) + cpus
 
-    def forget(self, executor_id: str) -> None:
-        """The executor ended, or lends nothing any more."""
-        found = self._by_executor.pop(executor_id, None)
-        if found is None:
-            return
-        agent_id, cpus = found
-        left = self._by_agent[agent_id] - cpus
-        if left > 1e-9:
-            self._by_agent[agent_id] = left
-        else:
-            del self._by_agent[agent_id]
-
-    def on(self, agent_id: str) -> float:
-        """CPUs lent on ``agent_id`` now."""
-        return self._by_agent.get(agent_id, 0.0)
-
-    def validate(self, leases: dict[str, Lease]) -> None:
-        sums: dict[str, float] = {}
-        for eid, (agent_id, cpus) in self._by_executor.items():
-            lease = leases.get(eid)
-            assert lease is not None, f"lending: {eid} has no lease"
-            assert lease.blocked > 0 and not lease.actor_id, f"lending: {eid} is not blocked"
-            assert lease.agent_id == agent_id, f"lending: {eid} on {agent_id}"
-            sums[agent_id] = sums.get(agent_id, 0.0) + cpus
-        assert sums.keys() == self._by_agent.keys(), "lending: agents differ"
-        for agent_id, total in sums.items():
-            assert abs(total - self._by_agent[agent_id]) < 1e-6, f"lending: sum on {agent_id}"
+def under_pressure(
+    ready: Mapping[Resources, deque[str]], leases: Iterable[Lease], actors_waiting: bool
+) -> bool:
+    """Work waits that no connected executor can run: READY tasks of a shape without a
+    connected executor (one still starting may fail to: an agent can refuse a launch, e.g. when
+    its GPUs are split into fractions too small), or actors to place. Idle executors then go
+    after ``pressure_idle_timeout`` instead of ``idle_timeout``."""
+    if actors_waiting:
+        return True
+    waiting = {shape for shape, queue in ready.items() if queue}
+    if not waiting:
+        return False
+    for lease in leases:
+        if lease.connected and not lease.killing and not lease.draining:
+            waiting.discard(lease.shape)
+    return bool(waiting)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
+GPUS = "gpus"
 _NONE = ("", "", False, False)
 
 

@@ -170,15 +170,15 @@ class ResultHandling:
 
     async def cluster_view(self, params: str = "") -> dict[str, Any]:
         """The master's ``/state``, plus ``idle``: per agent, the resources of this
-        framework's idle executors (free for its next tasks, though the master counts them
-        as used)."""
+        framework's executors that hold no task (idle, or still starting with nothing sent to
+        them yet): free for its next tasks, though the master counts them as used."""
         if self.state_source is None:
             raise RuntimeError("the driver has no source of cluster state")
         state = dict(await self.state_source(params))
         idle: dict[str, Resources] = {}
         for lease in self.core.leases.values():
-            # an actor's executor is never free for tasks, idle or not
-            if lease.connected and not lease.inflight and not lease.killing and not lease.actor_id:
+            # one still starting with nothing sent to it is free too; an actor's never is
+            if not (lease.inflight or lease.killing or lease.actor_id):
                 idle[lease.agent_id] = idle.get(lease.agent_id, Resources()) + lease.shape
         state["idle"] = {aid: res.to_dict() for aid, res in idle.items()}
         return state

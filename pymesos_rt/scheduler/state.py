@@ -19,12 +19,13 @@ Rules kept here:
   ``retry_exceptions=True``: run again with the same memory, a task most likely hits the limit
   again, so by default it fails at once with an error naming the limit and the task.
 - The framework wants offers exactly when some shape has more READY tasks than executors: it
-  REVIVEs then and SUPPRESSes otherwise. Leftover offered resources are declined.
+  REVIVEs then (also after long declines: REVIVE clears filters) and SUPPRESSes otherwise.
 - Idle executors are killed after ``idle_timeout``; when work of another shape waits for
   resources, idle executors are killed after ``pressure_idle_timeout`` instead.
 - A task with ``max_calls`` is sent to an executor at most that many times (counted per
   function); then the executor is drained and stopped, and a fresh one takes the next calls.
 - Cancelling a task with ``recursive`` cancels the unfinished tasks it submitted, and theirs.
+- A task blocked in ``get`` lends its executor to READY tasks of a smaller shape (lending.py).
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ from pymesos_rt.scheduler.effects import (
     KillExecutor,
     LaunchExecutors,
     SetSuppressed,
+    UseGpus,
 )
+from pymesos_rt.scheduler.lending import lent_leases, under_pressure
 from pymesos_rt.scheduler.locality import Homes
 from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
-from pymesos_rt.scheduler.placement import Shape, is_spread, node_of, spread_cap
+from pymesos_rt.scheduler.placement import GPUS, Shape, is_spread, node_of, spread_cap
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 from pymesos_rt.scheduler.summary import TaskBook
 
@@ -77,6 +80,9 @@ class SchedulerState:
         self._reclaimed: list[Effect] = []  # e.g. stops of drained leases, emitted by _pump
         self.cancelling: dict[str, Task] = {}  # cancelled, still held by their executor
         self.suppressed = False
+        self.uses_gpus = False  # declared the GPU_RESOURCES capability (want_gpus)
+        self.filtered = False  # declined offers for long (idle) since the last REVIVE
+        self.lenders: set[str] = set()  # executors with a task blocked in get (see _borrow)
         self._exec_seq = itertools.count(1)
         self.book = TaskBook()  # the dashboard's summary of these tasks (see summary.py)
         self.producers: dict[str, str] = {}  # return object id -> task id (num_returns > 1)
@@ -86,10 +92,19 @@ class SchedulerState:
         self.homes = Homes()  # where stored objects live (placement prefers their agents)
 
     # --- submissions and objects -------------------------------------------------------------
+    def want_gpus(self) -> None:
+        """Work that asks for GPUs arrived: declare the capability once (at the next pump),
+        so that the master offers this framework agents with GPUs."""
+        if not self.uses_gpus:
+            self.uses_gpus = True
+            self._reclaimed.append(UseGpus())
+
     def submit(self, task: Task, now: float) -> list[Effect]:
         self.tasks[task.task_id] = task
         task.book = self.book
         self.book.submitted(task.name)
+        if task.shape.get(GPUS) > 0:
+            self.want_gpus()
         for oid in task.outputs:
             self.producers[oid] = task.task_id
         if task.parent_id and task.parent_id in self.tasks:
@@ -351,6 +366,10 @@ class SchedulerState:
         if lease is None:
             return []
         lease.blocked = max(0, lease.blocked + delta)
+        if lease.blocked and not lease.actor_id:
+            self.lenders.add(executor_id)
+        else:
+            self.lenders.discard(executor_id)
         self.actors.lending.update(lease)
         return self._pump(now)
 
@@ -391,7 +410,7 @@ class SchedulerState:
             self.cancelling.pop(tid, None)
         running = list(lease.inflight)[: 1 + lease.blocked]
         queued = list(lease.inflight)[1 + lease.blocked :]
-        queue = self.ready.setdefault(lease.shape, deque())
+        self.lenders.discard(executor_id)
         again: list[Task] = []
         for tid in running:
             task = self.tasks.get(tid)
@@ -415,7 +434,7 @@ class SchedulerState:
             if task is not None and task.state is TaskState.DISPATCHED:
                 task.attempts -= 1  # it never started
                 again.append(task)
-        ready: list[str] = []
+        ready: list[Task] = []
         for task in again:  # in dispatch order, back to the front of the queue
             task.executor_id = None
             task.missing = {d for d in task.dep_ids if d not in self.ready_objects}
@@ -425,8 +444,9 @@ class SchedulerState:
                     self.dependents.setdefault(dep, []).append(task.task_id)
             else:
                 task.move(TaskState.READY)
-                ready.append(task.task_id)
-        queue.extendleft(reversed(ready))
+                ready.append(task)
+        for task in reversed(ready):  # a borrowed task goes back to its own shape's queue
+            self.ready.setdefault(task.shape, deque()).appendleft(task.task_id)
         return effects + self._pump(now)
 
     def _fits(self, shape: Resources) -> bool:
@@ -562,7 +582,10 @@ class SchedulerState:
     def _refuse_seconds(self) -> float:
         """Filter for declined resources: short while work still waits, longer when idle."""
         wanting = self._need() or self.actors.waiting
-        return self.config.decline_seconds_wanting if wanting else self.config.decline_seconds
+        if wanting:
+            return self.config.decline_seconds_wanting
+        self.filtered = True
+        return self.config.decline_seconds
 
     def _need(self) -> dict[Resources, int]:
         """Executors to launch per shape: READY tasks not covered by executors still starting.
@@ -584,8 +607,8 @@ class SchedulerState:
 
     def _want_offers(self) -> list[Effect]:
         want = bool(self._need()) or bool(self.actors.waiting)
-        if want and self.suppressed:
-            self.suppressed = False
+        if want and (self.suppressed or self.filtered):  # REVIVE also clears our filters
+            self.suppressed = self.filtered = False
             return [SetSuppressed(False)]
         if not want and not self.suppressed:
             self.suppressed = True
@@ -607,6 +630,8 @@ class SchedulerState:
         for shape, queue in waiting:
             leases = by_shape.get(shape)
             if not leases:
+                if self.lenders:
+                    dispatched += self._borrow(shape, queue, effects)
                 continue
             progress = True
             while queue and progress:
@@ -623,7 +648,18 @@ class SchedulerState:
                     effects.append(self._send(task, target, ()))
                     progress = True
                     dispatched.append(task.task_id)
+            if queue and self.lenders:
+                dispatched += self._borrow(shape, queue, effects)
         return effects + self._chain(dispatched) + self._want_offers()
+
+    def _borrow(self, shape: Resources, queue: deque[str], effects: list[Effect]) -> list[str]:
+        """Send tasks of ``shape`` to executors lent by blocked tasks (lending.py)."""
+        sent: list[str] = []
+        for lease in lent_leases(shape, self.lenders, self.leases):
+            while queue and len(lease.inflight) < 1 + lease.blocked:
+                sent.append(queue.popleft())
+                effects.append(self._send(self.tasks[sent[-1]], lease, ()))
+        return sent
 
     def _near_inputs(self, task: Task, leases: list[Lease]) -> Lease | None:
         """A lease with room on the agent holding most of the task's large arguments."""
@@ -706,7 +742,7 @@ class SchedulerState:
         return lease if lease.connected else None
 
     def tick(self, now: float) -> list[Effect]:
-        pressure = bool(self._need()) or bool(self.actors.waiting)
+        pressure = under_pressure(self.ready, self.leases.values(), bool(self.actors.waiting))
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
         effects: list[Effect] = []
         for lease in list(self.leases.values()):

@@ -49,6 +49,13 @@ class Container(abc.ABC):
     def isolate(self, pid: int) -> None:
         self.pid = pid
 
+    def allow_devices(self, gpus: list[int], node_gpus: list[int]) -> None:
+        """Called after ``prepare``, before the process starts: of the node's NVIDIA GPUs
+        (``node_gpus``, device indices), the ones this container may use. Backends that can
+        confine devices (cgroups-v1's ``devices`` controller) deny it the others'
+        ``/dev/nvidia<N>``; others do nothing (``CUDA_VISIBLE_DEVICES`` still tells CUDA which
+        to use)."""
+
     @abc.abstractmethod
     def usage(self) -> dict[str, float]:
         """``cpu_seconds``, ``memory`` and ``memory_peak`` (bytes) of the container's processes,

@@ -12,6 +12,10 @@ What it enforces, from the executor's resource shape:
 - ``pids``: ``pids.max`` (default 1024, or ``PYMESOS_RT_PIDS_MAX``): a fork bomb gets EAGAIN.
 - ``cpuacct`` for cpu seconds; ``freezer`` (when mounted) to stop a forking tree before
   killing it.
+- ``devices`` (when mounted): of the node's NVIDIA GPUs (``/dev/nvidia<N>``, char 195:N), the
+  ones the executor does not hold are denied (``allow_devices``), as Mesos's GPU isolator
+  does; everything else keeps the agent's own device rules (a v1 group that allows all can
+  only carry exceptions: a wildcard deny could not be narrowed again by an allow).
 
 The group directories are ``<this process's group>/pymesos-rt-<tag>-<digest>/<container id>``
 in each hierarchy. cgroupspy's controller classes read and write the cpu, cpuacct and memory
@@ -38,7 +42,8 @@ from pymesos_rt.protocol.resources import CPUS, MEM, Resources
 log = logging.getLogger(__name__)
 
 REQUIRED = ("cpu", "cpuacct", "memory", "pids")
-OPTIONAL = ("freezer",)
+OPTIONAL = ("freezer", "devices")
+NVIDIA_MAJOR = 195  # /dev/nvidia<N> are c 195:N
 CFS_PERIOD_US = 100_000
 NO_QUOTA_AT_OR_BELOW = 0.01  # cpus
 
@@ -84,6 +89,16 @@ class CgroupsV1Container(Container):
                 self._memory.memsw_limit_in_bytes = limit
         cgroupfs.write(self.groups["pids"] / "pids.max", pids_max)
 
+    def allow_devices(self, gpus: list[int], node_gpus: list[int]) -> None:
+        group = self.groups.get("devices")
+        if group is None:
+            return
+        try:
+            for rule in gpu_deny_rules(gpus, node_gpus):
+                cgroupfs.write(group / "devices.deny", rule)
+        except OSError as exc:
+            raise OSError(f"cannot confine the GPUs of {self.container_id}: {exc}") from exc
+
     def preexec(self) -> None:
         self._join(b"0")
 
@@ -120,6 +135,11 @@ class CgroupsV1Container(Container):
 
     def cleanup(self) -> None:
         cgroupfs.destroy(self.dirs, freezer(self.dirs), self._remove)
+
+
+def gpu_deny_rules(gpus: list[int], node_gpus: list[int]) -> list[str]:
+    """``devices.deny`` lines for a container that holds ``gpus`` of the node's GPUs."""
+    return [f"c {NVIDIA_MAJOR}:{index} rwm" for index in node_gpus if index not in gpus]
 
 
 def freezer(dirs: list[Path]) -> cgroupfs.Freeze | None:

@@ -12,6 +12,11 @@ offers that are contained in what was refused, so resources freed on the agent m
 CPUs next to refused memory) are offered at once. ``suppress`` stops all offers to a framework;
 ``revive`` resumes them and clears its filters.
 
+GPU agents (Mesos's ``--filter_gpu_resources``): while :attr:`Allocator.filter_gpu_resources`
+is set, an agent with ``gpus`` is offered only to frameworks that can use GPUs
+(``set_gpu_capable``, Mesos's ``GPU_RESOURCES`` capability), so GPU machines are kept for GPU
+work; other frameworks skip them as if they had a filter there.
+
 Cost follows change (docs/architecture.md, "How the allocator keeps its cost proportional to
 change"): a cycle visits only *candidate* agents, those whose free resources changed since the
 last cycle; an agent that no framework could take (all suppressed or filtered) waits among the
@@ -32,6 +37,8 @@ from dataclasses import dataclass, field
 from pymesos_rt.master.allocator.sorter import Pool, Sorter
 from pymesos_rt.protocol.resources import Resources
 
+GPUS = "gpus"
+
 
 @dataclass(frozen=True)
 class Allocation:
@@ -47,6 +54,7 @@ class _Agent:
     allocated_sum: Resources = field(default_factory=Resources)
     free: Resources = field(default_factory=Resources)
     active: bool = True  # connected: its resources may be offered
+    gpus: bool = False  # it has GPUs: offered only to GPU-capable frameworks (when filtering)
     filtered_by: set[str] = field(default_factory=set)  # frameworks with a filter on it
 
     def refresh(self) -> None:
@@ -59,6 +67,7 @@ class FrameworkEntry:
     role: str
     order: int
     suppressed: bool = False
+    gpu_capable: bool = False  # Mesos's GPU_RESOURCES capability
     allocated: Resources = field(default_factory=Resources)
     filters: dict[str, tuple[float, Resources]] = field(
         default_factory=dict
@@ -69,6 +78,8 @@ class Allocator:
     """Hierarchical allocation (roles, then frameworks) over a policy's sorters; subclasses
     choose the sorter (:meth:`_make_sorter`). A subclass that overrides :meth:`order` instead
     is asked for the whole order once per candidate agent (simple, but O(frameworks) each)."""
+
+    filter_gpu_resources = False  # GPU agents only to GPU-capable frameworks (module doc)
 
     def __init__(self) -> None:
         self._agents: dict[str, _Agent] = {}
@@ -100,7 +111,7 @@ class Allocator:
         """An agent joined; ``used`` is what its running executors already hold, per framework."""
         if agent_id in self._agents:
             self.remove_agent(agent_id)
-        agent = _Agent(total=total)
+        agent = _Agent(total=total, gpus=total.get(GPUS) > 0)
         self._agents[agent_id] = agent
         self._pool.add(total)
         for framework_id, res in (used or {}).items():
@@ -161,6 +172,14 @@ class Allocator:
         self._join_role(entry)
         if not suppressed:
             self._wake_stalled()
+
+    def set_gpu_capable(self, framework_id: str, capable: bool = True) -> None:
+        """Whether the framework may be offered GPU agents (see the module's doc)."""
+        entry = self._frameworks.get(framework_id)
+        if entry is not None and entry.gpu_capable != capable:
+            entry.gpu_capable = capable
+            if capable:
+                self._wake_stalled()
 
     def remove_framework(self, framework_id: str) -> None:
         """Forget a framework and free everything allocated to it."""
@@ -250,7 +269,10 @@ class Allocator:
             free = agent.free
             if free.is_empty():
                 continue
+            gpu_only = agent.gpus and self.filter_gpu_resources
             for fw in order():
+                if gpu_only and not fw.gpu_capable:
+                    continue
                 refused = fw.filters.get(agent_id)
                 if refused is not None:
                     until, what = refused
