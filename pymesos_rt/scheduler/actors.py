@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from pymesos_rt.protocol.resources import CPUS, Resources
 from pymesos_rt.protocol.states import ActorState, TaskState, check_actor_transition
 from pymesos_rt.scheduler.actor_handles import HandleCounts
+from pymesos_rt.scheduler.actor_lending import Lending
 from pymesos_rt.scheduler.effects import (
     ActorEnded,
     Effect,
@@ -47,7 +48,6 @@ from pymesos_rt.scheduler.effects import (
     KillExecutor,
     StopExecutor,
 )
-from pymesos_rt.scheduler.actor_lending import Lending
 from pymesos_rt.scheduler.records import Lease, Task
 
 if TYPE_CHECKING:
