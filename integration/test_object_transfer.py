@@ -79,19 +79,27 @@ def wait_file(path):
 def produce(n):
     return np.arange(n, dtype=np.float64)
 
-@rt.remote(resources={"b": 1}, num_cpus=0.5)
+@rt.remote(resources={"b": 0.5}, num_cpus=0.5)
 def consume(x):
     return [bool(x.flags.writeable), float(x[-1]), os.environ["PYMESOS_RT_NODE"]]
 
+@rt.remote(resources={"b": 0.5}, num_cpus=0)
+class Holder:
+    def last(self, x):
+        return float(x[-1])
+
 ref = produce.remote(MIB)                      # 8 MiB, stored on host-a
 print("pulled", rt.get(consume.remote(ref)), flush=True)
+holder = Holder.remote()                       # on host-b: its argument is pulled there too
+arg = produce.remote(MIB // 2)
+print("actor", rt.get(holder.last.remote(arg)), flush=True)
 big = rt.put(np.ones(MIB, dtype=np.float64))  # this program has no store: pushed to an agent's
 print("put", rt.get(consume.remote(big)), flush=True)
 print("got", float(rt.get(ref).sum()), float(rt.get(big).sum()), flush=True)
 from pymesos_rt.client import backend
 print("mapped", len(backend.current().driver.stores.mapped), flush=True)  # same host: mapped
 wait_file(sys.argv[1])                         # the test looks at /state meanwhile
-del ref, big
+del ref, big, arg, holder
 gc.collect()
 print("dropped", flush=True)
 wait_file(sys.argv[2])
@@ -117,6 +125,7 @@ def test_result_is_pulled_agent_to_agent_and_puts_land_in_a_store(two_nodes, tmp
     try:
         mib = 2**20
         assert read_line(driver, "pulled") == f"pulled [False, {float(mib - 1)}, 'host-b']\n"
+        assert read_line(driver, "actor") == f"actor {float(mib // 2 - 1)}\n"
         assert read_line(driver, "put") == "put [False, 1.0, 'host-b']\n"
         got = read_line(driver, "got").split()
         assert float(got[1]) == float(sum(range(mib))) and float(got[2]) == float(mib)
@@ -126,8 +135,8 @@ def test_result_is_pulled_agent_to_agent_and_puts_land_in_a_store(two_nodes, tmp
         def stored() -> dict | None:
             stores = _stores(master)
             a, b = stores.get("host-a", {}), stores.get("host-b", {})
-            # host-a holds the result; host-b its pulled copy; one of them the put value
-            if a.get("objects", 0) + b.get("objects", 0) >= 3 and b.get("secondary", 0) >= 1:
+            # host-a holds the results; host-b their pulled copies; one of them the put value
+            if a.get("objects", 0) + b.get("objects", 0) >= 5 and b.get("secondary", 0) >= 2:
                 return stores
             return None
 
@@ -139,7 +148,7 @@ def test_result_is_pulled_agent_to_agent_and_puts_land_in_a_store(two_nodes, tmp
         def empty() -> bool:
             return all(st.get("objects", 1) == 0 for st in _stores(master).values())
 
-        wait_for(empty, 30, "every copy freed on every node")
+        wait_for(empty, 30, "every copy freed on every node (the actor's argument's too)")
         step2.touch()
         driver.wait(timeout=60)
         assert driver.returncode == 0
@@ -168,13 +177,19 @@ def produce(n, k):
 def consume(x):
     return [float(x[0]), len(x), os.environ["PYMESOS_RT_NODE"]]
 
+@rt.remote(num_cpus=0.5)
+def nested(refs):
+    return float(rt.get(refs[0])[0])          # a ref inside a list: read by the task itself
+
 with_retries = produce.remote(MIB, 1.0)
 for_task = produce.remote(MIB, 2.0)
 no_retries = produce.options(max_retries=0).remote(MIB, 3.0)
-print("made", rt.get(consume.remote(with_retries)), flush=True)  # all three on host-a
-rt.wait([for_task, no_retries], num_returns=2)
+in_nested = produce.remote(MIB, 4.0)
+print("made", rt.get(consume.remote(with_retries)), flush=True)  # all four on host-a
+rt.wait([for_task, no_retries, in_nested], num_returns=3)
 wait_file(sys.argv[1])                        # host-a is SIGKILLed, host-b started
 print("task", rt.get(consume.remote(for_task)), flush=True)   # rebuilt, then consumed
+print("nested", rt.get(nested.remote([in_nested])), flush=True)  # rebuilt inside the get
 value = rt.get(with_retries)                  # rebuilt from its lineage on host-b
 print("get", float(value[0]), len(value), flush=True)
 try:
@@ -214,6 +229,7 @@ def test_lost_objects_are_rebuilt_from_lineage_or_raise_object_lost(tmp_path):
         wait_for(lambda: _registered(master, "host-b"), 90, "host-b registered")
         step.touch()
         assert read_line(driver, "task") == "task [2.0, 1048576, 'host-b']\n"
+        assert read_line(driver, "nested") == "nested 4.0\n"
         assert read_line(driver, "get") == "get 1.0 1048576\n"
         _, oid, message = read_line(driver, "lost").split(" ", 2)
         assert f"object {oid} was lost with agent {agent_a}" in message

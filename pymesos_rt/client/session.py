@@ -88,7 +88,6 @@ class Session:
         self.link: LeaderLink | None = None
         self.ids = IdSequence(prefix)
         self._stopped = False
-        self._push_turn = -1
 
     def start(self) -> ClusterInfo:
         started = time.monotonic()
@@ -149,7 +148,7 @@ class Session:
             detector, "/api/v1/scheduler", codec.scheduler_side, self.options.secret
         )
         self.driver.stores.secret = self.options.secret or ""
-        self.driver.stores.pick_target = self._push_target
+        self.driver.stores.pick_target = self.driver.objects.push_target
         try:
             self.loop.run(link.start(), timeout=LEADER_DEADLINE_S)
             leader = self.loop.run(detector.wait_leader(LEADER_DEADLINE_S), timeout=35)
@@ -197,14 +196,6 @@ class Session:
             ) from None
         self.master_http = _http_of(leader.address)
         self.driver.command_env.update(self._command_env(self.master_http))
-
-    def _push_target(self) -> tuple[str, str] | None:
-        """The agent whose store takes the next value this program puts (round robin)."""
-        agents = sorted((aid, addr) for aid, addr in self.driver.objects.addresses.items() if addr)
-        if not agents:
-            return None
-        self._push_turn = (self._push_turn + 1) % len(agents)
-        return agents[self._push_turn]
 
     def _command_env(self, dashboard_url: str) -> dict[str, str]:
         """What every executor of this program gets in its environment besides the driver's."""

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -32,7 +33,7 @@ from pymesos_rt.client.backend import (
     RuntimeInfo,
     TaskOptions,
 )
-from pymesos_rt.errors import PymesosRTError
+from pymesos_rt.errors import ObjectLostError, PymesosRTError
 from pymesos_rt.executor import output
 from pymesos_rt.objects import layout
 from pymesos_rt.objects.stores import Stores
@@ -41,6 +42,7 @@ from pymesos_rt.protocol.ids import IdSequence, process_prefix, return_id
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
 PENDING, READY, FAILED = 0, 1, 2
+LOST_READS = 4  # a stored object found lost again after as many rebuilds is given up
 STATE_TIMEOUT_S = 30.0
 
 
@@ -54,10 +56,18 @@ class _Request:
 
 
 def value_of(b: m.ObjectBlob) -> Any:
-    """The value a (non-error) blob carries, read from its store when it is stored."""
+    """The value a (non-error) blob carries, read from its store when it is stored (a task's
+    argument: when lost, the task goes back to the driver, ``DepsLost``)."""
     if b.location is not None:
-        return backend_mod.current().load(b.object_id, b.location)
+        backend = backend_mod.current()
+        if isinstance(backend, WorkerBackend):
+            return backend.stores.load(b.object_id, b.location)
+        return backend.load(b.object_id, b.location)
     return serialization.loads(b.data)
+
+
+def _lost_get(oid: str, location: ObjectLocation, why: str, rid: int) -> m.GetObjects:
+    return m.GetObjects(rid, [oid], 0, True, lost=location, reason=why)
 
 
 def _payload(b: m.ObjectBlob) -> Payload:
@@ -217,7 +227,22 @@ class WorkerBackend(Backend):
         return m.ObjectBlob(oid, b"", location=location, contained=refs)
 
     def load(self, oid: str, location: ObjectLocation) -> Any:
-        return self.stores.load(oid, location)
+        """A stored object a running task asked for; one found lost is rebuilt by the driver
+        from its lineage (the task waits, its slot given back) or raises ObjectLostError."""
+        for _ in range(LOST_READS):
+            try:
+                return self.stores.load(oid, location)
+            except ObjectLostError as exc:
+                why = str(exc)
+            req = self._await_reply(partial(_lost_get, oid, location, why), None)
+            assert req is not None
+            (b,) = req.objects
+            if b.error:
+                raise serialization.loads_exception(b.data)
+            if b.location is None:
+                return serialization.loads(b.data)
+            location = b.location
+        raise ObjectLostError(f"object {oid} was lost {LOST_READS} times in a row")
 
     def cancel(self, oid: str, force: bool, recursive: bool = True) -> None:
         self._post(m.CancelRequest(oid, force, recursive))

@@ -54,6 +54,8 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
+        # map a range of the arena into this process before touching it (Arena.prefault)
+        self.prefault: Callable[[int, int], None] = lambda offset, size: None
         self._ids = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
         self._slots_lock = threading.Lock()
@@ -62,7 +64,7 @@ class ObjectAccess(abc.ABC):
         self._releaser = threading.Thread(target=self._release_loop, name=f"release-{name}")
         self._releaser.daemon = True
         self._releaser.start()
-        self.space = LeasedSpace(self._send, self._ask_lease)
+        self.space = LeasedSpace(self._send, self._ask_lease, self._prepare)
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -94,6 +96,9 @@ class ObjectAccess(abc.ABC):
         if slot.answer is None:
             raise StoreGone(self._gone or "the object store went away")
         return slot.answer
+
+    def _prepare(self, offset: int, size: int) -> None:
+        self.prefault(offset, size)
 
     def _ask_lease(self, size: int, then: Callable[[w.Leased | None], None]) -> None:
         """Ask for a lease without waiting: ``then`` gets the answer (on the reader thread)."""
@@ -204,6 +209,7 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
         return access.location(enc.size, carved.held.lease)
     offset = access.create(object_id, enc.size)
     if offset is not None:
+        access.prefault(offset, enc.size)
         try:
             layout.write(access.view[offset : offset + enc.size], enc)
         except BaseException:
@@ -225,6 +231,7 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
     """Read a pinned object; it stays pinned while the value uses views of the arena."""
+    access.prefault(found.offset, found.size)
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)

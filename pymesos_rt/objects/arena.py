@@ -5,13 +5,32 @@ goes back to the system when the last process holding it exits, even after a cra
 it with memory range by range before handing a range to a writer (:meth:`Arena.populate`,
 ``fallocate``), so its pages are charged to the agent and a write never faults. Executors and
 drivers on the node receive the descriptor over the store's unix socket and map it.
+
+Each process also *maps in* the ranges it uses before it touches them (:meth:`Arena.prefault`,
+``madvise(MADV_POPULATE_WRITE)``): one call fills the page tables of a whole range in the
+kernel, where touching it page by page takes one fault per 4 KiB page (measured on this
+machine's VM under load: 0.4 ms per MiB in one call, 1.7-3.5 ms per MiB by faults). Which
+2 MiB chunks this process has mapped in is a bitmap, so a range is mapped in once per process.
+Kernels before 5.14 lack the call: then pages fault in as they are touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import mmap
 import os
+import threading
+
+MADV_POPULATE_WRITE = 23  # Linux 5.14
+CHUNK = 2 * 2**20
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_madvise = _libc.madvise
+_madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_madvise.restype = ctypes.c_int
+_supported = True
 
 
 class Arena:
@@ -22,6 +41,12 @@ class Arena:
         self.populated = 0
         self._map = mmap.mmap(fd, capacity) if capacity else None
         self.view = memoryview(self._map) if self._map is not None else memoryview(b"")
+        self._base = 0
+        if self._map is not None:
+            first = ctypes.c_char.from_buffer(self._map)
+            self._base = ctypes.addressof(first)
+            del first  # the address stays valid while mapped; no export is kept
+        self._mapped = bytearray(-(-capacity // CHUNK))  # chunks mapped in by this process
 
     @classmethod
     def create(cls, capacity: int, name: str = "pymesos-rt-arena") -> Arena:
@@ -43,11 +68,44 @@ class Arena:
             raise
 
     def populate(self, upto: int) -> None:
-        """Back ``[0, upto)`` with memory (raises OSError, e.g. ENOMEM, if it cannot)."""
+        """Back ``[0, upto)`` with memory (raises OSError, e.g. ENOMEM, if it cannot), and map
+        it into this process."""
         upto = min(upto, self.capacity)
         if upto > self.populated:
-            os.posix_fallocate(self.fd, self.populated, upto - self.populated)
+            start = self.populated
+            os.posix_fallocate(self.fd, start, upto - start)
             self.populated = upto
+            self.prefault(start, upto - start)
+
+    def prefault(self, offset: int, size: int) -> None:
+        """Map ``[offset, offset + size)`` into this process's page tables now, in one call
+        per run of chunks not mapped in yet (the GIL is released meanwhile)."""
+        global _supported
+        if not _supported or size <= 0 or self._map is None:
+            return
+        first, last = offset // CHUNK, min(offset + size - 1, self.capacity - 1) // CHUNK
+        i = first
+        while i <= last:
+            if self._mapped[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 <= last and not self._mapped[j + 1]:
+                j += 1
+            start, end = i * CHUNK, min((j + 1) * CHUNK, self.capacity)
+            if _madvise(self._base + start, end - start, MADV_POPULATE_WRITE) != 0:
+                if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS):
+                    _supported = False  # an older kernel: pages fault in as touched
+                return  # e.g. beyond what the store backed with memory yet: fault in later
+            self._mapped[i : j + 1] = b"\x01" * (j + 1 - i)
+            i = j + 1
+
+    def prefault_later(self, upto: int) -> None:
+        """Map ``[0, upto)`` in on a thread of its own (a process that just attached)."""
+        if upto > 0:
+            threading.Thread(
+                target=self.prefault, args=(0, upto), name="arena-prefault", daemon=True
+            ).start()
 
     def close(self) -> None:
         """Unmap (unless views of it are still alive: then the mapping stays until exit)."""

@@ -87,6 +87,7 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
+        self.prefault = arena.prefault
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
         self.address = welcome.address
@@ -101,7 +102,9 @@ class StoreClient(ObjectAccess):
             welcome, fds = handshake(sock, key, name, want_fd=True)
             if len(fds) != 1:
                 raise StoreGone(f"the object store sent {len(fds)} descriptors, not one")
-            return cls(sock, welcome, Arena.attach(fds[0], welcome.capacity), name)
+            arena = Arena.attach(fds[0], welcome.capacity)
+            arena.prefault_later(welcome.populated)
+            return cls(sock, welcome, arena, name)
         except BaseException:
             sock.close()
             raise

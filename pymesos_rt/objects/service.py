@@ -389,6 +389,7 @@ class LocalClient(ObjectAccess):
         self.address = service.address
         assert service.arena is not None
         self.view = service.arena.view
+        self.prefault = service.arena.prefault
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
         if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
@@ -495,8 +496,9 @@ class _Conn:
             log.warning("object store refused a client (%s): wrong proof", hello.name)
             raise wire.ConnectionClosed("wrong proof")
         assert service.arena is not None
+        core = service.core
         welcome = w.Welcome(
-            service.store_id, service.agent_id, service.address, service.core.capacity
+            service.store_id, service.agent_id, service.address, core.capacity, core.populated
         )
         fds = [service.arena.fd] if hello.want_fd and self.unix else None
         wire.send(self.sock, [welcome], fds)

@@ -92,10 +92,19 @@ class Stores:
         """Store a value as a primary object; None when no store is reachable."""
         if self.home is not None:
             return access.put(self.home, object_id, enc)
-        target = self.pick_target()
-        if target is None:
-            return None
-        agent_id, address = target
+        tried: set[str] = set()
+        while (target := self.pick_target()) is not None and target[1] not in tried:
+            agent_id, address = target
+            tried.add(address)
+            try:
+                return self._put_at(agent_id, address, object_id, enc)
+            except (OSError, StoreGone) as exc:  # that agent went away: the next one
+                log.warning("cannot store object %s at %s: %s", object_id, address, exc)
+        return None
+
+    def _put_at(
+        self, agent_id: str, address: str, object_id: str, enc: layout.Encoded
+    ) -> ObjectLocation:
         remote = self.remote(address)
         mapped = self._map(remote.connect())
         if mapped is not None:  # on this host: write it in place

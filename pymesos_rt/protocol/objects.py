@@ -194,6 +194,7 @@ class Welcome(_Call, tag="welcome", frozen=True):
     agent_id: str
     address: str
     capacity: int
+    populated: int = 0  # bytes of the arena backed by memory so far (worth mapping in now)
 
 
 class Created(_Call, tag="created", frozen=True):

@@ -122,13 +122,17 @@ class GetObjects(Message, tag="get", frozen=True):
     """Ask the driver for objects; it answers once ``num_returns`` of them are ready (0: all).
 
     While a request is open the executor's slot counts as given back (the task is blocked).
-    With ``fetch`` false the answer carries ids only (``rt.wait``).
+    With ``fetch`` false the answer carries ids only (``rt.wait``). With ``lost`` the executor
+    could not read the one object asked for there (``reason``): the driver rebuilds it from its
+    lineage first, or fails it, and answers once it is made again.
     """
 
     request_id: int
     object_ids: list[str]
     num_returns: int = 0
     fetch: bool = True
+    lost: ObjectLocation | None = None
+    reason: str = ""
 
 
 class PutObject(Message, tag="put", frozen=True):

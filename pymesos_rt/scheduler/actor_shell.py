@@ -203,12 +203,15 @@ class ActorShell:
         call = self.calls.get(eff.task_id)
         if call is not None:
             deps = driver.dep_blobs(eff.task_id, call.dep_ids)
+            driver.objects.copied_to(eff.executor_id, deps)  # pulled there: free with it
             conn.send(m.CallMethod(eff.task_id, call.method, call.args, deps, call.num_returns))
             return conn
         task = driver.core.tasks[eff.task_id]
         actor = driver.core.actors.actors[task.actor_id]
         spec = self.specs[task.actor_id]
         cls = driver.functions[spec.cls_id] if eff.send_function else None
+        deps = driver.dep_blobs(eff.task_id, spec.dep_ids)
+        driver.objects.copied_to(eff.executor_id, deps)
         conn.send(
             m.StartActor(
                 eff.task_id,
@@ -217,7 +220,7 @@ class ActorShell:
                 spec.cls_id,
                 cls,
                 spec.args,
-                driver.dep_blobs(eff.task_id, spec.dep_ids),
+                deps,
                 spec.max_concurrency,
                 spec.is_async,
                 actor.restarts,

@@ -107,6 +107,7 @@ class DataPlane(ResultHandling):
                 case m.Submit():
                     effects += self._nested_submit(eid, msg.spec)
                 case m.GetObjects():
+                    effects += self.objects.reported_lost(msg, now)  # rebuilt first
                     effects += self._nested_get(conn, eid, msg)
                 case m.CancelRequest():
                     effects += self._handle_intake(Cancel(msg.task_id, msg.force, msg.recursive))

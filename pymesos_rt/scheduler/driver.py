@@ -411,6 +411,7 @@ class Driver(DataPlane):
                 self._apply(self.core.executor_update(update, now))
             case m.ClusterChanged():
                 self.objects.addresses = {a.agent_id: a.object_address for a in event.agents}
+                self.objects.cluster_known.set()
                 self._apply(self.core.cluster(event.agents, now))
             case m.ClusterDelta():
                 for agent in event.added:

@@ -37,6 +37,8 @@ from pymesos_rt.scheduler.state import SchedulerState
 
 log = logging.getLogger(__name__)
 
+CLUSTER_VIEW_S = 10.0  # how long a put waits for the master's list of agents after subscribing
+
 _ERRORS: dict[str, type[Exception]] = {
     "actor_died": ActorDiedError,
     "executor_lost": ExecutorLostError,
@@ -73,6 +75,8 @@ class DriverObjects:
         self.lineage = Lineage()
         self._copies: dict[str, set[str]] = {}  # object id -> endpoints holding copies
         self._lock = threading.Lock()
+        self.cluster_known = threading.Event()  # the master's list of agents arrived
+        self._push_turn = 0
 
     def on_worker(self, eid: str, msg: ObjectCall, now: float) -> list[fx.Effect]:
         """An executor's message about objects."""
@@ -98,6 +102,19 @@ class DriverObjects:
     def record_home(self, oid: str, location: ObjectLocation | None) -> None:
         if location is not None:
             self.core.homes.record(oid, location.agent_id, location.size)
+
+    def push_target(self) -> tuple[str, str] | None:
+        """The agent (id, object endpoint) whose store takes the next value a program with no
+        store of its own puts (round robin). Right after subscribing the master's list of
+        agents may still be on its way: wait for it (briefly) rather than keep the value
+        inline; None only when the cluster has no agent with a store."""
+        if not any(self.addresses.values()):
+            self.cluster_known.wait(CLUSTER_VIEW_S)
+        agents = sorted((aid, addr) for aid, addr in self.addresses.items() if addr)
+        if not agents:
+            return None
+        self._push_turn = (self._push_turn + 1) % len(agents)
+        return agents[self._push_turn]
 
     def copied_to(self, executor_id: str, blobs: list[m.ObjectBlob]) -> None:
         """Stored objects sent to an executor are pulled into its agent's store: remember
@@ -148,6 +165,17 @@ class DriverObjects:
                 failure = fx.Fail(msg.task_id, "object_lost", why)
                 break
         return effects + self.core.deps_lost(eid, msg.task_id, failure, now)
+
+    def reported_lost(self, msg: m.GetObjects, now: float) -> list[fx.Effect]:
+        """A task's ``get`` could not read an object (``msg.lost``): rebuild it, unless that
+        was done already (the entry moved on), before the get waits for it."""
+        if msg.lost is None or len(msg.object_ids) != 1:
+            return []
+        oid = msg.object_ids[0]
+        found = self.table.peek(oid)
+        if found is None or found[0] != READY or found[1] != msg.lost:
+            return []
+        return self.rebuild(oid, msg.lost, msg.reason, now)[0]
 
     def rebuild(
         self, oid: str, location: ObjectLocation, reason: str, now: float
