@@ -220,3 +220,48 @@ def test_many_fractional_resources(fractional_cluster):
     while _get_available_resources() != original_available_resources:
         assert time.monotonic() < deadline, _get_available_resources()
         time.sleep(0.1)
+
+
+def test_submit_api(fractional_cluster):
+    # test_basic.py::test_submit_api (f._remote(args, **options) spelled f.options(**options)
+    # .remote(*args)); Ray leaves an infeasible task pending, ours fails it at .remote()
+    @ray.remote
+    def f(n):
+        return list(range(n))
+
+    @ray.remote
+    def g():
+        return ray.get_gpu_ids()
+
+    assert f.options(num_returns=0).remote(0) is None
+    id1 = f.options(num_returns=1).remote(1)
+    assert ray.get(id1) == [0]
+    id1, id2 = f.options(num_returns=2).remote(2)
+    assert ray.get([id1, id2]) == [0, 1]
+    id1, id2, id3 = f.options(num_returns=3).remote(3)
+    assert ray.get([id1, id2, id3]) == [0, 1, 2]
+    assert ray.get(g.options(num_cpus=1, num_gpus=1, resources={"Custom": 1}).remote()) in (
+        [0],
+        [1],
+    )
+    with pytest.raises(ray.exceptions.TaskUnschedulableError, match="NonexistentCustom"):
+        g.options(resources={"NonexistentCustom": 1}).remote()
+    assert ray.get(g.remote()) == []
+
+    # Check mismatch with num_returns.
+    with pytest.raises(ValueError):
+        ray.get(f.options(num_returns=2).remote(3))
+
+
+def test_max_calls_releases_resources(fractional_cluster):
+    # test_basic.py::test_max_calls_releases_resources (ray-project/ray#10960)
+    @ray.remote(num_cpus=0)
+    def g():
+        return 0
+
+    @ray.remote(num_cpus=1, num_gpus=1, max_calls=1, max_retries=0)
+    def f():
+        return [g.remote()]
+
+    for _ in range(10):
+        ray.get(f.remote(), timeout=60)  # This will hang if GPU resources aren't released.

@@ -5,6 +5,7 @@ the same calls, the same assertions."""
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import threading
@@ -272,3 +273,24 @@ def test_terminate_cancels_what_runs(cluster):
     with pytest.raises(Exception):
         slow.get(timeout=30)
     assert result.ready() or result.wait(30) is None
+
+
+# --- Ray's own tests of ray.util.multiprocessing (python/ray/tests/test_multiprocessing.py) ---
+
+
+def test_ray_maxtasksperchild(cluster):
+    with Pool(processes=3, maxtasksperchild=1) as pool:
+        assert len(set(pool.map(lambda _: os.getpid(), range(20)))) == 20
+    pool.join()
+
+
+def poolit_a(_):
+    with Pool() as pool:
+        return list(pool.map(math.sqrt, range(0, 2, 1)))
+
+
+def test_deadlock_avoidance_in_recursive_tasks(cluster):
+    # Ray's runs on one CPU; pools inside pool tasks must not wait for each other's slots
+    with Pool() as pool:
+        result = list(pool.map(poolit_a, range(2, 4, 1)))
+    assert result == [[0.0, 1.0], [0.0, 1.0]]

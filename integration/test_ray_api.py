@@ -3,8 +3,9 @@ generator tasks, the top-level-only argument rule, the runtime context, exceptio
 cancellation and ``ObjectRef`` helpers.
 
 Ported from Ray's tests (python/ray/tests/test_generators.py, test_streaming_generator.py,
-test_runtime_context.py, test_cancel.py), keeping their assertions; where they use an actor to
-signal or count, a file does the same here (actors are another issue's work).
+test_runtime_context.py, test_cancel.py, test_failure.py), keeping their assertions; where
+they use an actor to signal or count, a file often does the same here (written before actors
+existed; the test_failure.py retry tests use their Counter actor).
 
 The module shares one cluster, but a test that hangs it cannot take the later tests with it:
 after a failed test, the ``cluster`` fixture checks that the cluster still runs a task (from a
@@ -689,6 +690,99 @@ def test_max_retries_minus_one_retries_until_it_succeeds(cluster, tmp_path):
         return "finally"
 
     assert ray.get(stubborn.remote(str(tmp_path / "c")), timeout=60) == "finally"
+
+
+# test_failure.py: the retry tests, with their Counter actor and assertions
+
+
+@ray.remote
+class Counter:
+    def __init__(self):
+        self.value = 0
+
+    def increment(self):
+        self.value += 1
+        return self.value
+
+
+class CountError(Exception):
+    pass
+
+
+def test_retry_system_level_error(cluster):
+    @ray.remote(max_retries=1)
+    def func(counter):
+        count = counter.increment.remote()
+        if ray.get(count) == 1:
+            os._exit(0)
+        else:
+            return 1
+
+    counter1 = Counter.remote()
+    r1 = func.remote(counter1)
+    assert ray.get(r1, timeout=90) == 1
+
+    counter2 = Counter.remote()
+    r2 = func.options(max_retries=0).remote(counter2)
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(r2, timeout=90)
+
+
+def test_retry_application_level_error(cluster):
+    @ray.remote(max_retries=1, retry_exceptions=True)
+    def func(counter):
+        count = counter.increment.remote()
+        if ray.get(count) == 1:
+            raise ValueError()
+        else:
+            return 2
+
+    counter1 = Counter.remote()
+    r1 = func.remote(counter1)
+    assert ray.get(r1, timeout=90) == 2
+
+    counter2 = Counter.remote()
+    r2 = func.options(max_retries=0).remote(counter2)
+    with pytest.raises(ValueError):
+        ray.get(r2, timeout=90)
+
+    counter3 = Counter.remote()
+    r3 = func.options(retry_exceptions=False).remote(counter3)
+    with pytest.raises(ValueError):
+        ray.get(r3, timeout=90)
+
+
+def test_retry_application_level_error_exception_filter(cluster):
+    @ray.remote(max_retries=1, retry_exceptions=[CountError])
+    def func(counter):
+        if counter is None:
+            raise ValueError()
+        count = counter.increment.remote()
+        if ray.get(count) == 1:
+            raise CountError()
+        else:
+            return 2
+
+    # Exception that doesn't satisfy the predicate should cause the task to immediately
+    # fail.
+    r0 = func.remote(None)
+    with pytest.raises(ValueError):
+        ray.get(r0, timeout=90)
+
+    # Test against exceptions (CountError) that do satisfy the predicate.
+    counter1 = Counter.remote()
+    r1 = func.remote(counter1)
+    assert ray.get(r1, timeout=90) == 2
+
+    counter2 = Counter.remote()
+    r2 = func.options(max_retries=0).remote(counter2)
+    with pytest.raises(CountError):
+        ray.get(r2, timeout=90)
+
+    counter3 = Counter.remote()
+    r3 = func.options(retry_exceptions=False).remote(counter3)
+    with pytest.raises(CountError):
+        ray.get(r3, timeout=90)
 
 
 def test_max_calls_replaces_the_executor_process(cluster):

@@ -173,7 +173,8 @@ class Launcher:
         env["PYMESOS_RT_CPUS"] = str(resources.get("cpus", 0.0))
         env["PYMESOS_RT_MEM_MIB"] = str(resources.get("mem", 0.0))
         env["PYMESOS_RT_RESOURCES"] = json.dumps(resources.to_dict())
-        env["PYMESOS_RT_GPU_IDS"] = visible_devices(devices)
+        if devices or inherit_env:  # (empty: none, whatever this agent's environment says)
+            env["PYMESOS_RT_GPU_IDS"] = visible_devices(devices)
         if devices:
             env["CUDA_VISIBLE_DEVICES"] = visible_devices(devices)
         return env

@@ -11,7 +11,8 @@ processes. What the standard ``Pool`` promises, kept here (its tests, ported, ar
 - ``chunksize`` batches items into one task (default: as the standard library picks it, from
   the number of items and of processes).
 - ``initializer(*initargs)`` runs once in each worker process before its first call of this
-  pool; ``maxtasksperchild=N`` replaces a worker process after N tasks (``max_calls``).
+  pool; ``maxtasksperchild=N`` replaces a worker process after N tasks (``max_calls``); with
+  it, ``map``'s default ``chunksize`` is 1, so a worker makes at most N calls (Ray's rule).
 - ``processes``: how many of the pool's tasks run at once (default: the cluster's CPUs).
 - ``close``/``terminate``/``join`` and the context manager (``__exit__`` terminates, as the
   standard library does); a pool that is not running raises ``ValueError`` for new work.
@@ -122,6 +123,7 @@ class Pool:
             raise ValueError("maxtasksperchild must be a positive int or None")
         self._processes = processes or max(1, int(rt.cluster_resources().get("CPU", 1)))
         self._initializer = initializer
+        self._maxtasks = maxtasksperchild
         self._initargs = tuple(initargs)
         self._id = uuid.uuid4().hex
         options = {"max_retries": 0, **remote_options}
@@ -168,6 +170,8 @@ class Pool:
             if chunksize < 1:
                 raise ValueError(f"Chunksize must be 1+, not {chunksize}")
             return chunksize
+        if self._maxtasks:  # a worker is replaced after that many calls, as in Ray's Pool
+            return 1
         size, extra = divmod(len(items), self._processes * 4)  # the standard library's choice
         return size + 1 if extra else max(1, size)
 
