@@ -360,6 +360,9 @@ def test_frozen_leader_process_never_overlaps_its_successor(zk):
                 finally:
                     child.proc.send_signal(signal.SIGCONT)
                 await child.wait_for("event", "0")
+                # the child's poll prints when it last read the flag set; under load its
+                # "event" line (the client's notice) can be read before that one
+                await child.wait_for("flag", "0")
                 assert await election.wait_leader() == 0
                 await election.wait(lambda: election.flag_spans[0] != [])
                 for s1, e1 in child.flag_spans():
