@@ -231,6 +231,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         config=opts.core,
         warm_standby=opts.warm_standby,
         mesos_api_host=opts.mesos_api_host,
+        switch_user=opts.switch_user,
         gpu_devices=devices,
         object_store_memory=store_bytes,
         secret=secret,

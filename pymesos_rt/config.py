@@ -131,6 +131,12 @@ class AgentOptions:
             "address of the Mesos executor API (MESOS_AGENT_ENDPOINT) for custom executors"
         ),
     )
+    switch_user: bool = dataclasses.field(
+        default=True,
+        metadata=_help(
+            "run Mesos tasks and executors as their CommandInfo/FrameworkInfo user (needs root)"
+        ),
+    )
     object_store_memory: str | None = dataclasses.field(
         default=None,
         metadata=_help('object store size, e.g. "2GiB" (default: 30%% of the agent\'s memory)'),

@@ -202,11 +202,25 @@ def test_accept_launches_a_command_task_and_declines_the_rest_with_the_filter():
     assert launch.launch.executor_id == "mt.t1"
     assert launch.launch.command.argv == ["/bin/sh", "-c", "echo hi > f"]
     assert launch.launch.command.env["MESOS_TASK_ID"] == "t1"
+    assert launch.launch.command.user == "u"  # FrameworkInfo.user (agent/mesos_user.py)
     assert isinstance(launch.launch.mesos, m.MesosCommandTask)
     # the 3 cpus left are filtered for 30 s: nothing offered now, offered after
     assert w.events(w.state.allocate(w.now + 1)) == []
     later = w.events(w.state.allocate(w.now + 31))
     assert later[0].offers.offers[0].resources[0].scalar.value == 3.0
+
+
+def test_a_commands_own_user_wins_over_the_frameworks():
+    w = World()
+    task = command_task("t1")
+    task = ms.TaskInfo(
+        name="t1",
+        task_id=task.task_id,
+        command=ms.CommandInfo(value="id -un", user="nobody"),
+        resources=task.resources,
+    )
+    (launch,) = w.to_agent(w.accept(w.offer(), task))
+    assert launch.launch.command.user == "nobody"
 
 
 def test_suppress_stops_offers_and_revive_brings_them_back():

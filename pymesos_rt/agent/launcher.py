@@ -29,6 +29,7 @@ from pathlib import Path
 from pymesos_rt.agent import standby
 from pymesos_rt.agent.containers import Container, Containerizer
 from pymesos_rt.agent.gpus import GPUS, GpuSet, visible_devices
+from pymesos_rt.agent.mesos_user import RunAs
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 
@@ -99,10 +100,12 @@ class Launcher:
         resources: Resources,
         command: m.CommandInfo,
         inherit_env: bool = True,
+        run_as: RunAs | None = None,
     ) -> int:
         """Start the executor; raises OSError when it cannot be started. Without
         ``inherit_env`` (a Mesos framework's process) it gets only the basics of the agent's
-        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``."""
+        environment (never its secret), its own, and ``MESOS_SANDBOX``/``MESOS_DIRECTORY``.
+        ``run_as``: started as that user (``agent/mesos_user.py``), owning its sandbox."""
         if self._closing:
             raise OSError(f"cannot start executor {executor_id}: the agent is stopping")
         loop = asyncio.get_running_loop()
@@ -120,7 +123,9 @@ class Launcher:
         env = self._environment(
             framework_id, executor_id, resources, command, inherit_env, sandbox, devices
         )
-        proc = self._take_standby(command)
+        if run_as is not None:
+            env |= run_as.env()
+        proc = None if run_as is not None else self._take_standby(command)
         if proc is not None:
             try:
                 container.adopt(proc.pid)
@@ -133,7 +138,7 @@ class Launcher:
             loop.call_later(STANDBY_DELAY_S, self.start_standby)
         if proc is None:
             try:
-                proc = self._popen(command.argv, env, sandbox, container, executor_id)
+                proc = self._popen(command.argv, env, sandbox, container, executor_id, run_as)
             except BaseException:
                 self.gpus.release(devices, gpu_amount)
                 raise
@@ -186,9 +191,14 @@ class Launcher:
         sandbox: Path,
         container: Container,
         executor_id: str,
+        run_as: RunAs | None = None,
     ) -> subprocess.Popen[bytes]:
+        # join the container (as root), then become the user
+        preexec = container.preexec if run_as is None else _both(container.preexec, run_as.demote)
         with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
             try:
+                if run_as is not None:
+                    run_as.own(sandbox, sandbox / "stdout", sandbox / "stderr")
                 return subprocess.Popen(
                     argv,
                     env=env,
@@ -197,7 +207,7 @@ class Launcher:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
-                    preexec_fn=container.preexec,
+                    preexec_fn=preexec,
                     close_fds=True,
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
@@ -318,6 +328,14 @@ class Launcher:
 
     def remove_sandboxes(self) -> None:
         shutil.rmtree(self.work_dir / "executors", ignore_errors=True)
+
+
+def _both(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

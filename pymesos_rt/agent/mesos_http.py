@@ -24,6 +24,7 @@ import tornado.iostream
 import tornado.web
 
 from pymesos_rt.agent import mesos_core as mcore
+from pymesos_rt.agent import mesos_user
 from pymesos_rt.agent import state as core
 from pymesos_rt.agent.launcher import Launcher
 from pymesos_rt.protocol import mesos as ms
@@ -43,8 +44,10 @@ class MesosAgentApi:
         launcher: Launcher,
         apply_core: Callable[[list[core.Effect]], None],
         host: str = "127.0.0.1",
+        switch_user: bool = True,
     ) -> None:
         self.core = mcore.MesosAgent(agent_core)
+        self.switch_user = switch_user  # run processes as their user (agent/mesos_user.py)
         self.launcher = launcher
         self._apply_core = apply_core
         self.host = host
@@ -128,9 +131,8 @@ class MesosAgentApi:
         command = m.CommandInfo(eff.command.argv, env)
         agent = self.core.agent
         try:
-            self.launcher.start(
-                eff.framework_id, eff.lease, eff.resources, command, inherit_env=False
-            )
+            run_as = mesos_user.resolve(eff.command.user, self.switch_user)
+            self.launcher.start(eff.framework_id, eff.lease, eff.resources, command, False, run_as)
         except OSError as exc:
             log.error("cannot start Mesos %s %s: %s", "executor", eff.lease, exc)
             self._apply_core(

@@ -43,6 +43,7 @@ class Agent:
         warm_standby: bool = True,
         first_standby: subprocess.Popen[bytes] | None = None,
         mesos_api_host: str = "127.0.0.1",
+        switch_user: bool = True,
         gpu_devices: list[int] | None = None,
         object_store_memory: int = 64 * 2**20,
         secret: str | None = None,
@@ -77,7 +78,9 @@ class Agent:
         )
         self.launcher.has_room = lambda: self.core.free().get("cpus", 0.0) > 0
         # Mesos frameworks' tasks and executors (and the executor API, served once needed)
-        self.mesos = MesosAgentApi(self.core, self.launcher, self._apply, mesos_api_host)
+        self.mesos = MesosAgentApi(
+            self.core, self.launcher, self._apply, mesos_api_host, switch_user
+        )
         self.conn: Connection | None = None
         self.registered = asyncio.Event()
         self._connect: ConnectFn | None = None

@@ -243,7 +243,7 @@ def mesos_secret(cluster_secret: str, principal: str) -> str:
     and random under the cluster secret>`` (``pymesos-rt mesos-secret PRINCIPAL``)."""
     if why := principal_problem(principal):
         raise ValueError(why)
-    nonce = secrets.token_urlsafe(24)
+    nonce = secrets.token_hex(24)  # hex: safe as a command-line argument (never "-...")
     return f"{nonce}.{_mesos_mac(cluster_secret, principal, nonce)}"
 
 

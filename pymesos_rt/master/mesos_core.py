@@ -279,7 +279,13 @@ class MesosMaster:
             task_id = task.task_id.value
             try:
                 need, launch, new_ex = plan_task(
-                    self.state.executors, fw.framework_id, task, agent_id, seen, new_executors
+                    self.state.executors,
+                    fw.framework_id,
+                    fw.info,
+                    task,
+                    agent_id,
+                    seen,
+                    new_executors,
                 )
             except ValueError as exc:
                 effects.append(self._task_error(fw, task_id, str(exc), agent_id))

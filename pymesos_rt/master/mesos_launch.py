@@ -27,6 +27,7 @@ class NewExecutor:
 def plan_task(
     executors: Mapping[tuple[str, str], object],
     framework_id: str,
+    framework: ms.FrameworkInfo,
     task: ms.TaskInfo,
     agent_id: str,
     seen: set[str],
@@ -52,9 +53,8 @@ def plan_task(
     if task.command is not None:
         argv, env = _command(task.command, f"task {task_id}")
         env.update(_task_env(framework_id, task_id))
-        launch = m.ExecutorLaunch(
-            lease, resources, m.CommandInfo(argv, env), m.MesosCommandTask(task=task)
-        )
+        command = m.CommandInfo(argv, env, _user(task.command, framework))
+        launch = m.ExecutorLaunch(lease, resources, command, m.MesosCommandTask(task=task))
         return resources, launch, None
     assert task.executor is not None
     info = task.executor
@@ -88,7 +88,13 @@ def executor_launch(
     if framework.checkpoint:
         env["MESOS_CHECKPOINT"] = "1"
     spec = m.MesosExecutor(executor=info, framework=framework, container=ex.container)
-    return m.ExecutorLaunch(ex.lease, ex.own, m.CommandInfo(argv, env), spec)
+    command = m.CommandInfo(argv, env, _user(info.command, framework))
+    return m.ExecutorLaunch(ex.lease, ex.own, command, spec)
+
+
+def _user(command: ms.CommandInfo, framework: ms.FrameworkInfo) -> str:
+    """Whom the process runs as (as Mesos: the command's user, else the framework's)."""
+    return command.user or framework.user
 
 
 def _command(command: ms.CommandInfo, what: str) -> tuple[list[str], dict[str, str]]:

@@ -24,6 +24,7 @@ class CommandInfo(msgspec.Struct, frozen=True):
 
     argv: list[str]
     env: dict[str, str] = {}
+    user: str = ""  # a Mesos framework's process: run as this user (agent/mesos_user.py)
 
 
 class MesosCommandTask(msgspec.Struct, frozen=True, tag="command", tag_field="kind"):
