@@ -246,8 +246,10 @@ class _BytesOf:
     def __init__(self, buffer: pickle.PickleBuffer) -> None:
         self.buffer = buffer
 
-    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[type[bytes], tuple[Any]]:
-        return bytes, (self.buffer,)
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, tuple[Any]]:
+        from pymesos_rt.objects.arena import fresh_bytes  # (objects imports this module)
+
+        return fresh_bytes, (self.buffer,)
 
 
 def _out_of_band(buf: pickle.PickleBuffer) -> bool:

@@ -102,9 +102,7 @@ class StoreClient(ObjectAccess):
             welcome, fds = handshake(sock, key, name, want_fd=True)
             if len(fds) != 1:
                 raise StoreGone(f"the object store sent {len(fds)} descriptors, not one")
-            arena = Arena.attach(fds[0], welcome.capacity)
-            arena.prefault_later(welcome.populated)
-            return cls(sock, welcome, arena, name)
+            return cls(sock, welcome, Arena.attach(fds[0], welcome.capacity), name)
         except BaseException:
             sock.close()
             raise
@@ -139,6 +137,7 @@ class StoreClient(ObjectAccess):
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.arena.close()  # its descriptor now; the mapping too unless values still use it
 
 
 class RemoteStore:
