@@ -68,7 +68,13 @@ class AsyncResult:
         self._error: BaseException | None = None
         self._callback = callback
         self._error_callback = error_callback
-        threading.Thread(target=self._collect, name="pool-result", daemon=True).start()
+        if refs:
+            threading.Thread(target=self._collect, name="pool-result", daemon=True).start()
+        else:  # an empty map is done at once (as the standard library's)
+            self._value = []
+            if callback is not None:
+                callback(self._value)
+            self._done.set()
 
     def _collect(self) -> None:
         try:
