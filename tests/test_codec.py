@@ -217,6 +217,21 @@ def test_samples_cover_every_message_of_the_union(make, union, samples):
     assert {type(s) for s in samples} == set(typing.get_args(union))
 
 
+def test_every_message_is_in_exactly_one_union_and_named_by_messages():
+    """A message defined in a seam module (protocol/*_messages.py) but left out of the unions
+    would never decode; ``m.X`` names every one of them."""
+    unions = [set(typing.get_args(union)) for _, union, _ in CHANNELS]
+    defined = m.Message.__subclasses__()
+    assert len(defined) == sum(len(u) for u in unions)
+    for cls in defined:
+        assert sum(cls in u for u in unions) == 1, cls.__name__
+        assert getattr(m, cls.__name__) is cls
+    modules = {cls.__module__ for cls in defined}
+    assert modules == {
+        f"pymesos_rt.protocol.{seam}_messages" for seam in ("framework", "agent", "worker", "actor")
+    }
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [(make, msg) for make, _, samples in CHANNELS for msg in samples],

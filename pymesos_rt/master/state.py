@@ -15,12 +15,12 @@ Rules kept here:
   :class:`~pymesos_rt.protocol.messages.ClusterDelta` per allocation cycle (the full list once,
   when they subscribe).
 
-Imports ``protocol`` and ``master.allocator`` only.
+Imports ``protocol`` and the master's other sans-IO modules only (allocator, registry, offers,
+reconciliation, identity, jobs, actors, snapshot); no I/O (import-linter keeps tornado out).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +29,9 @@ from pymesos_rt.master import actors
 from pymesos_rt.master.allocator import Allocator, DRFAllocator
 from pymesos_rt.master.identity import Identities, Kind, Refused
 from pymesos_rt.master.jobs import JobBook
+from pymesos_rt.master.offers import OfferBook
 from pymesos_rt.master.reclaim import Holder, choose_reclaims
+from pymesos_rt.master.reconciliation import Reconciliation
 from pymesos_rt.master.records import (
     AgentEntry,
     Close,
@@ -67,12 +69,11 @@ class MasterState(Registry):
         self.address = ""  # where frameworks and agents reach this master (set by the shell)
         # when this master began leading (monotonic); unset: the time of its first input
         self.started_at: float | None = None
-        # Reconcile queries waiting for their agent to re-register: agent -> (framework, executor)
-        self._unreconciled: dict[str, set[tuple[str, str]]] = {}
         self._reclaiming: dict[str, float] = {}  # framework -> when it was last asked
         self._conns: dict[str, tuple[str, str]] = {}  # conn -> ("agent"|"framework", id)
-        self._offer_seq = itertools.count(1)
         self.identity = Identities()  # credentials of frameworks and agents (identity.py)
+        self.offer_book = OfferBook(self)  # making, accepting and rescinding offers (offers.py)
+        self.reconciliation = Reconciliation(self)  # answers to Reconcile (reconciliation.py)
 
     # --- framework channel -------------------------------------------------------------------
     def on_framework_call(self, conn: str, call: m.SchedulerCall, now: float) -> list[Effect]:
@@ -124,7 +125,7 @@ class MasterState(Registry):
                 actors.record(fw, call.actors)
                 return []
             case m.Reconcile():
-                return self._reconcile(fw, call, now)
+                return self.reconciliation.reconcile(fw, call, now)
             case m.UpdateFramework():
                 gpus = m.GPU_RESOURCES in call.capabilities
                 self.allocator.set_gpu_capable(fw.framework_id, gpus)
@@ -176,89 +177,10 @@ class MasterState(Registry):
         return effects
 
     def _accept(self, fw: FrameworkEntry, call: m.Accept, now: float) -> list[Effect]:
-        offers: list[m.Offer] = []
-        for offer_id in call.offer_ids:
-            entry = self.offers.get(offer_id)
-            if entry is None or entry[0].framework_id != fw.framework_id:
-                # rescinded or never ours: give back what is still valid, report the problem
-                for other in offers:
-                    self._drop_offer(other.offer_id, fw.framework_id, now, 0.0)
-                for rest in call.offer_ids:
-                    self._drop_offer(rest, fw.framework_id, now, 0.0)
-                why = f"offer {offer_id} is no longer valid"
-                refused = [self._refused(fw, launch, "", why) for launch in call.launches]
-                return [Send(fw.conn, m.Error(why)), *refused] if fw.conn else []
-            offers.append(entry[0])
-        if not offers:
-            return []
-        agent_ids = {o.agent_id for o in offers}
-        if len(agent_ids) != 1:
-            for o in offers:
-                self._drop_offer(o.offer_id, fw.framework_id, now, 0.0)
-            why = "offers of one Accept must be of one agent"
-            refused = [self._refused(fw, launch, "", why) for launch in call.launches]
-            return [Send(fw.conn, m.Error(why)), *refused] if fw.conn else []
-        agent_id = agent_ids.pop()
-        available = Resources()
-        for o in offers:
-            available = available + o.resources
-            self._pop_offer(o.offer_id)
-        agent = self.agents[agent_id]
-        effects: list[Effect] = []
-        for launch in call.launches:
-            key = (fw.framework_id, launch.executor_id)
-            if key in self.executors:
-                effects.append(Send(fw.conn, m.Error(f"executor id {launch.executor_id} is taken")))  # type: ignore[arg-type]
-                continue
-            # a launch may hold nothing: an actor without num_cpus holds no resources while
-            # it lives, as Ray's default actor (its framework placed it where 1 CPU was free)
-            if (
-                not launch.resources.fits(available)
-                or not launch.resources.is_nonnegative()  # would grow what is left
-            ):
-                why = (
-                    f"launch {launch.executor_id} ({launch.resources})"
-                    f" does not fit offer ({available})"
-                )
-                effects.append(Send(fw.conn, m.Error(why)))  # type: ignore[arg-type]
-                effects.append(self._refused(fw, launch, agent_id, why))
-                continue
-            available = available - launch.resources
-            self._add_executor(
-                ExecutorEntry(fw.framework_id, launch.executor_id, agent_id, launch.resources)
-            )
-            if fw.known is not None:
-                fw.known.add(launch.executor_id)
-            fw.hungry_since = now  # it got something it could use
-            if agent.conn is not None:
-                digest = self.identity.digest_of(fw.framework_id)
-                effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch, digest)))
-        if not available.is_empty():
-            self.allocator.recover(fw.framework_id, agent_id, available, now, call.refuse_seconds)
-        return [e for e in effects if not (isinstance(e, Send) and e.conn is None)]
-
-    def _refused(
-        self, fw: FrameworkEntry, launch: m.ExecutorLaunch, agent_id: str, why: str
-    ) -> Send:
-        """A launch not carried out, reported as a FAILED executor: the framework counts an
-        executor as starting until it hears of it, and would otherwise wait for it forever."""
-        update = m.StatusUpdate(
-            f"{self.master_id}-refused-{fw.framework_id}-{launch.executor_id}",
-            agent_id,
-            fw.framework_id,
-            launch.executor_id,
-            ExecutorState.FAILED,
-            why,
-        )
-        return Send(fw.conn, m.ExecutorUpdate(update))  # type: ignore[arg-type]
+        return self.offer_book.accept(fw, call, now)
 
     def _drop_offer(self, offer_id: str, fw_id: str, now: float, refuse: float) -> None:
-        entry = self.offers.get(offer_id)
-        if entry is None or entry[0].framework_id != fw_id:
-            return
-        offer = entry[0]
-        self._pop_offer(offer_id)
-        self.allocator.recover(fw_id, offer.agent_id, offer.resources, now, refuse)
+        self.offer_book.drop(offer_id, fw_id, now, refuse)
 
     # --- agent channel -----------------------------------------------------------------------
     def on_agent_call(self, conn: str, call: m.AgentCall, now: float) -> list[Effect]:
@@ -344,16 +266,12 @@ class MasterState(Registry):
                 rec.framework_digest
                 and rec.framework_digest != self.identity.digest_of(rec.framework_id)
             ):
-                orphans += self._stop_orphan(conn, key)
+                orphans += self.reconciliation.stop_orphan(conn, key)
         self.allocator.add_agent(agent_id, call.resources, used)
         log.info("agent %s (%s, %s) registered", agent_id, call.hostname, call.resources)
         effects.append(Send(conn, m.AgentRegistered(agent_id, self.master_id, verdict.issued)))
         effects += orphans
-        for fw_id, executor_id in sorted(self._unreconciled.pop(agent_id, set())):
-            if (fw_id, executor_id) not in self.executors:
-                effects += self._reconciled_lost(
-                    fw_id, agent_id, executor_id, "its agent does not run it"
-                )
+        effects += self.reconciliation.agent_registered(agent_id)
         return effects
 
     def _vouch(self, records: list[m.ExecutorRecord], now: float) -> list[Effect]:
@@ -435,19 +353,10 @@ class MasterState(Registry):
         """Expire offers, agents that did not come back, frameworks past failover, and
         reconciliation queries whose agent did not re-register."""
         self._started(now)
-        effects: list[Effect] = self._expire_reconciliation(now)
-        # each scan below stops at the first entry that has not expired: offers are kept in the
-        # order they were made, agents in the order they were last heard from or went away
-        expired: list[tuple[str, m.Offer]] = []
-        for offer_id, (offer, made_at) in self.offers.items():
-            if now - made_at < self.config.offer_timeout:
-                break
-            expired.append((offer_id, offer))
-        for offer_id, offer in expired:
-            fw = self.frameworks.get(offer.framework_id)
-            self._drop_offer(offer_id, offer.framework_id, now, 0.0)
-            if fw is not None and fw.conn is not None:
-                effects.append(Send(fw.conn, m.Rescind(offer_id)))
+        effects: list[Effect] = self.reconciliation.expire(now)
+        effects += self.offer_book.expire(now)
+        # each scan below stops at the first entry that has not expired: agents are kept in the
+        # order they were last heard from or went away
         gone: list[tuple[str, str]] = []
         for agent_id in self._disconnected:
             away = self.agents[agent_id].disconnected_at
@@ -500,29 +409,9 @@ class MasterState(Registry):
 
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: the cluster notices of this cycle, then the offers (one
-        :class:`~pymesos_rt.protocol.messages.Offers` per framework)."""
+        :class:`~pymesos_rt.protocol.messages.Offers` per framework: ``offers.py``)."""
         effects: list[Effect] = [Send(conn, msg) for conn, msg in self._cluster_notices()]
-        per_fw: dict[str, list[m.Offer]] = {}
-        for alloc in self.allocator.allocate(now):
-            agent = self.agents.get(alloc.agent_id)
-            fw = self.frameworks.get(alloc.framework_id)
-            if agent is None or agent.conn is None or fw is None or fw.conn is None:
-                self.allocator.recover(alloc.framework_id, alloc.agent_id, alloc.resources, now)
-                continue
-            offer = m.Offer(
-                f"{self.master_id}-O{next(self._offer_seq)}",
-                alloc.framework_id,
-                alloc.agent_id,
-                agent.hostname,
-                alloc.resources,
-            )
-            self._add_offer(offer, now)
-            per_fw.setdefault(alloc.framework_id, []).append(offer)
-        for fw_id, offers in per_fw.items():
-            conn = self.frameworks[fw_id].conn
-            assert conn is not None
-            effects.append(Send(conn, m.Offers(offers)))
-        return effects
+        return effects + self.offer_book.make_offers(now)
 
     def remove_agent(
         self, agent_id: str, now: float, reason: str, graceful: bool = False
@@ -562,68 +451,14 @@ class MasterState(Registry):
         self._agent_changed(agent_id)
         return effects
 
-    # --- reconciliation ----------------------------------------------------------------------
+    # --- reconciliation (reconciliation.py) ---------------------------------------------------
     def _started(self, now: float) -> None:
         if self.started_at is None:
             self.started_at = now
 
-    def _reconcile(self, fw: FrameworkEntry, call: m.Reconcile, now: float) -> list[Effect]:
-        """Answer LOST for listed executors no agent runs (waiting for agents that may still
-        re-register with this master), and stop the framework's executors it did not list, now
-        and when their agents re-register."""
-        effects: list[Effect] = []
-        listed = {ref.executor_id for ref in call.executors}
-        fw.known = set(listed)
-        for ref in call.executors:
-            key = (fw.framework_id, ref.executor_id)
-            if key in self.executors:
-                continue
-            agent = self.agents.get(ref.agent_id)
-            if agent is None and not self._reregistration_over(now):
-                self._unreconciled.setdefault(ref.agent_id, set()).add(key)
-                continue
-            why = "its agent does not run it" if agent else f"agent {ref.agent_id} is gone"
-            effects += self._reconciled_lost(fw.framework_id, ref.agent_id, ref.executor_id, why)
-        for executor_id in sorted(fw.executors - listed):
-            key = (fw.framework_id, executor_id)
-            ex = self.executors.get(key)
-            agent = self.agents.get(ex.agent_id) if ex is not None else None
-            if agent is not None and agent.conn is not None:
-                effects += self._stop_orphan(agent.conn, key)
-        return effects
-
-    def _stop_orphan(self, agent_conn: str, key: tuple[str, str]) -> list[Effect]:
-        log.info("stopping executor %s: framework %s does not hold it", key[1], key[0])
-        return [Send(agent_conn, m.StopExecutor(*key))]
-
     def _reregistration_over(self, now: float) -> bool:
         started = now if self.started_at is None else self.started_at
         return now - started >= self.config.agent_reregister_timeout
-
-    def _expire_reconciliation(self, now: float) -> list[Effect]:
-        if not self._unreconciled or not self._reregistration_over(now):
-            return []
-        effects: list[Effect] = []
-        for agent_id, keys in sorted(self._unreconciled.items()):
-            why = f"agent {agent_id} did not re-register"
-            for fw_id, executor_id in sorted(keys):
-                effects += self._reconciled_lost(fw_id, agent_id, executor_id, why)
-        self._unreconciled.clear()
-        return effects
-
-    def _reconciled_lost(
-        self, fw_id: str, agent_id: str, executor_id: str, why: str
-    ) -> list[Effect]:
-        fw = self.frameworks.get(fw_id)
-        if fw is None or fw.conn is None:
-            return []  # it reconciles again when it re-subscribes
-        log.info("reconciliation: executor %s of framework %s is lost: %s", executor_id, fw_id, why)
-        if fw.known is not None:
-            fw.known.discard(executor_id)  # it stops holding it: should it come back, stop it
-        update = m.StatusUpdate(
-            "", agent_id, fw_id, executor_id, ExecutorState.LOST, f"reconciliation: {why}"
-        )
-        return [Send(fw.conn, m.ExecutorUpdate(update))]
 
     # --- helpers -----------------------------------------------------------------------------
     def _forget_agent(self, agent_id: str) -> None:
@@ -639,14 +474,7 @@ class MasterState(Registry):
         self.allocator.remove_agent(agent_id)
 
     def _rescind_agent_offers(self, agent_id: str, now: float) -> list[Effect]:
-        effects: list[Effect] = []
-        for offer_id in self.offers_on(agent_id):
-            offer = self.offers[offer_id][0]
-            fw = self.frameworks.get(offer.framework_id)
-            self._drop_offer(offer_id, offer.framework_id, now, 0.0)
-            if fw is not None and fw.conn is not None:
-                effects.append(Send(fw.conn, m.Rescind(offer_id)))
-        return effects
+        return self.offer_book.rescind_agent_offers(agent_id, now)
 
     def _remove_framework(self, fw_id: str, now: float, reason: str) -> list[Effect]:
         fw = self.frameworks.pop(fw_id, None)

@@ -26,35 +26,38 @@ Rules kept here:
   function); then the executor is drained and stopped, and a fresh one takes the next calls.
 - Cancelling a task with ``recursive`` cancels the unfinished tasks it submitted, and theirs.
 - A task blocked in ``get`` lends its executor to READY tasks of a smaller shape (lending.py).
+
+The core holds helpers that share its records: ``dispatch`` (dispatch.py: which READY tasks go
+to which executors), ``answers`` (offers.py: what to launch on offers, SUPPRESS and REVIVE),
+``view`` (cluster_view.py: the agents, which shapes could ever run) and ``actors`` (actors.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Mapping
 
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.protocol.states import ExecutorState, TaskState
 from pymesos_rt.scheduler.actors import ActorBook
+from pymesos_rt.scheduler.cluster_view import ClusterView
+from pymesos_rt.scheduler.dispatch import Dispatcher
 from pymesos_rt.scheduler.effects import (
     CancelOnExecutor,
-    DeclineOffers,
     Dispatch,
     Effect,
     Fail,
     Finished,
     KillExecutor,
-    LaunchExecutors,
-    SetSuppressed,
     UseGpus,
 )
-from pymesos_rt.scheduler.lending import lent_leases, under_pressure
+from pymesos_rt.scheduler.lending import under_pressure
 from pymesos_rt.scheduler.locality import Homes
-from pymesos_rt.scheduler.matching import fits_any, fits_somewhere, plan_launches
-from pymesos_rt.scheduler.placement import GPUS, Shape, is_spread, node_of, spread_cap
+from pymesos_rt.scheduler.offers import OfferAnswers
+from pymesos_rt.scheduler.placement import GPUS, Shape
 from pymesos_rt.scheduler.records import Lease, SchedulerConfig, Task
 from pymesos_rt.scheduler.summary import TaskBook
 
@@ -66,15 +69,11 @@ class SchedulerState:
         self.tasks: dict[str, Task] = {}
         self.ready: dict[Resources, deque[str]] = {}
         self.leases: dict[str, Lease] = {}
-        self.agents: dict[str, Resources] = {}
-        self._shapes: Counter[Resources] = Counter()  # agents per distinct total
-        # the distinct totals, replaced (never mutated) when they change: other threads read it
-        self.agent_totals: frozenset[Resources] = frozenset()
+        self.view = ClusterView()  # the agents, and which shapes some agent could run
         self.ready_objects: set[str] = set()
         self.failed_objects: dict[str, Fail] = {}
         self.dependents: dict[str, list[str]] = {}
         self.durations: dict[str, float] = {}  # fn_id -> mean duration (EWMA)
-        self._fits_cache: dict[Resources, bool] = {}
         self.finished = 0
         self.failed = 0  # failed or cancelled
         self._reclaimed: list[Effect] = []  # e.g. stops of drained leases, emitted by _pump
@@ -90,6 +89,8 @@ class SchedulerState:
         self.actors = ActorBook(self)
         self._starting: dict[str, Lease] = {}  # task leases launched, not yet connected
         self.homes = Homes()  # where stored objects live (placement prefers their agents)
+        self.dispatch = Dispatcher(self)  # which READY tasks go to which executors
+        self.answers = OfferAnswers(self)  # what to launch on offers; SUPPRESS and REVIVE
 
     # --- submissions and objects -------------------------------------------------------------
     def want_gpus(self) -> None:
@@ -448,26 +449,28 @@ class SchedulerState:
             self.ready.setdefault(task.shape, deque()).appendleft(task.task_id)
         return effects + self._pump(now)
 
+    # --- the cluster (cluster_view.py) --------------------------------------------------------
+    @property
+    def agents(self) -> dict[str, Resources]:
+        return self.view.agents
+
+    @property
+    def agent_totals(self) -> frozenset[Resources]:
+        """The distinct totals of the agents, replaced (never mutated) when they change."""
+        return self.view.agent_totals
+
     def _fits(self, shape: Resources) -> bool:
-        """Whether some agent could ever run ``shape`` (cached until the cluster changes)."""
-        known = self._fits_cache.get(shape)
-        if known is None:
-            if node_of(shape):  # node affinity: that agent only
-                known = fits_somewhere(shape, self.agents)
-            else:
-                known = fits_any(shape, self._shapes)
-            self._fits_cache[shape] = known
-        return known
+        return self.view.fits(shape)
 
     def _placed(self, shape: Shape) -> Shape:
-        """A soft node affinity holds while its agent can run the shape; else it is dropped."""
-        if shape.soft and self.agents and not fits_somewhere(shape, self.agents):
-            return shape.relaxed()
-        return shape
+        return self.view.placed(shape)
+
+    def unschedulable_message(self, shape: Resources) -> str:
+        return self.view.unschedulable_message(shape)
 
     def cluster(self, agents: list[m.AgentSummary], now: float) -> list[Effect]:
         """The whole list of agents (when subscribing)."""
-        self.agents, self._shapes = {}, Counter()
+        self.view.reset()
         return self.cluster_delta(agents, [], now, shrunk=True)
 
     def cluster_delta(
@@ -478,21 +481,7 @@ class SchedulerState:
         shrunk: bool = False,
     ) -> list[Effect]:
         """Agents joined or changed, and left: O(changes + distinct agent shapes)."""
-        for agent_id in removed:
-            total = self.agents.pop(agent_id, None)
-            if total is not None:
-                self._uncount(total)
-                shrunk = True
-        for agent in added:
-            old = self.agents.get(agent.agent_id)
-            if old is not None:
-                self._uncount(old)
-                shrunk = True
-            self.agents[agent.agent_id] = agent.total
-            self._shapes[agent.total] += 1
-        if self.agent_totals != self._shapes.keys():
-            self.agent_totals = frozenset(self._shapes)
-        self._fits_cache.clear()
+        shrunk = self.view.apply(added, removed) or shrunk
         effects: list[Effect] = []
         if self.agents and shrunk:  # only a smaller cluster can make a shape unschedulable
             for shape, queue in list(self.ready.items()):
@@ -510,53 +499,9 @@ class SchedulerState:
             effects += self.actors.cluster_changed(now)
         return effects + self._pump(now)
 
-    def _uncount(self, total: Resources) -> None:
-        self._shapes[total] -= 1
-        if not self._shapes[total]:
-            del self._shapes[total]
-
-    def unschedulable_message(self, shape: Resources) -> str:
-        """Names every agent in a small cluster, the distinct shapes in a big one. May run on
-        another thread: it copies what it reads first."""
-        agents = list(self.agents.items())
-        if len(agents) <= 8:
-            biggest = ", ".join(f"{aid}: {tot}" for aid, tot in sorted(agents))
-        else:
-            shapes = sorted(self._shapes.copy().items(), key=lambda kv: -kv[1])
-            listed = ", ".join(f"{count} x {tot}" for tot, count in shapes[:8])
-            more = f" and {len(shapes) - 8} more shapes" if len(shapes) > 8 else ""
-            biggest = f"{len(agents)} agents: {listed}{more}"
-        return f"no agent can ever run a task that needs {shape}; agents have {biggest}"
-
-    # --- offers ------------------------------------------------------------------------------
+    # --- offers (offers.py) ------------------------------------------------------------------
     def offers(self, offers: Iterable[m.Offer], now: float) -> list[Effect]:
-        effects: list[Effect] = []
-        by_agent: dict[str, list[m.Offer]] = {}
-        for offer in offers:
-            by_agent.setdefault(offer.agent_id, []).append(offer)
-        spread = self._spread_held(by_agent)
-        for agent_id, group in by_agent.items():
-            total = Resources()
-            for offer in group:
-                total = total + offer.resources
-            launches = [(x.executor_id, x.shape) for x in self.actors.place(agent_id, total, now)]
-            for _, shape in launches:
-                total = total - shape
-            need = self._need()
-            for shape, held in spread.items():
-                if shape in need:
-                    need[shape] = spread_cap(need[shape], held, agent_id)
-            order = [s for s in self._shape_order() if need.get(s, 0) > 0]
-            for shape in plan_launches(total, need, order, agent_id):
-                launches.append((self.new_lease(agent_id, shape, now).executor_id, shape))
-                if shape in spread:
-                    spread[shape][agent_id] += 1
-            ids = [o.offer_id for o in group]
-            if launches:
-                effects.append(LaunchExecutors(agent_id, ids, launches, self._refuse_seconds()))
-            else:
-                effects.append(DeclineOffers(ids, self._refuse_seconds()))
-        return effects + self._want_offers()
+        return self.answers.offers(offers, now)
 
     def new_lease(self, agent_id: str, shape: Resources, now: float, actor_id: str = "") -> Lease:
         eid = f"{self.prefix}-e{next(self._exec_seq)}"
@@ -565,181 +510,20 @@ class SchedulerState:
             self._starting[eid] = lease
         return lease
 
-    def _spread_held(self, offered: Mapping[str, object]) -> dict[Resources, dict[str, int]]:
-        """For each SPREAD shape with work waiting: how many of its executors each offered
-        agent holds (placement.spread_cap levels them)."""
-        shapes = [s for s in self._shape_order() if is_spread(s)]
-        if not shapes:
-            return {}
-        held = {shape: dict.fromkeys(offered, 0) for shape in shapes}
-        for lease in self.leases.values():
-            counts = held.get(lease.shape)
-            if counts is not None and lease.agent_id in counts and not lease.killing:
-                counts[lease.agent_id] += 1
-        return held
-
-    def _refuse_seconds(self) -> float:
-        """Filter for declined resources: short while work still waits, longer when idle."""
-        wanting = self._need() or self.actors.waiting
-        if wanting:
-            return self.config.decline_seconds_wanting
-        self.filtered = True
-        return self.config.decline_seconds
-
-    def _need(self) -> dict[Resources, int]:
-        """Executors to launch per shape: READY tasks not covered by executors still starting.
-
-        Evaluated after dispatch, so READY tasks are those no connected executor had room for.
-        """
-        launching: dict[Resources, int] = {}
-        for lease in self._starting.values():  # not all leases: actors' can be many
-            if not (lease.killing or lease.draining):
-                launching[lease.shape] = launching.get(lease.shape, 0) + 1
-        return {
-            shape: len(queue) - launching.get(shape, 0)
-            for shape, queue in self.ready.items()
-            if len(queue) > launching.get(shape, 0)
-        }
-
-    def _shape_order(self) -> list[Resources]:
-        return [shape for shape, queue in self.ready.items() if queue]
-
     def _want_offers(self) -> list[Effect]:
-        want = bool(self._need()) or bool(self.actors.waiting)
-        if want and (self.suppressed or self.filtered):  # REVIVE also clears our filters
-            self.suppressed = self.filtered = False
-            return [SetSuppressed(False)]
-        if not want and not self.suppressed:
-            self.suppressed = True
-            return [SetSuppressed(True)]
-        return []
+        return self.answers.want_offers()
 
-    # --- dispatch ----------------------------------------------------------------------------
+    # --- dispatch (dispatch.py) ----------------------------------------------------------------
     def _pump(self, now: float) -> list[Effect]:
-        effects: list[Effect] = self._reclaimed
-        self._reclaimed = []
-        dispatched: list[str] = []
-        waiting = [(shape, queue) for shape, queue in self.ready.items() if queue]
-        if not waiting:
-            return effects + self._want_offers()
-        by_shape: dict[Resources, list[Lease]] = {}
-        for lease in self.leases.values():
-            if lease.connected and not lease.killing and not lease.draining and not lease.actor_id:
-                by_shape.setdefault(lease.shape, []).append(lease)
-        for shape, queue in waiting:
-            leases = by_shape.get(shape)
-            if not leases:
-                if self.lenders:
-                    dispatched += self._borrow(shape, queue, effects)
-                continue
-            progress = True
-            while queue and progress:
-                progress = False
-                for lease in leases:
-                    if not queue:
-                        break
-                    if not lease.can_take():
-                        continue
-                    if lease.draining:  # reached a task's max_calls in this round
-                        continue
-                    task = self.tasks[queue.popleft()]
-                    target = self._near_inputs(task, leases) or lease
-                    effects.append(self._send(task, target, ()))
-                    progress = True
-                    dispatched.append(task.task_id)
-            if queue and self.lenders:
-                dispatched += self._borrow(shape, queue, effects)
-        return effects + self._chain(dispatched) + self._want_offers()
-
-    def _borrow(self, shape: Resources, queue: deque[str], effects: list[Effect]) -> list[str]:
-        """Send tasks of ``shape`` to executors lent by blocked tasks (lending.py)."""
-        sent: list[str] = []
-        for lease in lent_leases(shape, self.lenders, self.leases):
-            while queue and len(lease.inflight) < 1 + lease.blocked:
-                sent.append(queue.popleft())
-                effects.append(self._send(self.tasks[sent[-1]], lease, ()))
-        return sent
-
-    def _near_inputs(self, task: Task, leases: list[Lease]) -> Lease | None:
-        """A lease with room on the agent holding most of the task's large arguments."""
-        if not task.dep_ids or not len(self.homes):
-            return None
-        agent = self.homes.best_agent(task.dep_ids)
-        if agent is None:
-            return None
-        for lease in leases:
-            if lease.agent_id == agent and lease.can_take() and not lease.draining:
-                return lease
-        return None
+        return self.dispatch.pump(now)
 
     def _send(self, task: Task, lease: Lease, local: tuple[str, ...]) -> Dispatch:
-        task.move(TaskState.DISPATCHED)
-        task.executor_id = lease.executor_id
-        task.attempts += 1
-        task.estimate = self.durations.get(task.fn_id)
-        lease.add(task)
-        lease.idle_since = None
-        send_fn = task.fn_id not in lease.functions
-        lease.functions.add(task.fn_id)
-        if task.max_calls:
-            calls = lease.calls[task.fn_id] = lease.calls.get(task.fn_id, 0) + 1
-            if calls >= task.max_calls:
-                lease.draining = True  # stopped once its queue is empty (_stop_if_drained)
-        return Dispatch(lease.executor_id, task.task_id, send_fn, local)
+        return self.dispatch.send(task, lease, local)
 
     def _chain(self, task_ids: list[str]) -> list[Effect]:
-        """Chained dispatch: send WAITING tasks whose missing arguments are all being computed
-        by one executor straight to it, behind their producers, when that executor runs tasks
-        of their shape and has room in its pipeline (see ``Lease.can_take``). No driver round
-        trip then separates a task from the next in a chain. Producers that retry on
-        exceptions are not chained behind (a retry may run elsewhere)."""
-        effects: list[Effect] = []
-        work = list(task_ids)
-        while work:
-            tid = work.pop()
-            candidates = (
-                [tid]
-                if self.tasks.get(tid, None) and self.tasks[tid].state is TaskState.WAITING
-                else []
-            )
-            producer = self.tasks.get(tid)
-            for oid in producer.object_ids if producer is not None else (tid,):
-                candidates += self.dependents.get(oid, [])
-            for cid in candidates:
-                task = self.tasks.get(cid)
-                if task is None or task.state is not TaskState.WAITING or task.actor_id:
-                    continue
-                lease = self._producer_lease(task)
-                if lease is None or not lease.can_take():
-                    continue
-                effects.append(self._send(task, lease, tuple(sorted(task.missing))))
-                work.append(cid)
-        return effects
+        return self.dispatch.chain(task_ids)
 
-    def _producer_lease(self, task: Task) -> Lease | None:
-        executor_id: str | None = None
-        for dep in task.missing:
-            producer = self.tasks.get(self.producers.get(dep, dep))
-            if (
-                producer is None
-                or producer.state is not TaskState.DISPATCHED
-                or producer.retry_exceptions
-                or not producer.chainable
-                or (executor_id is not None and producer.executor_id != executor_id)
-            ):
-                return None
-            executor_id = producer.executor_id
-        lease = self.leases.get(executor_id) if executor_id else None
-        if (
-            lease is None
-            or lease.shape != task.shape
-            or lease.killing
-            or lease.draining
-            or lease.actor_id
-        ):
-            return None
-        return lease if lease.connected else None
-
+    # --- idle executors and reclaims -----------------------------------------------------------
     def tick(self, now: float) -> list[Effect]:
         pressure = under_pressure(self.ready, self.leases.values(), bool(self.actors.waiting))
         timeout = self.config.pressure_idle_timeout if pressure else self.config.idle_timeout
