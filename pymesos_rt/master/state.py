@@ -15,7 +15,8 @@ Rules kept here:
   :class:`~pymesos_rt.protocol.messages.ClusterDelta` per allocation cycle (the full list once,
   when they subscribe).
 
-Imports ``protocol`` and ``master.allocator`` only.
+Imports ``protocol`` and the master's other sans-IO modules only (allocator, registry, offers,
+reconciliation, identity, jobs, actors, snapshot); no I/O (import-linter keeps tornado out).
 """
 
 from __future__ import annotations
