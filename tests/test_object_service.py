@@ -132,3 +132,20 @@ def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
     layout.write(memoryview(dst), enc)
     back = layout.decode(memoryview(dst))
     assert type(back) is bytes and back == value
+
+
+def test_the_store_backs_memory_ahead_of_its_highest_range(stores, monkeypatch):
+    from pymesos_rt.objects import service
+
+    monkeypatch.setattr(service, "PREFILL_BYTES", 8 * MIB)
+    svc = stores(capacity=128 * MIB)
+    client = svc.local("writer")
+    _until(lambda: svc.stats().populated >= 8 * MIB, "the start backed")
+    access.put(client, "a", layout.encode(np.zeros(40 * MIB // 8)))  # backed to 64 MiB on grant
+    access.put(client, "b", layout.encode(np.zeros(20 * MIB // 8)))  # ends near 60 MiB
+    high = svc.core.alloc.high_water
+    assert 60 * MIB < high < 61 * MIB
+    # the grant needed nothing more; the store backs 8 MiB ahead of it in the background
+    _until(lambda: svc.stats().populated >= high + 8 * MIB, "memory backed ahead of use")
+    svc.validate()
+    client.close()

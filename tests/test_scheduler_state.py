@@ -748,3 +748,16 @@ def test_task_goes_to_the_agent_holding_its_large_input():
     assert s.submit(task("u", deps=["small"]), 2.0) == [Dispatch("p-e1", "u", False)]
     s.forget_object("big")
     assert len(s.homes) == 1
+
+
+def test_a_lender_without_room_is_not_looked_at_until_a_borrowed_task_ends():
+    s = make()
+    one_executor(s, task("parent", shape=BIG))
+    for name in ("c1", "c2"):
+        s.submit(task(name, fn="g", shape=SHAPE), 1.0)
+    effects = s.blocked("p-e1", +1, 2.0)  # one slot lent: c1 runs there, c2 waits
+    assert [e.task_id for e in effects if isinstance(e, Dispatch)] == ["c1"]
+    s.submit(task("c3", fn="g", shape=SHAPE), 2.5)  # a pump: the full lender is dropped
+    assert "p-e1" not in s.lenders
+    effects = s.task_done("p-e1", "c1", 0.1, 3.0)  # its slot is free again: lent to c2
+    assert [e.task_id for e in effects if isinstance(e, Dispatch)] == ["c2"]

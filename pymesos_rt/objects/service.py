@@ -10,8 +10,9 @@ It owns the arena (``arena.py``) and serves the store on two sockets:
 
 Threads: one per connection (blocking reads of small frames; bulk bytes go between the socket
 and the arena with no copy in between), two for the disk (spills, restores), two for fetches
-from other stores (each pulling a large object in ranges on helper threads), a ticker, and one
-that backs the start of the arena with memory after start. Every core call runs under one
+from other stores (each pulling a large object in ranges on helper threads: ``peers.py``), a
+ticker, and one that keeps ``PREFILL_BYTES`` of the arena backed with memory ahead of the
+highest range handed out. Every core call runs under one
 lock; its effects run after the lock is released, except :class:`Populate`, which must finish
 before any writer is told where to write. An embedded driver uses :class:`LocalClient` in the
 same process.
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import hmac
-import itertools
 import logging
 import os
 import secrets
@@ -37,7 +38,7 @@ from pathlib import Path
 from pymesos_rt.objects import wire
 from pymesos_rt.objects.access import ObjectAccess
 from pymesos_rt.objects.arena import Arena
-from pymesos_rt.objects.client import SOCKET_PREFIX, connect_tcp, tune
+from pymesos_rt.objects.client import SOCKET_PREFIX, tune
 from pymesos_rt.objects.core import (
     ArenaSource,
     DropSpill,
@@ -51,6 +52,7 @@ from pymesos_rt.objects.core import (
     SpillOut,
     StoreCore,
 )
+from pymesos_rt.objects.peers import PeerPool
 from pymesos_rt.protocol import objects as w
 from pymesos_rt.protocol.codec import Codec
 from pymesos_rt.protocol.ids import new_id
@@ -58,7 +60,7 @@ from pymesos_rt.protocol.ids import new_id
 log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 2**20
-PREFILL_BYTES = 128 * 2**20  # backed with memory at start, in the background (the rest on demand)
+PREFILL_BYTES = 128 * 2**20  # backed with memory ahead of use, in the background
 
 
 class StoreService:
@@ -89,8 +91,9 @@ class StoreService:
         # that makes the room
         self._disk = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-disk")
         self._net = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-fetch")
-        self._peers = _PeerPool(self.secret)
+        self._peers = PeerPool(self.secret)
         self._stop = threading.Event()
+        self._grown = threading.Event()  # the arena's use grew: back more of it ahead
         self._fetcher: LocalClient | None = None
         self._seq = 0
 
@@ -120,6 +123,7 @@ class StoreService:
 
     def stop(self) -> None:
         self._stop.set()
+        self._grown.set()
         for sock in self._listeners:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -154,6 +158,9 @@ class StoreService:
             for eff in effects:
                 if isinstance(eff, Populate):
                     self._populate(eff.upto)
+            core = self.core
+            if core.populated < min(core.capacity, core.alloc.high_water + PREFILL_BYTES):
+                self._grown.set()
         self._run(effects)
 
     def _populate(self, upto: int) -> None:
@@ -320,12 +327,20 @@ class StoreService:
             threading.Thread(target=conn.run, name="store-conn", daemon=True).start()
 
     def _prefill(self) -> None:
-        """Back the start of the arena with memory now, a step at a time, so the first objects
-        are written into memory that is already there (beyond it, ranges are backed when they
-        are first handed out)."""
-        limit = min(PREFILL_BYTES, self.core.capacity)
-        while not self._stop.is_set() and self.core.populated < limit:
-            self.call(lambda now: self.core.prefill(limit))
+        """Keep ``PREFILL_BYTES`` of the arena backed with memory ahead of the highest range
+        ever handed out, a step at a time, so objects are written (and pulled) into memory
+        that is already there; a range beyond it is backed when it is handed out."""
+        while not self._stop.is_set():
+            core = self.core
+            limit = min(core.capacity, core.alloc.high_water + PREFILL_BYTES)
+            if core.populated < limit:
+                self.call(functools.partial(self._prefill_step, limit))
+                continue
+            self._grown.wait()
+            self._grown.clear()
+
+    def _prefill_step(self, limit: int, now: float) -> list[Effect]:
+        return self.core.prefill(limit)
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
@@ -527,82 +542,3 @@ class _Conn:
             raise
         fetcher.seal(msg.object_id)
         self.deliver(w.Pushed(msg.request_id))
-
-
-class _PeerPool:
-    """Idle TCP connections to other stores, by address (for fetches). An object of at least
-    ``PARALLEL_MIN`` bytes is pulled in ``STREAMS`` ranges over as many connections at once
-    (one TCP stream does not keep the two cores of a small machine busy)."""
-
-    PARALLEL_MIN = 32 * 2**20
-    STREAMS = 4
-
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-        self._idle: dict[str, list[socket.socket]] = {}
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._streams = concurrent.futures.ThreadPoolExecutor(
-            self.STREAMS - 1, thread_name_prefix="store-pull"
-        )
-
-    def pull(self, source: w.ObjectLocation, object_id: str, dst: memoryview) -> None:
-        total = dst.nbytes
-        if total < self.PARALLEL_MIN:
-            self._pull_range(source, object_id, dst, 0, -1)
-            return
-        step = -(-total // self.STREAMS)
-        ranges = [(start, min(step, total - start)) for start in range(0, total, step)]
-        others = [
-            self._streams.submit(self._pull_range, source, object_id, dst[a : a + n], a, n)
-            for a, n in ranges[1:]
-        ]
-        first, n = ranges[0]
-        errors: list[BaseException] = []
-        try:
-            self._pull_range(source, object_id, dst[first : first + n], first, n)
-        except BaseException as exc:
-            errors.append(exc)
-        for fut in others:
-            try:
-                fut.result()
-            except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def _pull_range(
-        self, source: w.ObjectLocation, object_id: str, dst: memoryview, offset: int, length: int
-    ) -> None:
-        sock = self._take(source.address)
-        try:
-            wire.send(sock, [w.Pull(next(self._ids), object_id, offset, length, source.lease)])
-            messages, _ = wire.receive(sock, wire.client_codec())
-            reply = messages[0] if messages else None
-            if not isinstance(reply, w.PullReply):
-                raise wire.ConnectionClosed(f"unexpected answer {type(reply).__name__}")
-            if reply.error:
-                raise LookupError(reply.error)
-            if reply.size != dst.nbytes:
-                raise wire.ConnectionClosed(f"size {reply.size} != expected {dst.nbytes}")
-            wire.recv_into(sock, dst)
-        except BaseException:
-            sock.close()
-            raise
-        with self._lock:
-            self._idle.setdefault(source.address, []).append(sock)
-
-    def _take(self, address: str) -> socket.socket:
-        with self._lock:
-            idle = self._idle.get(address)
-            if idle:
-                return idle.pop()
-        return connect_tcp(address, self.secret, "agent")[0]
-
-    def close(self) -> None:
-        self._streams.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            socks = [s for group in self._idle.values() for s in group]
-            self._idle.clear()
-        for sock in socks:
-            sock.close()

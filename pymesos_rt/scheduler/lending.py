@@ -19,22 +19,30 @@ from pymesos_rt.scheduler.records import Lease
 
 
 def lent_leases(
-    shape: Resources, lenders: Iterable[str], leases: Mapping[str, Lease]
+    shape: Resources, lenders: set[str], leases: Mapping[str, Lease]
 ) -> Iterator[Lease]:
-    """Leases lent by blocked tasks that may run tasks of ``shape``, with room for one more."""
+    """Leases lent by blocked tasks that may run tasks of ``shape``, with room for one more.
+
+    ``lenders`` holds the executors that may have room: one found without room (or gone) is
+    dropped from it, and the core adds it back when a task of it ends while it is still
+    blocked. So a pump looks only at lenders that had room, never at every blocked executor."""
     for eid in list(lenders):
         lease = leases.get(eid)
         if (
             lease is None
-            or not lease.connected
             or lease.killing
             or lease.draining
-            or lease.shape == shape
-            or not shape.fits(lease.shape)
-            or extras_of(lease.shape) != extras_of(shape)
+            or not lease.blocked
+            or len(lease.inflight) >= 1 + lease.blocked
         ):
+            lenders.discard(eid)
             continue
-        if len(lease.inflight) < 1 + lease.blocked:
+        if (
+            lease.connected
+            and lease.shape != shape
+            and shape.fits(lease.shape)
+            and extras_of(lease.shape) == extras_of(shape)
+        ):
             yield lease
 
 

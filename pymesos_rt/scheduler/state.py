@@ -320,6 +320,8 @@ class SchedulerState:
             held = task if task is not None else self.cancelling.pop(task_id, None)
             if held is not None:
                 lease.remove(held)
+                if lease.blocked and not lease.actor_id:  # room again: lendable (lending.py)
+                    self.lenders.add(executor_id)
             if not lease.inflight:
                 lease.idle_since = now
                 self._reclaimed.extend(self._stop_if_drained(lease))
