@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,26 @@ def read_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 180.0) 
         seen.append(line)
         if line.startswith(prefix):
             return line
-    raise AssertionError(f"driver printed no line starting with {prefix!r}; last: {seen[-5:]}")
+    raise AssertionError(
+        f"driver printed no line starting with {prefix!r}; last: {seen[-5:]}{_exit_report(proc)}"
+    )
+
+
+# the file each driver started by run_driver writes its stderr to (read back on a failure)
+_STDERR: weakref.WeakKeyDictionary[subprocess.Popen[str], Path] = weakref.WeakKeyDictionary()
+
+
+def _exit_report(proc: subprocess.Popen[str], tail: int = 4000) -> str:
+    """The driver's return code and the tail of its stderr, for a failure message (a driver
+    that died says why; one still running is not waited for beyond a few seconds)."""
+    try:
+        code: int | None = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        code = None
+    path = _STDERR.get(proc)
+    err = path.read_text(errors="replace")[-tail:] if path is not None and path.exists() else ""
+    state = "still running" if code is None else f"exited with {code}"
+    return f"\ndriver {state}; its stderr ({path}):\n{err or '(empty)'}"
 
 
 def run_driver(
@@ -39,14 +59,18 @@ def run_driver(
 ) -> subprocess.Popen[str]:
     script = tmp / f"{name}.py"
     script.write_text(textwrap.dedent(source))
-    return subprocess.Popen(
-        [sys.executable, str(script), *args],
-        stdout=subprocess.PIPE,
-        stderr=open(tmp / f"{name}.err", "w"),
-        text=True,
-        cwd=tmp,
-        env={**os.environ, "PYMESOS_RT_ADDRESS": address, **(env or {})},
-    )
+    err = tmp / f"{name}.err"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=tmp,
+            env={**os.environ, "PYMESOS_RT_ADDRESS": address, **(env or {})},
+        )
+    _STDERR[proc] = err
+    return proc
 
 
 class BareFramework:

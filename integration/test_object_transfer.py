@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cluster_helpers import read_line, run_driver
 
-from integration.cluster_helpers import read_line, run_driver
 from pymesos_rt.testing.daemons import start_agent, start_master, wait_for
 
 pytestmark = pytest.mark.integration

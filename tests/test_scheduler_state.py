@@ -354,6 +354,21 @@ def test_executor_lost_without_retries_fails_the_running_task_naming_the_executo
     assert [s.tasks[t].state for t in ("t2", "t3")] == [TaskState.READY] * 2
 
 
+def test_an_executor_whose_connection_closed_takes_no_task_while_its_status_is_awaited():
+    s = make()
+    one_executor(s, task("t1"))
+    s.task_done("p-e1", "t1", 0.5, 1.0)  # idle now
+    s.executor_closed("p-e1")
+    # a task submitted in the grace before executor_gone waits: it is not sent to p-e1
+    effects = s.submit(task("t2", max_retries=0), 2.0)
+    assert not [e for e in effects if isinstance(e, Dispatch)]
+    assert s.tasks["t2"].state is TaskState.READY and s.tasks["t2"].attempts == 0
+    s.executor_gone("p-e1", "executor_lost", "connection closed", 3.0)
+    s.offers([offer("O2", SHAPE)], 3.0)
+    assert s.executor_connected("p-e2", 3.0)[0] == Dispatch("p-e2", "t2", True)
+    assert s.executor_closed("nobody") is None
+
+
 def test_blocked_tasks_were_running_too_and_keep_their_order():
     s = make()
     one_executor(s, task("t1"), task("t2"), task("t3"))

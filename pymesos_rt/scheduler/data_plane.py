@@ -6,7 +6,8 @@ host. A mixin of :class:`~.driver.Driver` (kept apart so the driver's file stays
 master connection, intake and effects).
 
 An executor's connection that closes waits ``STATUS_GRACE_S`` for the agent's status update
-(it says best why the executor ended) before its tasks fail over.
+(it says best why the executor ended) before its tasks fail over; it takes no new tasks
+meanwhile (``SchedulerState.executor_closed``).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class DataPlane(ResultHandling):
         if eid is None:
             return
         self.executor_conns.pop(eid, None)
+        self.core.executor_closed(eid)  # no task goes to it while its status is awaited
         self.table.drop_borrower(eid)  # its references died with it
         if self._stopping or self._loop is None:
             return

@@ -387,6 +387,15 @@ class SchedulerState:
             return self.actors.connected(lease, now)
         return self._pump(now)
 
+    def executor_closed(self, executor_id: str) -> None:
+        """Its connection closed: it takes no more tasks while the driver waits a moment for
+        the agent's word on why (then ``executor_gone``). A task sent to it meanwhile would go
+        nowhere and be retried as if it had run (and failed, with no retries left)."""
+        lease = self.leases.get(executor_id)
+        if lease is not None and not lease.actor_id:  # an actor's calls wait for its restart
+            lease.killing = True  # it is going away: every dispatch path skips it
+            self.lenders.discard(executor_id)
+
     def executor_update(self, update: m.StatusUpdate, now: float) -> list[Effect]:
         if not update.state.terminal:
             return []
