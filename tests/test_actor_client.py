@@ -21,6 +21,9 @@ def test_default_actor_needs_a_cpu_to_place_and_holds_nothing():
     two = ActorOptions(num_cpus=2, memory="1GiB", resources={"slot": 1})
     assert two.placement() == two.shape() == Resources(cpus=2, mem=1024, slot=1)
     assert ActorOptions(num_cpus=0).placement() == Resources(cpus=0)
+    gpu = ActorOptions(num_gpus=1)  # Ray: test_decorator_args (num_gpus is an actor option)
+    assert gpu.placement() == Resources(cpus=1, gpus=1)
+    assert gpu.shape() == Resources(gpus=1)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +34,9 @@ def test_default_actor_needs_a_cpu_to_place_and_holds_nothing():
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"get_if_exists": True}, "needs a name"),
         ({"resources": {"cpus": 1}}, "num_cpus="),
+        ({"resources": {"GPU": 1}}, "num_gpus="),
+        ({"num_gpus": -1}, "num_gpus must be a number >= 0"),
+        ({"num_gpus": 1.5}, "whole number"),
     ],
 )
 def test_bad_options_are_refused_naming_the_problem(options, message):

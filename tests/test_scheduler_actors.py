@@ -75,6 +75,7 @@ _ENTRIES = {
     "offers",
     "tick",
     "cluster",
+    "blocked",
 }
 
 
@@ -473,3 +474,36 @@ def test_only_the_last_dead_actors_are_remembered(monkeypatch):
     assert set(s.actors.actors) == {"B", "C"}
     late = call(s, "t1", "A")
     assert late[0].kind == "actor_died" and "dead, or unknown" in late[0].message
+
+
+def test_cpus_of_tasks_blocked_in_get_can_place_a_default_actor():
+    """Ray releases a CPU while its task waits in get (test_fork_consistency: tasks that call an
+    actor not placed yet hold every CPU). Here such an executor lends its CPUs on its agent to
+    actors that hold fewer CPUs than they need free to be placed."""
+    s = make()
+    for tid in ("t1", "t2"):
+        s.submit(Task(tid, "fork", "fork-id", R(cpus=1), [], 0, False), 0.0)
+    launched = s.offers([offer("O1", R(cpus=2, mem=100))], 0.0)
+    assert launched[0] == LaunchExecutors(
+        "ag1", ["O1"], [("p-e1", R(cpus=1)), ("p-e2", R(cpus=1))], 5.0
+    )
+    s.executor_connected("p-e1", 0.0)
+    s.executor_connected("p-e2", 0.0)
+    new_actor(s, "A", now=1.0)
+    new_actor(s, "B", placement=R(cpus=1), shape=R(cpus=1), now=1.0)  # holds its CPU
+    # what is left of the agent has no CPU: nothing is placed
+    assert s.offers([offer("O2", R(mem=100))], 1.0)[0] == DeclineOffers(["O2"], 1.0)
+    s.blocked("p-e1", +1, 2.0)  # t1 waits in get: its CPU is lent
+    assert s.actors.lending.on("ag1") == 1.0
+    assert s.offers([offer("O3", R(mem=100), agent="ag2")], 2.0)[0] == DeclineOffers(["O3"], 1.0)
+    # on its own agent, A is placed on it (holding nothing); B, which would hold it, is not
+    assert s.offers([offer("O4", R(mem=100))], 3.0)[0] == LaunchExecutors(
+        "ag1", ["O4"], [("p-e3", HOLD)], 1.0
+    )
+    assert s.actors.actors["A"].executor_id == "p-e3"
+    assert s.actors.actors["B"].executor_id is None
+    s.blocked("p-e1", -1, 4.0)  # t1 runs again: nothing lent
+    assert s.actors.lending.on("ag1") == 0.0
+    s.blocked("p-e2", +1, 5.0)
+    s.executor_gone("p-e2", "executor_lost", "connection closed", 6.0)
+    assert s.actors.lending.on("ag1") == 0.0

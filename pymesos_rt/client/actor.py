@@ -32,6 +32,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client import handles
+from pymesos_rt.client.options import GPUS
 from pymesos_rt.client.refs import ObjectRef
 from pymesos_rt.errors import PymesosRTError
 from pymesos_rt.protocol import messages as m
@@ -51,6 +52,7 @@ DEFAULT_ASYNC_CONCURRENCY = 1000
 @dataclasses.dataclass(frozen=True)
 class ActorOptions:
     num_cpus: float | None = None
+    num_gpus: float = 0.0
     memory: int | str | None = None
     resources: dict[str, float] | None = None
     max_restarts: int = 0
@@ -66,6 +68,11 @@ class ActorOptions:
             not isinstance(self.num_cpus, int | float) or self.num_cpus < 0
         ):
             raise ValueError(f"num_cpus must be a number >= 0, got {self.num_cpus!r}")
+        gpus = self.num_gpus
+        if not isinstance(gpus, int | float) or isinstance(gpus, bool) or gpus < 0:
+            raise ValueError(f"num_gpus must be a number >= 0, got {gpus!r}")
+        if gpus > 1 and gpus != int(gpus):
+            raise ValueError(f"num_gpus above 1 must be a whole number, got {gpus}")
         for key in ("max_restarts", "max_task_retries"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < -1:
@@ -86,12 +93,16 @@ class ActorOptions:
         if self.lifetime not in (None, "non_detached"):
             raise ValueError(f"lifetime must be None or 'non_detached', got {self.lifetime!r}")
         for key in self.resources or {}:
-            if key in (CPUS, MEM, "memory"):
-                raise ValueError(f"give {key!r} with num_cpus= or memory=, not in resources=")
+            if key in (CPUS, MEM, "memory", "CPU", "GPU", GPUS):
+                raise ValueError(
+                    f"give {key!r} with num_cpus=, num_gpus= or memory=, not in resources="
+                )
         self.placement()  # validates memory and resources
 
     def _common(self) -> dict[str, float]:
         items: dict[str, float] = dict(self.resources or {})
+        if self.num_gpus:
+            items[GPUS] = float(self.num_gpus)
         if self.memory is not None:
             items[MEM] = parse_memory(self.memory) / 2**20
         return items
@@ -489,5 +500,8 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     """Stop an actor at once (no exit handlers run): its unanswered calls fail with
     ``ActorDiedError``; with ``no_restart=False`` it restarts if it has restarts left."""
     if not isinstance(actor, ActorHandle):
-        raise TypeError(f"kill takes an actor handle, got {type(actor).__name__}")
+        raise ValueError(  # Ray's type (ray.kill)
+            f"rt.kill() takes an actor handle, got {type(actor).__name__}; "
+            "for tasks use rt.cancel()"
+        )
     backend_mod.current().kill_actor(actor._actor_id, no_restart)

@@ -36,9 +36,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pymesos_rt.protocol.resources import Resources
+from pymesos_rt.protocol.resources import CPUS, Resources
 from pymesos_rt.protocol.states import ActorState, TaskState, check_actor_transition
 from pymesos_rt.scheduler.actor_handles import HandleCounts
+from pymesos_rt.scheduler.actor_lending import Lending
 from pymesos_rt.scheduler.effects import (
     ActorEnded,
     Effect,
@@ -109,6 +110,7 @@ class ActorBook(HandleCounts):
         self.stopping: dict[str, float] = {}  # executor id -> when to kill it if still there
         self.changed: set[str] = set()  # actors whose summary changed (for /state)
         self.dead: deque[str] = deque()  # dead actors, oldest first (at most MAX_DEAD_KEPT)
+        self.lending = Lending()  # CPUs of executors whose tasks are blocked in get
         self._seq = 0
 
     # --- creation ------------------------------------------------------------------------------
@@ -237,10 +239,15 @@ class ActorBook(HandleCounts):
         free and holds its shape)."""
         out: list[Lease] = []
         left = offered
+        lent = self.lending.on(agent_id)  # see scheduler/actor_lending.py
         for aid in list(self.waiting):
             actor = self.actors[aid]
             if not actor.placement.fits(left):
-                continue
+                extra = actor.placement.get(CPUS) - actor.shape.get(CPUS)
+                with_lent = left + Resources({CPUS: lent})
+                if extra <= 0 or extra > lent or not actor.placement.fits(with_lent):
+                    continue
+                lent -= extra
             del self.waiting[aid]
             lease = self.sched.new_lease(agent_id, actor.shape, now, aid)
             actor.executor_id, actor.agent_id = lease.executor_id, agent_id
@@ -518,9 +525,14 @@ class ActorBook(HandleCounts):
             pending,
         )
 
+    def holder_gone(self, executor_id: str, now: float) -> list[Effect]:
+        self.lending.forget(executor_id)  # every executor that ends passes here
+        return super().holder_gone(executor_id, now)
+
     def validate(self) -> None:
         """Check the invariants (tests call this after every step)."""
         sched = self.sched
+        self.lending.validate(sched.leases)
         for aid, actor in self.actors.items():
             if actor.executor_id is not None:
                 lease = sched.leases.get(actor.executor_id)

@@ -373,6 +373,7 @@ class SchedulerState:
             self.lenders.add(executor_id)
         else:
             self.lenders.discard(executor_id)
+        self.actors.lending.update(lease)
         return self._pump(now)
 
     def executor_connected(self, executor_id: str, now: float) -> list[Effect]:
