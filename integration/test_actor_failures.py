@@ -553,10 +553,14 @@ def test_an_actor_holds_its_gpus_while_it_lives():
             def pid(self):
                 return os.getpid()
 
+            def gpus(self):
+                return rt.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
         wait_for(lambda: rt.available_resources().get("GPU") == 1.0, 30, "the GPU free")
         a = GpuActor.remote()
         pid = rt.get(a.pid.remote(), timeout=60)
         assert rt.available_resources().get("GPU", 0.0) == 0.0
+        assert rt.get(a.gpus.remote(), timeout=30) == ([0], "0")
         with pytest.raises(rt.UnschedulableError, match="gpus"):
             GpuActor.options(num_gpus=2).remote()
         del a

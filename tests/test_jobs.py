@@ -58,7 +58,6 @@ def test_summaries_become_counts_and_events_in_the_masters_clock():
     assert job_detail(ms, "nobody", 110.0) is None
 
 
-
 def test_output_beyond_the_bound_keeps_the_newest_lines_and_their_numbers():
     ms = make()
     start(ms, "f1", "fw1", "etl")

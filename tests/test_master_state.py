@@ -1004,3 +1004,36 @@ def test_without_the_filter_gpu_agents_go_to_anyone():
     register_agent(ms, "a1", "ag-gpu", res=Resources(cpus=4, gpus=2))
     subscribe(ms, "f1", "fw1")
     assert offered_to(ms.allocate(1.0)) == [("f1", "ag-gpu")]
+
+
+def test_a_framework_churning_short_tasks_below_its_share_is_starving():
+    """A framework that only ever replaces its own short tasks in the one CPU it has launches
+    all the time but never grows: it starves below its share as surely as one that launches
+    nothing (a pymesos framework beside a busy program stayed at 1 of 4 CPUs for good)."""
+    ms = make_master(reclaim=True, agent_reregister_timeout=0.5, reclaim_interval=1.0)
+    register_agent(ms, res=Resources(cpus=4))
+    subscribe(ms, "f1", "fw1")
+    subscribe(ms, "f2", "fw2")
+    records = {"fw1": [f"a{i}" for i in range(3)], "fw2": ["b0"]}
+    for fw_id, conn in (("fw1", "f1"), ("fw2", "f2")):
+        for offers in [e for e in ms.allocate(0.0) if isinstance(e.message, m.Offers)]:
+            for offer in offers.message.offers:
+                if offer.framework_id == fw_id:
+                    eids = records[fw_id]
+                    launches = [launch(eid, cpus=1) for eid in eids]
+                    ms.on_framework_call(conn, m.Accept([offer.offer_id], launches), 0.0)
+    assert ms.used_by("fw1") == Resources(cpus=3) and ms.used_by("fw2") == Resources(cpus=1)
+    now, n, reclaims = 0.0, 0, []
+    while now < 3.0 and not reclaims:  # fw2's task ends every 0.25 s and it launches another
+        now += 0.25
+        done = update(f"u{n}", f"b{n}", ExecutorState.FINISHED, fw="fw2", exit_code=0)
+        ms.on_agent_call("a1", m.AgentStatus(done), now)
+        n += 1
+        for offers in [e for e in ms.allocate(now) if isinstance(e.message, m.Offers)]:
+            (offer,) = offers.message.offers
+            assert offer.framework_id == "fw2"  # the lowest share is offered what fw2 freed
+            ms.on_framework_call("f2", m.Accept([offer.offer_id], [launch(f"b{n}", cpus=1)]), now)
+        reclaims = [e for e in ms.tick(now) if isinstance(e.message, m.Reclaim)]
+        ms.validate()
+    assert reclaims == [Send("f1", m.Reclaim(1, "another framework is below its fair share"))]
+    assert 1.0 <= now <= 1.5  # after reclaim_interval without growing, not before

@@ -507,3 +507,17 @@ def test_cpus_of_tasks_blocked_in_get_can_place_a_default_actor():
     s.blocked("p-e2", +1, 5.0)
     s.executor_gone("p-e2", "executor_lost", "connection closed", 6.0)
     assert s.actors.lending.on("ag1") == 0.0
+
+
+def test_a_lost_agent_without_restarts_fails_the_calls_naming_the_agent():
+    """Ray: test_exception_raised_when_actor_node_dies (calls made before and after the loss
+    is known all fail with ActorDiedError)."""
+    s = make()
+    new_actor(s)
+    alive(s)
+    call(s, "t1")
+    effects = s.executor_update(update("p-e1", ExecutorState.LOST, "agent ag1 lost"), 5.0)
+    fail = next(e for e in effects if isinstance(e, Fail))
+    assert fail.kind == "actor_died" and "its agent ag1 was lost" in fail.message
+    assert s.actors.actors["A"].state is ActorState.DEAD
+    assert call(s, "t2")[0].kind == "actor_died"

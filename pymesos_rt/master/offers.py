@@ -87,7 +87,7 @@ class OfferBook:
             )
             if fw.known is not None:
                 fw.known.add(launch.executor_id)
-            fw.hungry_since = now  # it got something it could use
+            core.note_growth(fw, now)
             if agent.conn is not None:
                 digest = core.identity.digest_of(fw.framework_id)
                 effects.append(Send(agent.conn, m.LaunchExecutor(fw.framework_id, launch, digest)))

@@ -3,9 +3,10 @@ one executor back so a starving one can be offered resources.
 
 Executors hold resources as long as their framework has work (the lease model), so offers
 alone never move resources from a busy framework to a newcomer. When a framework wants
-resources (it has not SUPPRESSed), has no outstanding offer, and has launched nothing for
-``reclaim_interval`` while wanting (so nothing free is of use to it: what it was offered, it
-declined; a framework still filling up launches all the time), the framework with the highest
+resources (it has not SUPPRESSed), has no outstanding offer, and has not grown past the most
+it held for ``reclaim_interval`` while wanting (so nothing free is of use to it: what it was
+offered, it declined; a framework still filling up grows all the time, while one that only
+replaces its own short tasks in the few CPUs it has does not), the framework with the highest
 weighted dominant share gives back its smallest executor, provided that moving it does not
 turn the order around (within one executor of fairness). Pure: no I/O, no clock.
 """
@@ -24,7 +25,7 @@ class Holder:
     role: str
     used: Resources  # resources of its live executors
     smallest: Resources | None  # its smallest executor, if any
-    starving: bool  # wants resources, has no offer, and launched nothing for a while
+    starving: bool  # wants resources, has no offer, and has not grown for a while
 
 
 def choose_reclaims(

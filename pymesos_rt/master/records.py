@@ -104,9 +104,13 @@ class FrameworkEntry:
     cluster_seq: int = 0  # the last change of the agents it heard of (registry.py)
     actors: dict[str, Any] = field(default_factory=dict)  # id -> ActorBrief (master/actors.py)
     dead_actors: deque[str] = field(default_factory=deque)  # oldest first, bounded
-    # since when it has wanted resources without launching anything (subscribed, revived or
-    # last launch): starving, for fair-share reclaims, after ``reclaim_interval`` of that
+    # since when it has wanted resources without growing (subscribed, revived, or a launch
+    # that took it past ``hungry_level``, the most it held since then): starving, for
+    # fair-share reclaims, after ``reclaim_interval`` of that. Launches that only replace
+    # executors it lost meanwhile (a framework churning short tasks through the few CPUs it
+    # has) are not growth: such a framework stays below its share for good otherwise.
     hungry_since: float = 0.0
+    hungry_level: float = 0.0  # dominant share of the cluster
 
 
 @dataclass

@@ -96,7 +96,7 @@ class MasterState(Registry):
                 return []
             case m.Revive():
                 if fw.suppressed:
-                    fw.hungry_since = now
+                    self._start_hunger(fw, now)
                 fw.suppressed = False
                 self.allocator.revive(fw.framework_id)
                 return []
@@ -166,7 +166,7 @@ class MasterState(Registry):
             # executors reported by agents that re-registered before this framework came back
             self._claim_executors(fw)
         fw.cluster_seq = self._cluster_seq  # the full list below has every change so far
-        fw.hungry_since = now
+        self._start_hunger(fw, now)
         self._conns[conn] = ("framework", fw_id)
         self.jobs.started(fw_id, fw.name, fw.role, now)
         self.allocator.add_framework(fw_id, fw.role, suppressed=fw.suppressed)
@@ -375,6 +375,16 @@ class MasterState(Registry):
                 why = "did not come back within its failover timeout"
                 effects += self._remove_framework(fw.framework_id, now, why)
         return effects + self._reclaim(now)
+
+    def _start_hunger(self, fw: FrameworkEntry, now: float) -> None:
+        fw.hungry_since = now
+        fw.hungry_level = self.used_by(fw.framework_id).dominant_share(self.allocator.total())
+
+    def note_growth(self, fw: FrameworkEntry, now: float) -> None:
+        """``fw`` launched: it is not starving if that took it past what it held before."""
+        level = self.used_by(fw.framework_id).dominant_share(self.allocator.total())
+        if level > fw.hungry_level + 1e-9:
+            fw.hungry_since, fw.hungry_level = now, level
 
     def _reclaim(self, now: float) -> list[Effect]:
         """Ask frameworks over their fair share for an executor back (see ``reclaim.py``);
