@@ -31,6 +31,11 @@ def test_importing_the_api_or_the_executor_loads_no_daemon():
         assert not loaded_after(statement) & set(HEAVY), statement
 
 
+def test_importing_the_api_loads_no_event_loop():
+    """asyncio (and ssl with it) is a quarter of the import time: loaded where it is used."""
+    assert "asyncio" not in loaded_after("import pymesos_rt")
+
+
 def test_init_loads_the_session():
     assert "pymesos_rt.client.session" in loaded_after(
         "import pymesos_rt as rt; rt.init(num_cpus=1); rt.shutdown()"

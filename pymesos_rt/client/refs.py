@@ -9,16 +9,18 @@ References are awaitable and convert to ``concurrent.futures.Future``.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymesos_rt import serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 from pymesos_rt.serialization import RefMarker
+
+if TYPE_CHECKING:  # asyncio costs ~25 ms of import; loaded where used
+    import asyncio
 
 
 class ObjectRef(RefMarker):
@@ -74,6 +76,8 @@ class ObjectRef(RefMarker):
 
     def as_future(self) -> asyncio.Future[Any]:
         """An ``asyncio.Future`` for the value, on the running event loop (Ray's name)."""
+        import asyncio
+
         return asyncio.wrap_future(self.future())
 
     def __await__(self) -> Generator[Any, None, Any]:

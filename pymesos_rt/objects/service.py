@@ -11,8 +11,8 @@ It owns the arena (``arena.py``) and serves the store on two sockets:
 Threads: one per connection (blocking reads of small frames; bulk bytes go between the socket
 and the arena with no copy in between), two for the disk (spills, restores), two for fetches
 from other stores (each pulling a large object in ranges on helper threads: ``peers.py``), a
-ticker, and one that keeps ``PREFILL_BYTES`` of the arena backed with memory ahead of the
-highest range handed out. Every core call runs under one
+ticker, and one that keeps the arena backed with memory ahead of the highest range handed out
+(by as much as was handed out, up to ``PREFILL_BYTES``). Every core call runs under one
 lock; its effects run after the lock is released, except :class:`Populate`, which must finish
 before any writer is told where to write. An embedded driver uses :class:`LocalClient` in the
 same process.
@@ -158,8 +158,7 @@ class StoreService:
             for eff in effects:
                 if isinstance(eff, Populate):
                     self._populate(eff.upto)
-            core = self.core
-            if core.populated < min(core.capacity, core.alloc.high_water + PREFILL_BYTES):
+            if self.core.populated < self._prefill_limit():
                 self._grown.set()
         self._run(effects)
 
@@ -327,17 +326,23 @@ class StoreService:
             threading.Thread(target=conn.run, name="store-conn", daemon=True).start()
 
     def _prefill(self) -> None:
-        """Keep ``PREFILL_BYTES`` of the arena backed with memory ahead of the highest range
-        ever handed out, a step at a time, so objects are written (and pulled) into memory
-        that is already there; a range beyond it is backed when it is handed out."""
+        """Keep the arena backed with memory ahead of the highest range ever handed out (by as
+        much as has been handed out, up to ``PREFILL_BYTES``), a step at a time, so objects are
+        written (and pulled) into memory that is already there; a range beyond it is backed
+        when it is handed out."""
         while not self._stop.is_set():
-            core = self.core
-            limit = min(core.capacity, core.alloc.high_water + PREFILL_BYTES)
-            if core.populated < limit:
+            limit = self._prefill_limit()
+            if self.core.populated < limit:
                 self.call(functools.partial(self._prefill_step, limit))
                 continue
             self._grown.wait()
             self._grown.clear()
+
+    def _prefill_limit(self) -> int:
+        """Ahead by as much as has been handed out, up to ``PREFILL_BYTES``: an idle store (a
+        program that never makes a large value) holds no memory it does not use."""
+        high = self.core.alloc.high_water
+        return min(self.core.capacity, high + min(PREFILL_BYTES, high))
 
     def _prefill_step(self, limit: int, now: float) -> list[Effect]:
         return self.core.prefill(limit)
