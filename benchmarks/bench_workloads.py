@@ -430,11 +430,13 @@ def run_worker(system: str, names: list[str], ctx: Context) -> int:
         for workload in workloads(ctx.sizes):
             if workload.run is None or workload.name not in names:
                 continue
-            if workload.name in ACTOR_WORKLOADS and not getattr(adapter, "supports_actors", False):
-                continue
-            if workload.name in RAYAPI_WORKLOADS and not getattr(
-                adapter, "supports_ray_api", False
-            ):
+            has_actors = getattr(adapter, "supports_actors", False)
+            has_ray_api = getattr(adapter, "supports_ray_api", False)
+            unsupported = (workload.name in ACTOR_WORKLOADS and not has_actors) or (
+                workload.name in RAYAPI_WORKLOADS and not has_ray_api
+            )
+            if unsupported:  # reported, so the parent does not take it for a crash: shown as "-"
+                emit("result", workload=workload.name, data={"unsupported": True})
                 continue
             emit("start", workload=workload.name)
             log.info("%s: running %s", system, workload.name)
