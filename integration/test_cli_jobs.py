@@ -43,6 +43,12 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         master.stop()
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a shell's foreground job gets it: a test run started in the background
+    (``cmd &`` in a script) ignores SIGINT, and its children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pymesos_rt", *args],
@@ -50,6 +56,7 @@ def cli(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_from_a_terminal,
     )
 
 
@@ -107,9 +114,7 @@ def test_status_watch_redraws_until_interrupted(daemons):
         read_line(watch, "(updated", 60)
         read_line(watch, "(updated", 60)  # drawn again
         watch.send_signal(signal.SIGINT)
-        # keep reading, as a terminal does: a watch blocked writing into a full pipe, or
-        # flushing into it at exit, would otherwise never end
-        watch.communicate(timeout=30)
+        watch.communicate(timeout=30)  # keep reading, as a terminal does
         assert watch.returncode == 0
     finally:
         if watch.poll() is None:

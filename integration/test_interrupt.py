@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,6 +32,15 @@ def forever(tag: str) -> str:
 @rt.remote
 def consume(value: str) -> str:
     return value
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a script or notebook run from a terminal; a test
+    run started in the background (``cmd &`` in a script) inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def counts(info: rt.ClusterInfo, name: str) -> dict[str, int]:
