@@ -8,9 +8,11 @@ import random
 
 import numpy as np
 import pytest
+from test_object_core import Store as CoreStore
+from test_object_core import replies
 
 from pymesos_rt.objects import access, layout
-from pymesos_rt.objects.core import Populate, Reply, StoreCore
+from pymesos_rt.objects.core import Populate, Reply
 from pymesos_rt.objects.leases import SHARE, LeaseError
 from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.objects.service import StoreService
@@ -21,22 +23,11 @@ CAP = 64 * MIB
 LEASE = CAP // SHARE
 
 
-class Store:
-    """A core; validates after every call."""
+class Store(CoreStore):
+    """The core tests' store (validates after every call), with a larger arena."""
 
     def __init__(self, capacity: int = CAP, timeout: float = 10.0) -> None:
-        self.core = StoreCore("store-here", capacity, populate_step=MIB, create_timeout=timeout)
-        self.rid = 0
-
-    def __getattr__(self, name):
-        method = getattr(self.core, name)
-
-        def call(*args, **kwargs):
-            out = method(*args, **kwargs)
-            self.core.validate()
-            return out
-
-        return call
+        super().__init__(capacity, timeout)
 
     def lease_for(self, client: str, want: int = LEASE) -> w.Leased:
         self.rid += 1
@@ -48,11 +39,6 @@ class Store:
         self.rid += 1
         here = w.ObjectLocation("store-here", "agent-1", "127.0.0.1:1", MIB, lease)
         return self.get(client, self.rid, [w.GetItem(o, here) for o in oids], 0.0)
-
-
-def replies(effects, kind=None):
-    out = [e.event for e in effects if isinstance(e, Reply)]
-    return [e for e in out if kind is None or isinstance(e, kind)]
 
 
 def test_a_lease_is_granted_backed_by_memory_and_objects_are_born_sealed():
