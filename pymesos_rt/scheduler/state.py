@@ -111,7 +111,7 @@ class SchedulerState:
         if task.parent_id and task.parent_id in self.tasks:
             self.children.setdefault(task.parent_id, []).append(task.task_id)
         if isinstance(task.shape, Shape) and task.shape.soft:
-            task.shape = self._placed(task.shape)
+            task.shape = self.view.placed(task.shape)
         if self.agents and not self._fits(task.shape):
             why = self.unschedulable_message(task.shape)
             return self._fail(task, Fail(task.task_id, "unschedulable", why), now)
@@ -129,7 +129,7 @@ class SchedulerState:
             task.move(TaskState.READY)
             self.ready.setdefault(task.shape, deque()).append(task.task_id)
             return self._pump(now)
-        return self._chain([task.task_id]) + self._pump(now)
+        return self.dispatch.chain([task.task_id]) + self._pump(now)
 
     def object_ready(self, object_id: str, now: float) -> list[Effect]:
         self.ready_objects.add(object_id)
@@ -474,9 +474,6 @@ class SchedulerState:
     def _fits(self, shape: Resources) -> bool:
         return self.view.fits(shape)
 
-    def _placed(self, shape: Shape) -> Shape:
-        return self.view.placed(shape)
-
     def unschedulable_message(self, shape: Resources) -> str:
         return self.view.unschedulable_message(shape)
 
@@ -531,9 +528,6 @@ class SchedulerState:
 
     def _send(self, task: Task, lease: Lease, local: tuple[str, ...]) -> Dispatch:
         return self.dispatch.send(task, lease, local)
-
-    def _chain(self, task_ids: list[str]) -> list[Effect]:
-        return self.dispatch.chain(task_ids)
 
     # --- idle executors and reclaims -----------------------------------------------------------
     def tick(self, now: float) -> list[Effect]:
