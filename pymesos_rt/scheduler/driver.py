@@ -42,6 +42,7 @@ from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.data_plane import STATUS_GRACE_S, DataPlane, blob, dep_blobs
 from pymesos_rt.scheduler.driver_objects import DriverObjects, error_blob
 from pymesos_rt.scheduler.intake import Cancel, Lost, Ready
+from pymesos_rt.scheduler.loop_access import LoopAccess, LoopOnItsThread
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
@@ -107,7 +108,9 @@ class Driver(DataPlane):
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        # which thread runs loop code, and how work reaches the loop (set by the session; a
+        # plain loop thread by default)
+        self.access: LoopAccess | None = None
         self._server: Any = None
         self.executor_url = ""
         self._ticker: asyncio.Task[None] | None = None
@@ -138,7 +141,8 @@ class Driver(DataPlane):
     ) -> None:
         self._pause = pause
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        if self.access is None:
+            self.access = LoopOnItsThread(self._loop, threading.get_ident())
         route = ws.ws_route(
             EXECUTOR_PATH,
             codec.driver_side,
@@ -197,15 +201,19 @@ class Driver(DataPlane):
 
     # --- intake from user threads ------------------------------------------------------------
     def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
-        """Hand work to the loop from any thread; the loop is woken once per batch."""
-        if threading.get_ident() == self._loop_thread:
+        """Hand work to the loop from any thread; the loop is woken once per batch. A thread
+        that owns the idle loop (it waited for a result a moment ago) handles it at once."""
+        access = self.access
+        if access is not None and access.holding():
             self._apply(self._handle_intake(item))
             return
         with self._intake_lock:
             self._intake.append(item)
             first = len(self._intake) == 1
-        if first and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
+        if access is None or access.run_here(self._drain_intake):
+            return
+        if first:
+            access.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
         handle_events = self.actors.backlog()  # see ActorShell.backlog

@@ -1,8 +1,10 @@
 """The driver's object table: values and errors of objects by id, shared between threads.
 
 The user's threads create entries (``create``/``put``) and block on them (``get_many``,
-``wait``); the event-loop thread completes them. Every method takes the table's one lock for a
-few dictionary operations only; blocking happens on per-call :class:`threading.Event`s.
+``wait``); loop code completes them. Every method takes the table's one lock for a few
+dictionary operations only; blocking happens on per-call :class:`threading.Event`s, or, with a
+:class:`LoopRunner` (``runner``), by running the event loop on the waiting thread until the
+event is set (the loop goes to the thread that waits: see ``client/loop.py``).
 
 Lifetime: an entry lives while live ``ObjectRef`` objects in this process point to it
 (``refs``), tasks that take it as an argument are unfinished (``pins``), executors hold
@@ -27,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import compress, islice
-from typing import cast
+from typing import Protocol, cast
 
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
@@ -40,16 +42,30 @@ _STATE = operator.attrgetter("state")
 
 
 class _Waiter:
-    __slots__ = ("event", "remaining")
+    __slots__ = ("event", "remaining", "wake")
 
     def __init__(self, remaining: int) -> None:
         self.remaining = remaining
         self.event = threading.Event()
+        self.wake: Callable[[], None] | None = None  # set by a thread running the loop for it
 
     def hit(self) -> None:
         self.remaining -= 1
         if self.remaining <= 0:
             self.event.set()
+            if self.wake is not None:
+                self.wake()
+
+
+class LoopRunner(Protocol):
+    """Lets a waiting thread run the event loop itself (``client/loop.py``)."""
+
+    def wait_for(self, waiter: _Waiter, deadline: float | None) -> bool | None:
+        """Run the loop here until ``waiter`` is done (True) or ``deadline`` (False); None if
+        this thread may not run it now."""
+
+    def waiting(self, delta: int) -> None:
+        """A thread starts (+1) or stops (-1) waiting without running the loop."""
 
 
 @dataclass(slots=True, eq=False)  # identity equality: `None in entries` stays C-fast
@@ -79,6 +95,7 @@ class ObjectTable:
         self._dropped: list[tuple[str, ObjectLocation]] = []  # freed objects held by stores
         self._borrows: dict[str, dict[str, int]] = {}  # executor id -> object id -> count
         self._released: deque[str] = deque()  # see release()
+        self.runner: LoopRunner | None = None  # lets a waiting thread run the loop
 
     # --- creation and completion -------------------------------------------------------------
     def create(
@@ -154,14 +171,31 @@ class ObjectTable:
         with self._lock:
             return [(self._entries[oid].state, self._entries[oid].data) for oid in oids]
 
-    @staticmethod
     def _block(
-        waiter: _Waiter, timeout: float | None, done_before: int, progress: Progress | None
+        self, waiter: _Waiter, timeout: float | None, done_before: int, progress: Progress | None
     ) -> bool:
-        """Wait for ``waiter``; with ``progress``, report the count done every so often."""
-        if progress is None:
-            return waiter.event.wait(timeout)
+        """Wait for ``waiter``: by running the loop on this thread if the runner lets it, else
+        on its event; with ``progress``, report the count done every so often."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        runner = self.runner
+        if runner is not None and progress is None:
+            ran = runner.wait_for(waiter, deadline)
+            if ran is not None:
+                return ran
+        if runner is not None:
+            runner.waiting(+1)
+        try:
+            return self._wait_event(waiter, deadline, done_before, progress)
+        finally:
+            if runner is not None:
+                runner.waiting(-1)
+
+    @staticmethod
+    def _wait_event(
+        waiter: _Waiter, deadline: float | None, done_before: int, progress: Progress | None
+    ) -> bool:
+        if progress is None:
+            return waiter.event.wait(None if deadline is None else deadline - time.monotonic())
         target = waiter.remaining
         while True:
             left = None if deadline is None else deadline - time.monotonic()
