@@ -26,11 +26,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import importlib
 import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
+
+# the C functions: signal.signal/getsignal wrap them in enum conversions that cost more than
+# the rest of a wait here (they run twice per get in the main thread)
+_c_signal = importlib.import_module("_signal")
+_getsignal: Callable[[int], Any] = _c_signal.getsignal
+_setsignal: Callable[[int, Any], Any] = _c_signal.signal
+_SIGINT = int(signal.SIGINT)
+_QUIET = (signal.default_int_handler, int(signal.SIG_IGN), int(signal.SIG_DFL))
 
 T = TypeVar("T")
 
@@ -114,8 +123,7 @@ class LoopThread:
         if asyncio._get_running_loop() is not None:  # e.g. Jupyter's kernel thread
             return False
         if threading.current_thread() is threading.main_thread():
-            handler = signal.getsignal(signal.SIGINT)
-            return handler in (signal.default_int_handler, signal.SIG_IGN, signal.SIG_DFL)
+            return _getsignal(_SIGINT) in _QUIET
         return True
 
     def _stop_if_taken(self) -> None:
@@ -289,9 +297,9 @@ class _deferred_sigint:
     def __enter__(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if _getsignal(_SIGINT) is not signal.default_int_handler:
             return
-        self.previous = signal.signal(signal.SIGINT, self._handler)
+        self.previous = _setsignal(_SIGINT, self._handler)
 
     def _handler(self, signum: int, frame: object) -> None:
         self.interrupted.append(True)
@@ -299,4 +307,4 @@ class _deferred_sigint:
 
     def __exit__(self, *exc: object) -> None:
         if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+            _setsignal(_SIGINT, self.previous)

@@ -46,7 +46,7 @@ from pymesos_rt.scheduler.loop_access import LoopAccess, LoopOnItsThread
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
-from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport import ws_server
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
 from pymesos_rt.transport.limits import DATA_PLANE_MAX
@@ -111,7 +111,7 @@ class Driver(DataPlane):
         # which thread runs loop code, and how work reaches the loop (set by the session; a
         # plain loop thread by default)
         self.access: LoopAccess | None = None
-        self._server: Any = None
+        self._server: asyncio.Server | None = None  # where executors connect
         self.executor_url = ""
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = False
@@ -143,14 +143,14 @@ class Driver(DataPlane):
         self._loop = asyncio.get_running_loop()
         if self.access is None:
             self.access = LoopOnItsThread(self._loop, threading.get_ident())
-        route = ws.ws_route(
+        channel = ws_server.Channel(
             EXECUTOR_PATH,
             codec.driver_side,
             self._accept_executor,
             ProofChecker(self.secret),
-            max_message_size=DATA_PLANE_MAX,
+            DATA_PLANE_MAX,
         )
-        self._server, port = ws.serve(ws.make_app([route]), self.host, 0)
+        self._server, port = await ws_server.serve(channel, self.host)
         self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"
         self._connect_master = connect_master
         self.master = await connect_master()
@@ -176,7 +176,7 @@ class Driver(DataPlane):
         await asyncio.sleep(0)  # let the batches flush
         await asyncio.sleep(0)
         if self._server is not None:
-            self._server.stop()
+            self._server.close()
         self.table.fail_all_pending(
             serialization.dumps_value(ExecutorLostError("the runtime was shut down"))
         )
