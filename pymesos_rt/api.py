@@ -204,6 +204,11 @@ def remote(fn: Any = None, /, **options: Any) -> Any:
         if isinstance(fn, type):
             return ActorClass(fn, ActorOptions())
         return RemoteFunction(fn, RemoteOptions())
+    if not options:  # as Ray: "@remote()" is neither form
+        raise TypeError(
+            "the @remote decorator is applied either with no arguments and no parentheses "
+            "(@rt.remote) or with options (@rt.remote(num_cpus=2)), not as @rt.remote()"
+        )
 
     def wrap(f: Any) -> Any:
         if isinstance(f, type):

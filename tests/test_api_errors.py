@@ -35,3 +35,13 @@ def test_arguments_that_do_not_bind_fail_at_remote():
     ]:
         with pytest.raises(TypeError, match=rf"two\.remote\(\): {why}"):
             two.remote(*args, **kwargs)  # raises before it needs a runtime
+
+
+def test_remote_with_empty_parentheses_is_refused_as_in_ray():
+    """Ray's test_remote_decorator_error: ``@ray.remote()`` raises a TypeError naming both
+    forms."""
+    with pytest.raises(TypeError, match=r"no arguments and no parentheses .*@rt\.remote\(\)"):
+
+        @rt.remote()
+        def f() -> None:
+            pass
