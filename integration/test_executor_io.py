@@ -38,3 +38,43 @@ def test_a_result_held_for_batching_is_not_held_behind_a_long_task(tmp_path: Pat
         assert rt.get(second, timeout=60) in pids
     finally:
         rt.shutdown()
+
+
+@rt.remote
+def thread_name() -> str:
+    import threading
+
+    return threading.current_thread().name
+
+
+@rt.remote
+class Named:
+    def thread_name(self) -> str:
+        import threading
+
+        return threading.current_thread().name
+
+    def nested(self, x: int) -> int:
+        return rt.get(double.remote(x))  # the reading role has moved on meanwhile
+
+
+@rt.remote
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_an_idle_executor_runs_a_call_on_the_thread_that_read_it():
+    """No hand-off to a sleeping runner or actor thread when the executor is idle (worker.py:
+    leader and followers); a call that blocks in get still gets its answer, read by the next
+    leader, and the actor's order holds."""
+    rt.init(num_cpus=2, isolation="none")
+    try:
+        # (a call that arrives while the one before still sends its result may be handed off)
+        names = {rt.get(thread_name.remote()) for _ in range(10)}
+        assert not all(n.startswith("task-runner") for n in names), names
+        actor = Named.remote()
+        names = {rt.get(actor.thread_name.remote()) for _ in range(10)}
+        assert not all(n.startswith("actor-") for n in names), names
+        assert rt.get([actor.nested.remote(i) for i in range(10)]) == [2 * i for i in range(10)]
+    finally:
+        rt.shutdown()

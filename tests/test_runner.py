@@ -109,3 +109,78 @@ def test_cancel_interrupts_a_running_task():
 
 def test_cancel_leaves_a_task_that_is_reporting_its_result_alone():
     assert not _interrupt_probe(finish_first=True)
+
+
+def test_a_reserved_task_runs_on_the_reserving_thread_and_holds_the_slot():
+    """The executor's reading thread runs a task itself when the runner is idle (worker.py):
+    it holds the runner's one slot meanwhile, and what is submitted behind it waits."""
+    ran: list[tuple[str, str]] = []
+    release = threading.Event()
+    second_done = threading.Event()
+
+    def execute(t: m.RunTask) -> None:
+        ran.append((t.task_id, threading.current_thread().name))
+        if t.task_id == "first":
+            assert release.wait(10)
+        else:
+            second_done.set()
+
+    runner = Runner(execute)
+    first = task("first")
+    reserved = threading.Event()
+
+    def read_and_run() -> None:  # as the executor's reading thread: reserve, then run
+        assert runner.try_reserve(first)
+        reserved.set()
+        runner.run_reserved(first)
+
+    worker = threading.Thread(target=read_and_run, name="reader")
+    worker.start()
+    assert reserved.wait(10)
+    assert not runner.try_reserve(task("other"))  # the slot is taken
+    runner.submit(task("second"))
+    assert not second_done.wait(0.2) and runner.queued() == 1  # waits behind the first
+    release.set()
+    worker.join(10)
+    assert second_done.wait(10)
+    assert [tid for tid, _ in ran] == ["first", "second"]
+    assert ran[0][1] == "reader" and ran[1][1].startswith("task-runner")
+    runner.stop()
+
+
+def test_nothing_is_reserved_while_tasks_are_queued():
+    gate = threading.Event()
+    runner = Runner(lambda t: gate.wait(10))
+    runner.submit(task("a"))  # runs (blocked on the gate)
+    runner.submit(task("b"))  # queued
+    assert not runner.try_reserve(task("c"))
+    gate.set()
+    runner.stop()
+
+
+def test_a_cancel_interrupts_the_thread_that_reserved_the_task():
+    started = threading.Event()
+    outcome: list[str] = []
+
+    def execute(t: m.RunTask) -> None:
+        started.set()
+        try:
+            while True:
+                sum(range(1000))
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+
+    runner = Runner(execute)
+    job = task("long")
+
+    def read_and_run() -> None:
+        assert runner.try_reserve(job)
+        runner.run_reserved(job)
+
+    worker = threading.Thread(target=read_and_run)
+    worker.start()
+    assert started.wait(10)
+    assert runner.cancel("long") is None  # running: interrupted, not dropped
+    worker.join(10)
+    assert outcome == ["interrupted"] and runner.running_count() == 0
+    runner.stop()

@@ -1,24 +1,32 @@
 """The executor's main object: one connection to the driver, the task runner, and the code
 that turns a ``RunTask`` into a ``TaskDone``/``TaskFailed``.
 
-Threads: the main thread reads the connection (a blocking websocket, ``transport/blocking.py``)
-and hands tasks to the runner; a task's thread writes its result frame itself, so a task's round
-trip crosses threads only once in this process. Messages that can wait are queued and written
-with the next one that cannot, or by the flusher thread after a short delay: what tasks print
-(``OUTPUT_DELAY_S``), and the result of a task while more tasks are queued here
-(``RESULT_DELAY_S``, at most ``RESULT_BATCH`` held), so a pipeline of short tasks sends its
-results a few per frame. Output always precedes the result it came before.
+Threads: one thread at a time reads the connection (a blocking websocket,
+``transport/blocking.py``): the *leader*, at first the main thread. A task or a sync actor's call
+that it reads while this executor is idle it runs itself, after it has made another thread the
+leader (a follower it wakes, or a new one), and becomes a follower then; anything else goes to
+the runner's or the actor's threads. A task's thread writes its result frame itself, so a call
+that finds the executor idle crosses no thread in this process (a hand-off to a sleeping thread
+costs it a wake-up: tens of microseconds here) and any other crosses one.
+
+Messages that can wait are queued and written with the next one that cannot, or by the flusher
+thread after a short delay: what tasks print (``OUTPUT_DELAY_S``), and the result of a task
+while more tasks are queued here (``RESULT_DELAY_S``, at most ``RESULT_BATCH`` held), so a
+pipeline of short tasks sends its results a few per frame. Output always precedes the result
+it came before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt import serialization
@@ -42,6 +50,7 @@ from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
+ASKED_TO_STOP = "asked to stop"
 OUTPUT_DELAY_S = 0.01
 RESULT_DELAY_S = 0.001
 RESULT_BATCH = 16
@@ -64,6 +73,12 @@ class Worker:
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
         self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
+        # leader and followers (see the module's doc): who reads the connection next
+        self._lead_cv = threading.Condition()
+        self._lead_wanted = False
+        self._followers = 0  # threads waiting to lead
+        self._ended: str | None = None  # why the connection ended, once it has
+        self._inline: list[Callable[[], None]] = []  # what the leader runs itself
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
@@ -81,15 +96,64 @@ class Worker:
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
+        why = self._serve()
+        if why == ASKED_TO_STOP:
+            if self.actor is not None:
+                self.actor.run_exit_handlers()
+            link.close(ASKED_TO_STOP)
+        return why
+
+    # --- leader and followers ----------------------------------------------------------------
+    def _serve(self) -> str:
+        """Lead, run a call, follow, lead again ...; returns why the connection ended."""
+        while True:
+            why = self._lead()
+            if why is not None:
+                with self._lead_cv:
+                    if self._ended is None:
+                        self._ended = why
+                    self._lead_cv.notify_all()
+                return self._ended
+            with self._lead_cv:
+                self._followers += 1
+                while not self._lead_wanted and self._ended is None:
+                    self._lead_cv.wait()
+                self._followers -= 1
+                if self._ended is not None:
+                    return self._ended
+                self._lead_wanted = False
+
+    def _lead(self) -> str | None:
+        """Read and handle batches until the connection ends (why) or this thread takes a
+        call to run itself (None, after running it: another thread leads by then)."""
+        link = self.link
+        assert link is not None
         while True:
             batch = link.receive()
             if batch is None:
                 return f"driver connection closed: {link.close_reason}"
             if self.on_messages(batch):
-                if self.actor is not None:
-                    self.actor.run_exit_handlers()
-                link.close("asked to stop")
-                return "asked to stop"
+                return ASKED_TO_STOP
+            if self._inline:
+                run = self._inline.pop()
+                self._hand_over_lead()
+                run()
+                return None
+
+    def _hand_over_lead(self) -> None:
+        with self._lead_cv:
+            self._lead_wanted = True
+            if self._followers:
+                self._lead_cv.notify()
+                return
+        threading.Thread(target=self._follower, name="reader", daemon=True).start()
+
+    def _follower(self) -> None:
+        with self._lead_cv:
+            if self._ended is not None or not self._lead_wanted:
+                return
+            self._lead_wanted = False
+        self._serve()
 
     def _connect_store(self) -> None:
         """Map this node's object store (the agent says where it is in the environment)."""
@@ -132,11 +196,17 @@ class Worker:
             match msg:
                 case m.RunTask():
                     self._requeued.discard(msg.task_id)
-                    self.runner.submit(msg)
+                    if not self._inline and self.runner.try_reserve(msg):
+                        self._inline.append(functools.partial(self.runner.run_reserved, msg))
+                    else:
+                        self.runner.submit(msg)
                 case m.ObjectValues() | m.StateReply():
                     self.backend.deliver(msg)
                 case m.CallMethod() if self.actor is not None:
-                    self.actor.call(msg)
+                    if not self._inline and self.actor.try_inline(msg):
+                        self._inline.append(functools.partial(self.actor.run_inline, msg))
+                    else:
+                        self.actor.call(msg)
                 case m.StartActor():
                     self.actor = ActorHost(
                         msg, self.post, self._post_now, self.backend.pack, self._leave
