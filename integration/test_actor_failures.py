@@ -252,9 +252,11 @@ class Restartable:
     def __init__(self) -> None:
         self.value = 0
 
-    def increase(self, exit: bool = False) -> int:
+    def increase(self, exit: bool = False, gate: str = "") -> int:
         if exit:
             os._exit(1)
+        if gate:  # hold the calls behind this one in flight until the file exists
+            wait_for(lambda: os.path.exists(gate), 60, "the gate file")
         self.value += 1
         return self.value
 
@@ -266,14 +268,20 @@ def _actor_rows() -> list[dict]:
     return _state()["actors"]
 
 
-def test_no_call_is_lost_with_max_task_retries(slots):
+def test_no_call_is_lost_with_max_task_retries(slots, tmp_path):
     """Ray: test_actor_restart_with_retry (max_restarts=1, max_task_retries=-1): none of 100
-    calls in flight at the SIGKILL fails, they ran in order before and after the restart."""
+    calls in flight at the SIGKILL fails, they ran in order before and after the restart.
+    (Ray kills "while the above task is still being executed"; here the first call waits for
+    a file made after the kill, so the calls are surely in flight: 100 calls of a no-op
+    method can all be done before ``os.kill`` runs.)"""
     actor = Restartable.options(max_restarts=1, max_task_retries=-1).remote()
     pid = rt.get(actor.get_pid.remote(), timeout=30)
-    results = [actor.increase.remote() for _ in range(100)]
+    gate = tmp_path / "gate"
+    results = [actor.increase.remote(gate=str(gate))]
+    results += [actor.increase.remote() for _ in range(99)]
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: _gone(pid), 30, "actor process gone")
+    gate.touch()
     seq = list(range(1, 101))
     values = rt.get(results, timeout=120)
     failed_task_index = None

@@ -1,13 +1,15 @@
 """The executor's main object: one connection to the driver, the task runner, and the code
 that turns a ``RunTask`` into a ``TaskDone``/``TaskFailed``.
 
-Threads: one thread at a time reads the connection (a blocking websocket,
-``transport/blocking.py``): the *leader*, at first the main thread. A task or a sync actor's call
-that it reads while this executor is idle it runs itself, after it has made another thread the
-leader (a follower it wakes, or a new one), and becomes a follower then; anything else goes to
-the runner's or the actor's threads. A task's thread writes its result frame itself, so a call
-that finds the executor idle crosses no thread in this process (a hand-off to a sleeping thread
-costs it a wake-up: tens of microseconds here) and any other crosses one.
+Threads: one ``reader`` thread at a time reads the connection (a blocking websocket,
+``transport/blocking.py``): the *leader*. A task or a sync actor's call that it reads while this
+executor is idle it runs itself, after it has made another thread the leader (a follower it
+wakes, or a new one), and becomes a follower then; anything else goes to the runner's or the
+actor's threads. The main thread only waits for the connection to end (and takes SIGTERM), so
+it is never busy in user code when the executor must stop. A task's thread writes its result
+frame itself, so a call that finds the executor idle crosses no thread in this process (a
+hand-off to a sleeping thread costs it a wake-up: tens of microseconds here) and any other
+crosses one.
 
 Messages that can wait are queued and written with the next one that cannot, or by the flusher
 thread after a short delay: what tasks print (``OUTPUT_DELAY_S``), and the result of a task
@@ -74,7 +76,9 @@ class Worker:
         self._interrupted = False
         self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
         # leader and followers (see the module's doc): who reads the connection next
-        self._lead_cv = threading.Condition()
+        lead_lock = threading.Lock()
+        self._lead_cv = threading.Condition(lead_lock)  # followers wait here to lead
+        self._end_cv = threading.Condition(lead_lock)  # the main thread waits here for the end
         self._lead_wanted = False
         self._followers = 0  # threads waiting to lead
         self._ended: str | None = None  # why the connection ended, once it has
@@ -96,7 +100,11 @@ class Worker:
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
-        why = self._serve()
+        threading.Thread(target=self._serve, name="reader", daemon=True).start()
+        with self._end_cv:
+            while self._ended is None:
+                self._end_cv.wait()
+            why = self._ended
         if why == ASKED_TO_STOP:
             if self.actor is not None:
                 self.actor.run_exit_handlers()
@@ -104,8 +112,9 @@ class Worker:
         return why
 
     # --- leader and followers ----------------------------------------------------------------
-    def _serve(self) -> str:
-        """Lead, run a call, follow, lead again ...; returns why the connection ended."""
+    def _serve(self) -> None:
+        """A reader thread: lead, run a call, follow, lead again ... until the connection
+        ends (then the main thread is told why)."""
         while True:
             why = self._lead()
             if why is not None:
@@ -113,14 +122,15 @@ class Worker:
                     if self._ended is None:
                         self._ended = why
                     self._lead_cv.notify_all()
-                return self._ended
+                    self._end_cv.notify_all()
+                return
             with self._lead_cv:
                 self._followers += 1
                 while not self._lead_wanted and self._ended is None:
                     self._lead_cv.wait()
                 self._followers -= 1
                 if self._ended is not None:
-                    return self._ended
+                    return
                 self._lead_wanted = False
 
     def _lead(self) -> str | None:
