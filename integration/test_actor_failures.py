@@ -45,11 +45,14 @@ class Counter:
     def pid(self) -> int:
         return os.getpid()
 
-    def sleep(self, seconds: float, mark: str = "") -> str:
+    def sleep(self, seconds: float, mark: str = "", gate: str = "") -> str:
         if mark:  # tells the test the call started
             with open(mark, "a") as f:
                 f.write("started\n")
-        time.sleep(seconds)
+        if gate:  # instead of the sleep: until the file exists
+            wait_for(lambda: os.path.exists(gate), 60, "the gate file")
+        else:
+            time.sleep(seconds)
         return "slept"
 
 
@@ -82,11 +85,13 @@ def test_sigkill_with_restarts_reruns_the_constructor_and_retries_the_running_ca
     c = Counter.options(max_restarts=1, max_task_retries=1).remote()
     assert rt.get([c.incr.remote() for _ in range(3)], timeout=30) == [1, 2, 3]
     pid = rt.get(c.pid.remote(), timeout=30)
-    mark = tmp_path / "started"
-    running = c.sleep.remote(1.0, str(mark))
+    mark, killed = tmp_path / "started", tmp_path / "killed"
+    # runs until the kill (a fixed sleep could end first on a loaded machine)
+    running = c.sleep.remote(0.0, str(mark), str(killed))
     queued = c.incr.remote()
     wait_for(mark.exists, 30, "the sleep started")
     os.kill(pid, signal.SIGKILL)
+    killed.touch()
     assert rt.get(running, timeout=60) == "slept"  # ran again on the new executor
     assert mark.read_text() == "started\n" * 2
     assert rt.get(queued, timeout=30) == 1  # the constructor ran again: state is new
