@@ -79,7 +79,6 @@ class ActorHost:
         self._cv = threading.Condition()
         self._queue: deque[Item] = deque([start])
         self._constructed = False
-        self._inline = False  # a call runs on the thread that read it (see try_inline)
         self._running: dict[str, asyncio.Task[None]] = {}  # async calls by task id
         set_current_actor(
             ActorContext(
@@ -105,35 +104,6 @@ class ActorHost:
                 self._wake_locked()
         if self.is_async and first:
             self._loop.call_soon_threadsafe(self._drain)
-
-    def try_inline(self, msg: m.CallMethod) -> bool:
-        """Take the actor's one slot for ``msg``, to be run by the thread that read it
-        (:meth:`run_inline`): only a sync actor of ``max_concurrency`` 1 that is idle, with
-        nothing queued, so the order of calls is kept. The hand-off to the actor's thread
-        costs a wake-up of that thread; the reading thread is awake already."""
-        if self.is_async or self.concurrency != 1:
-            return False
-        with self._cv:
-            if (
-                self._inline
-                or self._queue
-                or not self._constructed
-                or self._exiting
-                or self._idle != self._threads
-            ):
-                return False
-            self._inline = True
-            return True
-
-    def run_inline(self, msg: m.CallMethod) -> None:
-        """Run a call taken with :meth:`try_inline`; then the actor's thread takes what was
-        queued meanwhile."""
-        try:
-            self._run_sync(msg)
-        finally:
-            with self._cv:
-                self._inline = False
-                self._wake_locked()
 
     def queued(self) -> int:
         """Calls here besides the one answering now (their results may share frames)."""
@@ -186,10 +156,8 @@ class ActorHost:
     def _thread_main(self) -> None:
         while True:
             with self._cv:
-                while (
-                    not self._queue
-                    or self._inline
-                    or (not self._constructed and not isinstance(self._queue[0], m.StartActor))
+                while not self._queue or (
+                    not self._constructed and not isinstance(self._queue[0], m.StartActor)
                 ):
                     self._cv.wait()
                 item = self._queue.popleft()

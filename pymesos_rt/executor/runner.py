@@ -32,30 +32,6 @@ class Runner:
             self._queue.append(task)
             self._wake()
 
-    def try_reserve(self, task: m.RunTask) -> bool:
-        """Take a free slot for ``task``, to be run by the calling thread (:meth:`run_reserved`)
-        instead of a runner thread: only when nothing is queued, so the order is kept."""
-        with self._cv:
-            # a task reporting its result (finishing) runs no user code: its slot is free
-            free = self._slots() + len(self._finishing)
-            if self._stopped or self._queue or free <= 0:
-                return False
-            self._running[task.task_id] = threading.get_ident()
-            return True
-
-    def run_reserved(self, task: m.RunTask) -> None:
-        """Run a task taken with :meth:`try_reserve` on this thread (the one that reserved it:
-        a cancel interrupts the thread recorded there)."""
-        try:
-            self._execute(task)
-        except BaseException:
-            pass
-        finally:
-            with self._cv:
-                self._running.pop(task.task_id, None)
-                self._finishing.discard(task.task_id)
-                self._wake()
-
     def cancel(self, task_id: str) -> m.RunTask | None:
         """Drop a queued task (returned) or interrupt a running one (None). A task whose user
         code has ended (it is reporting its result) is left alone; under the lock, so the

@@ -1,34 +1,24 @@
 """The executor's main object: one connection to the driver, the task runner, and the code
 that turns a ``RunTask`` into a ``TaskDone``/``TaskFailed``.
 
-Threads: one ``reader`` thread at a time reads the connection (a blocking websocket,
-``transport/blocking.py``): the *leader*. A task or a sync actor's call that it reads while this
-executor is idle it runs itself, after it has made another thread the leader (a follower it
-wakes, or a new one), and becomes a follower then; anything else goes to the runner's or the
-actor's threads. The main thread only waits for the connection to end (and takes SIGTERM), so
-it is never busy in user code when the executor must stop. A task's thread writes its result
-frame itself, so a call that finds the executor idle crosses no thread in this process (a
-hand-off to a sleeping thread costs it a wake-up: tens of microseconds here) and any other
-crosses one.
-
-Messages that can wait are queued and written with the next one that cannot, or by the flusher
-thread after a short delay: what tasks print (``OUTPUT_DELAY_S``), and the result of a task
-while more tasks are queued here (``RESULT_DELAY_S``, at most ``RESULT_BATCH`` held), so a
-pipeline of short tasks sends its results a few per frame. Output always precedes the result
-it came before.
+Threads: the main thread reads the connection (a blocking websocket, ``transport/blocking.py``)
+and hands tasks to the runner; a task's thread writes its result frame itself, so a task's round
+trip crosses threads only once in this process. Messages that can wait are queued and written
+with the next one that cannot, or by the flusher thread after a short delay: what tasks print
+(``OUTPUT_DELAY_S``), and the result of a task while more tasks are queued here
+(``RESULT_DELAY_S``, at most ``RESULT_BATCH`` held), so a pipeline of short tasks sends its
+results a few per frame. Output always precedes the result it came before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pymesos_rt import serialization
@@ -52,7 +42,6 @@ from pymesos_rt.transport.limits import DATA_PLANE_MAX
 
 log = logging.getLogger(__name__)
 
-ASKED_TO_STOP = "asked to stop"
 OUTPUT_DELAY_S = 0.01
 RESULT_DELAY_S = 0.001
 RESULT_BATCH = 16
@@ -75,14 +64,6 @@ class Worker:
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
         self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
-        # leader and followers (see the module's doc): who reads the connection next
-        lead_lock = threading.Lock()
-        self._lead_cv = threading.Condition(lead_lock)  # followers wait here to lead
-        self._end_cv = threading.Condition(lead_lock)  # the main thread waits here for the end
-        self._lead_wanted = False
-        self._followers = 0  # threads waiting to lead
-        self._ended: str | None = None  # why the connection ended, once it has
-        self._inline: list[Callable[[], None]] = []  # what the leader runs itself
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
@@ -100,70 +81,15 @@ class Worker:
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
-        threading.Thread(target=self._serve, name="reader", daemon=True).start()
-        with self._end_cv:
-            while self._ended is None:
-                self._end_cv.wait()
-            why = self._ended
-        if why == ASKED_TO_STOP:
-            if self.actor is not None:
-                self.actor.run_exit_handlers()
-            link.close(ASKED_TO_STOP)
-        return why
-
-    # --- leader and followers ----------------------------------------------------------------
-    def _serve(self) -> None:
-        """A reader thread: lead, run a call, follow, lead again ... until the connection
-        ends (then the main thread is told why)."""
-        while True:
-            why = self._lead()
-            if why is not None:
-                with self._lead_cv:
-                    if self._ended is None:
-                        self._ended = why
-                    self._lead_cv.notify_all()
-                    self._end_cv.notify_all()
-                return
-            with self._lead_cv:
-                self._followers += 1
-                while not self._lead_wanted and self._ended is None:
-                    self._lead_cv.wait()
-                self._followers -= 1
-                if self._ended is not None:
-                    return
-                self._lead_wanted = False
-
-    def _lead(self) -> str | None:
-        """Read and handle batches until the connection ends (why) or this thread takes a
-        call to run itself (None, after running it: another thread leads by then)."""
-        link = self.link
-        assert link is not None
         while True:
             batch = link.receive()
             if batch is None:
                 return f"driver connection closed: {link.close_reason}"
             if self.on_messages(batch):
-                return ASKED_TO_STOP
-            if self._inline:
-                run = self._inline.pop()
-                self._hand_over_lead()
-                run()
-                return None
-
-    def _hand_over_lead(self) -> None:
-        with self._lead_cv:
-            self._lead_wanted = True
-            if self._followers:
-                self._lead_cv.notify()
-                return
-        threading.Thread(target=self._follower, name="reader", daemon=True).start()
-
-    def _follower(self) -> None:
-        with self._lead_cv:
-            if self._ended is not None or not self._lead_wanted:
-                return
-            self._lead_wanted = False
-        self._serve()
+                if self.actor is not None:
+                    self.actor.run_exit_handlers()
+                link.close("asked to stop")
+                return "asked to stop"
 
     def _connect_store(self) -> None:
         """Map this node's object store (the agent says where it is in the environment)."""
@@ -206,17 +132,11 @@ class Worker:
             match msg:
                 case m.RunTask():
                     self._requeued.discard(msg.task_id)
-                    if not self._inline and self.runner.try_reserve(msg):
-                        self._inline.append(functools.partial(self.runner.run_reserved, msg))
-                    else:
-                        self.runner.submit(msg)
+                    self.runner.submit(msg)
                 case m.ObjectValues() | m.StateReply():
                     self.backend.deliver(msg)
                 case m.CallMethod() if self.actor is not None:
-                    if not self._inline and self.actor.try_inline(msg):
-                        self._inline.append(functools.partial(self.actor.run_inline, msg))
-                    else:
-                        self.actor.call(msg)
+                    self.actor.call(msg)
                 case m.StartActor():
                     self.actor = ActorHost(
                         msg, self.post, self._post_now, self.backend.pack, self._leave
