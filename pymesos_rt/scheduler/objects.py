@@ -36,15 +36,24 @@ PROGRESS_EVERY_S = 0.1  # how often a waiting call with a progress display repor
 
 Callback = Callable[[str, int, Payload], None]
 Progress = Callable[[int], None]  # called with how many of the awaited objects are done
+Read = Callable[[str, ObjectLocation], None]  # reads a stored object ahead (see get_many)
 _STATE = operator.attrgetter("state")
 
 
 class _Waiter:
-    __slots__ = ("event", "remaining")
+    __slots__ = ("event", "remaining", "stored")
 
-    def __init__(self, remaining: int) -> None:
+    def __init__(self, remaining: int, read_ahead: bool = False) -> None:
         self.remaining = remaining
         self.event = threading.Event()
+        # stored objects that became ready, for the waiting thread to read meanwhile
+        self.stored: deque[tuple[str, ObjectLocation]] | None = deque() if read_ahead else None
+
+    def arrived(self, oid: str, data: ObjectLocation) -> None:
+        """A stored object is ready: wake the waiting thread to read it while it waits."""
+        assert self.stored is not None
+        self.stored.append((oid, data))
+        self.event.set()
 
     def hit(self) -> None:
         self.remaining -= 1
@@ -123,6 +132,8 @@ class ObjectTable:
             waiters, entry.waiters = entry.waiters, []
             callbacks, entry.callbacks = entry.callbacks, []
             for waiter in waiters:
+                if waiter.stored is not None and state == READY and type(data) is ObjectLocation:
+                    waiter.arrived(oid, data)
                 waiter.hit()
             self._maybe_free(oid, entry)
         for cb in callbacks:
@@ -136,18 +147,33 @@ class ObjectTable:
             return None if entry is None else (entry.state, entry.data)
 
     def get_many(
-        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+        self,
+        oids: list[str],
+        timeout: float | None,
+        progress: Progress | None = None,
+        read: Read | None = None,
     ) -> list[tuple[int, Payload]] | None:
         """States and data of all ``oids`` once all are done; None on timeout. An interrupt
-        (``KeyboardInterrupt``) while waiting leaves the table as it was."""
+        (``KeyboardInterrupt``) while waiting leaves the table as it was.
+
+        ``read``: while some are still awaited, called on this thread with each stored object
+        among them that is ready (those ready already first, then each as it completes), so
+        the caller reads values while the rest are being made."""
         with self._lock:
-            pending = [self._entry(oid) for oid in oids]
-            pending = [e for e in pending if e.state == PENDING]
-            waiter = _Waiter(len(pending))
+            entries = [self._entry(oid) for oid in oids]
+            pending = [e for e in entries if e.state == PENDING]
+            waiter = _Waiter(len(pending), read_ahead=read is not None and bool(pending))
             for entry in pending:
                 entry.waiters.append(waiter)
+            if waiter.stored is not None:
+                waiter.stored.extend(
+                    (oid, e.data)
+                    for oid, e in zip(oids, entries, strict=True)
+                    if e.state == READY and type(e.data) is ObjectLocation
+                )
         try:
-            if pending and not self._block(waiter, timeout, len(oids) - len(pending), progress):
+            done_before = len(oids) - len(pending)
+            if pending and not self._block(waiter, timeout, done_before, progress, read):
                 return None
         finally:
             self._forget(waiter, pending)
@@ -156,21 +182,36 @@ class ObjectTable:
 
     @staticmethod
     def _block(
-        waiter: _Waiter, timeout: float | None, done_before: int, progress: Progress | None
+        waiter: _Waiter,
+        timeout: float | None,
+        done_before: int,
+        progress: Progress | None,
+        read: Read | None = None,
     ) -> bool:
-        """Wait for ``waiter``; with ``progress``, report the count done every so often."""
-        if progress is None:
+        """Wait for ``waiter``; with ``progress``, report the count done every so often; with
+        ``read``, hand it the stored objects that arrive meanwhile."""
+        if progress is None and waiter.stored is None:
             return waiter.event.wait(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         target = waiter.remaining
         while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            step = PROGRESS_EVERY_S if left is None else max(0.0, min(left, PROGRESS_EVERY_S))
-            ready = waiter.event.wait(step)
-            progress(done_before + target - max(0, waiter.remaining))
-            if ready:
+            stored = waiter.stored
+            if stored and read is not None and waiter.remaining > 0:
+                read(*stored.popleft())  # what arrived first; then wait for more
+                continue
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = left
+            if progress is not None:
+                step = PROGRESS_EVERY_S if left is None else min(left, PROGRESS_EVERY_S)
+            woke = waiter.event.wait(step)
+            if stored is not None:
+                waiter.event.clear()  # set again by the next arrival (or the last one)
+                woke = waiter.remaining <= 0
+            if progress is not None:
+                progress(done_before + target - max(0, waiter.remaining))
+            if woke:
                 return True
-            if left is not None and left <= step:
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
 
     def _forget(self, waiter: _Waiter, entries: list[_Entry]) -> None:
