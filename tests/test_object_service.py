@@ -134,6 +134,30 @@ def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
     assert type(back) is bytes and back == value
 
 
+def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores):
+    """A stored ``bytes`` is copied out (as in Ray) with one read from the arena's descriptor:
+    nothing of its range is mapped into the reader, and its pin ends at once. Other values
+    are views of the mapping, mapped in as they are read."""
+    svc = stores()
+    writer = svc.local("executor")
+    value = bytes(range(256)) * 4096  # 1 MiB
+    loc = access.put(writer, "b", layout.encode(value))
+    array = np.arange(MIB // 8, dtype=np.float64)
+    loc_array = access.put(writer, "n", layout.encode(array))
+    reader = StoreClient.connect(svc.socket_name, svc.token, "driver")
+    try:
+        got = access.load(reader, "b", loc)
+        assert type(got) is bytes and got == value
+        assert not any(reader.arena._mapped)  # chunks of the arena mapped in by the reader
+        _until(lambda: svc.stats().pinned == 0, "the bytes value's pin released")
+        view = access.load(reader, "n", loc_array)
+        assert (view == array).all() and any(reader.arena._mapped)
+        del view
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_the_store_backs_memory_ahead_of_its_highest_range(stores, monkeypatch):
     from pymesos_rt.objects import service
 

@@ -24,6 +24,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
+from pymesos_rt.objects.arena import read_bytes
 from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
@@ -54,6 +55,7 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
+        self.fd = -1  # the arena's descriptor here (bytes values are read from it: load_found)
         # map a range of the arena into this process before touching it (Arena.prefault)
         self.prefault: Callable[[int, int], None] = lambda offset, size: None
         self._ids = itertools.count(1)
@@ -230,14 +232,22 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 
 
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
-    """Read a pinned object; it stays pinned while the value uses views of the arena."""
-    access.prefault(found.offset, found.size)
+    """Read a pinned object; it stays pinned while the value uses views of the arena. A
+    ``bytes`` value is a copy (as in Ray), read from the arena's descriptor: its range is not
+    mapped into this process."""
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)
+        if access.fd >= 0 and layout.is_bytes(inband, spans):
+            start, length = spans[0]
+            try:
+                return read_bytes(access.fd, found.offset + start, length)
+            finally:
+                access.release(found.object_id)
     except BaseException:
         access.release(found.object_id)
         raise
+    access.prefault(found.offset, found.size)
     if not spans:
         try:
             return serialization.loads_oob(inband, [])

@@ -62,6 +62,34 @@ def fresh_bytes(data: Any) -> bytes:
     return out
 
 
+def read_bytes(fd: int, offset: int, n: int) -> bytes:
+    """A new ``bytes`` object of the ``n`` bytes at ``offset`` of ``fd``: one ``pread`` into
+    the new object's memory (mapped in by one call first), so nothing of ``fd`` is mapped into
+    this process (mapping a fresh MiB of the arena here costs more than copying it)."""
+    if n < _FRESH_MIN or not _fresh_ok:
+        return _pread_all(fd, offset, n)
+    out: bytes = _new_bytes(None, n)  # contents not set yet; nothing else can see it
+    addr = id(out) + _BYTES_DATA
+    lo, hi = (addr + _PAGE - 1) // _PAGE * _PAGE, (addr + n) // _PAGE * _PAGE
+    if _supported and hi > lo:
+        _madvise(lo, hi - lo, MADV_POPULATE_WRITE)  # a failure only means faults
+    dst = memoryview((ctypes.c_char * n).from_address(addr)).cast("B")
+    got = 0
+    while got < n:
+        k = os.preadv(fd, [dst[got:]], offset + got)
+        if k <= 0:
+            raise OSError(f"the arena ends {got} bytes into a {n}-byte object at {offset}")
+        got += k
+    return out
+
+
+def _pread_all(fd: int, offset: int, n: int) -> bytes:
+    data = os.pread(fd, n, offset)
+    if len(data) < n:
+        raise OSError(f"the arena ends {len(data)} bytes into a {n}-byte object at {offset}")
+    return data
+
+
 class Arena:
     def __init__(self, fd: int, capacity: int, *, owner: bool) -> None:
         self.fd = fd

@@ -87,6 +87,7 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
+        self.fd = arena.fd
         self.prefault = arena.prefault
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
@@ -134,6 +135,7 @@ class StoreClient(ObjectAccess):
 
     def close(self) -> None:
         super().close()
+        self.fd = -1
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()

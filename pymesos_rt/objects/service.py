@@ -61,7 +61,7 @@ from pymesos_rt.protocol.ids import new_id
 log = logging.getLogger(__name__)
 
 BUFFER_BYTES = 4 * 2**20
-PREFILL_BYTES = 128 * 2**20  # backed with memory ahead of use, in the background
+PREFILL_BYTES = 32 * 2**20  # backed with memory ahead of use, in the background
 
 
 class StoreService:
@@ -415,6 +415,7 @@ class LocalClient(ObjectAccess):
         self.address = service.address
         assert service.arena is not None
         self.view = service.arena.view
+        self.fd = service.arena.fd
         self.prefault = service.arena.prefault
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
