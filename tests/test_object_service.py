@@ -158,6 +158,44 @@ def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores
         writer.close()
 
 
+def test_new_ranges_are_written_through_the_descriptor_and_mapped_in_when_reused(stores):
+    """A writer copies a value into a range it never wrote with pwrite (mapping it in would
+    cost more than the copy); into a range it wrote before, through its mapping."""
+    svc = stores()
+    writer = StoreClient.connect(svc.socket_name, svc.token, "executor")
+    reader = svc.local("driver")
+    value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT: a Create
+    try:
+        loc = access.put(writer, "a", layout.encode(value))
+        small = [access.put(writer, f"s{i}", layout.encode(b"%d" % i * MIB)) for i in range(3)]
+        assert not any(writer.arena._mapped)
+        assert (access.load(reader, "a", loc) == value).all()
+        assert [access.load(reader, f"s{i}", x) for i, x in enumerate(small)] == [
+            b"%d" % i * MIB for i in range(3)
+        ]
+        writer.delete(["a"])
+        _until(lambda: "a" not in svc.core.entries, "a freed")
+        loc = access.put(writer, "b", layout.encode(value))  # where a was (first fit)
+        assert any(writer.arena._mapped)
+        assert (access.load(reader, "b", loc) == value).all()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_write_all_writes_every_piece_in_order(tmp_path):
+    from pymesos_rt.objects.arena import Arena, write_all
+
+    arena = Arena.create(4 * MIB)
+    try:
+        pieces = [bytes([i % 251]) * (i % 7) for i in range(1500)]  # more than one pwritev
+        write_all(arena.fd, 100, [*pieces, memoryview(b"end")])
+        data = b"".join(pieces) + b"end"
+        assert bytes(arena.view[100 : 100 + len(data)]) == data
+    finally:
+        arena.close()
+
+
 def test_the_store_backs_memory_ahead_of_its_highest_range(stores, monkeypatch):
     from pymesos_rt.objects import service
 

@@ -12,11 +12,16 @@ Each process also *maps in* the ranges it uses before it touches them (:meth:`Ar
 kernel, where touching it page by page takes one fault per 4 KiB page (measured on this
 machine's VM under load: 0.4 ms per MiB in one call, 1.7-3.5 ms per MiB by faults). Which
 2 MiB chunks this process has mapped in is a bitmap, so a range is mapped in once per process.
-Only ranges about to be used are mapped in (a lease when granted, an object when created or
-read): mapping the whole backed arena when a process attaches cost more than it saved, and
-the agent does not map in what it backs (0.25 ms per MiB, as much again as backing it, for
-pages only its readers and writers touch).
+Only ranges about to be used are mapped in (an object read as views, or written into a range
+this process wrote before): mapping the whole backed arena when a process attaches cost more
+than it saved, and the agent does not map in what it backs (0.25 ms per MiB, as much again as
+backing it, for pages only its readers and writers touch).
 Kernels before 5.14 lack the call: then pages fault in as they are touched.
+
+What is copied rather than viewed does not need the mapping: a value written into a range this
+process never wrote goes in with ``pwrite`` (:func:`write_all`, :meth:`Arena.write_through_fd`:
+0.19 ms per fresh MiB, against 0.33 to map it in and copy), and a stored ``bytes`` value is read
+with ``pread`` straight into the new object (:func:`read_bytes`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 MADV_POPULATE_WRITE = 23  # Linux 5.14
 CHUNK = 2 * 2**20
+GRANULE = 64 * 2**10  # what this process has written of the arena is known at this grain
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _madvise = _libc.madvise
@@ -83,6 +89,25 @@ def read_bytes(fd: int, offset: int, n: int) -> bytes:
     return out
 
 
+def write_all(fd: int, offset: int, pieces: list[bytes | memoryview]) -> None:
+    """Write ``pieces`` one after another at ``offset`` of ``fd`` (``pwritev``: no copy here)."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    views = [v for v in views if v.nbytes]
+    while views:
+        n = os.pwritev(fd, views[:_IOV_MAX], offset)
+        if n <= 0:
+            raise OSError(f"the arena took no bytes at {offset}")
+        offset += n
+        while views and n >= views[0].nbytes:
+            n -= views[0].nbytes
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+_IOV_MAX = 512
+
+
 def _pread_all(fd: int, offset: int, n: int) -> bytes:
     data = os.pread(fd, n, offset)
     if len(data) < n:
@@ -103,6 +128,7 @@ class Arena:
             self._base = ctypes.addressof(first)
             del first  # the address stays valid while mapped; no export is kept
         self._mapped = bytearray(-(-capacity // CHUNK))  # chunks mapped in by this process
+        self._written = bytearray(-(-capacity // GRANULE))  # granules this process wrote
 
     @classmethod
     def create(cls, capacity: int, name: str = "pymesos-rt-arena") -> Arena:
@@ -130,6 +156,24 @@ class Arena:
         end = min(end, self.capacity)
         if end > start:
             os.posix_fallocate(self.fd, start, end - start)
+
+    def write_through_fd(self, offset: int, size: int) -> bool:
+        """Whether to write ``[offset, offset + size)`` with ``pwrite`` rather than through the
+        mapping: when this process has not mapped all of it in and some of it was never
+        written by this process. A range written once (a burst of new results) is not worth
+        mapping in (0.19 ms per MiB through the descriptor here, 0.33 to map in and copy); one
+        used again is mapped in then and copied into (0.07 ms per MiB from then on). The range
+        counts as written from now on."""
+        if size <= 0 or self._map is None:
+            return False
+        first, last = offset // CHUNK, min(offset + size - 1, self.capacity - 1) // CHUNK
+        if all(self._mapped[first : last + 1]):
+            return False
+        g0, g1 = offset // GRANULE, min(offset + size - 1, self.capacity - 1) // GRANULE + 1
+        fresh = 0 in self._written[g0:g1]
+        if fresh:
+            self._written[g0:g1] = b"\x01" * (g1 - g0)
+        return fresh
 
     def prefault(self, offset: int, size: int) -> None:
         """Map ``[offset, offset + size)`` into this process's page tables now, in one call

@@ -89,6 +89,7 @@ class StoreClient(ObjectAccess):
         self.view = arena.view
         self.fd = arena.fd
         self.prefault = arena.prefault
+        self.write_through_fd = arena.write_through_fd
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
         self.address = welcome.address

@@ -417,6 +417,7 @@ class LocalClient(ObjectAccess):
         self.view = service.arena.view
         self.fd = service.arena.fd
         self.prefault = service.arena.prefault
+        self.write_through_fd = service.arena.write_through_fd
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
         if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
