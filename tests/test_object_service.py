@@ -5,6 +5,7 @@ several connections for a large object), spilling to disk and reading back."""
 from __future__ import annotations
 
 import gc
+import os
 import time
 
 import numpy as np
@@ -158,29 +159,42 @@ def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores
         writer.close()
 
 
-def test_new_ranges_are_written_through_the_descriptor_and_mapped_in_when_reused(stores):
-    """A writer copies a value into a range it never wrote with pwrite (mapping it in would
-    cost more than the copy); into a range it wrote before, through its mapping."""
+def test_small_objects_in_new_ranges_are_written_through_the_descriptor(stores):
+    """A writer copies a small value (placed in its lease) into a range it never wrote with
+    pwrite: mapping it in would cost more than the copy. A large one is copied through the
+    mapping, as before (its range is worth mapping in)."""
     svc = stores()
     writer = StoreClient.connect(svc.socket_name, svc.token, "executor")
     reader = svc.local("driver")
-    value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT: a Create
     try:
-        loc = access.put(writer, "a", layout.encode(value))
         small = [access.put(writer, f"s{i}", layout.encode(b"%d" % i * MIB)) for i in range(3)]
         assert not any(writer.arena._mapped)
-        assert (access.load(reader, "a", loc) == value).all()
         assert [access.load(reader, f"s{i}", x) for i, x in enumerate(small)] == [
             b"%d" % i * MIB for i in range(3)
         ]
-        writer.delete(["a"])
-        _until(lambda: "a" not in svc.core.entries, "a freed")
-        loc = access.put(writer, "b", layout.encode(value))  # where a was (first fit)
+        value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT
+        loc = access.put(writer, "a", layout.encode(value))
         assert any(writer.arena._mapped)
-        assert (access.load(reader, "b", loc) == value).all()
+        assert (access.load(reader, "a", loc) == value).all()
     finally:
         writer.close()
         reader.close()
+
+
+def test_a_range_is_written_through_the_descriptor_once_then_mapped_in():
+    from pymesos_rt.objects.arena import CHUNK, Arena
+
+    arena = Arena.create(8 * MIB)
+    try:
+        os.posix_fallocate(arena.fd, 0, 8 * MIB)
+        assert arena.write_through_fd(100, MIB)  # never written here
+        assert arena.write_through_fd(100 + MIB, MIB)  # the next one: mostly new
+        assert not arena.write_through_fd(200, MIB)  # written before: map it in, then copy
+        arena.prefault(4 * MIB, CHUNK)
+        assert not arena.write_through_fd(4 * MIB, 1000)  # mapped in already
+        assert arena.write_through_fd(6 * MIB, 1000)
+    finally:
+        arena.close()
 
 
 def test_write_all_writes_every_piece_in_order(tmp_path):

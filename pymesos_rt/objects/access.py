@@ -220,9 +220,12 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
 
 
 def _write(access: ObjectAccess, offset: int, enc: layout.Encoded) -> None:
-    """Write a layout into the arena: through the descriptor into a range this process never
-    wrote (nothing is mapped in for it), else through the mapping."""
-    if access.fd >= 0 and access.write_through_fd(offset, enc.size):
+    """Write a layout into the arena: a small object (one a lease may hold) through the
+    descriptor into a range this process never wrote (nothing is mapped in for it), else
+    through the mapping. A large one is always copied through the mapping: its range is worth
+    mapping in at once (a large value's range is soon reused by the next one)."""
+    small = enc.size <= LeasedSpace.MAX_OBJECT
+    if small and access.fd >= 0 and access.write_through_fd(offset, enc.size):
         write_all(access.fd, offset, layout.pieces(enc))
         return
     access.prefault(offset, enc.size)
