@@ -1,5 +1,8 @@
-"""The blocking websocket client (transport/blocking.py) against a real tornado server running
-in a thread; protocol violations tornado would never send come from a raw socket peer."""
+"""The blocking websocket client (transport/blocking.py) against both real servers running in a
+thread: tornado's (``websocket.ws_route``: the master's channels) and the lean asyncio one
+(``ws_server``: a driver's executor endpoint); protocol violations neither would send come from
+a raw socket peer, and what a client must not send goes to the asyncio server from a raw
+socket."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import tornado.web
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport import ws_server
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
 from pymesos_rt.transport.blocking import BlockingLink, HandshakeError
@@ -46,7 +50,7 @@ class Echo:
 
 
 class Server:
-    def __init__(self, ping_interval: float = 10.0) -> None:
+    def __init__(self, kind: str = "tornado", ping_interval: float = 10.0) -> None:
         self.echo = Echo()
         self.loop = asyncio.new_event_loop()
         self.port = 0
@@ -58,15 +62,31 @@ class Server:
 
         def serve() -> None:
             asyncio.set_event_loop(self.loop)
-            route = ws.ws_route(
-                PATH, codec.driver_side, accept, ProofChecker(SECRET), DATA_PLANE_MAX
-            )
-            app = tornado.web.Application(
-                [route],
-                websocket_ping_interval=ping_interval,
-                websocket_ping_timeout=ping_interval,
-            )
-            self.http, self.port = ws.serve(app, "127.0.0.1", 0)
+            if kind == "tornado":
+                route = ws.ws_route(
+                    PATH, codec.driver_side, accept, ProofChecker(SECRET), DATA_PLANE_MAX
+                )
+                app = tornado.web.Application(
+                    [route],
+                    websocket_ping_interval=ping_interval,
+                    websocket_ping_timeout=ping_interval,
+                )
+                http, self.port = ws.serve(app, "127.0.0.1", 0)
+                self._stop_serving = http.stop
+            else:
+                channel = ws_server.Channel(
+                    PATH,
+                    codec.driver_side,
+                    accept,
+                    ProofChecker(SECRET),
+                    DATA_PLANE_MAX,
+                    ping_interval,
+                    ping_interval,
+                )
+                server, self.port = self.loop.run_until_complete(
+                    ws_server.serve(channel, "127.0.0.1")
+                )
+                self._stop_serving = server.close
             ready.set()
             self.loop.run_forever()
 
@@ -82,14 +102,14 @@ class Server:
         self.loop.call_soon_threadsafe(fn)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.http.stop)
+        self.loop.call_soon_threadsafe(self._stop_serving)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server()
+@pytest.fixture(params=["tornado", "asyncio"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    s = Server(request.param)
     yield s
     s.stop()
 
@@ -191,10 +211,11 @@ def test_messages_left_by_an_interrupted_writer_are_handed_on(server):
     link.close()
 
 
-def test_pings_are_answered_so_the_server_keeps_the_connection():
+@pytest.mark.parametrize("kind", ["tornado", "asyncio"])
+def test_pings_are_answered_so_the_server_keeps_the_connection(kind):
     # tornado closes the link when a pong is not back within the interval: 0.5 s leaves room
     # for a loaded machine (parallel tests) to schedule our reader thread
-    server = Server(ping_interval=0.5)
+    server = Server(kind, ping_interval=0.5)
     try:
         link = open_link(server)
         done = threading.Event()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymesos_rt.agent import standby
+from pymesos_rt.agent import spawner, standby
 from pymesos_rt.agent.containers import Container, Containerizer
 from pymesos_rt.agent.gpus import GPUS, GpuSet, visible_devices
 from pymesos_rt.agent.mesos_user import RunAs
@@ -199,16 +199,18 @@ class Launcher:
             try:
                 if run_as is not None:
                     run_as.own(sandbox, sandbox / "stdout", sandbox / "stderr")
-                return subprocess.Popen(
-                    argv,
-                    env=env,
-                    cwd=sandbox,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                    preexec_fn=preexec,
-                    close_fds=True,
+                return spawner.call(
+                    lambda: subprocess.Popen(
+                        argv,
+                        env=env,
+                        cwd=sandbox,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        start_new_session=True,
+                        preexec_fn=preexec,
+                        close_fds=True,
+                    )
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
                 container.cleanup()

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pymesos_rt.agent import spawner
+
 EXECUTOR_ARGV = [sys.executable, "-m", "pymesos_rt.executor"]
 
 
@@ -27,21 +29,23 @@ def spawn(
     cwd: Path | str, extra_env: dict[str, str], stderr: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a standby (raises OSError if it cannot). It dies with this process: through
-    PR_SET_PDEATHSIG (bound to the calling thread: call this from a thread that lives as long
-    as the agent) and when its stdin closes."""
+    PR_SET_PDEATHSIG (bound to the forking thread: ``spawner`` forks from one that lives as
+    long as this process) and when its stdin closes."""
     env = {**os.environ, **extra_env, "PYMESOS_RT_PARENT_PID": str(os.getpid())}
     with open(stderr or os.devnull, "ab") as err:
-        return subprocess.Popen(
-            # -P: the working directory (writable by executors) is not put on sys.path while
-            # the standby imports the runtime outside any container
-            [EXECUTOR_ARGV[0], "-P", *EXECUTOR_ARGV[1:], "--standby"],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-            close_fds=True,
+        return spawner.call(
+            lambda: subprocess.Popen(
+                # -P: the working directory (writable by executors) is not put on sys.path while
+                # the standby imports the runtime outside any container
+                [EXECUTOR_ARGV[0], "-P", *EXECUTOR_ARGV[1:], "--standby"],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
         )
 
 

@@ -83,6 +83,9 @@ class Session:
             dynamic_value=lambda ids: serialization.dumps_value(dynamic_value(ids)),
         )
         self.driver.state_source = self._raw_state
+        # the loop goes to the thread that waits for results (client/loop.py)
+        self.driver.access = self.loop
+        self.table.runner = self.loop
         self.cluster: LocalCluster | None = None
         self.master_http = ""
         self.link: LeaderLink | None = None

@@ -14,10 +14,9 @@ master round trip), like nested task submissions.
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,20 +159,26 @@ class ActorShell:
         return self.driver.core.submit(task, now)
 
     def run_sync(self, fn: Callable[[float], T], timeout: float = 30.0) -> T:
-        """Run ``fn(now)`` on the loop thread (after the intake queued so far) and return its
-        result to this (user) thread."""
-        loop = self.driver._loop
-        if loop is None:
+        """Run ``fn(now)`` as loop code (after the intake queued so far) and return its result
+        to this (user) thread."""
+        driver = self.driver
+        access = driver.access
+        if access is None:
             raise RuntimeError("the driver is not running")
-        if threading.get_ident() == self.driver._loop_thread:  # e.g. a ref's done callback
-            self.driver._drain_intake()
-            return fn(time.monotonic())
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-        async def run() -> T:
-            self.driver._drain_intake()
-            return fn(time.monotonic())
+        def run() -> None:
+            driver._drain_intake()
+            try:
+                fut.set_result(fn(time.monotonic()))
+            except Exception as exc:
+                fut.set_exception(exc)
 
-        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+        if access.holding():  # e.g. a ref's done callback
+            run()
+        elif not access.run_here(run):
+            access.call_soon_threadsafe(run)
+        return fut.result(timeout)
 
     # --- handles of this process -----------------------------------------------------------
     def backlog(self) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-import threading
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler.actor_shell import WORKER_ACTOR_CALLS, ActorIntake
 from pymesos_rt.scheduler.driver_objects import OBJECT_CALLS
 from pymesos_rt.scheduler.intake import Cancel, Lost, Ready
+from pymesos_rt.scheduler.loop_access import LoopAccess
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import ResultHandling
 from pymesos_rt.transport.base import Connection
@@ -62,6 +62,7 @@ class DataPlane(ResultHandling):
     executor_conns: dict[str, Connection]
     executor_hosts: dict[str, str]
     _conn_executor: dict[str, str]
+    access: LoopAccess | None
     output_contexts: dict[str, contextvars.Context]
     _stopping: bool
 
@@ -181,8 +182,8 @@ class DataPlane(ResultHandling):
             else min(msg.num_returns, len(msg.object_ids))
         )
         done: dict[str, tuple[int, Payload]] = {}
-        loop = self._loop
-        assert loop is not None
+        access = self.access
+        assert access is not None
         replied = False
 
         def reply() -> None:
@@ -200,8 +201,8 @@ class DataPlane(ResultHandling):
             self._apply(self.core.blocked(eid, -1, time.monotonic()))
 
         def on_done(oid: str, state: int, data: Payload) -> None:
-            if threading.get_ident() != self._loop_thread:
-                loop.call_soon_threadsafe(on_done, oid, state, data)
+            if not access.holding():
+                access.call_soon_threadsafe(on_done, oid, state, data)
                 return
             done[oid] = (state, data)
             if len(done) >= wanted:

@@ -42,10 +42,11 @@ from pymesos_rt.scheduler.actors import DRIVER
 from pymesos_rt.scheduler.data_plane import STATUS_GRACE_S, DataPlane, blob, dep_blobs
 from pymesos_rt.scheduler.driver_objects import DriverObjects, error_blob
 from pymesos_rt.scheduler.intake import Cancel, Lost, Ready
+from pymesos_rt.scheduler.loop_access import LoopAccess, LoopOnItsThread
 from pymesos_rt.scheduler.objects import FAILED, ObjectTable
 from pymesos_rt.scheduler.results import runtime_env_vars
 from pymesos_rt.scheduler.streams import StreamTable
-from pymesos_rt.transport import websocket as ws
+from pymesos_rt.transport import ws_server
 from pymesos_rt.transport.auth import ProofChecker
 from pymesos_rt.transport.base import Connection
 from pymesos_rt.transport.limits import DATA_PLANE_MAX
@@ -107,8 +108,10 @@ class Driver(DataPlane):
         self._intake: list[Any] = []
         self._intake_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
-        self._server: Any = None
+        # which thread runs loop code, and how work reaches the loop (set by the session; a
+        # plain loop thread by default)
+        self.access: LoopAccess | None = None
+        self._server: asyncio.Server | None = None  # where executors connect
         self.executor_url = ""
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = False
@@ -138,15 +141,16 @@ class Driver(DataPlane):
     ) -> None:
         self._pause = pause
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        route = ws.ws_route(
+        if self.access is None:
+            self.access = LoopOnItsThread(self._loop, threading.get_ident())
+        channel = ws_server.Channel(
             EXECUTOR_PATH,
             codec.driver_side,
             self._accept_executor,
             ProofChecker(self.secret),
-            max_message_size=DATA_PLANE_MAX,
+            DATA_PLANE_MAX,
         )
-        self._server, port = ws.serve(ws.make_app([route]), self.host, 0)
+        self._server, port = await ws_server.serve(channel, self.host)
         self.executor_url = f"ws://{self.host}:{port}{EXECUTOR_PATH}"
         self._connect_master = connect_master
         self.master = await connect_master()
@@ -172,7 +176,7 @@ class Driver(DataPlane):
         await asyncio.sleep(0)  # let the batches flush
         await asyncio.sleep(0)
         if self._server is not None:
-            self._server.stop()
+            self._server.close()
         self.table.fail_all_pending(
             serialization.dumps_value(ExecutorLostError("the runtime was shut down"))
         )
@@ -197,15 +201,19 @@ class Driver(DataPlane):
 
     # --- intake from user threads ------------------------------------------------------------
     def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
-        """Hand work to the loop from any thread; the loop is woken once per batch."""
-        if threading.get_ident() == self._loop_thread:
+        """Hand work to the loop from any thread; the loop is woken once per batch. A thread
+        that owns the idle loop (it waited for a result a moment ago) handles it at once."""
+        access = self.access
+        if access is not None and access.holding():
             self._apply(self._handle_intake(item))
             return
         with self._intake_lock:
             self._intake.append(item)
             first = len(self._intake) == 1
-        if first and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
+        if access is None or access.run_here(self._drain_intake):
+            return
+        if first:
+            access.call_soon_threadsafe(self._drain_intake, context=contextvars.Context())
 
     def _drain_intake(self) -> None:
         handle_events = self.actors.backlog()  # see ActorShell.backlog

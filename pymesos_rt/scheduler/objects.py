@@ -1,8 +1,10 @@
 """The driver's object table: values and errors of objects by id, shared between threads.
 
 The user's threads create entries (``create``/``put``) and block on them (``get_many``,
-``wait``); the event-loop thread completes them. Every method takes the table's one lock for a
-few dictionary operations only; blocking happens on per-call :class:`threading.Event`s.
+``wait``); loop code completes them. Every method takes the table's one lock for a few
+dictionary operations only; blocking happens on per-call :class:`threading.Event`s, or, with a
+:class:`LoopRunner` (``runner``), by running the event loop on the waiting thread until the
+event is set (the loop goes to the thread that waits: see ``client/loop.py``).
 
 Lifetime: an entry lives while live ``ObjectRef`` objects in this process point to it
 (``refs``), tasks that take it as an argument are unfinished (``pins``), executors hold
@@ -27,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import compress, islice
-from typing import cast
+from typing import Protocol, cast
 
 from pymesos_rt.protocol.objects import ObjectLocation, Payload
 
@@ -41,24 +43,45 @@ _STATE = operator.attrgetter("state")
 
 
 class _Waiter:
-    __slots__ = ("event", "remaining", "stored")
+    __slots__ = ("arrival", "event", "remaining", "stored", "wake")
 
     def __init__(self, remaining: int, read_ahead: bool = False) -> None:
         self.remaining = remaining
         self.event = threading.Event()
-        # stored objects that became ready, for the waiting thread to read meanwhile
+        self.wake: Callable[[], None] | None = None  # set by a thread running the loop for it
+        # stored objects that became ready, for the waiting thread to read meanwhile, and what
+        # wakes it for them (``event`` means: all done)
         self.stored: deque[tuple[str, ObjectLocation]] | None = deque() if read_ahead else None
-
-    def arrived(self, oid: str, data: ObjectLocation) -> None:
-        """A stored object is ready: wake the waiting thread to read it while it waits."""
-        assert self.stored is not None
-        self.stored.append((oid, data))
-        self.event.set()
+        self.arrival: threading.Event | None = threading.Event() if read_ahead else None
 
     def hit(self) -> None:
         self.remaining -= 1
         if self.remaining <= 0:
             self.event.set()
+            if self.arrival is not None:
+                self.arrival.set()
+            if self.wake is not None:
+                self.wake()
+
+    def arrived(self, oid: str, data: ObjectLocation) -> None:
+        """A stored object is ready: the waiting thread reads it while it waits for the rest
+        (a thread running the loop for this waiter leaves the loop to do so)."""
+        assert self.stored is not None and self.arrival is not None
+        self.stored.append((oid, data))
+        self.arrival.set()
+        if self.wake is not None:
+            self.wake()
+
+
+class LoopRunner(Protocol):
+    """Lets a waiting thread run the event loop itself (``client/loop.py``)."""
+
+    def wait_for(self, waiter: _Waiter, deadline: float | None) -> bool | None:
+        """Run the loop here until ``waiter`` is done (True) or ``deadline`` (False); None if
+        this thread may not run it now."""
+
+    def waiting(self, delta: int) -> None:
+        """A thread starts (+1) or stops (-1) waiting without running the loop."""
 
 
 @dataclass(slots=True, eq=False)  # identity equality: `None in entries` stays C-fast
@@ -88,6 +111,7 @@ class ObjectTable:
         self._dropped: list[tuple[str, ObjectLocation]] = []  # freed objects held by stores
         self._borrows: dict[str, dict[str, int]] = {}  # executor id -> object id -> count
         self._released: deque[str] = deque()  # see release()
+        self.runner: LoopRunner | None = None  # lets a waiting thread run the loop
 
     # --- creation and completion -------------------------------------------------------------
     def create(
@@ -158,7 +182,8 @@ class ObjectTable:
 
         ``read``: while some are still awaited, called on this thread with each stored object
         among them that is ready (those ready already first, then each as it completes), so
-        the caller reads values while the rest are being made."""
+        the caller reads values while the rest are being made (the loop's own thread runs the
+        loop meanwhile)."""
         with self._lock:
             entries = [self._entry(oid) for oid in oids]
             pending = [e for e in entries if e.state == PENDING]
@@ -180,19 +205,42 @@ class ObjectTable:
         with self._lock:
             return [(self._entries[oid].state, self._entries[oid].data) for oid in oids]
 
-    @staticmethod
     def _block(
+        self,
         waiter: _Waiter,
         timeout: float | None,
         done_before: int,
         progress: Progress | None,
         read: Read | None = None,
     ) -> bool:
-        """Wait for ``waiter``; with ``progress``, report the count done every so often; with
-        ``read``, hand it the stored objects that arrive meanwhile."""
-        if progress is None and waiter.stored is None:
-            return waiter.event.wait(timeout)
+        """Wait for ``waiter``: by running the loop on this thread if the runner lets it (until
+        a stored object arrives for ``read``), else on its event; with ``progress``, report
+        the count done every so often; with ``read``, hand it the stored objects that arrive."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        runner = self.runner
+        if runner is not None and progress is None and not waiter.stored:
+            ran = runner.wait_for(waiter, deadline)
+            if ran is not None:
+                return ran
+        if runner is not None:
+            runner.waiting(+1)
+        try:
+            return self._wait_event(waiter, deadline, done_before, progress, read)
+        finally:
+            if runner is not None:
+                runner.waiting(-1)
+
+    @staticmethod
+    def _wait_event(
+        waiter: _Waiter,
+        deadline: float | None,
+        done_before: int,
+        progress: Progress | None,
+        read: Read | None = None,
+    ) -> bool:
+        if progress is None and waiter.arrival is None:
+            return waiter.event.wait(None if deadline is None else deadline - time.monotonic())
+        wakes = waiter.arrival or waiter.event  # set by each stored arrival, and by the last
         target = waiter.remaining
         while True:
             stored = waiter.stored
@@ -203,13 +251,13 @@ class ObjectTable:
             step = left
             if progress is not None:
                 step = PROGRESS_EVERY_S if left is None else min(left, PROGRESS_EVERY_S)
-            woke = waiter.event.wait(step)
-            if stored is not None:
-                waiter.event.clear()  # set again by the next arrival (or the last one)
-                woke = waiter.remaining <= 0
+            wakes.wait(step)
+            if waiter.arrival is not None:
+                waiter.arrival.clear()  # set again by the next arrival (or the last one)
+            done = waiter.event.is_set()
             if progress is not None:
                 progress(done_before + target - max(0, waiter.remaining))
-            if woke:
+            if done:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +32,7 @@ from pymesos_rt.protocol.resources import Resources
 from pymesos_rt.scheduler import effects as fx
 from pymesos_rt.scheduler.actor_shell import ActorShell
 from pymesos_rt.scheduler.driver_objects import DriverObjects
+from pymesos_rt.scheduler.loop_access import LoopAccess
 from pymesos_rt.scheduler.objects import FAILED, READY, ObjectTable
 from pymesos_rt.scheduler.state import SchedulerState
 from pymesos_rt.scheduler.streams import StreamTable
@@ -59,7 +59,7 @@ class ResultHandling:
     objects: DriverObjects
     state_source: Callable[[str], Awaitable[dict[str, Any]]] | None
     _loop: asyncio.AbstractEventLoop | None
-    _loop_thread: int
+    access: LoopAccess | None
 
     def _apply(self, effects: list[fx.Effect]) -> None:
         raise NotImplementedError
@@ -152,12 +152,12 @@ class ResultHandling:
     def _nested_next(self, conn: Connection, eid: str, msg: m.NextItem) -> list[fx.Effect]:
         """Answer once item ``msg.index`` exists or the stream ends; the asking task is
         blocked meanwhile (its executor may run the generator itself)."""
-        loop = self._loop
-        assert loop is not None
+        access = self.access
+        assert access is not None
 
         def deliver(oid: str) -> None:
-            if threading.get_ident() != self._loop_thread:
-                loop.call_soon_threadsafe(deliver, oid)
+            if not access.holding():
+                access.call_soon_threadsafe(deliver, oid)
                 return
             if not conn.closed:
                 objects = [m.ObjectBlob(oid, b"")] if oid else []

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - tornado built without its C extension
 
 log = logging.getLogger(__name__)
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 FRAGMENT = 1 << 20  # larger messages are sent in fragments of this size
 CLOSE_WAIT_S = 5.0  # close() waits this long for a writing thread to finish
@@ -160,7 +160,7 @@ class BlockingLink:
         for line in head[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        want = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+        want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
         if headers.get("upgrade", "").lower() != "websocket":
             raise HandshakeError("server did not upgrade to websocket")
         if headers.get("sec-websocket-accept") != want:
