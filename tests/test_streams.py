@@ -108,3 +108,34 @@ def test_close_from_a_finalizer_never_waits_for_the_lock():
     streams.end("t", None)
     assert set(table.drain_freed()) == {"t", "t.y0"}
     assert len(streams) == 0
+
+
+class _Runner:
+    """Stands in for the loop (client/loop.py): 'running the loop' delivers the next item."""
+
+    def __init__(self, streams: StreamTable) -> None:
+        self.streams = streams
+        self.runs = 0
+        self.waiting_now = 0
+
+    def wait_for(self, waiter, deadline):
+        self.runs += 1
+        self.streams.item("t", 0, READY, b"a")  # what the loop would read meanwhile
+        return waiter.event.is_set()
+
+    def waiting(self, delta: int) -> None:
+        self.waiting_now += delta
+
+
+def test_a_thread_waiting_for_the_next_item_runs_the_loop_itself():
+    """Else it waits on an event while it may own the idle loop (it ran the loop for a get a
+    moment before): the item would wait for the loop's thread to take the loop back."""
+    table, streams = make()
+    runner = _Runner(streams)
+    table.runner = runner
+    streams.open("t", m.STREAMING, owned=True)
+    assert streams.next("t", 0, 5.0) == "t.y0"
+    assert runner.runs == 1 and runner.waiting_now == 0
+    streams.end("t", None)
+    assert streams.next("t", 1, 5.0) == END  # there already: no run
+    assert runner.runs == 1

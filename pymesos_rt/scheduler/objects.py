@@ -42,7 +42,10 @@ Read = Callable[[str, ObjectLocation], None]  # reads a stored object ahead (see
 _STATE = operator.attrgetter("state")
 
 
-class _Waiter:
+class Waiter:
+    """What a thread waits for: ``remaining`` hits, then ``event`` is set (and ``wake``
+    called: a thread running the loop until then stops it)."""
+
     __slots__ = ("arrival", "event", "remaining", "stored", "wake")
 
     def __init__(self, remaining: int, read_ahead: bool = False) -> None:
@@ -76,7 +79,7 @@ class _Waiter:
 class LoopRunner(Protocol):
     """Lets a waiting thread run the event loop itself (``client/loop.py``)."""
 
-    def wait_for(self, waiter: _Waiter, deadline: float | None) -> bool | None:
+    def wait_for(self, waiter: Waiter, deadline: float | None) -> bool | None:
         """Run the loop here until ``waiter`` is done (True) or ``deadline`` (False); None if
         this thread may not run it now."""
 
@@ -91,7 +94,7 @@ class _Entry:
     refs: int = 0
     pins: int = 0
     escaped: bool = False
-    waiters: list[_Waiter] = field(default_factory=list)
+    waiters: list[Waiter] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
     borrowers: dict[str, int] | None = None  # executor id -> references it holds
     holders: int = 0  # live objects whose values contain a reference to this one
@@ -187,7 +190,7 @@ class ObjectTable:
         with self._lock:
             entries = [self._entry(oid) for oid in oids]
             pending = [e for e in entries if e.state == PENDING]
-            waiter = _Waiter(len(pending), read_ahead=read is not None and bool(pending))
+            waiter = Waiter(len(pending), read_ahead=read is not None and bool(pending))
             for entry in pending:
                 entry.waiters.append(waiter)
             if waiter.stored is not None:
@@ -205,9 +208,15 @@ class ObjectTable:
         with self._lock:
             return [(self._entries[oid].state, self._entries[oid].data) for oid in oids]
 
+    def block(self, waiter: Waiter, timeout: float | None) -> bool:
+        """Wait until ``waiter`` is hit (True) or ``timeout`` passes (False); by running the
+        loop on this thread when the runner lets it (for waits besides ``get``/``wait``, such
+        as a generator's next item)."""
+        return waiter.event.is_set() or self._block(waiter, timeout, 0, None)
+
     def _block(
         self,
-        waiter: _Waiter,
+        waiter: Waiter,
         timeout: float | None,
         done_before: int,
         progress: Progress | None,
@@ -232,7 +241,7 @@ class ObjectTable:
 
     @staticmethod
     def _wait_event(
-        waiter: _Waiter,
+        waiter: Waiter,
         deadline: float | None,
         done_before: int,
         progress: Progress | None,
@@ -262,7 +271,7 @@ class ObjectTable:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
 
-    def _forget(self, waiter: _Waiter, entries: list[_Entry]) -> None:
+    def _forget(self, waiter: Waiter, entries: list[_Entry]) -> None:
         with self._lock:
             for entry in entries:
                 if waiter in entry.waiters:
@@ -288,7 +297,7 @@ class ObjectTable:
             done = _first_done(oids, entries, num_returns)
             if len(done) >= num_returns or timeout == 0:
                 return done
-            waiter = _Waiter(num_returns - len(done))
+            waiter = Waiter(num_returns - len(done))
             pending = list(compress(entries, map(operator.not_, map(_STATE, entries))))
             for entry in pending:
                 entry.waiters.append(waiter)

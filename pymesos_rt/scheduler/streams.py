@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import item_id
 from pymesos_rt.protocol.objects import Payload
-from pymesos_rt.scheduler.objects import FAILED, ObjectTable
+from pymesos_rt.scheduler.objects import FAILED, ObjectTable, Waiter
 
 END = ""  # what next/on_next report once the stream has ended
 NextCallback = Callable[[str], None]
@@ -131,20 +131,20 @@ class StreamTable:
     def next(self, task_id: str, index: int, timeout: float | None) -> str | None:
         """Item ``index``'s object id, END, or None if ``timeout`` passed first."""
         found: list[str] = []
-        done = threading.Event()
+        waiter = Waiter(1)
 
         def deliver(oid: str) -> None:
             found.append(oid)
-            done.set()
+            waiter.hit()
 
         self.on_next(task_id, index, deliver)
-        if not done.wait(timeout):
+        if not self._table.block(waiter, timeout):
             with self._lock:
                 self._apply_closes_locked()
                 stream = self._streams.get(task_id)
                 if stream is not None and deliver in stream.waiters.get(index, []):
                     stream.waiters[index].remove(deliver)
-            if not done.is_set():
+            if not waiter.event.is_set():
                 return None
         return found[0]
 
