@@ -271,6 +271,35 @@ def test_get_many_hands_stored_objects_to_read_as_they_complete(table):
     assert found == [(READY, v) for v in values]
 
 
+def test_a_thread_running_the_loop_leaves_it_to_read_a_stored_object(table):
+    """With a loop runner, the waiting thread runs the loop until a stored object arrives,
+    then leaves the loop (to the loop's own thread) and reads it while the rest are made."""
+    table.create("a")
+    table.create("b")
+    steps: list[str] = []
+
+    class Runner:
+        def wait_for(self, waiter, deadline):
+            waiter.wake = lambda: steps.append("loop stopped")
+            try:  # loop code on this thread: a stored result arrives
+                table.complete("a", READY, _loc("a"))
+            finally:
+                waiter.wake = None
+            return True if waiter.event.is_set() else None
+
+        def waiting(self, delta: int) -> None:
+            steps.append(f"waiting {delta:+d}")
+
+    def reading(oid, location) -> None:
+        steps.append(f"read {oid}")
+        table.complete("b", READY, b"inline")  # the loop's own thread, meanwhile
+
+    table.runner = Runner()
+    found = table.get_many(["a", "b"], 5.0, None, reading)
+    assert found == [(READY, _loc("a")), (READY, b"inline")]
+    assert steps == ["loop stopped", "waiting +1", "read a", "waiting -1"]
+
+
 def test_get_many_of_done_objects_reads_nothing_ahead(table):
     table.put("a", _loc("a"))
     table.put("b", _loc("b"))
