@@ -114,6 +114,27 @@ def test_put_free_cycles_leave_the_arena_empty(cluster):
     assert stats.populated <= 64 * MIB
 
 
+@rt.remote
+def make_bytes(n: int) -> bytes:
+    return bytes([n % 256]) * MIB
+
+
+@rt.remote
+def fail(x: int) -> None:
+    raise ValueError(f"failed {x}")
+
+
+def test_get_of_many_stored_results_reads_each_as_bytes(cluster):
+    """A get of several refs reads stored results while others still run (bytes come back
+    as bytes, a ref given twice twice, and a failure among them is raised)."""
+    refs = [make_bytes.remote(i) for i in range(12)]
+    values = rt.get([*refs, refs[0]])
+    assert [type(v) for v in values] == [bytes] * 13
+    assert [(v[0], len(v)) for v in values] == [(i, MIB) for i in [*range(12), 0]]
+    with pytest.raises(ValueError, match="failed 3"):
+        rt.get([make_bytes.remote(1), fail.remote(3), make_bytes.remote(2)])
+
+
 def test_results_freed_when_their_refs_go(cluster):
     store = _store()
     refs = [make_array.remote(MIB // 8 * 2) for _ in range(5)]

@@ -187,6 +187,7 @@ no_retries = produce.options(max_retries=0).remote(MIB, 3.0)
 in_nested = produce.remote(MIB, 4.0)
 print("made", rt.get(consume.remote(with_retries)), flush=True)  # all four on host-a
 rt.wait([for_task, no_retries, in_nested], num_returns=3)
+print("stored", flush=True)                   # all four results are in host-a's store now
 wait_file(sys.argv[1])                        # host-a is SIGKILLed, host-b started
 print("task", rt.get(consume.remote(for_task)), flush=True)   # rebuilt, then consumed
 print("nested", rt.get(nested.remote([in_nested])), flush=True)  # rebuilt inside the get
@@ -213,6 +214,9 @@ def test_lost_objects_are_rebuilt_from_lineage_or_raise_object_lost(tmp_path):
     driver = run_driver(tmp_path, "lineage", LINEAGE, master.url, str(step))
     try:
         assert read_line(driver, "made") == "made [1.0, 1048576, 'host-a']\n"
+        # killed only once every task has ended there: one still running would fail with
+        # its executor (ExecutorLostError), not lose its result
+        assert read_line(driver, "stored") == "stored\n"
         agent_a = next(a["id"] for a in master.state()["agents"] if a["hostname"] == "host-a")
         first.signal(signal.SIGKILL)
         first.proc.wait(timeout=30)

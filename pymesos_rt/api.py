@@ -27,7 +27,7 @@ from pymesos_rt.client.actor import ActorClass, ActorOptions
 from pymesos_rt.client.generators import ObjectRefGenerator
 from pymesos_rt.client.info import ClusterInfo
 from pymesos_rt.client.options import RemoteOptions
-from pymesos_rt.client.refs import ObjectRef, decode, error_of
+from pymesos_rt.client.refs import ObjectRef, ReadAhead, error_of
 from pymesos_rt.client.remote_function import RemoteFunction
 from pymesos_rt.client.resource_names import GPUS, to_ray
 from pymesos_rt.errors import GetTimeoutError, PymesosRTError
@@ -255,8 +255,13 @@ def get(
     items = [refs] if isinstance(refs, ObjectRef) else _refs_of(refs, "get")
     backend = backend_mod.current()
     oids = [r.object_id for r in items]
+    ahead = ReadAhead(backend)  # stored values are read while the rest are being made
     found = _blocking(
-        lambda report: backend.get(oids, timeout, report),
+        lambda report: (
+            backend.get_reading(oids, timeout, report, ahead.read)
+            if len(oids) > 1
+            else backend.get(oids, timeout, report)
+        ),
         backend,
         oids,
         len(oids) if progress else 0,
@@ -269,7 +274,7 @@ def get(
     for ref, (state, data) in zip(items, found, strict=True):
         if state != backend_mod.READY:
             raise error_of(data)  # from here: the traceback ends in the caller's line
-        values.append(decode(state, data, ref.object_id, backend))
+        values.append(ahead.value(ref.object_id, data, backend))
     return values[0] if single else values
 
 

@@ -27,11 +27,14 @@ REMOTE = w.ObjectLocation("store-other", "agent-2", "127.0.0.1:1", MIB)
 
 
 class Store:
-    """A core plus the bookkeeping a test needs; validates after every call."""
+    """A core plus the bookkeeping a test needs; validates after every call. Like the shell,
+    it backs what the core asks to (``Populate``) at once, unless ``backing`` is False (then
+    the test calls ``backed`` itself)."""
 
-    def __init__(self, capacity: int = 4 * MIB, timeout: float = 10.0) -> None:
+    def __init__(self, capacity: int = 4 * MIB, timeout: float = 10.0, backing: bool = True):
         self.core = StoreCore("store-here", capacity, populate_step=MIB, create_timeout=timeout)
         self.rid = 0
+        self.backing = backing
 
     def __getattr__(self, name):
         method = getattr(self.core, name)
@@ -39,6 +42,10 @@ class Store:
         def call(*args, **kwargs):
             out = method(*args, **kwargs)
             self.core.validate()
+            for eff in list(out) if self.backing and isinstance(out, list) else []:
+                if isinstance(eff, Populate):
+                    out += self.core.backing_done(eff.start, eff.upto)
+                    self.core.validate()
             return out
 
         return call
@@ -65,7 +72,7 @@ def replies(effects, kind=None):
 def test_create_seal_get_release():
     s = Store()
     effects = s.new("c1", "a", 1000)
-    assert isinstance(effects[0], Populate) and effects[0].upto == MIB
+    assert effects[0] == Populate(0, MIB)
     (created,) = replies(effects)
     assert created == w.Created(1, 0)
     assert s.core.entries["a"].state is ObjState.CREATED
@@ -323,8 +330,30 @@ def test_random_operations_keep_every_invariant():
 
 def test_prefill_backs_the_arena_ahead_of_writers_up_to_a_limit():
     s = Store(capacity=4 * MIB)
-    assert s.prefill(2 * MIB) == [Populate(MIB)]
-    assert s.prefill(2 * MIB) == [Populate(2 * MIB)]
+    assert s.prefill(2 * MIB) == [Populate(0, MIB)]
+    assert s.prefill(2 * MIB) == [Populate(MIB, 2 * MIB)]
     assert s.prefill(2 * MIB) == []
     effects = s.new("w", "a", MIB)  # inside what is backed already: nothing to populate
     assert not any(isinstance(e, Populate) for e in effects)
+
+
+def test_a_range_is_handed_out_only_once_the_shell_has_backed_it():
+    s = Store(capacity=16 * MIB, backing=False)
+    effects = s.new("w", "a", MIB)
+    assert effects == [Populate(0, MIB)]  # no Created yet: its range is not backed
+    assert s.core.stats().populated == 0
+    s.rid += 1
+    lease = s.lease("w", s.rid, MIB)  # the next range: its own Populate, held back too
+    assert lease == [Populate(MIB, 2 * MIB)]
+    assert s.backing_done(MIB, 2 * MIB) == []  # backed out of order: still waits for [0, 1M)
+    done = s.backing_done(0, MIB)
+    assert replies(done) == [w.Created(1, 0), w.Leased(2, 1, MIB, MIB)]
+    assert s.core.stats().populated == 2 * MIB
+    assert s.backing_done(0, MIB) == []  # a report twice changes nothing
+
+
+def test_a_range_backed_in_the_background_is_awaited_not_backed_twice():
+    s = Store(capacity=8 * MIB, backing=False)
+    assert s.prefill(4 * MIB) == [Populate(0, MIB)]  # the shell is backing it meanwhile
+    assert s.new("w", "a", 1000) == []  # inside that range: nothing more to back, held back
+    assert replies(s.backing_done(0, MIB)) == [w.Created(1, 0)]

@@ -5,6 +5,7 @@ several connections for a large object), spilling to disk and reading back."""
 from __future__ import annotations
 
 import gc
+import os
 import time
 
 import numpy as np
@@ -132,6 +133,81 @@ def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
     layout.write(memoryview(dst), enc)
     back = layout.decode(memoryview(dst))
     assert type(back) is bytes and back == value
+
+
+def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores):
+    """A stored ``bytes`` is copied out (as in Ray) with one read from the arena's descriptor:
+    nothing of its range is mapped into the reader, and its pin ends at once. Other values
+    are views of the mapping, mapped in as they are read."""
+    svc = stores()
+    writer = svc.local("executor")
+    value = bytes(range(256)) * 4096  # 1 MiB
+    loc = access.put(writer, "b", layout.encode(value))
+    array = np.arange(MIB // 8, dtype=np.float64)
+    loc_array = access.put(writer, "n", layout.encode(array))
+    reader = StoreClient.connect(svc.socket_name, svc.token, "driver")
+    try:
+        got = access.load(reader, "b", loc)
+        assert type(got) is bytes and got == value
+        assert not any(reader.arena._mapped)  # chunks of the arena mapped in by the reader
+        _until(lambda: svc.stats().pinned == 0, "the bytes value's pin released")
+        view = access.load(reader, "n", loc_array)
+        assert (view == array).all() and any(reader.arena._mapped)
+        del view
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_small_objects_in_new_ranges_are_written_through_the_descriptor(stores):
+    """A writer copies a small value (placed in its lease) into a range it never wrote with
+    pwrite: mapping it in would cost more than the copy. A large one is copied through the
+    mapping, as before (its range is worth mapping in)."""
+    svc = stores()
+    writer = StoreClient.connect(svc.socket_name, svc.token, "executor")
+    reader = svc.local("driver")
+    try:
+        small = [access.put(writer, f"s{i}", layout.encode(b"%d" % i * MIB)) for i in range(3)]
+        assert not any(writer.arena._mapped)
+        assert [access.load(reader, f"s{i}", x) for i, x in enumerate(small)] == [
+            b"%d" % i * MIB for i in range(3)
+        ]
+        value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT
+        loc = access.put(writer, "a", layout.encode(value))
+        assert any(writer.arena._mapped)
+        assert (access.load(reader, "a", loc) == value).all()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_range_is_written_through_the_descriptor_once_then_mapped_in():
+    from pymesos_rt.objects.arena import CHUNK, Arena
+
+    arena = Arena.create(8 * MIB)
+    try:
+        os.posix_fallocate(arena.fd, 0, 8 * MIB)
+        assert arena.write_through_fd(100, MIB)  # never written here
+        assert arena.write_through_fd(100 + MIB, MIB)  # the next one: mostly new
+        assert not arena.write_through_fd(200, MIB)  # written before: map it in, then copy
+        arena.prefault(4 * MIB, CHUNK)
+        assert not arena.write_through_fd(4 * MIB, 1000)  # mapped in already
+        assert arena.write_through_fd(6 * MIB, 1000)
+    finally:
+        arena.close()
+
+
+def test_write_all_writes_every_piece_in_order(tmp_path):
+    from pymesos_rt.objects.arena import Arena, write_all
+
+    arena = Arena.create(4 * MIB)
+    try:
+        pieces = [bytes([i % 251]) * (i % 7) for i in range(1500)]  # more than one pwritev
+        write_all(arena.fd, 100, [*pieces, memoryview(b"end")])
+        data = b"".join(pieces) + b"end"
+        assert bytes(arena.view[100 : 100 + len(data)]) == data
+    finally:
+        arena.close()
 
 
 def test_the_store_backs_memory_ahead_of_its_highest_range(stores, monkeypatch):

@@ -240,6 +240,84 @@ def test_get_many_reports_progress_while_it_waits(table):
     assert seen[0] == 2 and seen[-1] == 4 and seen == sorted(seen)  # d was done before
 
 
+def _loc(oid: str):
+    from pymesos_rt.protocol.objects import ObjectLocation
+
+    return ObjectLocation("store-1", "agent-1", "127.0.0.1:1", 100 + len(oid))
+
+
+def test_get_many_hands_stored_objects_to_read_as_they_complete(table):
+    """A get of several objects reads stored ones on its own thread while it still waits for
+    others: first those done already, then each as it completes (inline ones are not handed)."""
+    for oid in "bcd":
+        table.create(oid)
+    table.put("a", _loc("a"))
+    table.put("i", b"inline")
+    me = threading.get_ident()
+    read: list[str] = []
+
+    def reading(oid, location) -> None:
+        assert threading.get_ident() == me and location == _loc(oid)
+        read.append(oid)
+        if oid == "a":  # while this get waits: b completes (stored), then c (inline)
+            table.complete("b", READY, _loc("b"))
+            table.complete("c", READY, b"inline")
+        elif oid == "b":
+            table.complete("d", READY, _loc("d"))  # the last: nothing left to wait for
+
+    found = table.get_many(list("aibcd"), 5.0, None, reading)
+    assert read == ["a", "b"]  # d completed last: the caller reads it, as without reading ahead
+    values = [_loc("a"), b"inline", _loc("b"), b"inline", _loc("d")]
+    assert found == [(READY, v) for v in values]
+
+
+def test_a_thread_running_the_loop_leaves_it_to_read_a_stored_object(table):
+    """With a loop runner, the waiting thread runs the loop until a stored object arrives,
+    then leaves the loop (to the loop's own thread) and reads it while the rest are made."""
+    table.create("a")
+    table.create("b")
+    steps: list[str] = []
+
+    class Runner:
+        def wait_for(self, waiter, deadline):
+            waiter.wake = lambda: steps.append("loop stopped")
+            try:  # loop code on this thread: a stored result arrives
+                table.complete("a", READY, _loc("a"))
+            finally:
+                waiter.wake = None
+            return True if waiter.event.is_set() else None
+
+        def waiting(self, delta: int) -> None:
+            steps.append(f"waiting {delta:+d}")
+
+    def reading(oid, location) -> None:
+        steps.append(f"read {oid}")
+        table.complete("b", READY, b"inline")  # the loop's own thread, meanwhile
+
+    table.runner = Runner()
+    found = table.get_many(["a", "b"], 5.0, None, reading)
+    assert found == [(READY, _loc("a")), (READY, b"inline")]
+    assert steps == ["loop stopped", "waiting +1", "read a", "waiting -1"]
+
+
+def test_get_many_of_done_objects_reads_nothing_ahead(table):
+    table.put("a", _loc("a"))
+    table.put("b", _loc("b"))
+    read: list[str] = []
+    assert table.get_many(["a", "b"], 0, None, lambda oid, loc: read.append(oid)) is not None
+    assert read == []  # nothing to wait for: nothing to overlap
+
+
+def test_get_many_reading_ahead_still_times_out(table):
+    table.create("a")
+    table.create("b")
+    table.complete("a", READY, _loc("a"))
+    read: list[str] = []
+    assert table.get_many(["a", "b"], 0.01, None, lambda oid, loc: read.append(oid)) is None
+    assert read == ["a"]
+    assert table.complete("b", READY, b"2")  # no waiter left behind
+
+
 def test_wait_reports_progress_up_to_num_returns(table):
     for oid in "abc":
         table.create(oid)

@@ -100,6 +100,17 @@ class Backend(abc.ABC):
         """States and data of all objects once done; None on timeout. ``progress``, if the
         backend can tell, is called now and then with how many are done."""
 
+    def get_reading(
+        self,
+        oids: list[str],
+        timeout: float | None,
+        progress: Progress | None,
+        read: Callable[[str, ObjectLocation], None],
+    ) -> list[tuple[int, Payload]] | None:
+        """As :meth:`get`, calling ``read(oid, location)`` on this thread for stored objects
+        that are ready while others are still awaited (by default never)."""
+        return self.get(oids, timeout, progress)
+
     @abc.abstractmethod
     def wait(
         self,

@@ -99,6 +99,15 @@ class DriverBackend(Backend):
     ) -> list[tuple[int, Payload]] | None:
         return self.table.get_many(oids, timeout, progress)
 
+    def get_reading(
+        self,
+        oids: list[str],
+        timeout: float | None,
+        progress: Progress | None,
+        read: Callable[[str, ObjectLocation], None],
+    ) -> list[tuple[int, Payload]] | None:
+        return self.table.get_many(oids, timeout, progress, read)
+
     def wait(
         self,
         oids: list[str],

@@ -96,6 +96,33 @@ def decode(
     raise error_of(payload)
 
 
+class ReadAhead:
+    """The values of stored objects that a ``get`` of several refs read while it still waited
+    for others (``Backend.get_reading``): the copy out of the store (a ``bytes`` result) then
+    overlaps the tasks still running. Each is read once; a ref that appears twice in the list
+    reads it again for its second place, as without reading ahead. A read that fails is done
+    again in order, where its error is raised."""
+
+    __slots__ = ("_backend", "_values")
+
+    def __init__(self, backend: backend_mod.Backend) -> None:
+        self._backend = backend
+        self._values: dict[str, Any] = {}
+
+    def read(self, oid: str, location: ObjectLocation) -> None:
+        if oid in self._values:
+            return
+        with contextlib.suppress(Exception):
+            self._values[oid] = self._backend.load(oid, location)
+
+    def value(self, oid: str, payload: Payload, backend: backend_mod.Backend) -> Any:
+        """The value of a READY object: read ahead, or read now."""
+        __tracebackhide__ = True
+        if oid in self._values:
+            return self._values.pop(oid)
+        return decode(backend_mod.READY, payload, oid, backend)
+
+
 def error_of(payload: Payload) -> BaseException:
     """The exception a failed object holds (failed objects are always inline)."""
     assert not isinstance(payload, ObjectLocation)

@@ -24,6 +24,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
+from pymesos_rt.objects.arena import read_bytes, write_all
 from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
@@ -54,8 +55,11 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
+        self.fd = -1  # the arena's descriptor here (bytes values are read from it: load_found)
         # map a range of the arena into this process before touching it (Arena.prefault)
         self.prefault: Callable[[int, int], None] = lambda offset, size: None
+        # whether to write a range with pwrite rather than map it in (Arena.write_through_fd)
+        self.write_through_fd: Callable[[int, int], bool] = lambda offset, size: False
         self._ids = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
         self._slots_lock = threading.Lock()
@@ -64,7 +68,7 @@ class ObjectAccess(abc.ABC):
         self._releaser = threading.Thread(target=self._release_loop, name=f"release-{name}")
         self._releaser.daemon = True
         self._releaser.start()
-        self.space = LeasedSpace(self._send, self._ask_lease, self._prepare)
+        self.space = LeasedSpace(self._send, self._ask_lease)
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -96,9 +100,6 @@ class ObjectAccess(abc.ABC):
         if slot.answer is None:
             raise StoreGone(self._gone or "the object store went away")
         return slot.answer
-
-    def _prepare(self, offset: int, size: int) -> None:
-        self.prefault(offset, size)
 
     def _ask_lease(self, size: int, then: Callable[[w.Leased | None], None]) -> None:
         """Ask for a lease without waiting: ``then`` gets the answer (on the reader thread)."""
@@ -201,7 +202,7 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
     carved = access.space.carve(enc.size)
     if carved is not None:
         try:
-            layout.write(access.view[carved.offset : carved.offset + enc.size], enc)
+            _write(access, carved.offset, enc)
         except BaseException:
             access.space.done(carved, object_id, sealed=False)
             raise
@@ -209,14 +210,26 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
         return access.location(enc.size, carved.held.lease)
     offset = access.create(object_id, enc.size)
     if offset is not None:
-        access.prefault(offset, enc.size)
         try:
-            layout.write(access.view[offset : offset + enc.size], enc)
+            _write(access, offset, enc)
         except BaseException:
             access.abort(object_id)
             raise
         access.seal(object_id)
     return access.location(enc.size)
+
+
+def _write(access: ObjectAccess, offset: int, enc: layout.Encoded) -> None:
+    """Write a layout into the arena: a small object (one a lease may hold) through the
+    descriptor into a range this process never wrote (nothing is mapped in for it), else
+    through the mapping. A large one is always copied through the mapping: its range is worth
+    mapping in at once (a large value's range is soon reused by the next one)."""
+    small = enc.size <= LeasedSpace.MAX_OBJECT
+    if small and access.fd >= 0 and access.write_through_fd(offset, enc.size):
+        write_all(access.fd, offset, layout.pieces(enc))
+        return
+    access.prefault(offset, enc.size)
+    layout.write(access.view[offset : offset + enc.size], enc)
 
 
 def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None = None) -> Any:
@@ -230,14 +243,22 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 
 
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
-    """Read a pinned object; it stays pinned while the value uses views of the arena."""
-    access.prefault(found.offset, found.size)
+    """Read a pinned object; it stays pinned while the value uses views of the arena. A
+    ``bytes`` value is a copy (as in Ray), read from the arena's descriptor: its range is not
+    mapped into this process."""
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)
+        if access.fd >= 0 and layout.is_bytes(inband, spans):
+            start, length = spans[0]
+            try:
+                return read_bytes(access.fd, found.offset + start, length)
+            finally:
+                access.release(found.object_id)
     except BaseException:
         access.release(found.object_id)
         raise
+    access.prefault(found.offset, found.size)
     if not spans:
         try:
             return serialization.loads_oob(inband, [])

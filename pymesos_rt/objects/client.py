@@ -87,7 +87,9 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
+        self.fd = arena.fd
         self.prefault = arena.prefault
+        self.write_through_fd = arena.write_through_fd
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
         self.address = welcome.address
@@ -134,6 +136,7 @@ class StoreClient(ObjectAccess):
 
     def close(self) -> None:
         super().close()
+        self.fd = -1
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()

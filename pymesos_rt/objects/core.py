@@ -18,7 +18,9 @@ Rules kept here:
   crashes the writer. An object bigger than the whole arena fails at once.
 - A range is backed by memory (:class:`Populate`) before it is handed to a writer, by the store
   (so pages are charged to the agent, not to the task that writes them, and a write can never
-  fault on a full tmpfs).
+  fault on a full tmpfs). Backing takes time (about 0.2 ms per MiB), so the shell does it
+  without holding up other requests and reports it done (:meth:`StoreCore.backing_done`); until
+  then the core holds back every reply (and restore) that hands out a range beyond it.
 
 Cost: every input touches only the objects it names, plus the least recently used ones it
 spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
@@ -79,7 +81,7 @@ class StoreCore:
         store_id: str,
         capacity: int,
         *,
-        populate_step: int = 32 * 2**20,
+        populate_step: int = 8 * 2**20,
         create_timeout: float = 60.0,
     ) -> None:
         self.store_id = store_id
@@ -87,7 +89,10 @@ class StoreCore:
         self.capacity = self.alloc.capacity
         self.populate_step = populate_step
         self.create_timeout = create_timeout
-        self.populated = 0
+        self.populated = 0  # backing asked for (Populate effects) up to here
+        self.backed = 0  # the shell has backed everything up to here
+        self._backed_ranges: dict[int, int] = {}  # backed beyond ``backed``: start -> end
+        self._unbacked: list[tuple[int, Effect]] = []  # held back: (end of its range, effect)
         self.leases = Leases(self.alloc.capacity)
         self.entries: dict[str, Entry] = {}
         self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
@@ -167,7 +172,9 @@ class StoreCore:
         rec = self.leases.open(client, offset, n)
         return [
             *self._populate(offset, n),
-            Reply(client, w.Leased(request_id, rec.lease_id, offset, n)),
+            *self._once_backed(
+                offset + n, Reply(client, w.Leased(request_id, rec.lease_id, offset, n))
+            ),
         ]
 
     def seal_leased(
@@ -438,8 +445,21 @@ class StoreCore:
         upto = min(limit, self.capacity, self.populated + self.populate_step)
         if upto <= self.populated:
             return []
-        self.populated = upto
-        return [Populate(upto)]
+        start, self.populated = self.populated, upto
+        return [Populate(start, upto)]
+
+    def backing_done(self, start: int, upto: int) -> list[Effect]:
+        """The shell has backed ``[start, upto)`` (a :class:`Populate` is done): what was held
+        back for it goes out now."""
+        if start < self.backed or upto > self.populated or start in self._backed_ranges:
+            return []  # not a range this core asked for (or reported twice)
+        self._backed_ranges[start] = upto
+        while self.backed in self._backed_ranges:
+            self.backed = self._backed_ranges.pop(self.backed)
+        ready = [eff for end, eff in self._unbacked if end <= self.backed]
+        if ready:
+            self._unbacked = [(end, eff) for end, eff in self._unbacked if end > self.backed]
+        return ready
 
     # --- internals ---------------------------------------------------------------------------
     def _alloc(self, size: int) -> int | None:
@@ -450,22 +470,37 @@ class StoreCore:
         if end <= self.populated:
             return []
         step = self.populate_step
-        self.populated = min(self.capacity, (end + step - 1) // step * step)
-        return [Populate(self.populated)]
+        start, self.populated = self.populated, min(self.capacity, (end + step - 1) // step * step)
+        return [Populate(start, self.populated)]
+
+    def _once_backed(self, end: int, effect: Effect) -> list[Effect]:
+        """``effect`` hands out a range ending at ``end``: now if it is backed, else held back
+        until :meth:`backing_done` says so."""
+        if end <= self.backed:
+            return [effect]
+        self._unbacked.append((end, effect))
+        return []
 
     def _grant(self, space: Space, offset: int) -> list[Effect]:
         effects = self._populate(offset, space.size)
+        end = offset + aligned(space.size)
         if not space.client:  # a restore
             entry = self.entries[space.object_id]
             entry.offset = offset
             entry.move(S.RESTORING)
-            return [*effects, RestoreIn(space.object_id, offset, entry.size)]
+            return [
+                *effects,
+                *self._once_backed(end, RestoreIn(space.object_id, offset, entry.size)),
+            ]
         entry = Entry(space.object_id, space.size, space.primary, S.CREATED, offset, space.client)
         self.entries[space.object_id] = entry
         if not space.primary:
             self.secondary += 1
         self._creating.setdefault(space.client, set()).add(space.object_id)
-        return [*effects, Reply(space.client, w.Created(space.request_id, offset))]
+        return [
+            *effects,
+            *self._once_backed(end, Reply(space.client, w.Created(space.request_id, offset))),
+        ]
 
     def _restore(self, entry: Entry, now: float) -> list[Effect]:
         if any(s.object_id == entry.object_id and not s.client for s in self._space):
@@ -585,7 +620,7 @@ class StoreCore:
             pinned=self.pinned,
             spilled_objects=self.spilled_objects,
             spilled_bytes=self.spilled_bytes,
-            populated=self.populated,
+            populated=self.backed,
             secondary=self.secondary,
             restored=self.restored_total,
             spilled_total=self.spilled_total,

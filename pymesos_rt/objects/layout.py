@@ -128,6 +128,16 @@ def parts(src: memoryview) -> tuple[memoryview, list[tuple[int, int]]]:
     return inband, spans
 
 
+# the in-band pickle of every stored ``bytes`` value (serialization.dumps_oob): the value is
+# its one buffer, which a reader may copy out without unpickling (access.load_found)
+BYTES_INBAND = serialization.dumps_oob(bytes(OOB_MIN), OOB_MIN)[0]
+
+
+def is_bytes(inband: memoryview, spans: list[tuple[int, int]]) -> bool:
+    """Whether a stored object (its :func:`parts`) is a ``bytes`` value: its one buffer."""
+    return len(spans) == 1 and inband == BYTES_INBAND
+
+
 def decode(src: memoryview, view: Any = None) -> Any:
     """The value stored in ``src``. Its buffers are read-only views of ``src`` made by
     ``view(start, length)`` (so the caller can tell when the value no longer uses them);

@@ -55,15 +55,9 @@ class LeasedSpace:
     MAX_OBJECT = 4 * MIB
     RETRY_AFTER = 8  # puts to make one by one after a refusal before asking again
 
-    def __init__(
-        self,
-        send: Callable[[w.StoreCall], None],
-        ask: Ask,
-        prepare: Callable[[int, int], None] = lambda offset, size: None,
-    ) -> None:
+    def __init__(self, send: Callable[[w.StoreCall], None], ask: Ask) -> None:
         self._send = send
         self._ask = ask
-        self._prepare = prepare  # maps a granted lease into this process before it is used
         self._lock = threading.Lock()
         self._current: Held | None = None
         self._spare: Held | None = None
@@ -142,8 +136,6 @@ class LeasedSpace:
 
     def _granted(self, answer: w.Leased | None) -> None:
         """The store's answer to ``Lease`` (None: the connection ended)."""
-        if answer is not None and answer.size:
-            self._prepare(answer.offset, answer.size)
         with self._lock:
             self._asking = False
             if answer is None or answer.size == 0 or self.closed:

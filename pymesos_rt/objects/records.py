@@ -34,8 +34,11 @@ TRANSITIONS: dict[ObjState, frozenset[ObjState]] = {
 
 @dataclass(frozen=True)
 class Populate:
-    """Back the arena with memory up to ``upto`` bytes before anything else is done."""
+    """Back ``[start, upto)`` of the arena with memory, then call :meth:`StoreCore.backing_done`.
+    The shell does it outside its lock: what hands out a range there (a ``Created`` or
+    ``Leased`` reply, a ``RestoreIn``) is held back by the core until then."""
 
+    start: int
     upto: int
 
 

@@ -38,6 +38,7 @@ PROGRESS_EVERY_S = 0.1  # how often a waiting call with a progress display repor
 
 Callback = Callable[[str, int, Payload], None]
 Progress = Callable[[int], None]  # called with how many of the awaited objects are done
+Read = Callable[[str, ObjectLocation], None]  # reads a stored object ahead (see get_many)
 _STATE = operator.attrgetter("state")
 
 
@@ -45,19 +46,34 @@ class Waiter:
     """What a thread waits for: ``remaining`` hits, then ``event`` is set (and ``wake``
     called: a thread running the loop until then stops it)."""
 
-    __slots__ = ("event", "remaining", "wake")
+    __slots__ = ("arrival", "event", "remaining", "stored", "wake")
 
-    def __init__(self, remaining: int) -> None:
+    def __init__(self, remaining: int, read_ahead: bool = False) -> None:
         self.remaining = remaining
         self.event = threading.Event()
         self.wake: Callable[[], None] | None = None  # set by a thread running the loop for it
+        # stored objects that became ready, for the waiting thread to read meanwhile, and what
+        # wakes it for them (``event`` means: all done)
+        self.stored: deque[tuple[str, ObjectLocation]] | None = deque() if read_ahead else None
+        self.arrival: threading.Event | None = threading.Event() if read_ahead else None
 
     def hit(self) -> None:
         self.remaining -= 1
         if self.remaining <= 0:
             self.event.set()
+            if self.arrival is not None:
+                self.arrival.set()
             if self.wake is not None:
                 self.wake()
+
+    def arrived(self, oid: str, data: ObjectLocation) -> None:
+        """A stored object is ready: the waiting thread reads it while it waits for the rest
+        (a thread running the loop for this waiter leaves the loop to do so)."""
+        assert self.stored is not None and self.arrival is not None
+        self.stored.append((oid, data))
+        self.arrival.set()
+        if self.wake is not None:
+            self.wake()
 
 
 class LoopRunner(Protocol):
@@ -143,6 +159,8 @@ class ObjectTable:
             waiters, entry.waiters = entry.waiters, []
             callbacks, entry.callbacks = entry.callbacks, []
             for waiter in waiters:
+                if waiter.stored is not None and state == READY and type(data) is ObjectLocation:
+                    waiter.arrived(oid, data)
                 waiter.hit()
             self._maybe_free(oid, entry)
         for cb in callbacks:
@@ -156,18 +174,34 @@ class ObjectTable:
             return None if entry is None else (entry.state, entry.data)
 
     def get_many(
-        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+        self,
+        oids: list[str],
+        timeout: float | None,
+        progress: Progress | None = None,
+        read: Read | None = None,
     ) -> list[tuple[int, Payload]] | None:
         """States and data of all ``oids`` once all are done; None on timeout. An interrupt
-        (``KeyboardInterrupt``) while waiting leaves the table as it was."""
+        (``KeyboardInterrupt``) while waiting leaves the table as it was.
+
+        ``read``: while some are still awaited, called on this thread with each stored object
+        among them that is ready (those ready already first, then each as it completes), so
+        the caller reads values while the rest are being made (the loop's own thread runs the
+        loop meanwhile)."""
         with self._lock:
-            pending = [self._entry(oid) for oid in oids]
-            pending = [e for e in pending if e.state == PENDING]
-            waiter = Waiter(len(pending))
+            entries = [self._entry(oid) for oid in oids]
+            pending = [e for e in entries if e.state == PENDING]
+            waiter = Waiter(len(pending), read_ahead=read is not None and bool(pending))
             for entry in pending:
                 entry.waiters.append(waiter)
+            if waiter.stored is not None:
+                waiter.stored.extend(
+                    (oid, e.data)
+                    for oid, e in zip(oids, entries, strict=True)
+                    if e.state == READY and type(e.data) is ObjectLocation
+                )
         try:
-            if pending and not self._block(waiter, timeout, len(oids) - len(pending), progress):
+            done_before = len(oids) - len(pending)
+            if pending and not self._block(waiter, timeout, done_before, progress, read):
                 return None
         finally:
             self._forget(waiter, pending)
@@ -181,39 +215,60 @@ class ObjectTable:
         return waiter.event.is_set() or self._block(waiter, timeout, 0, None)
 
     def _block(
-        self, waiter: Waiter, timeout: float | None, done_before: int, progress: Progress | None
+        self,
+        waiter: Waiter,
+        timeout: float | None,
+        done_before: int,
+        progress: Progress | None,
+        read: Read | None = None,
     ) -> bool:
-        """Wait for ``waiter``: by running the loop on this thread if the runner lets it, else
-        on its event; with ``progress``, report the count done every so often."""
+        """Wait for ``waiter``: by running the loop on this thread if the runner lets it (until
+        a stored object arrives for ``read``), else on its event; with ``progress``, report
+        the count done every so often; with ``read``, hand it the stored objects that arrive."""
         deadline = None if timeout is None else time.monotonic() + timeout
         runner = self.runner
-        if runner is not None and progress is None:
+        if runner is not None and progress is None and not waiter.stored:
             ran = runner.wait_for(waiter, deadline)
             if ran is not None:
                 return ran
         if runner is not None:
             runner.waiting(+1)
         try:
-            return self._wait_event(waiter, deadline, done_before, progress)
+            return self._wait_event(waiter, deadline, done_before, progress, read)
         finally:
             if runner is not None:
                 runner.waiting(-1)
 
     @staticmethod
     def _wait_event(
-        waiter: Waiter, deadline: float | None, done_before: int, progress: Progress | None
+        waiter: Waiter,
+        deadline: float | None,
+        done_before: int,
+        progress: Progress | None,
+        read: Read | None = None,
     ) -> bool:
-        if progress is None:
+        if progress is None and waiter.arrival is None:
             return waiter.event.wait(None if deadline is None else deadline - time.monotonic())
+        wakes = waiter.arrival or waiter.event  # set by each stored arrival, and by the last
         target = waiter.remaining
         while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            step = PROGRESS_EVERY_S if left is None else max(0.0, min(left, PROGRESS_EVERY_S))
-            ready = waiter.event.wait(step)
-            progress(done_before + target - max(0, waiter.remaining))
-            if ready:
+            stored = waiter.stored
+            if stored and read is not None and waiter.remaining > 0:
+                read(*stored.popleft())  # what arrived first; then wait for more
+                continue
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = left
+            if progress is not None:
+                step = PROGRESS_EVERY_S if left is None else min(left, PROGRESS_EVERY_S)
+            wakes.wait(step)
+            if waiter.arrival is not None:
+                waiter.arrival.clear()  # set again by the next arrival (or the last one)
+            done = waiter.event.is_set()
+            if progress is not None:
+                progress(done_before + target - max(0, waiter.remaining))
+            if done:
                 return True
-            if left is not None and left <= step:
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
 
     def _forget(self, waiter: Waiter, entries: list[_Entry]) -> None:
