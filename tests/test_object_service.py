@@ -197,6 +197,16 @@ def test_a_range_is_written_through_the_descriptor_once_then_mapped_in():
         arena.close()
 
 
+def test_a_closed_arena_is_not_written_or_read_through_its_old_descriptor(stores):
+    """Values go through the arena's descriptor: once closed it reads -1, never a number the
+    process may have reused for another file."""
+    svc = stores()
+    client = StoreClient.connect(svc.socket_name, svc.token, "executor")
+    assert client.fd == client.arena.fd >= 0
+    client.close()
+    assert client.fd == -1
+
+
 def test_write_all_writes_every_piece_in_order(tmp_path):
     from pymesos_rt.objects.arena import Arena, write_all
 

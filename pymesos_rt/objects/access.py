@@ -55,7 +55,6 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
-        self.fd = -1  # the arena's descriptor here (bytes values are read from it: load_found)
         # map a range of the arena into this process before touching it (Arena.prefault)
         self.prefault: Callable[[int, int], None] = lambda offset, size: None
         # whether to write a range with pwrite rather than map it in (Arena.write_through_fd)
@@ -69,6 +68,12 @@ class ObjectAccess(abc.ABC):
         self._releaser.daemon = True
         self._releaser.start()
         self.space = LeasedSpace(self._send, self._ask_lease)
+
+    @property
+    def fd(self) -> int:
+        """The arena's descriptor in this process (-1: none, or closed): values are copied
+        through it where that beats mapping their range in (``_write``, ``load_found``)."""
+        return -1
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -225,8 +230,9 @@ def _write(access: ObjectAccess, offset: int, enc: layout.Encoded) -> None:
     through the mapping. A large one is always copied through the mapping: its range is worth
     mapping in at once (a large value's range is soon reused by the next one)."""
     small = enc.size <= LeasedSpace.MAX_OBJECT
-    if small and access.fd >= 0 and access.write_through_fd(offset, enc.size):
-        write_all(access.fd, offset, layout.pieces(enc))
+    fd = access.fd
+    if small and fd >= 0 and access.write_through_fd(offset, enc.size):
+        write_all(fd, offset, layout.pieces(enc))
         return
     access.prefault(offset, enc.size)
     layout.write(access.view[offset : offset + enc.size], enc)
@@ -249,10 +255,11 @@ def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)
-        if access.fd >= 0 and layout.is_bytes(inband, spans):
+        fd = access.fd
+        if fd >= 0 and layout.is_bytes(inband, spans):
             start, length = spans[0]
             try:
-                return read_bytes(access.fd, found.offset + start, length)
+                return read_bytes(fd, found.offset + start, length)
             finally:
                 access.release(found.object_id)
     except BaseException:

@@ -204,5 +204,7 @@ class Arena:
             self.view.release()
             if self._map is not None:
                 self._map.close()
+        fd, self.fd = self.fd, -1  # nothing is read or written through it from now on
         with contextlib.suppress(OSError):
-            os.close(self.fd)
+            if fd >= 0:
+                os.close(fd)

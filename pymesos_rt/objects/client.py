@@ -87,7 +87,6 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
-        self.fd = arena.fd
         self.prefault = arena.prefault
         self.write_through_fd = arena.write_through_fd
         self.store_id = welcome.store_id
@@ -95,6 +94,10 @@ class StoreClient(ObjectAccess):
         self.address = welcome.address
         self._send_lock = threading.Lock()
         threading.Thread(target=self._read, name="store-reader", daemon=True).start()
+
+    @property
+    def fd(self) -> int:
+        return self.arena.fd
 
     @classmethod
     def connect(cls, socket_name: str, key: str, name: str) -> StoreClient:
@@ -136,7 +139,6 @@ class StoreClient(ObjectAccess):
 
     def close(self) -> None:
         super().close()
-        self.fd = -1
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()

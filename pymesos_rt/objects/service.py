@@ -415,9 +415,13 @@ class LocalClient(ObjectAccess):
         self.address = service.address
         assert service.arena is not None
         self.view = service.arena.view
-        self.fd = service.arena.fd
         self.prefault = service.arena.prefault
         self.write_through_fd = service.arena.write_through_fd
+
+    @property
+    def fd(self) -> int:
+        arena = self.service.arena
+        return -1 if arena is None else arena.fd
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
         if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
