@@ -163,8 +163,7 @@ def test_zookeeper_ensemble_losing_one_server_then_all(tmp_path):
             read_line(driver, "done 200")
             assert wait_for(lambda: leader_of(masters), 30, "a leader")  # quorum of 2 left
             assert health(leader_of(masters))["master_id"] == leader_id  # the same one
-            for index in range(3):  # the whole ensemble goes
-                ensemble.kill(index)
+            ensemble.kill_all()  # the whole ensemble goes
             results = json.loads(read_line(driver, "["))
             assert results == list(range(600))  # running tasks finished without ZooKeeper
 

@@ -259,14 +259,20 @@ class ZooKeeperServer:
         self.paused = False
         _live.discard(self)
 
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes without closing its connections cleanly."""
+    def kill(self, wait: bool = True) -> None:
+        """SIGKILL: the server vanishes without closing its connections cleanly (``wait``:
+        until it is gone; else call :meth:`reap` later)."""
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.kill()
-            proc.wait()
+            if wait:
+                proc.wait()
         self.paused = False
         _live.discard(self)
+
+    def reap(self) -> None:
+        if self.proc is not None:
+            self.proc.wait()
 
     def pause(self) -> None:
         """SIGSTOP: the server stops answering but keeps its sockets (a hung or cut-off
@@ -338,6 +344,14 @@ class ZooKeeperEnsemble:
 
     def kill(self, index: int) -> None:
         self.servers[index].kill()
+
+    def kill_all(self) -> None:
+        """SIGKILL every server at once (one by one, a client cut from the first could
+        reconnect to the next before it goes too)."""
+        for server in self.servers:
+            server.kill(wait=False)
+        for server in self.servers:
+            server.reap()
 
     def restart(self, index: int, timeout: float = 30.0) -> None:
         """Start a stopped or killed peer again (same ports and data) and wait until it serves."""
