@@ -384,3 +384,20 @@ def test_small_messages_are_read_into_one_reused_buffer():
     assert recording.recv_calls == 0 and len(recording.buffers) <= 1
     link.close()
     thread.join(5)
+
+
+def test_a_reader_polls_before_it_sleeps_only_after_short_gaps(server):
+    """A halted vCPU takes tens of microseconds to wake here: when frames came in short gaps
+    lately the reader tries non-blocking reads for a while first (BlockingLink._poll)."""
+    link = open_link(server)
+    link.poll_frames = True
+    link._gap = 1.0  # frames came seconds apart: no polling, the blocking read waits
+    assert link._poll() is None
+    link._gap = 50e-6  # frames came 50 us apart: poll (up to 100 us) before sleeping
+    link.send(put("quick"))
+    deadline = time.monotonic() + 10
+    got = None
+    while got is None and time.monotonic() < deadline:
+        got = link._poll()  # the echo arrives while polling, or a later poll finds it
+    assert got and link.sock.gettimeout() == 30.0  # the blocking timeout is back
+    link.close()

@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import importlib
+import os
 import signal
 import threading
 import time
@@ -195,34 +196,17 @@ class LoopThread:
             return True
         if not self._may_run_here():
             return None
-        self._take()
         done = False
         interrupted: list[bool] = []
-        try:
-            if self._closing:
-                return None
-            self._run_id += 1
-            run_id = self._run_id
-            loop = self.loop
-            timer = None
-            if deadline is not None:
-                timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), loop.stop)
-            started = time.monotonic()
+        # Ctrl-C is deferred from before the loop is taken until after it is left: raised
+        # anywhere in between, it could leave the mutex held or loop code half done
+        with _deferred_sigint(self.loop, interrupted):
+            self._take()
             try:
-                with _deferred_sigint(loop, interrupted):
-                    waiter.wake = _Wake(loop, run_id, self)
-                    if not event.is_set():
-                        self._poll_first(event, started)
-                        loop.run_forever()
+                if not self._closing and not interrupted:
+                    done = self._run_until(waiter, deadline)
             finally:
-                waiter.wake = None
-                if timer is not None:
-                    timer.cancel()
-            done = event.is_set()
-            if done:
-                self._waited = 0.8 * self._waited + 0.2 * (time.monotonic() - started)
-        finally:
-            self._release(keep=done)
+                self._release(keep=done)
         if interrupted:
             raise KeyboardInterrupt
         if done:
@@ -230,6 +214,29 @@ class LoopThread:
         if deadline is not None and time.monotonic() >= deadline:
             return False
         return None
+
+    def _run_until(self, waiter: Wakeable, deadline: float | None) -> bool:
+        """Run the loop (this thread holds it) until the waiter's event is set or stops."""
+        event = waiter.event
+        self._run_id += 1
+        loop = self.loop
+        timer = None
+        if deadline is not None:
+            timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), loop.stop)
+        started = time.monotonic()
+        try:
+            waiter.wake = _Wake(loop, self._run_id, self)
+            if not event.is_set():
+                self._poll_first(event, started)
+                loop.run_forever()
+        finally:
+            waiter.wake = None
+            if timer is not None:
+                timer.cancel()
+        done = event.is_set()
+        if done:
+            self._waited = 0.8 * self._waited + 0.2 * (time.monotonic() - started)
+        return done
 
     def _poll_first(self, event: threading.Event, started: float) -> None:
         """If this thread's recent waits were short, keep the loop polling (``select`` with
@@ -243,6 +250,7 @@ class LoopThread:
 
         def poll() -> None:
             if not event.is_set() and time.monotonic() < until:
+                os.sched_yield()  # a runnable thread of this CPU goes first
                 loop.call_soon(poll)
 
         loop.call_soon(poll)

@@ -70,6 +70,7 @@ class Worker:
         self._connect_store()
         link = BlockingLink.open(url, codec.worker_side(), secret, max_message_size=DATA_PLANE_MAX)
         link.on_stranded = lambda: self._flush_within(0.0)
+        link.poll_frames = True  # calls in short gaps: the reader polls before it sleeps
         self.link = link
         if self._interrupted:  # SIGTERM while connecting
             link.close("terminated")
