@@ -91,6 +91,7 @@ def test_sigkill_with_restarts_reruns_the_constructor_and_retries_the_running_ca
     queued = c.incr.remote()
     wait_for(mark.exists, 30, "the sleep started")
     os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: _gone(pid), 30, "actor process gone")
     killed.touch()
     assert rt.get(running, timeout=60) == "slept"  # ran again on the new executor
     assert mark.read_text() == "started\n" * 2

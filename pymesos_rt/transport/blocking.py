@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import select
 import socket
 import struct
 import threading
@@ -104,6 +105,7 @@ class BlockingLink:
         self.poll_frames = False
         self._gap = POLL_MAX_S
         self._last_read = 0.0
+        self._poller: select.poll | None = None
         # called (from the thread that was interrupted) when messages were left queued by a
         # writer that an exception stopped: someone must flush them
         self.on_stranded: Callable[[], None] | None = None
@@ -172,9 +174,9 @@ class BlockingLink:
             raise HandshakeError("server sent a wrong Sec-WebSocket-Accept")
 
     def _fill(self) -> None:
-        got = self._poll() if self.poll_frames else None
-        if got is None:
-            got = self.sock.recv_into(self._rbuf)
+        if self.poll_frames:
+            self._poll()
+        got = self.sock.recv_into(self._rbuf)
         if not got:
             raise ConnectionError("connection closed by peer")
         now = time.monotonic()
@@ -182,26 +184,23 @@ class BlockingLink:
         self._last_read = now
         self._buf += self._rview[:got]
 
-    def _poll(self) -> int | None:
-        """When reads came in short gaps lately, try reading without blocking for up to twice
-        the usual gap before the blocking read: a halted vCPU takes tens of microseconds to
-        wake here. None: nothing came (or the gaps are long); then block."""
+    def _poll(self) -> bool:
+        """When reads came in short gaps lately, poll the socket (``poll`` with no timeout,
+        yielding the CPU between tries) for up to twice the usual gap before the blocking
+        read: a halted vCPU takes tens of microseconds to wake here. True when data (or the
+        end) is there. The socket's own mode is left alone: other threads write to it."""
         budget = min(POLL_MAX_S, 2 * self._gap)
         if self._gap >= POLL_MAX_S or budget <= 0:
-            return None
-        sock, until = self.sock, time.monotonic() + budget
-        timeout = sock.gettimeout()
-        sock.settimeout(0.0)
-        try:
-            while True:
-                try:
-                    return sock.recv_into(self._rbuf)
-                except BlockingIOError:
-                    if time.monotonic() >= until:
-                        return None
-                    os.sched_yield()  # a runnable thread here (the task's) goes first
-        finally:
-            sock.settimeout(timeout)
+            return False
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.sock.fileno(), select.POLLIN)
+        until = time.monotonic() + budget
+        while not self._poller.poll(0):
+            if time.monotonic() >= until:
+                return False
+            os.sched_yield()  # a runnable thread here (the task's) goes first
+        return True
 
     def _take(self, n: int) -> bytes | bytearray:
         if n > FRAGMENT:  # read a large payload straight into its own buffer
