@@ -55,6 +55,8 @@ def test_the_waiting_thread_then_runs_work_at_once_and_the_loop_thread_takes_it_
     # within HOLD_S: this thread owns the idle loop (no other thread may use it meanwhile)
     assert lt.run_here(lambda: ran.append(threading.current_thread().name))
     assert ran == [threading.current_thread().name]
+    # once per wait: a second submission in a row goes to the loop's thread, in a batch
+    assert not lt.run_here(lambda: ran.append("again"))
     other: list[bool] = []
     thread = threading.Thread(target=lambda: other.append(lt.run_here(lambda: None)))
     thread.start()

@@ -69,6 +69,7 @@ class LoopThread:
         self._takers = 0  # threads waiting for the loop to stop so that they can run it
         self._waiting = 0  # threads waiting for results without the loop (see wait_for)
         self._run_id = 0
+        self._fresh = False  # the owner waited and has not run anything here since
         self._waited = POLL_MAX_S  # how long waits that ended took, recently (average)
         self._closing = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -166,14 +167,18 @@ class LoopThread:
         return self._holder == threading.get_ident()
 
     def run_here(self, fn: Callable[[], None]) -> bool:
-        """Run ``fn`` as loop code on this thread if this thread owns the idle loop (it waited
-        for results a moment ago); False (``fn`` not run) otherwise."""
+        """Run ``fn`` as loop code on this thread if this thread owns the idle loop and has
+        not run anything here since its last wait (a serial caller: get, submit, get, ...);
+        False (``fn`` not run) otherwise. A caller that submits many things in a row has the
+        loop's thread take them in batches (one frame for many calls, while this thread goes
+        on submitting), as before the loop went to the waiting thread."""
         me = threading.get_ident()
-        if self._owner != me or not self._mutex.acquire(blocking=False):
+        if self._owner != me or not self._fresh or not self._mutex.acquire(blocking=False):
             return False
         try:
-            if self._owner != me or self._closing:
+            if self._owner != me or self._closing or not self._fresh:
                 return False
+            self._fresh = False
             self._holder = me
             previous = asyncio._get_running_loop()
             asyncio._set_running_loop(self.loop)
@@ -206,6 +211,7 @@ class LoopThread:
                 if not self._closing and not interrupted:
                     done = self._run_until(waiter, deadline)
             finally:
+                self._fresh = done
                 self._release(keep=done)
         if interrupted:
             raise KeyboardInterrupt
