@@ -392,9 +392,9 @@ def test_a_reader_polls_before_it_sleeps_only_after_short_gaps(server):
     socket's mode (other threads write to it)."""
     link = open_link(server)
     link.poll_frames = True
-    link._gap = 1.0  # frames came seconds apart: no polling, the blocking read waits
+    link._gaps.average = 1.0  # frames came seconds apart: no polling, the blocking read waits
     assert link._poll() is False
-    link._gap = 50e-6  # frames came 50 us apart: poll (up to 100 us) before sleeping
+    link._gaps.average = 50e-6  # frames came 50 us apart: poll (up to 100 us) before sleeping
     link.send(put("quick"))
     deadline = time.monotonic() + 10
     while not link._poll() and time.monotonic() < deadline:

@@ -199,18 +199,16 @@ class Launcher:
             try:
                 if run_as is not None:
                     run_as.own(sandbox, sandbox / "stdout", sandbox / "stderr")
-                return spawner.call(
-                    lambda: subprocess.Popen(
-                        argv,
-                        env=env,
-                        cwd=sandbox,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=err,
-                        start_new_session=True,
-                        preexec_fn=preexec,
-                        close_fds=True,
-                    )
+                return spawner.popen(
+                    argv,
+                    env=env,
+                    cwd=sandbox,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                    close_fds=True,
                 )
             except subprocess.SubprocessError as exc:  # preexec failed: could not join
                 container.cleanup()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import queue
+import subprocess
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -35,6 +36,11 @@ def call(fn: Callable[[], T]) -> T:
     _jobs.put((fn, future))
     _start()
     return future.result()  # type: ignore[return-value]
+
+
+def popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **kwargs)``, forked through :func:`call`."""
+    return call(lambda: subprocess.Popen(argv, **kwargs))
 
 
 def _start() -> None:

@@ -33,19 +33,17 @@ def spawn(
     long as this process) and when its stdin closes."""
     env = {**os.environ, **extra_env, "PYMESOS_RT_PARENT_PID": str(os.getpid())}
     with open(stderr or os.devnull, "ab") as err:
-        return spawner.call(
-            lambda: subprocess.Popen(
-                # -P: the working directory (writable by executors) is not put on sys.path while
-                # the standby imports the runtime outside any container
-                [EXECUTOR_ARGV[0], "-P", *EXECUTOR_ARGV[1:], "--standby"],
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
+        return spawner.popen(
+            # -P: the working directory (writable by executors) is not put on sys.path while
+            # the standby imports the runtime outside any container
+            [EXECUTOR_ARGV[0], "-P", *EXECUTOR_ARGV[1:], "--standby"],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
         )
 
 

@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
+from pymesos_rt.transport.polling import PollBudget
+
 # the C functions: signal.signal/getsignal wrap them in enum conversions that cost more than
 # the rest of a wait here (they run twice per get in the main thread)
 _c_signal = importlib.import_module("_signal")
@@ -46,7 +48,6 @@ T = TypeVar("T")
 
 HOLD_S = 0.002  # an idle user thread keeps the loop this long before the loop's thread takes it
 BUSY_WAKE_S = 0.01  # the loop's thread looks again this often while a user thread runs it
-POLL_MAX_S = 0.0005  # a thread whose waits take less polls for up to twice as long first
 
 
 class Wakeable(Protocol):
@@ -70,7 +71,7 @@ class LoopThread:
         self._waiting = 0  # threads waiting for results without the loop (see wait_for)
         self._run_id = 0
         self._fresh = False  # the owner waited and has not run anything here since
-        self._waited = POLL_MAX_S  # how long waits that ended took, recently (average)
+        self._waits = PollBudget()  # how long this loop's waits that ended took, recently
         self._closing = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -241,15 +242,15 @@ class LoopThread:
                 timer.cancel()
         done = event.is_set()
         if done:
-            self._waited = 0.8 * self._waited + 0.2 * (time.monotonic() - started)
+            self._waits.observed(time.monotonic() - started)
         return done
 
     def _poll_first(self, event: threading.Event, started: float) -> None:
         """If this thread's recent waits were short, keep the loop polling (``select`` with
         no timeout) for a while before it sleeps: a vCPU that halts takes tens of
         microseconds to wake here, as much as the rest of a short call's round trip."""
-        budget = min(POLL_MAX_S, 2 * self._waited)
-        if self._waited >= POLL_MAX_S or budget <= 0:
+        budget = self._waits.budget()
+        if not budget:
             return
         until = started + budget
         loop = self.loop

@@ -202,7 +202,8 @@ class Driver(DataPlane):
     # --- intake from user threads ------------------------------------------------------------
     def enqueue(self, item: m.TaskSpec | Cancel | Ready | Lost | ActorIntake) -> None:
         """Hand work to the loop from any thread; the loop is woken once per batch. A thread
-        that owns the idle loop (it waited for a result a moment ago) handles it at once."""
+        that owns the idle loop (it waited for a result a moment ago) handles its first item
+        since that wait at once (``LoopAccess.run_here``)."""
         access = self.access
         if access is not None and access.holding():
             self._apply(self._handle_intake(item))

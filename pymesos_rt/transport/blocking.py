@@ -35,6 +35,7 @@ from typing import Any
 
 from pymesos_rt.protocol.codec import Codec, ProtocolError
 from pymesos_rt.transport.auth import HEADER, make_proof
+from pymesos_rt.transport.polling import PollBudget
 
 _c_mask: Callable[[bytes, bytes], bytes] | None
 try:
@@ -48,7 +49,6 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 FRAGMENT = 1 << 20  # larger messages are sent in fragments of this size
 CLOSE_WAIT_S = 5.0  # close() waits this long for a writing thread to finish
-POLL_MAX_S = 0.0005  # gaps between reads this short make the reader poll first (see _poll)
 READ_SIZE = 1 << 16  # bytes one read asks for (larger payloads are read straight into place)
 
 
@@ -103,7 +103,7 @@ class BlockingLink:
         self.pings = 0  # answered so far
         # poll before a blocking read when frames came in short gaps lately (see _poll)
         self.poll_frames = False
-        self._gap = POLL_MAX_S
+        self._gaps = PollBudget()  # between reads
         self._last_read = 0.0
         self._poller: select.poll | None = None
         # called (from the thread that was interrupted) when messages were left queued by a
@@ -180,7 +180,7 @@ class BlockingLink:
         if not got:
             raise ConnectionError("connection closed by peer")
         now = time.monotonic()
-        self._gap = 0.8 * self._gap + 0.2 * (now - self._last_read)
+        self._gaps.observed(now - self._last_read)
         self._last_read = now
         self._buf += self._rview[:got]
 
@@ -189,8 +189,8 @@ class BlockingLink:
         yielding the CPU between tries) for up to twice the usual gap before the blocking
         read: a halted vCPU takes tens of microseconds to wake here. True when data (or the
         end) is there. The socket's own mode is left alone: other threads write to it."""
-        budget = min(POLL_MAX_S, 2 * self._gap)
-        if self._gap >= POLL_MAX_S or budget <= 0:
+        budget = self._gaps.budget()
+        if not budget:
             return False
         if self._poller is None:
             self._poller = select.poll()
