@@ -193,6 +193,7 @@ WORKER_EVENTS = [
     m.ObjectValues(7, [BLOB]),
     m.CancelTask("t1"),
     m.StopWorker(),
+    m.Preload(["numpy", "pandas"]),
     m.RunTask("t3", "g", "fn2", None, b"", [], num_returns=m.DYNAMIC),
     m.RunTask("t4", "g", "fn2", None, b"", [], resources=R(cpus=0.5, gpus=0.25)),
     m.StateReply(9, b'{"agents": []}'),

@@ -74,7 +74,7 @@ def test_create_seal_get_release():
     effects = s.new("c1", "a", 1000)
     assert effects[0] == Populate(0, MIB)
     (created,) = replies(effects)
-    assert created == w.Created(1, 0)
+    assert created == w.Created(1, 0, fresh=True)  # never handed to a writer before
     assert s.core.entries["a"].state is ObjState.CREATED
     assert s.seal("c1", "a", 0.0) == []
     (found,) = replies(s.read("c2", "a"))
@@ -83,6 +83,26 @@ def test_create_seal_get_release():
     s.release("c2", ["a"], 0.0)
     assert s.core.pinned == 0
     assert s.core.stats().used == 1024  # 64-byte aligned
+
+
+def test_a_range_is_fresh_until_it_was_handed_to_a_writer_once():
+    """``fresh`` tells a writer the range's pages may hold no data yet (write them through
+    the descriptor); a range handed out before, even to another client, is not fresh."""
+    s = Store()
+    (a,) = replies(s.new("c1", "a", MIB // 2))
+    (b,) = replies(s.new("c1", "b", MIB // 2))
+    assert a.fresh and b.fresh and b.offset == MIB // 2
+    s.seal("c1", "a", 0.0)
+    s.seal("c1", "b", 0.0)
+    s.delete(["a", "b"], 0.0)
+    (again,) = replies(s.new("c2", "c", MIB // 4))  # first fit: where "a" was
+    assert (again.offset, again.fresh) == (0, False)
+    (inside,) = replies(s.new("c2", "d", MIB // 2))
+    assert (inside.offset, inside.fresh) == (MIB // 4, False)
+    (straddling,) = replies(s.new("c2", "e", MIB // 2))  # from 3/4 MiB: past every range
+    assert (straddling.offset, straddling.fresh) == (3 * MIB // 4, True)
+    (lease,) = replies(s.lease("c3", 99, MIB), w.Leased)
+    assert lease.size and lease.fresh
 
 
 def test_get_waits_for_seal_and_answers_in_order():
@@ -347,7 +367,7 @@ def test_a_range_is_handed_out_only_once_the_shell_has_backed_it():
     assert lease == [Populate(MIB, 2 * MIB)]
     assert s.backing_done(MIB, 2 * MIB) == []  # backed out of order: still waits for [0, 1M)
     done = s.backing_done(0, MIB)
-    assert replies(done) == [w.Created(1, 0), w.Leased(2, 1, MIB, MIB)]
+    assert replies(done) == [w.Created(1, 0, fresh=True), w.Leased(2, 1, MIB, MIB, fresh=True)]
     assert s.core.stats().populated == 2 * MIB
     assert s.backing_done(0, MIB) == []  # a report twice changes nothing
 
@@ -356,4 +376,4 @@ def test_a_range_backed_in_the_background_is_awaited_not_backed_twice():
     s = Store(capacity=8 * MIB, backing=False)
     assert s.prefill(4 * MIB) == [Populate(0, MIB)]  # the shell is backing it meanwhile
     assert s.new("w", "a", 1000) == []  # inside that range: nothing more to back, held back
-    assert replies(s.backing_done(0, MIB)) == [w.Created(1, 0)]
+    assert replies(s.backing_done(0, MIB)) == [w.Created(1, 0, fresh=True)]

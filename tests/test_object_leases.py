@@ -47,7 +47,7 @@ def test_a_lease_is_granted_backed_by_memory_and_objects_are_born_sealed():
     effects = s.lease("w", s.rid, LEASE)
     assert isinstance(effects[0], Populate) and effects[0].upto >= LEASE
     (leased,) = replies(effects)
-    assert leased == w.Leased(1, 1, 0, LEASE)
+    assert leased == w.Leased(1, 1, 0, LEASE, fresh=True)
     assert s.core.stats().leased == LEASE and s.core.stats().used == 0
     assert s.seal_leased("w", leased.lease, "a", 0, 1000, 0.0) == []
     assert s.seal_leased("w", leased.lease, "b", 1024, MIB, 0.0) == []

@@ -136,9 +136,9 @@ def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
 
 
 def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores):
-    """A stored ``bytes`` is copied out (as in Ray) with one read from the arena's descriptor:
-    nothing of its range is mapped into the reader, and its pin ends at once. Other values
-    are views of the mapping, mapped in as they are read."""
+    """A stored ``bytes`` is copied out (as in Ray) with one read from the arena's descriptor
+    and its pin ends at once. Other values are views of the mapping; the reader maps nothing
+    in advance (its views fault in as they are read)."""
     svc = stores()
     writer = svc.local("executor")
     value = bytes(range(256)) * 4096  # 1 MiB
@@ -149,50 +149,56 @@ def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores
     try:
         got = access.load(reader, "b", loc)
         assert type(got) is bytes and got == value
-        assert not any(reader.arena._mapped)  # chunks of the arena mapped in by the reader
         _until(lambda: svc.stats().pinned == 0, "the bytes value's pin released")
         view = access.load(reader, "n", loc_array)
-        assert (view == array).all() and any(reader.arena._mapped)
+        assert (view == array).all() and not view.flags.writeable
+        assert not any(reader.arena._mapped)  # chunks of the arena mapped in by the reader
         del view
     finally:
         reader.close()
         writer.close()
 
 
-def test_small_objects_in_new_ranges_are_written_through_the_descriptor(stores):
-    """A writer copies a small value (placed in its lease) into a range it never wrote with
-    pwrite: mapping it in would cost more than the copy. A large one is copied through the
-    mapping, as before (its range is worth mapping in)."""
+def test_fresh_ranges_are_written_through_the_descriptor_reused_ones_mapped_in(stores):
+    """A writer copies into a range that never held data with pwrite (its pages would fault
+    in one by one), small (in a lease) or large; into a range used before through the
+    mapping, which it maps in first."""
     svc = stores()
     writer = StoreClient.connect(svc.socket_name, svc.token, "executor")
     reader = svc.local("driver")
     try:
         small = [access.put(writer, f"s{i}", layout.encode(b"%d" % i * MIB)) for i in range(3)]
+        value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT
+        loc = access.put(writer, "a", layout.encode(value))
         assert not any(writer.arena._mapped)
         assert [access.load(reader, f"s{i}", x) for i, x in enumerate(small)] == [
             b"%d" % i * MIB for i in range(3)
         ]
-        value = np.arange(5 * MIB // 8, dtype=np.float64)  # over LeasedSpace.MAX_OBJECT
-        loc = access.put(writer, "a", layout.encode(value))
-        assert any(writer.arena._mapped)
         assert (access.load(reader, "a", loc) == value).all()
+        reader.delete(["a"])
+        _until(lambda: svc.stats().objects == 3, "the large object freed")
+        again = access.put(writer, "a2", layout.encode(value + 1))  # where "a" was
+        assert any(writer.arena._mapped)
+        assert (access.load(reader, "a2", again) == value + 1).all()
     finally:
         writer.close()
         reader.close()
 
 
-def test_a_range_is_written_through_the_descriptor_once_then_mapped_in():
+def test_map_in_maps_chunks_once_and_keeps_the_data():
     from pymesos_rt.objects.arena import CHUNK, Arena
 
     arena = Arena.create(8 * MIB)
     try:
-        os.posix_fallocate(arena.fd, 0, 8 * MIB)
-        assert arena.write_through_fd(100, MIB)  # never written here
-        assert arena.write_through_fd(100 + MIB, MIB)  # the next one: mostly new
-        assert not arena.write_through_fd(200, MIB)  # written before: map it in, then copy
-        arena.prefault(4 * MIB, CHUNK)
-        assert not arena.write_through_fd(4 * MIB, 1000)  # mapped in already
-        assert arena.write_through_fd(6 * MIB, 1000)
+        data = bytes(range(256)) * (3 * MIB // 256)
+        os.pwrite(arena.fd, data, MIB)
+        arena.map_in(MIB, 3 * MIB)
+        assert list(arena._mapped) == [1, 1, 0, 0]  # the chunks [0, 4 MiB) hold the range
+        assert arena.view[MIB : 4 * MIB] == data
+        arena.view[MIB : MIB + 4] = b"abcd"  # writable through the mapping
+        assert os.pread(arena.fd, 4, MIB) == b"abcd"
+        arena.map_in(5 * MIB, CHUNK)
+        assert list(arena._mapped) == [1, 1, 1, 1]
     finally:
         arena.close()
 

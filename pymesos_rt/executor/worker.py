@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from pymesos_rt import serialization
+from pymesos_rt import preload, serialization
 from pymesos_rt.client import backend as backend_mod
 from pymesos_rt.client.refs import decode
 from pymesos_rt.errors import ObjectLostError, TaskCancelledError, make_task_error
@@ -151,6 +151,8 @@ class Worker:
                     dropped = self.runner.cancel(msg.task_id)
                     if dropped is not None:
                         self._report_cancelled(dropped)
+                case m.Preload():
+                    preload.start(msg.modules)
                 case m.StopWorker():
                     return True
         return False

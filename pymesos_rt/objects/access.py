@@ -55,10 +55,8 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
-        # map a range of the arena into this process before touching it (Arena.prefault)
-        self.prefault: Callable[[int, int], None] = lambda offset, size: None
-        # whether to write a range with pwrite rather than map it in (Arena.write_through_fd)
-        self.write_through_fd: Callable[[int, int], bool] = lambda offset, size: False
+        # map a range of the arena into this process before copying into it (Arena.map_in)
+        self.map_in: Callable[[int, int], None] = lambda offset, size: None
         self._ids = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
         self._slots_lock = threading.Lock()
@@ -143,13 +141,14 @@ class ObjectAccess(abc.ABC):
                 slot.then(None)
             slot.event.set()
 
-    def create(self, object_id: str, size: int, primary: bool = True) -> int | None:
-        """The offset to write the object at, or None if it is already stored."""
+    def create(self, object_id: str, size: int, primary: bool = True) -> w.Created | None:
+        """Where to write the object (``offset``, and whether its range is ``fresh``), or None
+        if it is already stored."""
         answer = self._request(lambda rid: w.Create(rid, object_id, size, primary))
         if isinstance(answer, w.CreateFailed):
             raise ObjectStoreFullError(answer.message)
         assert isinstance(answer, w.Created)
-        return None if answer.exists else answer.offset
+        return None if answer.exists else answer
 
     def seal(self, object_id: str) -> None:
         self._send(w.Seal(object_id))
@@ -207,16 +206,16 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
     carved = access.space.carve(enc.size)
     if carved is not None:
         try:
-            _write(access, carved.offset, enc)
+            _write(access, carved.offset, enc, carved.held.fresh)
         except BaseException:
             access.space.done(carved, object_id, sealed=False)
             raise
         access.space.done(carved, object_id, sealed=True)
         return access.location(enc.size, carved.held.lease)
-    offset = access.create(object_id, enc.size)
-    if offset is not None:
+    created = access.create(object_id, enc.size)
+    if created is not None:
         try:
-            _write(access, offset, enc)
+            _write(access, created.offset, enc, created.fresh)
         except BaseException:
             access.abort(object_id)
             raise
@@ -224,17 +223,14 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
     return access.location(enc.size)
 
 
-def _write(access: ObjectAccess, offset: int, enc: layout.Encoded) -> None:
-    """Write a layout into the arena: a small object (one a lease may hold) through the
-    descriptor into a range this process never wrote (nothing is mapped in for it), else
-    through the mapping. A large one is always copied through the mapping: its range is worth
-    mapping in at once (a large value's range is soon reused by the next one)."""
-    small = enc.size <= LeasedSpace.MAX_OBJECT
+def _write(access: ObjectAccess, offset: int, enc: layout.Encoded, fresh: bool) -> None:
+    """Write a layout into the arena: through the descriptor into a ``fresh`` range (its pages
+    may hold no data yet), else through the mapping (mapped in first, cheaply)."""
     fd = access.fd
-    if small and fd >= 0 and access.write_through_fd(offset, enc.size):
+    if fresh and fd >= 0:
         write_all(fd, offset, layout.pieces(enc))
         return
-    access.prefault(offset, enc.size)
+    access.map_in(offset, enc.size)
     layout.write(access.view[offset : offset + enc.size], enc)
 
 
@@ -249,9 +245,9 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 
 
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
-    """Read a pinned object; it stays pinned while the value uses views of the arena. A
-    ``bytes`` value is a copy (as in Ray), read from the arena's descriptor: its range is not
-    mapped into this process."""
+    """Read a pinned object; it stays pinned while the value uses views of the arena (mapped
+    in as they are read: nothing is touched here). A ``bytes`` value is a copy (as in Ray),
+    read from the arena's descriptor: its range is not mapped into this process."""
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)
@@ -265,7 +261,6 @@ def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
     except BaseException:
         access.release(found.object_id)
         raise
-    access.prefault(found.offset, found.size)
     if not spans:
         try:
             return serialization.loads_oob(inband, [])

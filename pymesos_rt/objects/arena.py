@@ -7,20 +7,18 @@ it with memory range by range before handing a range to a writer (:meth:`Arena.b
 faults. Executors and drivers on the node receive the descriptor over the store's unix socket
 and map it.
 
-Each process also *maps in* the ranges it uses before it touches them (:meth:`Arena.prefault`,
-``madvise(MADV_POPULATE_WRITE)``): one call fills the page tables of a whole range in the
-kernel, where touching it page by page takes one fault per 4 KiB page (measured on this
-machine's VM under load: 0.4 ms per MiB in one call, 1.7-3.5 ms per MiB by faults). Which
-2 MiB chunks this process has mapped in is a bitmap, so a range is mapped in once per process.
-Only ranges about to be used are mapped in (an object read as views, or written into a range
-this process wrote before): mapping the whole backed arena when a process attaches cost more
-than it saved, and the agent does not map in what it backs (0.25 ms per MiB, as much again as
-backing it, for pages only its readers and writers touch).
-Kernels before 5.14 lack the call: then pages fault in as they are touched.
+A process maps in the ranges it copies into through its mapping, once (:meth:`Arena.map_in`):
+it reads one byte every 64 KiB, and the kernel maps the 16 pages around each read at once
+("fault-around", for pages that hold written data), writable since the mapping is shared:
+0.06 ms per MiB on this machine's VM, where ``madvise(MADV_POPULATE_WRITE)`` takes 0.23-0.37
+and write faults page by page 0.46. Which 2 MiB chunks this process has mapped in is a bitmap.
+A reader maps nothing in advance: its read-only views fault in 64 KiB at a time as they are
+read, which costs what mapping in first would, and nothing if the value is never read.
 
-What is copied rather than viewed does not need the mapping: a value written into a range this
-process never wrote goes in with ``pwrite`` (:func:`write_all`, :meth:`Arena.write_through_fd`:
-0.19 ms per fresh MiB, against 0.33 to map it in and copy), and a stored ``bytes`` value is read
+A writer copies into a range whose pages may hold no data yet through the descriptor instead
+(:func:`write_all`, ``pwrite``: 0.21-0.27 ms per MiB; such pages are not mapped by fault-around
+and would fault in one by one, 0.37-0.46 ms per MiB). The store says which ranges those are
+(``fresh``: beyond every range it handed to a writer before). A stored ``bytes`` value is read
 with ``pread`` straight into the new object (:func:`read_bytes`).
 """
 
@@ -35,7 +33,7 @@ from typing import Any
 
 MADV_POPULATE_WRITE = 23  # Linux 5.14
 CHUNK = 2 * 2**20
-GRANULE = 64 * 2**10  # what this process has written of the arena is known at this grain
+FAULT_AROUND = 64 * 2**10  # what the kernel maps around a read fault (its default)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _madvise = _libc.madvise
@@ -59,12 +57,8 @@ def fresh_bytes(data: Any) -> bytes:
     n = src.nbytes
     if n < _FRESH_MIN or not _fresh_ok or not src.c_contiguous:
         return bytes(src)
-    out: bytes = _new_bytes(None, n)  # contents not set yet; nothing else can see it
-    addr = id(out) + _BYTES_DATA
-    lo, hi = (addr + _PAGE - 1) // _PAGE * _PAGE, (addr + n) // _PAGE * _PAGE
-    if _supported and hi > lo:
-        _madvise(lo, hi - lo, MADV_POPULATE_WRITE)  # a failure only means faults
-    memoryview((ctypes.c_char * n).from_address(addr)).cast("B")[:] = src.cast("B")
+    out, dst = _new_mapped_bytes(n)
+    dst[:] = src.cast("B")
     return out
 
 
@@ -74,12 +68,7 @@ def read_bytes(fd: int, offset: int, n: int) -> bytes:
     this process (mapping a fresh MiB of the arena here costs more than copying it)."""
     if n < _FRESH_MIN or not _fresh_ok:
         return _pread_all(fd, offset, n)
-    out: bytes = _new_bytes(None, n)  # contents not set yet; nothing else can see it
-    addr = id(out) + _BYTES_DATA
-    lo, hi = (addr + _PAGE - 1) // _PAGE * _PAGE, (addr + n) // _PAGE * _PAGE
-    if _supported and hi > lo:
-        _madvise(lo, hi - lo, MADV_POPULATE_WRITE)  # a failure only means faults
-    dst = memoryview((ctypes.c_char * n).from_address(addr)).cast("B")
+    out, dst = _new_mapped_bytes(n)
     got = 0
     while got < n:
         k = os.preadv(fd, [dst[got:]], offset + got)
@@ -87,6 +76,19 @@ def read_bytes(fd: int, offset: int, n: int) -> bytes:
             raise OSError(f"the arena ends {got} bytes into a {n}-byte object at {offset}")
         got += k
     return out
+
+
+def _new_mapped_bytes(n: int) -> tuple[bytes, memoryview]:
+    """A new ``bytes`` object of ``n`` bytes whose contents are not set yet (nothing else can
+    see it), its fresh pages mapped in by one call, and a writable view of its contents."""
+    global _supported
+    out: bytes = _new_bytes(None, n)
+    addr = id(out) + _BYTES_DATA
+    lo, hi = (addr + _PAGE - 1) // _PAGE * _PAGE, (addr + n) // _PAGE * _PAGE
+    failed = _supported and hi > lo and _madvise(lo, hi - lo, MADV_POPULATE_WRITE) != 0
+    if failed and ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS):
+        _supported = False  # an older kernel: pages fault in as they are written
+    return out, memoryview((ctypes.c_char * n).from_address(addr)).cast("B")
 
 
 def write_all(fd: int, offset: int, pieces: list[bytes | memoryview]) -> None:
@@ -122,13 +124,7 @@ class Arena:
         self.owner = owner
         self._map = mmap.mmap(fd, capacity) if capacity else None
         self.view = memoryview(self._map) if self._map is not None else memoryview(b"")
-        self._base = 0
-        if self._map is not None:
-            first = ctypes.c_char.from_buffer(self._map)
-            self._base = ctypes.addressof(first)
-            del first  # the address stays valid while mapped; no export is kept
         self._mapped = bytearray(-(-capacity // CHUNK))  # chunks mapped in by this process
-        self._written = bytearray(-(-capacity // GRANULE))  # granules this process wrote
 
     @classmethod
     def create(cls, capacity: int, name: str = "pymesos-rt-arena") -> Arena:
@@ -157,29 +153,11 @@ class Arena:
         if end > start:
             os.posix_fallocate(self.fd, start, end - start)
 
-    def write_through_fd(self, offset: int, size: int) -> bool:
-        """Whether to write ``[offset, offset + size)`` with ``pwrite`` rather than through the
-        mapping: when this process has not mapped all of it in and some of it was never
-        written by this process. A range written once (a burst of new results) is not worth
-        mapping in (0.19 ms per MiB through the descriptor here, 0.33 to map in and copy); one
-        used again is mapped in then and copied into (0.07 ms per MiB from then on). The range
-        counts as written from now on."""
+    def map_in(self, offset: int, size: int) -> None:
+        """Map the chunks of ``[offset, offset + size)`` not mapped in yet into this process's
+        page tables: one read every ``FAULT_AROUND`` bytes (pages that hold data come in 64
+        KiB at a time, writable; any others fault in when written)."""
         if size <= 0 or self._map is None:
-            return False
-        first, last = offset // CHUNK, min(offset + size - 1, self.capacity - 1) // CHUNK
-        if all(self._mapped[first : last + 1]):
-            return False
-        g0, g1 = offset // GRANULE, min(offset + size - 1, self.capacity - 1) // GRANULE + 1
-        fresh = 0 in self._written[g0:g1]
-        if fresh:
-            self._written[g0:g1] = b"\x01" * (g1 - g0)
-        return fresh
-
-    def prefault(self, offset: int, size: int) -> None:
-        """Map ``[offset, offset + size)`` into this process's page tables now, in one call
-        per run of chunks not mapped in yet (the GIL is released meanwhile)."""
-        global _supported
-        if not _supported or size <= 0 or self._map is None:
             return
         first, last = offset // CHUNK, min(offset + size - 1, self.capacity - 1) // CHUNK
         i = first
@@ -191,10 +169,7 @@ class Arena:
             while j + 1 <= last and not self._mapped[j + 1]:
                 j += 1
             start, end = i * CHUNK, min((j + 1) * CHUNK, self.capacity)
-            if _madvise(self._base + start, end - start, MADV_POPULATE_WRITE) != 0:
-                if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS):
-                    _supported = False  # an older kernel: pages fault in as touched
-                return  # e.g. beyond what the store backed with memory yet: fault in later
+            self.view[start:end:FAULT_AROUND].tobytes()  # the reads that map the pages in
             self._mapped[i : j + 1] = b"\x01" * (j + 1 - i)
             i = j + 1
 

@@ -55,6 +55,7 @@ def validate(core: StoreCore) -> None:
     assert spilling == core._spilling_bytes, (spilling, core._spilling_bytes)
     assert all(a + n <= core.populated for a, n in ranges), "a range is not populated"
     assert core.backed <= core.populated, (core.backed, core.populated)
+    assert core.handed == core.alloc.high_water, (core.handed, core.alloc.high_water)
     assert all(core.backed < end <= core.populated for end, _ in core._unbacked), "held back"
     assert all(core.backed < a < b <= core.populated for a, b in core._backed_ranges.items())
     for client, pins in core._client_pins.items():

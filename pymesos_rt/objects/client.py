@@ -87,8 +87,7 @@ class StoreClient(ObjectAccess):
         self.sock = sock
         self.arena = arena
         self.view = arena.view
-        self.prefault = arena.prefault
-        self.write_through_fd = arena.write_through_fd
+        self.map_in = arena.map_in
         self.store_id = welcome.store_id
         self.agent_id = welcome.agent_id
         self.address = welcome.address

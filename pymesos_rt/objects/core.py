@@ -91,6 +91,7 @@ class StoreCore:
         self.create_timeout = create_timeout
         self.populated = 0  # backing asked for (Populate effects) up to here
         self.backed = 0  # the shell has backed everything up to here
+        self.handed = 0  # every range below was handed to a writer before (its pages hold data)
         self._backed_ranges: dict[int, int] = {}  # backed beyond ``backed``: start -> end
         self._unbacked: list[tuple[int, Effect]] = []  # held back: (end of its range, effect)
         self.leases = Leases(self.alloc.capacity)
@@ -170,10 +171,11 @@ class StoreCore:
         if offset is None:
             return [Reply(client, w.Leased(request_id, 0, 0, 0))]
         rec = self.leases.open(client, offset, n)
+        fresh = self._hand_out(offset, n)
         return [
             *self._populate(offset, n),
             *self._once_backed(
-                offset + n, Reply(client, w.Leased(request_id, rec.lease_id, offset, n))
+                offset + n, Reply(client, w.Leased(request_id, rec.lease_id, offset, n, fresh))
             ),
         ]
 
@@ -481,9 +483,19 @@ class StoreCore:
         self._unbacked.append((end, effect))
         return []
 
+    def _hand_out(self, offset: int, size: int) -> bool:
+        """Whether ``[offset, offset + size)`` reaches beyond what was ever handed to writers:
+        then its pages may hold no data yet, and the writer copies through the descriptor
+        (mapping such pages in would fault them one by one)."""
+        end = offset + aligned(size)
+        fresh = end > self.handed
+        self.handed = max(self.handed, end)
+        return fresh
+
     def _grant(self, space: Space, offset: int) -> list[Effect]:
         effects = self._populate(offset, space.size)
         end = offset + aligned(space.size)
+        fresh = self._hand_out(offset, space.size)
         if not space.client:  # a restore
             entry = self.entries[space.object_id]
             entry.offset = offset
@@ -499,7 +511,9 @@ class StoreCore:
         self._creating.setdefault(space.client, set()).add(space.object_id)
         return [
             *effects,
-            *self._once_backed(end, Reply(space.client, w.Created(space.request_id, offset))),
+            *self._once_backed(
+                end, Reply(space.client, w.Created(space.request_id, offset, fresh=fresh))
+            ),
         ]
 
     def _restore(self, entry: Entry, now: float) -> list[Effect]:

@@ -36,6 +36,7 @@ class Held:
     start: int
     end: int
     cursor: int
+    fresh: bool  # part of it never held data: objects are written through the descriptor
     writing: int = 0
     retired: bool = False
 
@@ -141,7 +142,8 @@ class LeasedSpace:
             if answer is None or answer.size == 0 or self.closed:
                 self._wait = self.RETRY_AFTER
                 return
-            held = Held(answer.lease, answer.offset, answer.offset + answer.size, answer.offset)
+            end = answer.offset + answer.size
+            held = Held(answer.lease, answer.offset, end, answer.offset, answer.fresh)
             if self._current is None:
                 self._current = held
             else:

@@ -288,14 +288,15 @@ class StoreService:
         assert fetcher is not None and self.arena is not None
         oid, source = eff.object_id, eff.source
         try:
-            offset = fetcher.create(oid, source.size, primary=False)
+            created = fetcher.create(oid, source.size, primary=False)
         except Exception as exc:
             why = f"cannot be copied here: {exc}"
             self.call(lambda now: self.core.fetch_failed(oid, why, now))
             return
-        if offset is None:  # it arrived meanwhile
+        if created is None:  # it arrived meanwhile
             self.call(lambda now: self.core.fetch_failed(oid, "arrived twice", now))
             return
+        offset = created.offset
         started = time.monotonic()
         try:
             self._peers.pull(source, oid, self.arena.view[offset : offset + source.size])
@@ -415,8 +416,7 @@ class LocalClient(ObjectAccess):
         self.address = service.address
         assert service.arena is not None
         self.view = service.arena.view
-        self.prefault = service.arena.prefault
-        self.write_through_fd = service.arena.write_through_fd
+        self.map_in = service.arena.map_in
 
     @property
     def fd(self) -> int:
@@ -543,16 +543,16 @@ class _Conn:
         fetcher = service._fetcher
         assert fetcher is not None and service.arena is not None
         try:
-            offset = fetcher.create(msg.object_id, msg.size, primary=True)
+            created = fetcher.create(msg.object_id, msg.size, primary=True)
         except Exception as exc:
             self.deliver(w.CreateFailed(msg.request_id, str(exc)))
             return
-        self.deliver(
-            w.Created(msg.request_id, offset if offset is not None else -1, offset is None)
-        )
-        if offset is None:
+        if created is None:
+            self.deliver(w.Created(msg.request_id, -1, exists=True))
             return
+        self.deliver(w.Created(msg.request_id, created.offset))
         try:
+            offset = created.offset
             wire.recv_into(self.sock, service.arena.view[offset : offset + msg.size])
         except BaseException:
             fetcher.abort(msg.object_id)

@@ -103,6 +103,7 @@ from pymesos_rt.protocol.worker_messages import (
     ObjectBlob,
     ObjectValues,
     Output,
+    Preload,
     PutObject,
     RunTask,
     RuntimeEnvSpec,
@@ -176,6 +177,7 @@ __all__ = [
     "Offers",
     "Output",
     "OutputLine",
+    "Preload",
     "PutObject",
     "Reclaim",
     "Reconcile",
@@ -281,6 +283,7 @@ WorkerEvent = (
     | ObjectValues
     | CancelTask
     | StopWorker
+    | Preload
     | StateReply
     | StartActor
     | CallMethod

@@ -198,11 +198,13 @@ class Welcome(_Call, tag="welcome", frozen=True):
 
 
 class Created(_Call, tag="created", frozen=True):
-    """``exists``: the object is already stored (sealed) here; nothing is to be written."""
+    """``exists``: the object is already stored (sealed) here; nothing is to be written.
+    ``fresh``: part of the range never held data (write it through the arena's descriptor)."""
 
     request_id: int
     offset: int
     exists: bool = False
+    fresh: bool = False
 
 
 class Leased(_Call, tag="leased", frozen=True):
@@ -213,6 +215,7 @@ class Leased(_Call, tag="leased", frozen=True):
     lease: int
     offset: int
     size: int
+    fresh: bool = False  # part of the range never held data (as in Created)
 
 
 class Recall(_Call, tag="recall", frozen=True):

@@ -225,6 +225,12 @@ class StopWorker(Message, tag="stop_worker", frozen=True):
     pass
 
 
+class Preload(Message, tag="preload", frozen=True):
+    """Import these modules ahead of the tasks that will need them (``pymesos_rt/preload.py``)."""
+
+    modules: list[str]
+
+
 class StateReply(Message, tag="state", frozen=True):
     """The answer to :class:`StateRequest`: the cluster's state as JSON."""
 

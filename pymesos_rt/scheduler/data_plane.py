@@ -63,6 +63,7 @@ class DataPlane(ResultHandling):
     executor_hosts: dict[str, str]
     _conn_executor: dict[str, str]
     access: LoopAccess | None
+    preload: list[str]
     output_contexts: dict[str, contextvars.Context]
     _stopping: bool
 
@@ -88,6 +89,8 @@ class DataPlane(ResultHandling):
                 self.executor_conns[eid] = conn
                 self.executor_hosts[eid] = msg.hostname
                 log.debug("executor %s connected (pid %d)", eid, msg.pid)
+                if self.preload:
+                    conn.send(m.Preload(self.preload))
                 effects += self.core.executor_connected(eid, now)
                 continue
             match msg:

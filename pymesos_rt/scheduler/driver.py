@@ -25,6 +25,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.errors import ExecutorLostError
 from pymesos_rt.objects.stores import Stores
+from pymesos_rt.preload import wanted as preload_wanted
 from pymesos_rt.protocol import codec
 from pymesos_rt.protocol import messages as m
 from pymesos_rt.protocol.ids import return_ids
@@ -129,6 +130,7 @@ class Driver(DataPlane):
         self.streams = StreamTable(table, dynamic_value)
         self.runtime_envs: dict[str, m.RuntimeEnvSpec] = {}
         self.command_env: dict[str, str] = {}  # more environment for every executor
+        self.preload: list[str] = []  # modules every executor imports ahead of need
         # the cluster's state for rt.available_resources() inside tasks (set by the session)
         self.state_source: Callable[[str], Awaitable[dict[str, Any]]] | None = None
         self.actors = ActorShell(self)
@@ -140,6 +142,7 @@ class Driver(DataPlane):
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._pause = pause
+        self.preload = preload_wanted()
         self._loop = asyncio.get_running_loop()
         if self.access is None:
             self.access = LoopOnItsThread(self._loop, threading.get_ident())
@@ -241,6 +244,8 @@ class Driver(DataPlane):
             item.done.set()
             return effects
         if isinstance(item, Ready):
+            if item.location is not None:  # a large value: a task may read it soon
+                self._refresh_preload()
             self.objects.record_home(item.object_id, item.location)
             return self.core.object_ready(item.object_id, now)
         if isinstance(item, Cancel):
@@ -366,6 +371,7 @@ class Driver(DataPlane):
                 self.core.forget_object(oid)
                 self.objects.lineage.forget(oid)
             self.objects.free_stored()
+            self._refresh_preload()
             now = time.monotonic()
             self._apply(self.core.tick(now))
             master = self.master if self._master_ready else None
@@ -376,6 +382,16 @@ class Driver(DataPlane):
                     master.send(summary)
             if self.core.actors.changed and master is not None:
                 master.send(m.ActorSummary(self.actors.summaries()))
+
+    def _refresh_preload(self) -> None:
+        """Tell every executor the modules to import ahead of need when the list changed
+        (``pymesos_rt/preload.py``); an executor connecting later is told as it connects."""
+        wanted = preload_wanted()
+        if wanted == self.preload:
+            return
+        self.preload = wanted
+        for conn in self.executor_conns.values():
+            conn.send(m.Preload(wanted))
 
     def lost(self, oid: str, location: ObjectLocation, reason: str) -> None:
         """A user thread could not read ``oid``: returns once it is being rebuilt or failed."""
