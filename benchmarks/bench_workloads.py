@@ -8,6 +8,7 @@ printed by the systems themselves (redirected to stderr) can never corrupt the r
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -394,6 +395,10 @@ def run_worker(system: str, names: list[str], ctx: Context) -> int:
     os.dup2(2, 1)  # anything the systems print goes to stderr, not into the results
     emit = Emitter(os.fdopen(results_fd, "w", buffering=1))
     emit("hello", system=system, pid=os.getpid(), sizes=asdict(ctx.sizes))
+    # as a user's script does (``import numpy as np`` before ``import ray``): numpy, when it is
+    # installed, is imported before the system; what a system's workers import is its own choice
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401
     try:
         adapter = make_adapter(system)
     except SystemNotInstalledError as exc:

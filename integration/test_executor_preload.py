@@ -1,10 +1,12 @@
 """Executors import the modules the driver uses before a task needs them (``preload.py``):
 numpy by default when the driver has it, ``PYMESOS_RT_PRELOAD`` instead when set, and modules
-named after the executors started reach them too. Real executors of an embedded cluster."""
+named after the executors started reach them too. Real executors of an embedded cluster; an
+executor imports only while idle, so the checks leave it idle between them."""
 
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,17 +18,19 @@ pytestmark = pytest.mark.integration
 
 
 @rt.remote
-def appears(name: str, timeout: float) -> bool:
-    """Whether module ``name`` is imported in this executor within ``timeout`` seconds,
-    without this task importing it."""
+def imported(name: str) -> bool:
     import sys
-    import time
 
+    return name in sys.modules
+
+
+def _appears(name: str, timeout: float = 30.0) -> bool:
+    """Whether the executor has imported ``name`` within ``timeout`` (asked every 0.2 s)."""
     deadline = time.monotonic() + timeout
-    while name not in sys.modules:
+    while not rt.get(imported.remote(name)):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.01)
+        time.sleep(0.2)  # idle: the executor's preloader waits for that
     return True
 
 
@@ -40,7 +44,7 @@ def test_executors_preload_numpy_when_the_driver_has_it(session, monkeypatch):
     monkeypatch.delenv(PRELOAD_ENV, raising=False)
     assert "numpy" in sys.modules and np.__name__ == "numpy"
     rt.init(num_cpus=1)
-    assert rt.get(appears.remote("numpy", 30.0))
+    assert _appears("numpy")
 
 
 def test_the_environment_names_the_modules_and_later_names_reach_running_executors(
@@ -48,7 +52,6 @@ def test_the_environment_names_the_modules_and_later_names_reach_running_executo
 ):
     monkeypatch.setenv(PRELOAD_ENV, "colorsys")
     rt.init(num_cpus=1)
-    assert rt.get(appears.remote("colorsys", 30.0))
+    assert _appears("colorsys")
     monkeypatch.setenv(PRELOAD_ENV, "colorsys, wave, no_such_module_here")  # after they started
-    assert rt.get(appears.remote("wave", 30.0))  # the missing one is only logged
-    assert rt.get(appears.remote("colorsys", 0.0))
+    assert _appears("wave")  # the missing one is only logged

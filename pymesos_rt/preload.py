@@ -6,9 +6,13 @@ receives or returns an array. The driver names the modules (``Preload``) to each
 connects and to all of them when the list grows: by default those of :data:`AUTO` that the
 driver has imported itself (checked on the driver's tick and when it stores a large value);
 ``PYMESOS_RT_PRELOAD`` in the driver's environment (comma-separated) replaces that choice, and
-an empty value turns preloading off. An executor imports them on a thread of its own, so a task
-that needs none of them does not wait; one that needs one waits for that import as it would
-for any other (the import lock).
+an empty value turns preloading off.
+
+An executor imports them (:class:`Preloader`) once it has been idle for ``IDLE_S``: no task
+queued or running, no actor hosted, no message for that long. Two threads importing one package
+at once can see it half-initialized (CPython takes a submodule's import lock before its
+parent's), so while the preloader imports, every unpickling in the process waits
+(``serialization.hold``); a task that arrives meanwhile starts once the import is done.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+
+from pymesos_rt import serialization
 
 log = logging.getLogger(__name__)
 
 PRELOAD_ENV = "PYMESOS_RT_PRELOAD"
 AUTO = ("numpy",)  # what the object store's zero-copy values are made of
+IDLE_S = 0.05
 
 
 def wanted(
@@ -36,19 +44,59 @@ def wanted(
     return [name for name in AUTO if name in modules]
 
 
-def start(names: list[str]) -> threading.Thread | None:
-    """Import the modules of ``names`` not imported yet, on a daemon thread (None: none)."""
-    missing = [name for name in names if name not in sys.modules]
-    if not missing:
-        return None
-    thread = threading.Thread(target=_import_all, args=(missing,), name="preload", daemon=True)
-    thread.start()
-    return thread
+class Preloader:
+    """Imports the modules it is asked for on a thread of its own, when ``idle()`` holds and
+    nothing was received for ``IDLE_S`` (:meth:`activity`)."""
 
+    def __init__(self, idle: Callable[[], bool], idle_s: float = IDLE_S) -> None:
+        self._idle = idle
+        self._idle_s = idle_s
+        self._lock = threading.Lock()
+        self._wanted: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._busy_at = time.monotonic()
+        self._stopped = threading.Event()
 
-def _import_all(names: list[str]) -> None:
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # a module the driver has may be missing here
-            log.info("cannot preload %s: %s", name, exc)
+    def activity(self) -> None:
+        """Something arrived for this executor: wait ``IDLE_S`` more before importing."""
+        self._busy_at = time.monotonic()
+
+    def want(self, names: list[str]) -> None:
+        with self._lock:
+            self._wanted += [n for n in names if n not in sys.modules and n not in self._wanted]
+            if not self._wanted or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="preload", daemon=True)
+            self._thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is left to import (for tests); True if so."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self._thread is None
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            wait = self._busy_at + self._idle_s - time.monotonic()
+            if wait > 0:
+                self._stopped.wait(wait)
+                continue
+            with serialization.hold():  # no unpickling meanwhile (see the module's docstring)
+                if not self._idle():
+                    self._busy_at = time.monotonic()
+                    continue
+                with self._lock:
+                    names, self._wanted = self._wanted, []
+                for name in names:
+                    try:
+                        importlib.import_module(name)
+                    except Exception as exc:  # a module the driver has may be missing here
+                        log.info("cannot preload %s: %s", name, exc)
+            with self._lock:
+                if not self._wanted:
+                    self._thread = None
+                    return

@@ -194,7 +194,31 @@ def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, li
     return buf.getvalue(), list(dict.fromkeys(pickler.refs))
 
 
+_held: threading.Event | None = None  # set while unpickling may go on (see hold)
+
+
+@contextlib.contextmanager
+def hold() -> Iterator[None]:
+    """While inside, unpickling in this process waits (an executor's preload imports modules
+    meanwhile: two threads importing one package at once can see it half-initialized)."""
+    global _held
+    gate = threading.Event()
+    _held = gate
+    try:
+        yield
+    finally:
+        _held = None
+        gate.set()
+
+
+def _unheld() -> None:
+    gate = _held
+    if gate is not None:
+        gate.wait()
+
+
 def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    _unheld()
     args, kwargs = _ArgsUnpickler(io.BytesIO(data), values).load()
     return args, kwargs
 
@@ -234,6 +258,7 @@ def dumps_value(value: Any, refs: list[str] | None = None) -> bytes:
 
 
 def loads(data: bytes | memoryview) -> Any:
+    _unheld()
     return pickle.loads(data)
 
 
@@ -289,6 +314,7 @@ def dumps_oob(
 
 
 def loads_oob(inband: bytes | memoryview, buffers: list[pickle.PickleBuffer]) -> Any:
+    _unheld()
     return pickle.loads(inband, buffers=buffers)
 
 
@@ -424,6 +450,7 @@ def _new_exception(cls: type[BaseException], args: tuple[Any, ...]) -> BaseExcep
 
 
 def loads_exception(data: bytes | memoryview) -> BaseException:
+    _unheld()
     try:
         exc = pickle.loads(data)
     except Exception as problem:

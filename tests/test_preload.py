@@ -1,11 +1,14 @@
-"""Which modules the driver asks executors to preload, and how an executor imports them."""
+"""Which modules the driver asks executors to preload, and how an executor imports them: only
+when idle, with unpickling held meanwhile."""
 
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
+import threading
 
-from pymesos_rt import preload
+from pymesos_rt import preload, serialization
 
 
 def test_by_default_the_auto_modules_the_driver_has_imported():
@@ -19,12 +22,29 @@ def test_the_environment_replaces_the_choice_and_empty_turns_it_off():
     assert preload.wanted({preload.PRELOAD_ENV: ""}, {"numpy": object()}) == []
 
 
-def test_start_imports_what_is_missing_on_a_thread_and_logs_what_cannot_be(caplog):
-    assert preload.start(["sys", "os"]) is None  # imported already: no thread
+def test_imports_what_is_missing_once_idle_and_logs_what_cannot_be(caplog):
+    idle = threading.Event()
+    loader = preload.Preloader(idle.is_set, idle_s=0.0)
+    loader.want(["sys", "os"])  # imported already: nothing to do, no thread
+    assert loader.join(0)
     sys.modules.pop("this_module_does_not_exist", None)
+    sys.modules.pop("tabnanny", None)
     with caplog.at_level(logging.INFO, logger="pymesos_rt.preload"):
-        thread = preload.start(["this_module_does_not_exist", "tabnanny"])
-        assert thread is not None
-        thread.join(30)
-    assert not thread.is_alive() and "tabnanny" in sys.modules
+        loader.want(["this_module_does_not_exist", "tabnanny"])
+        assert not loader.join(0.2) and "tabnanny" not in sys.modules  # busy: it waits
+        idle.set()
+        assert loader.join(30)
+    assert "tabnanny" in sys.modules
     assert "cannot preload this_module_does_not_exist" in caplog.text
+
+
+def test_unpickling_waits_while_the_preloader_imports():
+    data = pickle.dumps([1, 2])
+    got: list[object] = []
+    with serialization.hold():
+        reader = threading.Thread(target=lambda: got.append(serialization.loads(data)))
+        reader.start()
+        reader.join(0.2)
+        assert reader.is_alive() and got == []  # held
+    reader.join(30)
+    assert got == [[1, 2]]

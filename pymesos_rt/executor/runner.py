@@ -110,6 +110,11 @@ class Runner:
         with self._cv:
             return len(self._queue)
 
+    def idle(self) -> bool:
+        """No task queued or running here."""
+        with self._cv:
+            return not self._queue and not self._running
+
     def running_count(self) -> int:
         with self._cv:
             return len(self._running)

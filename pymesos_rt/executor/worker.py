@@ -64,6 +64,7 @@ class Worker:
         self._flush_at: float | None = None  # when the flusher writes what is queued
         self._interrupted = False
         self.actor: ActorHost | None = None  # set by StartActor: this executor hosts an actor
+        self.preloader = preload.Preloader(self._idle)
 
     def run(self, url: str, secret: str) -> str:
         """Serve the driver until it closes the connection or says stop; returns why."""
@@ -86,6 +87,7 @@ class Worker:
             batch = link.receive()
             if batch is None:
                 return f"driver connection closed: {link.close_reason}"
+            self.preloader.activity()
             if self.on_messages(batch):
                 if self.actor is not None:
                     self.actor.run_exit_handlers()
@@ -105,6 +107,10 @@ class Worker:
             log.warning("no object store: %s (large values travel inline)", exc)
             return
         self.stores.set_home(client)
+
+    def _idle(self) -> bool:
+        """No task here and no actor (the preloader imports only then)."""
+        return self.actor is None and self.runner.idle()
 
     def interrupt(self) -> None:
         """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
@@ -152,7 +158,7 @@ class Worker:
                     if dropped is not None:
                         self._report_cancelled(dropped)
                 case m.Preload():
-                    preload.start(msg.modules)
+                    self.preloader.want(msg.modules)
                 case m.StopWorker():
                     return True
         return False
