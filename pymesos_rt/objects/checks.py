@@ -53,11 +53,7 @@ def validate(core: StoreCore) -> None:
     assert (spilled, spilled_bytes) == (core.spilled_objects, core.spilled_bytes)
     assert secondary == core.secondary
     assert spilling == core._spilling_bytes, (spilling, core._spilling_bytes)
-    assert all(a + n <= core.populated for a, n in ranges), "a range is not populated"
-    assert core.backed <= core.populated, (core.backed, core.populated)
-    assert core.handed == core.alloc.high_water, (core.handed, core.alloc.high_water)
-    assert all(core.backed < end <= core.populated for end, _ in core._unbacked), "held back"
-    assert all(core.backed < a < b <= core.populated for a, b in core._backed_ranges.items())
+    core.backing.validate(ranges, core.alloc.high_water)
     for client, pins in core._client_pins.items():
         assert pins, f"empty pin index for {client}"
         for oid in pins:

@@ -16,11 +16,9 @@ Rules kept here:
   spilled to disk, and the request waits (in order of arrival) until their ranges are free. A
   create that still cannot be placed after ``create_timeout`` fails with a clear error; it never
   crashes the writer. An object bigger than the whole arena fails at once.
-- A range is backed by memory (:class:`Populate`) before it is handed to a writer, by the store
-  (so pages are charged to the agent, not to the task that writes them, and a write can never
-  fault on a full tmpfs). Backing takes time (about 0.2 ms per MiB), so the shell does it
-  without holding up other requests and reports it done (:meth:`StoreCore.backing_done`); until
-  then the core holds back every reply (and restore) that hands out a range beyond it.
+- A range is backed by memory before it is handed to a writer, by the store; until the shell
+  reports it backed (:meth:`StoreCore.backing_done`), the reply that hands it out waits
+  (``backing.py``).
 
 Cost: every input touches only the objects it names, plus the least recently used ones it
 spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
@@ -33,6 +31,7 @@ from collections import OrderedDict, deque
 
 from pymesos_rt.objects import checks
 from pymesos_rt.objects.allocator import Allocator, aligned
+from pymesos_rt.objects.backing import Backing
 from pymesos_rt.objects.leases import LeaseError, LeaseRec, Leases
 from pymesos_rt.objects.records import (
     TRANSITIONS,
@@ -87,13 +86,8 @@ class StoreCore:
         self.store_id = store_id
         self.alloc = Allocator(capacity)
         self.capacity = self.alloc.capacity
-        self.populate_step = populate_step
         self.create_timeout = create_timeout
-        self.populated = 0  # backing asked for (Populate effects) up to here
-        self.backed = 0  # the shell has backed everything up to here
-        self.handed = 0  # every range below was handed to a writer before (its pages hold data)
-        self._backed_ranges: dict[int, int] = {}  # backed beyond ``backed``: start -> end
-        self._unbacked: list[tuple[int, Effect]] = []  # held back: (end of its range, effect)
+        self.backing = Backing(self.capacity, populate_step)
         self.leases = Leases(self.alloc.capacity)
         self.entries: dict[str, Entry] = {}
         self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
@@ -171,10 +165,10 @@ class StoreCore:
         if offset is None:
             return [Reply(client, w.Leased(request_id, 0, 0, 0))]
         rec = self.leases.open(client, offset, n)
-        fresh = self._hand_out(offset, n)
+        fresh = self.backing.hand_out(offset, n)
         return [
-            *self._populate(offset, n),
-            *self._once_backed(
+            *self.backing.ask(offset, n),
+            *self.backing.once_backed(
                 offset + n, Reply(client, w.Leased(request_id, rec.lease_id, offset, n, fresh))
             ),
         ]
@@ -444,65 +438,28 @@ class StoreCore:
     def prefill(self, limit: int) -> list[Effect]:
         """Back the next step of the arena with memory ahead of any writer, up to ``limit``
         (the shell calls this in the background after start)."""
-        upto = min(limit, self.capacity, self.populated + self.populate_step)
-        if upto <= self.populated:
-            return []
-        start, self.populated = self.populated, upto
-        return [Populate(start, upto)]
+        return self.backing.prefill(limit)
 
     def backing_done(self, start: int, upto: int) -> list[Effect]:
         """The shell has backed ``[start, upto)`` (a :class:`Populate` is done): what was held
         back for it goes out now."""
-        if start < self.backed or upto > self.populated or start in self._backed_ranges:
-            return []  # not a range this core asked for (or reported twice)
-        self._backed_ranges[start] = upto
-        while self.backed in self._backed_ranges:
-            self.backed = self._backed_ranges.pop(self.backed)
-        ready = [eff for end, eff in self._unbacked if end <= self.backed]
-        if ready:
-            self._unbacked = [(end, eff) for end, eff in self._unbacked if end > self.backed]
-        return ready
+        return self.backing.done(start, upto)
 
     # --- internals ---------------------------------------------------------------------------
     def _alloc(self, size: int) -> int | None:
         return self.alloc.alloc(size)
 
-    def _populate(self, offset: int, size: int) -> list[Effect]:
-        end = offset + aligned(size)
-        if end <= self.populated:
-            return []
-        step = self.populate_step
-        start, self.populated = self.populated, min(self.capacity, (end + step - 1) // step * step)
-        return [Populate(start, self.populated)]
-
-    def _once_backed(self, end: int, effect: Effect) -> list[Effect]:
-        """``effect`` hands out a range ending at ``end``: now if it is backed, else held back
-        until :meth:`backing_done` says so."""
-        if end <= self.backed:
-            return [effect]
-        self._unbacked.append((end, effect))
-        return []
-
-    def _hand_out(self, offset: int, size: int) -> bool:
-        """Whether ``[offset, offset + size)`` reaches beyond what was ever handed to writers:
-        then its pages may hold no data yet, and the writer copies through the descriptor
-        (mapping such pages in would fault them one by one)."""
-        end = offset + aligned(size)
-        fresh = end > self.handed
-        self.handed = max(self.handed, end)
-        return fresh
-
     def _grant(self, space: Space, offset: int) -> list[Effect]:
-        effects = self._populate(offset, space.size)
+        effects = self.backing.ask(offset, space.size)
         end = offset + aligned(space.size)
-        fresh = self._hand_out(offset, space.size)
+        fresh = self.backing.hand_out(offset, space.size)
         if not space.client:  # a restore
             entry = self.entries[space.object_id]
             entry.offset = offset
             entry.move(S.RESTORING)
             return [
                 *effects,
-                *self._once_backed(end, RestoreIn(space.object_id, offset, entry.size)),
+                *self.backing.once_backed(end, RestoreIn(space.object_id, offset, entry.size)),
             ]
         entry = Entry(space.object_id, space.size, space.primary, S.CREATED, offset, space.client)
         self.entries[space.object_id] = entry
@@ -511,7 +468,7 @@ class StoreCore:
         self._creating.setdefault(space.client, set()).add(space.object_id)
         return [
             *effects,
-            *self._once_backed(
+            *self.backing.once_backed(
                 end, Reply(space.client, w.Created(space.request_id, offset, fresh=fresh))
             ),
         ]
@@ -634,7 +591,7 @@ class StoreCore:
             pinned=self.pinned,
             spilled_objects=self.spilled_objects,
             spilled_bytes=self.spilled_bytes,
-            populated=self.backed,
+            populated=self.backing.backed,
             secondary=self.secondary,
             restored=self.restored_total,
             spilled_total=self.spilled_total,

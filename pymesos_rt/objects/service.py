@@ -156,7 +156,7 @@ class StoreService:
     def call(self, step: Callable[[float], list[Effect]]) -> None:
         with self._lock:
             effects = step(time.monotonic())
-            if self.core.populated < self._prefill_limit():
+            if self.core.backing.populated < self._prefill_limit():
                 self._grown.set()
         self._run(effects)
 
@@ -339,7 +339,7 @@ class StoreService:
         when it is handed out."""
         while not self._stop.is_set():
             limit = self._prefill_limit()
-            if self.core.populated < limit:
+            if self.core.backing.populated < limit:
                 self.call(functools.partial(self._prefill_step, limit))
                 continue
             self._grown.wait()
@@ -530,7 +530,7 @@ class _Conn:
         assert service.arena is not None
         core = service.core
         welcome = w.Welcome(
-            service.store_id, service.agent_id, service.address, core.capacity, core.backed
+            service.store_id, service.agent_id, service.address, core.capacity, core.backing.backed
         )
         fds = [service.arena.fd] if hello.want_fd and self.unix else None
         wire.send(self.sock, [welcome], fds)
