@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pymesos_rt as rt
-from pymesos_rt.preload import PRELOAD_ENV
+from pymesos_rt.preload import IDLE_S, PRELOAD_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,13 @@ def imported(name: str) -> bool:
 
 
 def _appears(name: str, timeout: float = 30.0) -> bool:
-    """Whether the executor has imported ``name`` within ``timeout`` (asked every 0.2 s)."""
+    """Whether the executor has imported ``name`` within ``timeout`` (asked after gaps long
+    enough for its preloader, which waits for ``IDLE_S`` with nothing to do)."""
     deadline = time.monotonic() + timeout
     while not rt.get(imported.remote(name)):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.2)  # idle: the executor's preloader waits for that
+        time.sleep(2 * IDLE_S)  # idle: the executor's preloader waits for that
     return True
 
 

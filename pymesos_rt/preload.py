@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 PRELOAD_ENV = "PYMESOS_RT_PRELOAD"
 AUTO = ("numpy",)  # what the object store's zero-copy values are made of
-IDLE_S = 0.05
+IDLE_S = 0.25  # a quarter second with nothing to do: a gap, not a pause inside a burst
 
 
 def wanted(
