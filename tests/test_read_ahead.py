@@ -68,3 +68,26 @@ def test_a_read_that_fails_again_raises_where_its_value_is_taken():
     ahead.read("x", _at(BIG))
     with pytest.raises(OSError, match="cannot read x"):
         ahead.value("x", _at(BIG), backend)  # type: ignore[arg-type]
+
+
+def test_a_forked_child_reads_on_threads_of_its_own():
+    import os
+
+    ahead = ReadAhead(Backend())  # type: ignore[arg-type]
+    ahead.read("before", _at(BIG))  # the parent's readers exist now
+    assert ReadAhead._pool is not None
+    pid = os.fork()
+    if pid == 0:  # the child: a read ahead must not wait for the parent's threads
+        code = 1
+        try:
+            if ReadAhead._pool is not None:  # the parent's pool: its idle threads are gone
+                os._exit(3)
+            backend = Backend()
+            child = ReadAhead(backend)  # type: ignore[arg-type]
+            child.read("x", _at(BIG))
+            got = child._values["x"].result(timeout=30)
+            code = 0 if got == b"xx" else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +143,14 @@ class ReadAhead:
                 cls.READERS, thread_name_prefix="pymesos-rt-read"
             )
         return pool
+
+    @classmethod
+    def _forget_readers(cls) -> None:
+        """In a forked child: the parent's reader threads are not there."""
+        cls._pool = None
+
+
+os.register_at_fork(after_in_child=ReadAhead._forget_readers)
 
 
 def error_of(payload: Payload) -> BaseException:
