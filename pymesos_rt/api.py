@@ -256,25 +256,29 @@ def get(
     backend = backend_mod.current()
     oids = [r.object_id for r in items]
     ahead = ReadAhead(backend)  # stored values are read while the rest are being made
-    found = _blocking(
-        lambda report: (
-            backend.get_reading(oids, timeout, report, ahead.read)
-            if len(oids) > 1
-            else backend.get(oids, timeout, report)
-        ),
-        backend,
-        oids,
-        len(oids) if progress else 0,
-        "get",
-        cancel_on_interrupt,
-    )
-    if found is None:
-        raise GetTimeoutError(f"get timed out after {timeout}s waiting for {len(items)} object(s)")
-    values = []
-    for ref, (state, data) in zip(items, found, strict=True):
-        if state != backend_mod.READY:
-            raise error_of(data)  # from here: the traceback ends in the caller's line
-        values.append(ahead.value(ref.object_id, data, backend))
+    try:
+        found = _blocking(
+            lambda report: (
+                backend.get_reading(oids, timeout, report, ahead.read)
+                if len(oids) > 1
+                else backend.get(oids, timeout, report)
+            ),
+            backend,
+            oids,
+            len(oids) if progress else 0,
+            "get",
+            cancel_on_interrupt,
+        )
+        if found is None:
+            waited = f"waiting for {len(items)} object(s)"
+            raise GetTimeoutError(f"get timed out after {timeout}s {waited}")
+        values = []
+        for ref, (state, data) in zip(items, found, strict=True):
+            if state != backend_mod.READY:
+                raise error_of(data)  # from here: the traceback ends in the caller's line
+            values.append(ahead.value(ref.object_id, data, backend))
+    finally:
+        ahead.close()  # what an error or interrupt left unread is not read
     return values[0] if single else values
 
 

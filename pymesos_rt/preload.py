@@ -9,10 +9,12 @@ driver has imported itself (checked on the driver's tick and when it stores a la
 an empty value turns preloading off.
 
 An executor imports them (:class:`Preloader`) once it has been idle for ``IDLE_S``: no task
-queued or running, no actor hosted, no message for that long. Two threads importing one package
-at once can see it half-initialized (CPython takes a submodule's import lock before its
-parent's), so while the preloader imports, every unpickling in the process waits
-(``serialization.hold``); a task that arrives meanwhile starts once the import is done.
+queued or running, no actor hosted, its runtime env set up (a module that env ships must win
+over the default one), no message for that long. Two threads importing one package at once
+can see it half-initialized (CPython takes a submodule's import lock before its parent's), so
+while the preloader imports, every unpickling in the process but its own waits
+(``serialization.hold``); whatever arrived meanwhile starts once the import is done. An
+executor that becomes an actor's host stops preloading (:meth:`Preloader.stop`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def wanted(
 
 class Preloader:
     """Imports the modules it is asked for on a thread of its own, when ``idle()`` holds and
-    nothing was received for ``IDLE_S`` (:meth:`activity`)."""
+    nothing was received for ``idle_s`` (:meth:`activity`)."""
 
     def __init__(self, idle: Callable[[], bool], idle_s: float = IDLE_S) -> None:
         self._idle = idle
@@ -58,13 +60,13 @@ class Preloader:
         self._stopped = threading.Event()
 
     def activity(self) -> None:
-        """Something arrived for this executor: wait ``IDLE_S`` more before importing."""
+        """Something arrived for this executor: wait ``idle_s`` more before importing."""
         self._busy_at = time.monotonic()
 
     def want(self, names: list[str]) -> None:
         with self._lock:
             self._wanted += [n for n in names if n not in sys.modules and n not in self._wanted]
-            if not self._wanted or self._thread is not None:
+            if not self._wanted or self._thread is not None or self._stopped.is_set():
                 return
             self._thread = threading.Thread(target=self._run, name="preload", daemon=True)
             self._thread.start()
@@ -77,26 +79,36 @@ class Preloader:
         return self._thread is None
 
     def stop(self) -> None:
+        """Import nothing more (an import under way finishes)."""
         self._stopped.set()
 
     def _run(self) -> None:
-        while not self._stopped.is_set():
-            wait = self._busy_at + self._idle_s - time.monotonic()
-            if wait > 0:
-                self._stopped.wait(wait)
-                continue
-            with serialization.hold():  # no unpickling meanwhile (see the module's docstring)
-                if not self._idle():
-                    self._busy_at = time.monotonic()
-                    continue
-                with self._lock:
-                    names, self._wanted = self._wanted, []
-                for name in names:
-                    try:
-                        importlib.import_module(name)
-                    except Exception as exc:  # a module the driver has may be missing here
-                        log.info("cannot preload %s: %s", name, exc)
-            with self._lock:
-                if not self._wanted:
-                    self._thread = None
+        try:
+            while not self._stopped.is_set():
+                wait = self._busy_at + self._idle_s - time.monotonic()
+                if wait > 0:
+                    self._stopped.wait(wait)
+                elif not self._idle():
+                    self.activity()  # busy without messages (a long task): look again later
+                elif not self._import_held():
                     return
+        finally:
+            with self._lock:
+                self._thread = None
+
+    def _import_held(self) -> bool:
+        """Import what is wanted, unpickling held, unless something started meanwhile (then
+        later). False once nothing is left."""
+        with serialization.hold():
+            quiet = time.monotonic() - self._busy_at >= self._idle_s
+            if not quiet or not self._idle() or self._stopped.is_set():
+                return True  # a message or task came between the looks: it goes first
+            with self._lock:
+                names, self._wanted = self._wanted, []
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except Exception as exc:  # a module the driver has may be missing here
+                    log.info("cannot preload %s: %s", name, exc)
+        with self._lock:
+            return bool(self._wanted)

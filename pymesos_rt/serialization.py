@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import marshal
+import os
 import pickle
 import threading
 import traceback
@@ -195,26 +196,39 @@ def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, li
 
 
 _held: threading.Event | None = None  # set while unpickling may go on (see hold)
+_holder = 0  # the thread holding it: its own unpickling goes on
 
 
 @contextlib.contextmanager
 def hold() -> Iterator[None]:
-    """While inside, unpickling in this process waits (an executor's preload imports modules
-    meanwhile: two threads importing one package at once can see it half-initialized)."""
-    global _held
+    """While inside, unpickling in this process waits, but on this thread (an executor's
+    preload imports modules meanwhile: two threads importing one package at once can see it
+    half-initialized)."""
+    global _held, _holder
     gate = threading.Event()
+    _holder = threading.get_ident()
     _held = gate
     try:
         yield
     finally:
         _held = None
+        _holder = 0
         gate.set()
 
 
 def _unheld() -> None:
     gate = _held
-    if gate is not None:
+    if gate is not None and _holder != threading.get_ident():
         gate.wait()
+
+
+def _forget_hold() -> None:
+    """In a forked child: the thread that held is not there."""
+    global _held, _holder
+    _held, _holder = None, 0
+
+
+os.register_at_fork(after_in_child=_forget_hold)
 
 
 def loads_args(data: bytes, values: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

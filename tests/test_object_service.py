@@ -192,13 +192,15 @@ def test_map_in_maps_chunks_once_and_keeps_the_data():
     try:
         data = bytes(range(256)) * (3 * MIB // 256)
         os.pwrite(arena.fd, data, MIB)
+        allocated = os.fstat(arena.fd).st_blocks
         arena.map_in(MIB, 3 * MIB)
-        assert list(arena._mapped) == [1, 1, 0, 0]  # the chunks [0, 4 MiB) hold the range
+        assert list(arena._mapped) == [0, 1, 0, 0]  # only [2, 4) MiB lies whole in the range
+        assert os.fstat(arena.fd).st_blocks == allocated  # nothing read outside the range
         assert arena.view[MIB : 4 * MIB] == data
         arena.view[MIB : MIB + 4] = b"abcd"  # writable through the mapping
         assert os.pread(arena.fd, 4, MIB) == b"abcd"
-        arena.map_in(5 * MIB, CHUNK)
-        assert list(arena._mapped) == [1, 1, 1, 1]
+        arena.map_in(4 * MIB, 2 * CHUNK)
+        assert list(arena._mapped) == [0, 1, 1, 1]
     finally:
         arena.close()
 

@@ -48,3 +48,35 @@ def test_unpickling_waits_while_the_preloader_imports():
         assert reader.is_alive() and got == []  # held
     reader.join(30)
     assert got == [[1, 2]]
+
+
+def test_a_message_between_the_looks_defers_the_import():
+    """A message that arrives after the preloader found the executor idle, but before it held
+    unpickling (a task or an actor may be starting): the import waits for the next gap."""
+    sys.modules.pop("tabnanny", None)
+    calls = []
+
+    def idle() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            loader.activity()  # arrives right after the first look
+        return True
+
+    loader = preload.Preloader(idle, idle_s=0.05)
+    loader.want(["tabnanny"])
+    assert loader.join(30) and "tabnanny" in sys.modules
+    assert len(calls) >= 3  # looked, deferred, looked twice again
+
+
+def test_a_stopped_preloader_imports_nothing_more():
+    sys.modules.pop("tabnanny", None)
+    loader = preload.Preloader(lambda: True, idle_s=0.0)
+    loader.stop()
+    loader.want(["tabnanny"])
+    assert loader.join(0) and "tabnanny" not in sys.modules
+
+
+def test_the_holding_thread_unpickles_while_others_wait():
+    data = pickle.dumps({"a": 1})
+    with serialization.hold():
+        assert serialization.loads(data) == {"a": 1}  # the preloader's own imports go on

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pymesos_rt.client.refs import ReadAhead
+from pymesos_rt.client.refs import ReadAhead, _Readers
 from pymesos_rt.protocol.objects import ObjectLocation
 
 BIG = ReadAhead.PARALLEL_MIN
@@ -42,7 +42,7 @@ def test_large_values_are_read_on_reader_threads_small_ones_here():
     ahead.read("big", _at(BIG))  # read once
     assert ahead.value("big", _at(BIG), backend) == b"bigbig"  # type: ignore[arg-type]
     assert ahead.value("small", _at(100), backend) == b"smallsmall"  # type: ignore[arg-type]
-    assert backend.threads["big"].startswith("pymesos-rt-read")
+    assert backend.threads["big"].startswith("pymesos-rt-read-")
     assert backend.threads["small"] == threading.current_thread().name
     assert backend.loads == 2
     # a second place of the same ref reads it again, as without reading ahead
@@ -75,12 +75,12 @@ def test_a_forked_child_reads_on_threads_of_its_own():
 
     ahead = ReadAhead(Backend())  # type: ignore[arg-type]
     ahead.read("before", _at(BIG))  # the parent's readers exist now
-    assert ReadAhead._pool is not None
+    assert _Readers._queue is not None
     pid = os.fork()
     if pid == 0:  # the child: a read ahead must not wait for the parent's threads
         code = 1
         try:
-            if ReadAhead._pool is not None:  # the parent's pool: its idle threads are gone
+            if _Readers._queue is not None:  # the parent's queue: its readers are gone
                 os._exit(3)
             backend = Backend()
             child = ReadAhead(backend)  # type: ignore[arg-type]
@@ -91,3 +91,24 @@ def test_a_forked_child_reads_on_threads_of_its_own():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_close_drops_reads_not_started():
+    started = threading.Event()
+    release = threading.Event()
+
+    class Slow(Backend):
+        def load(self, oid: str, location: ObjectLocation) -> bytes:
+            started.set()
+            release.wait(30)
+            return super().load(oid, location)
+
+    backend = Slow()
+    ahead = ReadAhead(backend)  # type: ignore[arg-type]
+    for oid in ("a", "b", "c"):  # two readers: "c" waits for one of them
+        ahead.read(oid, _at(BIG))
+    assert started.wait(30)
+    pending = ahead._values["c"]
+    ahead.close()
+    release.set()
+    assert pending.cancelled()

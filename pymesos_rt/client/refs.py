@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
-from collections.abc import Generator
+import queue
+import threading
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from pymesos_rt import serialization
@@ -101,15 +104,13 @@ class ReadAhead:
     """The values of stored objects that a ``get`` of several refs read while it still waited
     for others (``Backend.get_reading``): the copy out of the store (a ``bytes`` result) then
     overlaps the tasks still running. Objects of ``PARALLEL_MIN`` bytes or more are read on
-    ``READERS`` threads at once (their copies release the GIL: a burst of results is copied
-    out on more than one core). Each is read once; a ref that appears twice in the list reads
-    it again for its second place, as without reading ahead. A read that fails is done again
-    in order, where its error is raised."""
+    reader threads (:class:`_Readers`: their copies release the GIL, so a burst of results is
+    copied out on more than one core). Each is read once; a ref that appears twice in the list
+    reads it again for its second place, as without reading ahead. A read that fails is done
+    again in order, where its error is raised; :meth:`close` drops reads not started."""
 
     __slots__ = ("_backend", "_values")
     PARALLEL_MIN = 256 * 1024
-    READERS = 2
-    _pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def __init__(self, backend: backend_mod.Backend) -> None:
         self._backend = backend
@@ -119,7 +120,7 @@ class ReadAhead:
         if oid in self._values:
             return
         if location.size >= self.PARALLEL_MIN:
-            self._values[oid] = self._readers().submit(self._backend.load, oid, location)
+            self._values[oid] = _Readers.submit(self._backend.load, oid, location)
             return
         with contextlib.suppress(Exception):
             self._values[oid] = self._backend.load(oid, location)
@@ -135,22 +136,62 @@ class ReadAhead:
                 return got.result()
         return decode(backend_mod.READY, payload, oid, backend)
 
-    @classmethod
-    def _readers(cls) -> concurrent.futures.ThreadPoolExecutor:
-        pool = cls._pool
-        if pool is None:
-            pool = cls._pool = concurrent.futures.ThreadPoolExecutor(
-                cls.READERS, thread_name_prefix="pymesos-rt-read"
-            )
-        return pool
+    def close(self) -> None:
+        """The get is over (done, failed or interrupted): reads not started are dropped."""
+        for got in self._values.values():
+            if isinstance(got, concurrent.futures.Future):
+                got.cancel()
+        self._values.clear()
+
+
+_Job = tuple[concurrent.futures.Future[Any], Callable[[], Any]]
+
+
+class _Readers:
+    """``COUNT`` daemon threads of this process that run reads for :class:`ReadAhead` (made
+    when first needed, again in a forked child; a read still running at exit does not hold
+    the interpreter)."""
+
+    COUNT = 2
+    _queue: queue.SimpleQueue[_Job] | None = None
+    _lock = threading.Lock()
 
     @classmethod
-    def _forget_readers(cls) -> None:
+    def submit(cls, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        jobs = cls._queue
+        if jobs is None:
+            with cls._lock:
+                jobs = cls._queue
+                if jobs is None:
+                    jobs = cls._queue = queue.SimpleQueue()
+                    for i in range(cls.COUNT):
+                        name = f"pymesos-rt-read-{i}"
+                        reader = threading.Thread(target=cls._serve, args=(jobs,), name=name)
+                        reader.daemon = True
+                        reader.start()
+        jobs.put((future, functools.partial(fn, *args)))
+        return future
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
+        while True:
+            future, job = jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # dropped by ReadAhead.close
+            try:
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    @classmethod
+    def forget(cls) -> None:
         """In a forked child: the parent's reader threads are not there."""
-        cls._pool = None
+        cls._queue = None
+        cls._lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=ReadAhead._forget_readers)
+os.register_at_fork(after_in_child=_Readers.forget)
 
 
 def error_of(payload: Payload) -> BaseException:

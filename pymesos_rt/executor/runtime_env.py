@@ -37,6 +37,11 @@ class RuntimeEnv:
         self.spec = msgspec.json.decode(text, type=m.RuntimeEnvSpec) if text else None
         self._ready = self.spec is None or not (self.spec.working_dir or self.spec.py_modules)
 
+    @property
+    def ready(self) -> bool:
+        """Whether what the env holds is unpacked (or it holds nothing to unpack)."""
+        return self._ready
+
     def ensure(self) -> None:
         """Unpack what the env holds (once; raises if that fails, failing the task)."""
         if self._ready:

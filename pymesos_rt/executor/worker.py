@@ -83,6 +83,12 @@ class Worker:
         sys.stdout = output.TaskStream("stdout", sys.__stdout__, self.post)  # type: ignore[arg-type]
         sys.stderr = output.TaskStream("stderr", sys.__stderr__, self.post)  # type: ignore[arg-type]
         threading.Thread(target=self._flusher, name="flusher", daemon=True).start()
+        try:
+            return self._serve(link)
+        finally:
+            self.preloader.stop()
+
+    def _serve(self, link: BlockingLink) -> str:
         while True:
             batch = link.receive()
             if batch is None:
@@ -109,8 +115,9 @@ class Worker:
         self.stores.set_home(client)
 
     def _idle(self) -> bool:
-        """No task here and no actor (the preloader imports only then)."""
-        return self.actor is None and self.runner.idle()
+        """No task here, no actor, and the runtime env set up (a module it ships must win over
+        the default one): the preloader imports only then."""
+        return self.actor is None and self.runtime_env.ready and self.runner.idle()
 
     def interrupt(self) -> None:
         """Make :meth:`run` return soon (from a signal handler: takes no lock)."""
@@ -145,6 +152,7 @@ class Worker:
                 case m.CallMethod() if self.actor is not None:
                     self.actor.call(msg)
                 case m.StartActor():
+                    self.preloader.stop()  # an actor's executor preloads nothing
                     self.actor = ActorHost(
                         msg, self.post, self._post_now, self.backend.pack, self._leave
                     )

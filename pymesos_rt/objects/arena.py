@@ -154,24 +154,21 @@ class Arena:
             os.posix_fallocate(self.fd, start, end - start)
 
     def map_in(self, offset: int, size: int) -> None:
-        """Map the chunks of ``[offset, offset + size)`` not mapped in yet into this process's
-        page tables: one read every ``FAULT_AROUND`` bytes (pages that hold data come in 64
-        KiB at a time, writable; any others fault in when written)."""
-        if size <= 0 or self._map is None:
+        """Map ``[offset, offset + size)`` into this process's page tables, unless every chunk
+        of it is mapped in already: one read every ``FAULT_AROUND`` bytes (pages that hold
+        data come in 64 KiB at a time, writable; any others fault in when written). Only the
+        range is read (a read fault on a page nobody backed would allocate it, charged to
+        this process); chunks it covers whole count as mapped from now on."""
+        end = min(offset + size, self.capacity)
+        if end <= offset or self._map is None:
             return
-        first, last = offset // CHUNK, min(offset + size - 1, self.capacity - 1) // CHUNK
-        i = first
-        while i <= last:
-            if self._mapped[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 <= last and not self._mapped[j + 1]:
-                j += 1
-            start, end = i * CHUNK, min((j + 1) * CHUNK, self.capacity)
-            self.view[start:end:FAULT_AROUND].tobytes()  # the reads that map the pages in
-            self._mapped[i : j + 1] = b"\x01" * (j + 1 - i)
-            i = j + 1
+        if all(self._mapped[offset // CHUNK : (end - 1) // CHUNK + 1]):
+            return
+        self.view[offset:end:FAULT_AROUND].tobytes()  # the reads that map the pages in
+        self.view[end - 1 : end].tobytes()  # and the last 64 KiB, if the stride stepped over it
+        first, last = -(-offset // CHUNK), end // CHUNK  # chunks inside the range
+        if last > first:
+            self._mapped[first:last] = b"\x01" * (last - first)
 
     def close(self) -> None:
         """Unmap (unless views of it are still alive: then the mapping stays until exit)."""

@@ -129,7 +129,7 @@ class StoreCore:
         if self._space:  # first come, first served
             self._space.append(space)
             return self._pump(now)
-        offset = self._alloc(size)
+        offset = self.alloc.alloc(size)
         if offset is None:
             self._space.append(space)
             return self._pump(now)
@@ -161,7 +161,7 @@ class StoreCore:
         """Grant ``client`` a range to place objects in, if the arena has room to spare."""
         free = self.alloc.capacity - self.alloc.used
         n = self.leases.grant_size(want, free, waiting=bool(self._space))
-        offset = self._alloc(n) if n else None
+        offset = self.alloc.alloc(n) if n else None
         if offset is None:
             return [Reply(client, w.Leased(request_id, 0, 0, 0))]
         rec = self.leases.open(client, offset, n)
@@ -446,9 +446,6 @@ class StoreCore:
         return self.backing.done(start, upto)
 
     # --- internals ---------------------------------------------------------------------------
-    def _alloc(self, size: int) -> int | None:
-        return self.alloc.alloc(size)
-
     def _grant(self, space: Space, offset: int) -> list[Effect]:
         effects = self.backing.ask(offset, space.size)
         end = offset + aligned(space.size)
@@ -477,7 +474,7 @@ class StoreCore:
         if any(s.object_id == entry.object_id and not s.client for s in self._space):
             return []  # already waiting for room
         space = Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
-        offset = None if self._space else self._alloc(entry.size)
+        offset = None if self._space else self.alloc.alloc(entry.size)
         if offset is None:
             self._space.append(space)
             return self._pump(now)
@@ -491,11 +488,11 @@ class StoreCore:
             if not head.client and head.object_id not in self.entries:
                 self._space.popleft()  # a restore of an object freed meanwhile
                 continue
-            offset = self._alloc(head.size)
+            offset = self.alloc.alloc(head.size)
             while offset is None and self._lru[False]:
                 oid, _ = self._lru[False].popitem(last=False)
                 effects += self._drop(self.entries[oid])
-                offset = self._alloc(head.size)
+                offset = self.alloc.alloc(head.size)
             if offset is not None:
                 self._space.popleft()
                 effects += self._grant(head, offset)
