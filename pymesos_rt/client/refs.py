@@ -177,12 +177,12 @@ class _Readers:
     def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
         while True:
             future, job = jobs.get()
-            if not future.set_running_or_notify_cancel():
-                continue  # dropped by ReadAhead.close
-            try:
-                future.set_result(job())
-            except BaseException as exc:
-                future.set_exception(exc)
+            if future.set_running_or_notify_cancel():  # else dropped by ReadAhead.close
+                try:
+                    future.set_result(job())
+                except BaseException as exc:
+                    future.set_exception(exc)
+            del future, job  # a value kept here would keep its object pinned until the next
 
     @classmethod
     def forget(cls) -> None:
