@@ -127,9 +127,10 @@ class DriverBackend(Backend):
         oid = self.ids.next()
         contained: list[str] = []
         enc = layout.encode(value, contained)
+        if not isinstance(enc, bytes):
+            self.driver.free_stored()  # what was dropped before makes room for this value
         payload: Payload = enc if isinstance(enc, bytes) else self._store(oid, value, enc)
         self.table.put(oid, payload, contained=contained)
-        self.driver.free_stored()  # frees made room for the next put at once
         location = payload if isinstance(payload, ObjectLocation) else None
         self.driver.enqueue(Ready(oid, location))
         return oid
