@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import marshal
 import os
 import pickle
@@ -29,6 +30,7 @@ import cloudpickle
 import tblib.pickling_support
 
 tblib.pickling_support.install()
+log = logging.getLogger(__name__)
 
 PROTOCOL = 5
 _DEFAULT_REDUCERS = (BaseException.__reduce__, OSError.__reduce__)
@@ -216,9 +218,13 @@ def hold() -> Iterator[None]:
         gate.set()
 
 
+HELD_WARN_S = 10.0
+
+
 def _unheld() -> None:
     gate = _held
-    if gate is not None and _holder != threading.get_ident():
+    if gate is not None and _holder != threading.get_ident() and not gate.wait(HELD_WARN_S):
+        log.warning("unpickling has waited %gs for this executor's preload imports", HELD_WARN_S)
         gate.wait()
 
 

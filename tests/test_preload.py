@@ -80,3 +80,15 @@ def test_the_holding_thread_unpickles_while_others_wait():
     data = pickle.dumps({"a": 1})
     with serialization.hold():
         assert serialization.loads(data) == {"a": 1}  # the preloader's own imports go on
+
+
+def test_a_long_hold_is_logged(monkeypatch, caplog):
+    monkeypatch.setattr(serialization, "HELD_WARN_S", 0.05)
+    data = pickle.dumps(1)
+    with caplog.at_level(logging.WARNING, logger="pymesos_rt.serialization"):
+        with serialization.hold():
+            reader = threading.Thread(target=lambda: serialization.loads(data))
+            reader.start()
+            reader.join(0.5)
+        reader.join(30)
+    assert "waited 0.05s for this executor's preload imports" in caplog.text
