@@ -258,10 +258,8 @@ def get(
     ahead = ReadAhead(backend)  # stored values are read while the rest are being made
     try:
         found = _blocking(
-            lambda report: (
-                backend.get_reading(oids, timeout, report, ahead.read)
-                if len(oids) > 1
-                else backend.get(oids, timeout, report)
+            lambda report: backend.get(
+                oids, timeout, report, ahead.read if len(oids) > 1 else None
             ),
             backend,
             oids,

@@ -95,21 +95,16 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def get(
-        self, oids: list[str], timeout: float | None, progress: Progress | None = None
-    ) -> list[tuple[int, Payload]] | None:
-        """States and data of all objects once done; None on timeout. ``progress``, if the
-        backend can tell, is called now and then with how many are done."""
-
-    def get_reading(
         self,
         oids: list[str],
         timeout: float | None,
-        progress: Progress | None,
-        read: Callable[[str, ObjectLocation], None],
+        progress: Progress | None = None,
+        read: Callable[[str, ObjectLocation], None] | None = None,
     ) -> list[tuple[int, Payload]] | None:
-        """As :meth:`get`, calling ``read(oid, location)`` on this thread for stored objects
-        that are ready while others are still awaited (by default never)."""
-        return self.get(oids, timeout, progress)
+        """States and data of all objects once done; None on timeout. ``progress``, if the
+        backend can tell, is called now and then with how many are done; ``read``, if the
+        backend can, is called on this thread with ``(oid, location)`` for stored objects
+        that are ready while others are still awaited."""
 
     @abc.abstractmethod
     def wait(

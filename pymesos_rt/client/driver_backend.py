@@ -95,16 +95,11 @@ class DriverBackend(Backend):
         self._shapes_ok.add(shape)
 
     def get(
-        self, oids: list[str], timeout: float | None, progress: Progress | None = None
-    ) -> list[tuple[int, Payload]] | None:
-        return self.table.get_many(oids, timeout, progress)
-
-    def get_reading(
         self,
         oids: list[str],
         timeout: float | None,
-        progress: Progress | None,
-        read: Callable[[str, ObjectLocation], None],
+        progress: Progress | None = None,
+        read: Callable[[str, ObjectLocation], None] | None = None,
     ) -> list[tuple[int, Payload]] | None:
         return self.table.get_many(oids, timeout, progress, read)
 

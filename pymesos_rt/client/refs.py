@@ -102,7 +102,7 @@ def decode(
 
 class ReadAhead:
     """The values of stored objects that a ``get`` of several refs read while it still waited
-    for others (``Backend.get_reading``): the copy out of the store (a ``bytes`` result) then
+    for others (``Backend.get(read=)``): the copy out of the store (a ``bytes`` result) then
     overlaps the tasks still running. Objects of ``PARALLEL_MIN`` bytes or more are read on
     reader threads (:class:`_Readers`: their copies release the GIL, so a burst of results is
     copied out on more than one core). Each is read once; a ref that appears twice in the list

@@ -186,8 +186,13 @@ class WorkerBackend(Backend):
         threading.Thread(target=fetch, daemon=True).start()
 
     def get(
-        self, oids: list[str], timeout: float | None, progress: Progress | None = None
+        self,
+        oids: list[str],
+        timeout: float | None,
+        progress: Progress | None = None,
+        read: Callable[[str, ObjectLocation], None] | None = None,
     ) -> list[tuple[int, Payload]] | None:
+        """(``read`` is not called: the driver answers with all the objects at once.)"""
         blobs = self._request(oids, 0, True, timeout)
         if blobs is None:
             return None

@@ -8,9 +8,7 @@ reply (and restore) that hands out a range beyond it is held back (:meth:`Backin
 
 The arena is backed from its start up, a step at a time: ``populated`` is how far backing was
 asked for, ``backed`` how far the shell has done it (ranges reported out of order wait in
-``_ranges``). ``handed`` is the end of every range ever handed to a writer: beyond it, pages
-hold no data yet (:meth:`Backing.hand_out` says so to the writer, which then writes through
-the arena's descriptor rather than its mapping).
+``_ranges``).
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ class Backing:
         self.step = step
         self.populated = 0  # backing asked for (Populate effects) up to here
         self.backed = 0  # the shell has backed everything up to here
-        self.handed = 0  # every range below was handed to a writer before (its pages hold data)
         self._ranges: dict[int, int] = {}  # backed beyond ``backed``: start -> end
         self._held: list[tuple[int, Effect]] = []  # held back: (end of its range, effect)
 
@@ -66,19 +63,9 @@ class Backing:
         self._held.append((end, effect))
         return []
 
-    def hand_out(self, offset: int, size: int) -> bool:
-        """A range goes to a writer: whether it reaches beyond what was ever handed to writers
-        (then its pages may hold no data yet, and the writer copies through the descriptor:
-        mapping such pages in would fault them one by one)."""
-        end = offset + aligned(size)
-        fresh = end > self.handed
-        self.handed = max(self.handed, end)
-        return fresh
-
-    def validate(self, ranges: list[tuple[int, int]], high_water: int) -> None:
-        """Check the invariants against the ranges in use and the allocator's high water."""
+    def validate(self, ranges: list[tuple[int, int]]) -> None:
+        """Check the invariants against the ranges in use."""
         assert all(a + n <= self.populated for a, n in ranges), "a range is not populated"
         assert self.backed <= self.populated, (self.backed, self.populated)
-        assert self.handed == high_water, (self.handed, high_water)
         assert all(self.backed < end <= self.populated for end, _ in self._held), "held back"
         assert all(self.backed < a < b <= self.populated for a, b in self._ranges.items())

@@ -53,7 +53,7 @@ def validate(core: StoreCore) -> None:
     assert (spilled, spilled_bytes) == (core.spilled_objects, core.spilled_bytes)
     assert secondary == core.secondary
     assert spilling == core._spilling_bytes, (spilling, core._spilling_bytes)
-    core.backing.validate(ranges, core.alloc.high_water)
+    core.backing.validate(ranges)
     for client, pins in core._client_pins.items():
         assert pins, f"empty pin index for {client}"
         for oid in pins:

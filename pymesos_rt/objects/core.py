@@ -129,11 +129,11 @@ class StoreCore:
         if self._space:  # first come, first served
             self._space.append(space)
             return self._pump(now)
-        offset = self.alloc.alloc(size)
-        if offset is None:
+        placed = self._alloc(size)
+        if placed is None:
             self._space.append(space)
             return self._pump(now)
-        return self._grant(space, offset)
+        return self._grant(space, *placed)
 
     def seal(self, client: str, object_id: str, now: float) -> list[Effect]:
         entry = self.entries.get(object_id)
@@ -161,11 +161,11 @@ class StoreCore:
         """Grant ``client`` a range to place objects in, if the arena has room to spare."""
         free = self.alloc.capacity - self.alloc.used
         n = self.leases.grant_size(want, free, waiting=bool(self._space))
-        offset = self.alloc.alloc(n) if n else None
-        if offset is None:
+        placed = self._alloc(n) if n else None
+        if placed is None:
             return [Reply(client, w.Leased(request_id, 0, 0, 0))]
+        offset, fresh = placed
         rec = self.leases.open(client, offset, n)
-        fresh = self.backing.hand_out(offset, n)
         return [
             *self.backing.ask(offset, n),
             *self.backing.once_backed(
@@ -436,20 +436,24 @@ class StoreCore:
         return effects + self._pump(now)
 
     def prefill(self, limit: int) -> list[Effect]:
-        """Back the next step of the arena with memory ahead of any writer, up to ``limit``
-        (the shell calls this in the background after start)."""
+        """Back the next step of the arena ahead of any writer, up to ``limit``."""
         return self.backing.prefill(limit)
 
     def backing_done(self, start: int, upto: int) -> list[Effect]:
-        """The shell has backed ``[start, upto)`` (a :class:`Populate` is done): what was held
-        back for it goes out now."""
+        """The shell has backed ``[start, upto)``: what was held back for it goes out now."""
         return self.backing.done(start, upto)
 
     # --- internals ---------------------------------------------------------------------------
-    def _grant(self, space: Space, offset: int) -> list[Effect]:
+    def _alloc(self, size: int) -> tuple[int, bool] | None:
+        """A new range, and whether it reaches beyond every range handed out before (``fresh``:
+        its pages may hold no data yet, so the writer writes through the arena's descriptor)."""
+        before = self.alloc.high_water
+        offset = self.alloc.alloc(size)
+        return None if offset is None else (offset, offset + aligned(size) > before)
+
+    def _grant(self, space: Space, offset: int, fresh: bool) -> list[Effect]:
         effects = self.backing.ask(offset, space.size)
         end = offset + aligned(space.size)
-        fresh = self.backing.hand_out(offset, space.size)
         if not space.client:  # a restore
             entry = self.entries[space.object_id]
             entry.offset = offset
@@ -474,11 +478,11 @@ class StoreCore:
         if any(s.object_id == entry.object_id and not s.client for s in self._space):
             return []  # already waiting for room
         space = Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
-        offset = None if self._space else self.alloc.alloc(entry.size)
-        if offset is None:
+        placed = None if self._space else self._alloc(entry.size)
+        if placed is None:
             self._space.append(space)
             return self._pump(now)
-        return self._grant(space, offset)
+        return self._grant(space, *placed)
 
     def _pump(self, now: float) -> list[Effect]:
         """Place waiting creates and restores, in order, making room as the rules say."""
@@ -488,14 +492,14 @@ class StoreCore:
             if not head.client and head.object_id not in self.entries:
                 self._space.popleft()  # a restore of an object freed meanwhile
                 continue
-            offset = self.alloc.alloc(head.size)
-            while offset is None and self._lru[False]:
+            placed = self._alloc(head.size)
+            while placed is None and self._lru[False]:
                 oid, _ = self._lru[False].popitem(last=False)
                 effects += self._drop(self.entries[oid])
-                offset = self.alloc.alloc(head.size)
-            if offset is not None:
+                placed = self._alloc(head.size)
+            if placed is not None:
                 self._space.popleft()
-                effects += self._grant(head, offset)
+                effects += self._grant(head, *placed)
                 continue
             for rec in self.leases.recall():  # room clients hold for objects to come
                 effects.append(Reply(rec.client, w.Recall(rec.lease_id)))
