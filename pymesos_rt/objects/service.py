@@ -14,7 +14,7 @@ from other stores (each pulling a large object in ranges on helper threads: ``pe
 ticker, and one that keeps the arena backed with memory ahead of the highest range handed out
 (by as much as was handed out, up to ``PREFILL_BYTES``). Every core call runs under one
 lock; its effects run after the lock is released, :class:`Populate` last (backing memory is
-the slow one: 0.2 ms per MiB; the core holds back whatever hands out a range there until
+the slow one: 0.25-0.35 ms per MiB; the core holds back whatever hands out a range there until
 :meth:`StoreCore.backing_done`, so no writer is told where to write before). An embedded driver uses
 :class:`LocalClient` in the same process.
 """
