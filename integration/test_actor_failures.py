@@ -89,7 +89,8 @@ def test_sigkill_with_restarts_reruns_the_constructor_and_retries_the_running_ca
     # runs until the kill (a fixed sleep could end first on a loaded machine)
     running = c.sleep.remote(0.0, str(mark), str(killed))
     queued = c.incr.remote()
-    wait_for(mark.exists, 30, "the sleep started")
+    # its line, not the file: open() makes the file before the line is written
+    wait_for(lambda: mark.exists() and mark.read_text() == "started\n", 30, "the sleep started")
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: _gone(pid), 30, "actor process gone")
     killed.touch()

@@ -72,7 +72,7 @@ def replies(effects, kind=None):
 def test_create_seal_get_release():
     s = Store()
     effects = s.new("c1", "a", 1000)
-    assert effects[0] == Populate(0, MIB)
+    assert effects[0] == Populate(0, 4096)  # its own range, to the end of its page
     (created,) = replies(effects)
     assert created == w.Created(1, 0, fresh=True)  # never handed to a writer before
     assert s.core.entries["a"].state is ObjState.CREATED
@@ -365,11 +365,23 @@ def test_a_range_is_handed_out_only_once_the_shell_has_backed_it():
     s.rid += 1
     lease = s.lease("w", s.rid, MIB)  # the next range: its own Populate, held back too
     assert lease == [Populate(MIB, 2 * MIB)]
-    assert s.backing_done(MIB, 2 * MIB) == []  # backed out of order: still waits for [0, 1M)
-    done = s.backing_done(0, MIB)
-    assert replies(done) == [w.Created(1, 0, fresh=True), w.Leased(2, 1, MIB, MIB, fresh=True)]
+    # backed out of order: the lease goes out at once, not behind the range below it
+    assert replies(s.backing_done(MIB, 2 * MIB)) == [w.Leased(2, 1, MIB, MIB, fresh=True)]
+    assert s.core.stats().populated == 0  # counted from the arena's start up
+    assert replies(s.backing_done(0, MIB)) == [w.Created(1, 0, fresh=True)]
     assert s.core.stats().populated == 2 * MIB
     assert s.backing_done(0, MIB) == []  # a report twice changes nothing
+
+
+def test_a_range_that_straddles_two_backings_waits_for_both():
+    s = Store(capacity=8 * MIB, backing=False)
+    assert s.prefill(4 * MIB) == [Populate(0, MIB)]  # a step ahead, being backed
+    s.new("w", "a", MIB // 2)  # [0, 512K): inside the step
+    effects = s.new("w", "b", MIB)  # [512K, 1.5M): half in the step, half its own
+    assert effects == [Populate(MIB, MIB + MIB // 2)]
+    assert replies(s.backing_done(MIB, MIB + MIB // 2)) == []  # its first half is not backed
+    done = replies(s.backing_done(0, MIB))
+    assert done == [w.Created(1, 0, fresh=True), w.Created(2, MIB // 2, fresh=True)]
 
 
 def test_a_range_backed_in_the_background_is_awaited_not_backed_twice():

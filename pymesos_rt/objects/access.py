@@ -203,14 +203,16 @@ class ObjectAccess(abc.ABC):
 def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLocation:
     """Store a value as a primary object: one copy of its buffers, into the arena (in a lease
     of this process when it has one with room: no round trip to the store)."""
-    carved = access.space.carve(enc.size)
+    space = access.space
+    carved = space.carve(enc.size)
     if carved is not None:
         try:
             _write(access, carved.offset, enc, carved.held.fresh)
         except BaseException:
-            access.space.done(carved, object_id, sealed=False)
+            space.done(carved, object_id, sealed=False)
             raise
-        access.space.done(carved, object_id, sealed=True)
+        space.done(carved, object_id, sealed=True)
+        space.refill()
         return access.location(enc.size, carved.held.lease)
     created = access.create(object_id, enc.size)
     if created is not None:
@@ -220,6 +222,8 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
             access.abort(object_id)
             raise
         access.seal(object_id)
+    if enc.size <= space.MAX_OBJECT:
+        space.refill()
     return access.location(enc.size)
 
 

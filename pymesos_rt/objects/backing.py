@@ -6,15 +6,20 @@ fault on a full tmpfs). Backing takes time (0.25-0.35 ms per MiB here), so the s
 without holding up other requests and reports it done (:meth:`Backing.done`); until then every
 reply (and restore) that hands out a range beyond it is held back (:meth:`Backing.once_backed`).
 
-The arena is backed from its start up, a step at a time: ``populated`` is how far backing was
-asked for, ``backed`` how far the shell has done it (ranges reported out of order wait in
-``_ranges``).
+The arena is backed from its start up: ``populated`` is how far backing was asked for (a request
+asks for its own range only; the store's background thread backs ahead a step at a time),
+``backed`` how far the shell has done it, and ranges done out of order wait in ``_ranges``. What
+was held back goes out as soon as its own range is backed, even while a range below it (a lease
+of another client, a step ahead) is still being backed. ``_ranges`` and ``_held`` hold only what
+is in progress now (a few ranges and requests), so walking them costs nothing that grows.
 """
 
 from __future__ import annotations
 
 from pymesos_rt.objects.allocator import aligned
 from pymesos_rt.objects.records import Effect, Populate
+
+PAGE = 4096  # backing is asked for in whole pages
 
 
 class Backing:
@@ -24,15 +29,15 @@ class Backing:
         self.populated = 0  # backing asked for (Populate effects) up to here
         self.backed = 0  # the shell has backed everything up to here
         self._ranges: dict[int, int] = {}  # backed beyond ``backed``: start -> end
-        self._held: list[tuple[int, Effect]] = []  # held back: (end of its range, effect)
+        self._held: list[tuple[int, int, Effect]] = []  # held back: (its range, effect)
 
     def ask(self, offset: int, size: int) -> list[Effect]:
-        """Backing for ``[offset, offset + size)``, to the next step, unless asked already."""
+        """Backing for ``[offset, offset + size)`` (to the end of its last page), unless asked
+        already."""
         end = offset + aligned(size)
         if end <= self.populated:
             return []
-        step = self.step
-        start, self.populated = self.populated, min(self.capacity, (end + step - 1) // step * step)
+        start, self.populated = self.populated, min(self.capacity, -(-end // PAGE) * PAGE)
         return [Populate(start, self.populated)]
 
     def prefill(self, limit: int) -> list[Effect]:
@@ -50,22 +55,32 @@ class Backing:
         self._ranges[start] = upto
         while self.backed in self._ranges:
             self.backed = self._ranges.pop(self.backed)
-        ready = [eff for end, eff in self._held if end <= self.backed]
+        ready = [eff for lo, hi, eff in self._held if self._is_backed(lo, hi)]
         if ready:
-            self._held = [(end, eff) for end, eff in self._held if end > self.backed]
+            self._held = [h for h in self._held if not self._is_backed(h[0], h[1])]
         return ready
 
-    def once_backed(self, end: int, effect: Effect) -> list[Effect]:
-        """``effect`` hands out a range ending at ``end``: now if it is backed, else held back
-        until :meth:`done` says so."""
-        if end <= self.backed:
+    def once_backed(self, start: int, end: int, effect: Effect) -> list[Effect]:
+        """``effect`` hands out ``[start, end)``: now if that is backed, else held back until
+        :meth:`done` says so."""
+        if self._is_backed(start, end):
             return [effect]
-        self._held.append((end, effect))
+        self._held.append((start, end, effect))
         return []
+
+    def _is_backed(self, start: int, end: int) -> bool:
+        pos = max(start, self.backed)
+        while pos < end:
+            reach = max((hi for lo, hi in self._ranges.items() if lo <= pos < hi), default=pos)
+            if reach == pos:
+                return False
+            pos = reach
+        return True
 
     def validate(self, ranges: list[tuple[int, int]]) -> None:
         """Check the invariants against the ranges in use."""
         assert all(a + n <= self.populated for a, n in ranges), "a range is not populated"
         assert self.backed <= self.populated, (self.backed, self.populated)
-        assert all(self.backed < end <= self.populated for end, _ in self._held), "held back"
+        assert all(not self._is_backed(a, b) for a, b, _ in self._held), "held back, yet backed"
+        assert all(b <= self.populated for _, b, _ in self._held), "held back beyond populated"
         assert all(self.backed < a < b <= self.populated for a, b in self._ranges.items())

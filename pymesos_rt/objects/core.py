@@ -169,7 +169,9 @@ class StoreCore:
         return [
             *self.backing.ask(offset, n),
             *self.backing.once_backed(
-                offset + n, Reply(client, w.Leased(request_id, rec.lease_id, offset, n, fresh))
+                offset,
+                offset + n,
+                Reply(client, w.Leased(request_id, rec.lease_id, offset, n, fresh)),
             ),
         ]
 
@@ -460,7 +462,9 @@ class StoreCore:
             entry.move(S.RESTORING)
             return [
                 *effects,
-                *self.backing.once_backed(end, RestoreIn(space.object_id, offset, entry.size)),
+                *self.backing.once_backed(
+                    offset, end, RestoreIn(space.object_id, offset, entry.size)
+                ),
             ]
         entry = Entry(space.object_id, space.size, space.primary, S.CREATED, offset, space.client)
         self.entries[space.object_id] = entry
@@ -470,7 +474,7 @@ class StoreCore:
         return [
             *effects,
             *self.backing.once_backed(
-                end, Reply(space.client, w.Created(space.request_id, offset, fresh=fresh))
+                offset, end, Reply(space.client, w.Created(space.request_id, offset, fresh=fresh))
             ),
         ]
 

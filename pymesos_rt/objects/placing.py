@@ -2,7 +2,9 @@
 to the store per object (the store's side is ``leases.py``).
 
 - The client asks for a lease ahead of need (``Lease``, answered on the reader thread), and for
-  the next one once the current lease is half used, so a steady stream of puts never waits.
+  the next one once the current lease is half used, so a steady stream of puts never waits. It
+  asks after placing an object (:meth:`LeasedSpace.refill`), so an object created one by one is
+  allocated (and backed) before the lease, not behind it.
 - :meth:`LeasedSpace.carve` takes the next aligned range of the current lease (a bump pointer,
   under a lock: a process's task threads share it); the writer fills it, then :meth:`done`
   reports the object (``SealLeased``, one message, no answer awaited).
@@ -86,12 +88,17 @@ class LeasedSpace:
                 if not cur.writing:
                     ended.append(cur.lease)
                 self._current, self._spare = self._spare, None
-            ask = self._should_ask()
         for lease in ended:
             self._send(w.EndLease(lease))
+        return got
+
+    def refill(self) -> None:
+        """Ask for the next lease if this process is running out of leased space (after an
+        object is placed: a ``Create`` waiting for its reply is not held up behind a lease)."""
+        with self._lock:
+            ask = self._should_ask()
         if ask:
             self._ask(self.WANT, self._granted)
-        return got
 
     def done(self, carved: Carved, object_id: str, sealed: bool) -> None:
         """The writer finished (``sealed``) or gave up on a carved range."""
