@@ -24,7 +24,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
-from pymesos_rt.objects.arena import read_bytes, write_all
+from pymesos_rt.objects.arena import fresh_bytes, write_all
 from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
@@ -251,15 +251,14 @@ def load(access: ObjectAccess, object_id: str, source: w.ObjectLocation | None =
 def load_found(access: ObjectAccess, found: w.FoundObject) -> Any:
     """Read a pinned object; it stays pinned while the value uses views of the arena (mapped
     in as they are read: nothing is touched here). A ``bytes`` value is a copy (as in Ray),
-    read from the arena's descriptor: its range is not mapped into this process."""
+    made at once (its pages come in 64 KiB at a time as they are copied), and the pin ends."""
     src = access.view[found.offset : found.offset + found.size]
     try:
         inband, spans = layout.parts(src)
-        fd = access.fd
-        if fd >= 0 and layout.is_bytes(inband, spans):
+        if layout.is_bytes(inband, spans):
             start, length = spans[0]
             try:
-                return read_bytes(fd, found.offset + start, length)
+                return fresh_bytes(src[start : start + length])
             finally:
                 access.release(found.object_id)
     except BaseException:
