@@ -5,6 +5,7 @@ several connections for a large object), spilling to disk and reading back."""
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import time
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from pymesos_rt.errors import ObjectLostError
-from pymesos_rt.objects import access, layout
+from pymesos_rt.objects import access, arena, layout
 from pymesos_rt.objects.access import StoreGone
 from pymesos_rt.objects.client import RemoteStore, StoreClient
 from pymesos_rt.objects.service import StoreService
@@ -135,10 +136,24 @@ def test_large_bytes_go_out_of_band_without_a_copy_into_the_pickle():
     assert type(back) is bytes and back == value
 
 
-def test_a_bytes_value_is_read_from_the_arenas_descriptor_not_its_mapping(stores):
-    """A stored ``bytes`` is copied out (as in Ray) with one read from the arena's descriptor
-    and its pin ends at once. Other values are views of the mapping; the reader maps nothing
-    in advance (its views fault in as they are read)."""
+def test_fresh_bytes_is_a_copy_of_a_writable_or_read_only_source():
+    region = mmap.mmap(-1, 2 * MIB)
+    region[:] = bytes(range(256)) * (2 * MIB // 256)
+    view = memoryview(region)
+    got = arena.fresh_bytes(view[3 : 3 + MIB])  # copied without the GIL
+    assert type(got) is bytes and got == bytes(view[3 : 3 + MIB])
+    view[3:4] = b"\xff"  # the source changes; the copy does not
+    assert got[0] == 3
+    frozen = arena.fresh_bytes(view[: MIB].toreadonly())
+    assert frozen == bytes(view[:MIB])
+    del view
+    region.close()
+
+
+def test_a_bytes_value_is_copied_out_and_unpinned_at_once(stores):
+    """A stored ``bytes`` is copied out (as in Ray) and its pin ends at once. Other values are
+    views of the mapping; the reader maps nothing in advance (its views fault in as they are
+    read)."""
     svc = stores()
     writer = svc.local("executor")
     value = bytes(range(256)) * 4096  # 1 MiB

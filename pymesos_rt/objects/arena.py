@@ -60,7 +60,14 @@ def fresh_bytes(data: Any) -> bytes:
     if n < _FRESH_MIN or not _fresh_ok or not src.c_contiguous:
         return bytes(src)
     out, dst = _new_mapped_bytes(n)
-    dst[:] = src.cast("B")
+    if src.readonly:
+        dst[:] = src.cast("B")
+    else:  # without the GIL (the copy and the faults that map the source in take a while)
+        source = (ctypes.c_char * n).from_buffer(src)
+        try:
+            ctypes.memmove(id(out) + _BYTES_DATA, ctypes.addressof(source), n)
+        finally:
+            del source  # its export of the source
     return out
 
 
