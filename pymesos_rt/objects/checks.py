@@ -27,10 +27,10 @@ def validate(core: StoreCore) -> None:
         for client, count in e.pins.items():
             assert core._client_pins[client][oid] == count, (oid, client)
         assert e.pins == {} or e.state in (S.SEALED, S.SPILLING), (oid, e.state, e.pins)
-        listed = oid in core._lru[e.primary]
+        listed = oid in core.room.lru[e.primary]
         should = e.state is S.SEALED and not e.pins and not e.doomed
         assert listed == should, (oid, e.state, e.pins, e.doomed, listed)
-        assert oid not in core._lru[not e.primary]
+        assert oid not in core.room.lru[not e.primary]
         assert (e.creator is not None) == (e.state is S.CREATED), (oid, e.creator)
         if e.doomed:
             assert core._busy(e), f"doomed object {oid} is idle but not freed"
@@ -52,7 +52,7 @@ def validate(core: StoreCore) -> None:
     assert pinned == core.pinned, (pinned, core.pinned)
     assert (spilled, spilled_bytes) == (core.spilled_objects, core.spilled_bytes)
     assert secondary == core.secondary
-    assert spilling == core._spilling_bytes, (spilling, core._spilling_bytes)
+    assert spilling == core.room.spilling_bytes, (spilling, core.room.spilling_bytes)
     core.backing.validate(ranges)
     for client, pins in core._client_pins.items():
         assert pins, f"empty pin index for {client}"

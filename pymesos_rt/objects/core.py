@@ -11,23 +11,21 @@ Rules kept here:
   when that ends.
 - Only sealed objects are read. A pinned object is never spilled, evicted or freed. Pins are
   counted per client, and a client that goes away drops all of its pins and unsealed objects.
-- When a create or restore does not fit: unpinned secondary copies (pulled from other stores)
-  are dropped first, least recently used first; then least recently used unpinned primaries are
-  spilled to disk, and the request waits (in order of arrival) until their ranges are free. A
-  create that still cannot be placed after ``create_timeout`` fails with a clear error; it never
-  crashes the writer. An object bigger than the whole arena fails at once.
+- An object bigger than the whole arena fails at once. A create or restore that does not fit
+  waits for room, in order of arrival; making that room (dropping secondary copies, spilling
+  the least recently used unpinned primaries, failing what waited ``create_timeout``) is
+  :class:`~pymesos_rt.objects.room.Room`'s (``room.py``), which the core owns and asks after
+  every input that may free room.
 - A range is backed by memory before it is handed to a writer, by the store; until the shell
   reports it backed (:meth:`StoreCore.backing_done`), the reply that hands it out waits
   (``backing.py``).
 
-Cost: every input touches only the objects it names, plus the least recently used ones it
-spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
+Cost: every input touches only the objects it names, plus the least recently used ones its
+room drops or spills; nothing scans all objects except :meth:`StoreCore.validate` (tests) and
 :meth:`StoreCore.client_gone`'s scan of the queue of waiting creates.
 """
 
 from __future__ import annotations
-
-from collections import OrderedDict, deque
 
 from pymesos_rt.objects import checks
 from pymesos_rt.objects.allocator import Allocator, aligned
@@ -51,6 +49,7 @@ from pymesos_rt.objects.records import (
     SpillOut,
     Waiting,
 )
+from pymesos_rt.objects.room import Room
 from pymesos_rt.protocol import objects as w
 
 __all__ = [
@@ -71,8 +70,6 @@ __all__ = [
     "StoreCore",
 ]
 
-SPILL_RETRY_S = 5.0
-
 
 class StoreCore:
     def __init__(
@@ -90,14 +87,11 @@ class StoreCore:
         self.backing = Backing(self.capacity, populate_step)
         self.leases = Leases(self.alloc.capacity)
         self.entries: dict[str, Entry] = {}
-        self._lru: dict[bool, OrderedDict[str, None]] = {True: OrderedDict(), False: OrderedDict()}
-        self._space: deque[Space] = deque()
+        self.room = Room(self)  # the queue waiting for room, and what may give up its own
         self._gets: dict[str, list[Waiting]] = {}
         self._client_pins: dict[str, dict[str, int]] = {}
         self._creating: dict[str, set[str]] = {}  # client -> objects it is writing
         self._fetching: set[str] = set()
-        self._spilling_bytes = 0
-        self._no_spills_until = 0.0  # after a spill failed (e.g. a full disk), wait a little
         self.pinned = 0
         self.spilled_bytes = 0
         self.spilled_objects = 0
@@ -115,9 +109,9 @@ class StoreCore:
                 why = f"object {object_id} is being written or freed here"
                 return [Reply(client, w.CreateFailed(request_id, why))]
             if primary and not entry.primary:  # a copy becomes the primary (e.g. a retry)
-                self._unlist(entry)
+                self.room.unlist_entry(entry)
                 entry.primary, self.secondary = True, self.secondary - 1
-                self._list(entry)
+                self.room.list_entry(entry)
             return [Reply(client, w.Created(request_id, -1, exists=True))]
         if size <= 0 or aligned(size) > self.capacity:
             why = (
@@ -126,14 +120,7 @@ class StoreCore:
             )
             return [Reply(client, w.CreateFailed(request_id, why))]
         space = Space(object_id, size, client, request_id, primary, now + self.create_timeout)
-        if self._space:  # first come, first served
-            self._space.append(space)
-            return self._pump(now)
-        placed = self._alloc(size)
-        if placed is None:
-            self._space.append(space)
-            return self._pump(now)
-        return self._grant(space, *placed)
+        return self.room.request(space, now)
 
     def seal(self, client: str, object_id: str, now: float) -> list[Effect]:
         entry = self.entries.get(object_id)
@@ -143,9 +130,9 @@ class StoreCore:
         entry.creator = None
         self._creating.get(client, set()).discard(object_id)
         if entry.doomed:
-            return self._drop(entry) + self._pump(now)
-        self._list(entry)
-        return self._available(entry) + self._pump(now)
+            return self._drop(entry) + self.room.pump(now)
+        self.room.list_entry(entry)
+        return self._available(entry) + self.room.pump(now)
 
     def abort(
         self, client: str, object_id: str, now: float, why: str = "its writer gave up"
@@ -154,13 +141,13 @@ class StoreCore:
         if entry is None or entry.state is not S.CREATED or entry.creator != client:
             return []
         self._creating.get(client, set()).discard(object_id)
-        return self._drop(entry, why) + self._pump(now)
+        return self._drop(entry, why) + self.room.pump(now)
 
     # --- leases: clients placing objects themselves -----------------------------------------
     def lease(self, client: str, request_id: int, want: int) -> list[Effect]:
         """Grant ``client`` a range to place objects in, if the arena has room to spare."""
         free = self.alloc.capacity - self.alloc.used
-        n = self.leases.grant_size(want, free, waiting=bool(self._space))
+        n = self.leases.grant_size(want, free, waiting=bool(self.room.queue))
         placed = self._alloc(n) if n else None
         if placed is None:
             return [Reply(client, w.Leased(request_id, 0, 0, 0))]
@@ -185,15 +172,15 @@ class StoreCore:
         rec.awaited.discard(object_id)
         if object_id in self.entries:  # stored already (a retry): the new copy is not needed
             self.alloc.free(offset, size)
-            return self._pump(now)
+            return self.room.pump(now)
         entry = Entry(object_id, size, True, S.SEALED, offset)
         self.entries[object_id] = entry
-        self._list(entry)
-        return self._available(entry) + self._pump(now)
+        self.room.list_entry(entry)
+        return self._available(entry) + self.room.pump(now)
 
     def end_lease(self, client: str, lease_id: int, now: float) -> list[Effect]:
         self.leases.mine(client, lease_id)
-        return self._end_lease(lease_id) + self._pump(now)
+        return self._end_lease(lease_id) + self.room.pump(now)
 
     def _end_lease(self, lease_id: int) -> list[Effect]:
         rec = self.leases.close(lease_id)
@@ -242,7 +229,7 @@ class StoreCore:
                 wait.found[oid] = self._pin(client, entry)
             else:
                 if entry.state is S.SPILLED:
-                    effects += self._restore(entry, now)
+                    effects += self.room.restore(entry, now)
                 pending.append(oid)
         for oid in pending:
             self._gets.setdefault(oid, []).append(wait)
@@ -273,7 +260,7 @@ class StoreCore:
                 effects += self._unpinned(entry)
         if not mine:
             del self._client_pins[client]
-        return effects + self._pump(now)
+        return effects + self.room.pump(now)
 
     def client_gone(self, client: str, now: float) -> list[Effect]:
         """A client disconnected (or its process died): drop its pins, its unsealed objects,
@@ -288,14 +275,14 @@ class StoreCore:
         mine = self._client_pins.get(client, {})
         for oid, count in list(mine.items()):
             effects += self.release(client, [oid] * count, now)
-        self._space = deque(s for s in self._space if s.client != client)
+        self.room.forget(client)
         for oid in list(self._gets):
             waits = [x for x in self._gets[oid] if x.client != client]
             if waits:
                 self._gets[oid] = waits
             else:
                 del self._gets[oid]
-        return effects + self._pump(now)
+        return effects + self.room.pump(now)
 
     # --- the owner ---------------------------------------------------------------------------
     def delete(self, object_ids: list[str], now: float) -> list[Effect]:
@@ -305,10 +292,10 @@ class StoreCore:
             if entry is None or entry.doomed:
                 continue
             entry.doomed = True
-            self._unlist(entry)
+            self.room.unlist_entry(entry)
             if not self._busy(entry):
                 effects += self._drop(entry)
-        return effects + self._pump(now)
+        return effects + self.room.pump(now)
 
     # --- pulls served to other stores --------------------------------------------------------
     def open_pull(
@@ -343,7 +330,7 @@ class StoreCore:
         if entry.file_readers:
             return []
         if entry.doomed and not self._busy(entry):
-            return self._drop(entry) + self._pump(now)
+            return self._drop(entry) + self.room.pump(now)
         if entry.has_file and entry.state is S.SEALED:  # restored meanwhile: file not needed
             entry.has_file = False
             return [DropSpill(object_id)]
@@ -352,22 +339,20 @@ class StoreCore:
     # --- I/O results ------------------------------------------------------------------------
     def spilled(self, object_id: str, ok: bool, now: float) -> list[Effect]:
         entry = self.entries[object_id]
-        self._spilling_bytes -= aligned(entry.size)
+        self.room.spill_ended(entry.size, ok, now)
         effects: list[Effect] = []
         if ok:
             entry.has_file = True
-        else:
-            self._no_spills_until = now + SPILL_RETRY_S
         if not ok or entry.pins:  # failed, or a reader pinned it meanwhile: keep it here
             entry.move(S.SEALED)
             if ok and not entry.file_readers:
                 entry.has_file = False
                 effects.append(DropSpill(object_id))
             if entry.doomed and not self._busy(entry):
-                return effects + self._drop(entry) + self._pump(now)
+                return effects + self._drop(entry) + self.room.pump(now)
             if not entry.pins and not entry.doomed:
-                self._list(entry)
-            return effects + self._pump(now)
+                self.room.list_entry(entry)
+            return effects + self.room.pump(now)
         entry.move(S.SPILLED)
         assert entry.offset is not None
         self.alloc.free(entry.offset, entry.size)
@@ -377,7 +362,7 @@ class StoreCore:
         self.spilled_total += 1
         if entry.doomed and not self._busy(entry):
             effects += self._drop(entry)
-        return effects + self._pump(now)
+        return effects + self.room.pump(now)
 
     def restored(self, object_id: str, ok: bool, now: float) -> list[Effect]:
         entry = self.entries[object_id]
@@ -390,7 +375,7 @@ class StoreCore:
             effects += self._failed_waits(object_id, "could not be read back from disk")
             if entry.doomed and not self._busy(entry):
                 effects += self._drop(entry)
-            return effects + self._pump(now)
+            return effects + self.room.pump(now)
         entry.move(S.SEALED)
         self.spilled_bytes -= entry.size
         self.spilled_objects -= 1
@@ -401,9 +386,9 @@ class StoreCore:
         if entry.doomed:
             if not self._busy(entry):
                 effects += self._drop(entry)
-            return effects + self._failed_waits(object_id, "was freed") + self._pump(now)
-        self._list(entry)
-        return effects + self._available(entry) + self._pump(now)
+            return effects + self._failed_waits(object_id, "was freed") + self.room.pump(now)
+        self.room.list_entry(entry)
+        return effects + self._available(entry) + self.room.pump(now)
 
     def fetch_failed(self, object_id: str, why: str, now: float) -> list[Effect]:
         self._fetching.discard(object_id)
@@ -418,24 +403,7 @@ class StoreCore:
 
     def tick(self, now: float) -> list[Effect]:
         """Fail creates (and restores) that waited ``create_timeout`` for room."""
-        effects: list[Effect] = []
-        if any(space.deadline <= now for space in self._space):
-            kept: deque[Space] = deque()
-            for space in self._space:
-                if space.deadline > now:
-                    kept.append(space)
-                    continue
-                why = (
-                    f"the object store is full: object {space.object_id} of {space.size} bytes "
-                    f"waited {self.create_timeout:g}s for room; {self.pinned} object(s) are "
-                    f"pinned by readers, {self.alloc.used} of {self.capacity} bytes used"
-                )
-                if space.client:
-                    effects.append(Reply(space.client, w.CreateFailed(space.request_id, why)))
-                else:
-                    effects += self._failed_waits(space.object_id, f"cannot be restored: {why}")
-            self._space = kept
-        return effects + self._pump(now)
+        return self.room.expire(now) + self.room.pump(now)
 
     def prefill(self, limit: int) -> list[Effect]:
         """Back the next step of the arena ahead of any writer, up to ``limit``."""
@@ -478,56 +446,10 @@ class StoreCore:
             ),
         ]
 
-    def _restore(self, entry: Entry, now: float) -> list[Effect]:
-        if any(s.object_id == entry.object_id and not s.client for s in self._space):
-            return []  # already waiting for room
-        space = Space(entry.object_id, entry.size, deadline=now + self.create_timeout)
-        placed = None if self._space else self._alloc(entry.size)
-        if placed is None:
-            self._space.append(space)
-            return self._pump(now)
-        return self._grant(space, *placed)
-
-    def _pump(self, now: float) -> list[Effect]:
-        """Place waiting creates and restores, in order, making room as the rules say."""
-        effects: list[Effect] = []
-        while self._space:
-            head = self._space[0]
-            if not head.client and head.object_id not in self.entries:
-                self._space.popleft()  # a restore of an object freed meanwhile
-                continue
-            placed = self._alloc(head.size)
-            while placed is None and self._lru[False]:
-                oid, _ = self._lru[False].popitem(last=False)
-                effects += self._drop(self.entries[oid])
-                placed = self._alloc(head.size)
-            if placed is not None:
-                self._space.popleft()
-                effects += self._grant(head, *placed)
-                continue
-            for rec in self.leases.recall():  # room clients hold for objects to come
-                effects.append(Reply(rec.client, w.Recall(rec.lease_id)))
-            free = self.alloc.capacity - self.alloc.used
-            need = aligned(head.size)
-            lru = self._lru[True]
-            # spill until the room on its way covers the request; at least one object when
-            # nothing is on its way (free bytes that are not contiguous need more room)
-            if now < self._no_spills_until:
-                break
-            while lru and (not self._spilling_bytes or free + self._spilling_bytes < need):
-                oid, _ = lru.popitem(last=False)
-                entry = self.entries[oid]
-                entry.move(S.SPILLING)
-                assert entry.offset is not None
-                self._spilling_bytes += aligned(entry.size)
-                effects.append(SpillOut(oid, entry.offset, entry.size))
-            break
-        return effects
-
     def _pin(self, client: str, entry: Entry) -> w.FoundObject:
         if not entry.pins:
             self.pinned += 1
-            self._unlist(entry)
+            self.room.unlist_entry(entry)
         entry.pins[client] = entry.pins.get(client, 0) + 1
         mine = self._client_pins.setdefault(client, {})
         mine[entry.object_id] = mine.get(entry.object_id, 0) + 1
@@ -539,7 +461,7 @@ class StoreCore:
         if entry.doomed:
             return [] if self._busy(entry) else self._drop(entry)
         if entry.state is S.SEALED:
-            self._list(entry)
+            self.room.list_entry(entry)
         return []
 
     def _busy(self, entry: Entry) -> bool:
@@ -566,15 +488,9 @@ class StoreCore:
                 effects.append(wait.reply())
         return effects
 
-    def _list(self, entry: Entry) -> None:
-        self._lru[entry.primary][entry.object_id] = None
-
-    def _unlist(self, entry: Entry) -> None:
-        self._lru[entry.primary].pop(entry.object_id, None)
-
     def _drop(self, entry: Entry, why: str = "was freed") -> list[Effect]:
         del self.entries[entry.object_id]
-        self._unlist(entry)
+        self.room.unlist_entry(entry)
         if entry.offset is not None:
             self.alloc.free(entry.offset, entry.size)
         if entry.state is S.SPILLED:
