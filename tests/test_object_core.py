@@ -389,3 +389,60 @@ def test_a_range_backed_in_the_background_is_awaited_not_backed_twice():
     assert s.prefill(4 * MIB) == [Populate(0, MIB)]  # the shell is backing it meanwhile
     assert s.new("w", "a", 1000) == []  # inside that range: nothing more to back, held back
     assert replies(s.backing_done(0, MIB)) == [w.Created(1, 0, fresh=True)]
+
+
+def test_backing_lets_each_held_effect_out_once_when_all_of_its_range_is_backed():
+    """Random asks and background steps, backings reported in any order (some twice): every
+    held effect goes out exactly once, as soon as (and only once) each byte of its range is
+    backed."""
+    import random
+
+    from pymesos_rt.objects.backing import Backing
+
+    for seed in range(100):
+        rng = random.Random(seed)
+        backing = Backing(64 * MIB, step=MIB)
+        pending: list[Populate] = []
+        done: list[tuple[int, int]] = []  # ranges reported backed
+        out: dict[int, tuple[int, int]] = {}  # effect id -> its range, once let out
+        ranges: dict[int, tuple[int, int]] = {}
+
+        def covered(lo: int, hi: int) -> bool:
+            pos = lo
+            for a, b in sorted(done):
+                if a <= pos < b:
+                    pos = b
+            return pos >= hi
+
+        def let_out(effects) -> None:
+            for eff in effects:
+                assert eff.event not in out, "let out twice"
+                lo, hi = ranges[eff.event]
+                assert covered(lo, hi), "let out before its range was backed"
+                out[eff.event] = (lo, hi)
+
+        for n in range(60):
+            roll = rng.random()
+            if roll < 0.4:
+                offset = rng.randrange(0, 48 * MIB, 64)
+                size = rng.randrange(64, 4 * MIB, 64)
+                pending += backing.ask(offset, size)
+                ranges[n] = (offset, offset + size)
+                let_out(backing.once_backed(offset, offset + size, Reply("c", n)))
+            elif roll < 0.55:
+                pending += backing.prefill(backing.populated + 2 * MIB)
+            elif pending:
+                eff = pending.pop(rng.randrange(len(pending)))
+                done.append((eff.start, eff.upto))
+                let_out(backing.done(eff.start, eff.upto))
+                if rng.random() < 0.2:
+                    assert backing.done(eff.start, eff.upto) == []  # reported twice
+            backing.validate([])
+            for n_held, (lo, hi) in ranges.items():  # nothing backed is still held back
+                assert n_held in out or not covered(lo, hi), f"seed {seed}: held though backed"
+        while pending:
+            eff = pending.pop(rng.randrange(len(pending)))
+            done.append((eff.start, eff.upto))
+            let_out(backing.done(eff.start, eff.upto))
+        assert set(out) == set(ranges), f"seed {seed}: held forever"
+        assert backing.backed == backing.populated

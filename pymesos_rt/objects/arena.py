@@ -63,7 +63,7 @@ def fresh_bytes(data: Any) -> bytes:
     if src.readonly:
         dst[:] = src.cast("B")
     else:  # without the GIL (the copy and the faults that map the source in take a while)
-        source = (ctypes.c_char * n).from_buffer(src)
+        source = ctypes.c_char.from_buffer(src)  # (its address; holds the source's export)
         try:
             ctypes.memmove(id(out) + _BYTES_DATA, ctypes.addressof(source), n)
         finally:

@@ -55,9 +55,14 @@ class Backing:
         self._ranges[start] = upto
         while self.backed in self._ranges:
             self.backed = self._ranges.pop(self.backed)
-        ready = [eff for lo, hi, eff in self._held if self._is_backed(lo, hi)]
-        if ready:
-            self._held = [h for h in self._held if not self._is_backed(h[0], h[1])]
+        ready: list[Effect] = []
+        waiting: list[tuple[int, int, Effect]] = []
+        for held in self._held:
+            if self._is_backed(held[0], held[1]):
+                ready.append(held[2])
+            else:
+                waiting.append(held)
+        self._held = waiting
         return ready
 
     def once_backed(self, start: int, end: int, effect: Effect) -> list[Effect]:
@@ -69,13 +74,15 @@ class Backing:
         return []
 
     def _is_backed(self, start: int, end: int) -> bool:
+        """Whether every byte of ``[start, end)`` is backed. Ranges asked for lie back to back
+        from the arena's start, so past the first one the next starts where one ends."""
         pos = max(start, self.backed)
-        while pos < end:
-            reach = max((hi for lo, hi in self._ranges.items() if lo <= pos < hi), default=pos)
-            if reach == pos:
-                return False
-            pos = reach
-        return True
+        if pos >= end:
+            return True
+        reach: int | None = next((hi for lo, hi in self._ranges.items() if lo <= pos < hi), None)
+        while reach is not None and reach < end:
+            reach = self._ranges.get(reach)
+        return reach is not None
 
     def validate(self, ranges: list[tuple[int, int]]) -> None:
         """Check the invariants against the ranges in use."""

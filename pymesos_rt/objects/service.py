@@ -162,13 +162,14 @@ class StoreService:
 
     def _populate(self, eff: Populate) -> None:
         """Back a range of the arena (no lock held: other requests go on meanwhile), then tell
-        the core, which lets out what waited for it."""
+        the core, which lets out what waited for it (whatever happened: nothing stays held)."""
         assert self.arena is not None
         try:
             self.arena.back(eff.start, eff.upto)
         except OSError as exc:  # writers fault their pages in themselves
             log.error("cannot back the object store with memory up to %d bytes: %s", eff.upto, exc)
-        self.call(lambda now: self.core.backing_done(eff.start, eff.upto))
+        finally:
+            self.call(lambda now: self.core.backing_done(eff.start, eff.upto))
 
     def _run(self, effects: list[Effect]) -> None:
         for eff in effects:
