@@ -364,6 +364,47 @@ def test_drf_counts_offered_resources_in_the_share():
     ]
 
 
+def test_drf_does_not_count_offers_of_the_agent_being_allocated_against_their_holder():
+    """An agent's unused resources are one pool: f1's outstanding offer of a1's spare memory
+    (nearly all of a1's memory, which ranks f1 last by dominant share) does not keep the CPU
+    freed on a1 from f1; an offer of another agent still counts."""
+    alloc = DRFAllocator()
+    alloc.add_agent("a1", R(cpus=4, mem=4096))
+    alloc.add_framework("f1")
+    alloc.add_framework("f2")
+    (a,) = alloc.allocate(0.0)
+    assert a.framework_id == "f1"
+    # f1 keeps 2 cpus + its offer of a1's spare memory; f2 gets and keeps the other 2 cpus
+    alloc.recover("f1", "a1", R(cpus=2), 0.0)
+    (b,) = alloc.allocate(0.0)
+    assert b == Allocation("f2", "a1", R(cpus=2))
+    spare = R(mem=4096 - 64)  # f1's tasks use 64 of its 4096
+    alloc.recover("f1", "a1", R(cpus=1, mem=32), 0.0)  # one of f1's tasks ends
+    held = {"a1": {"f1": spare}}
+    # counted, the offer makes f1 0.99 > f2 0.5: the CPU would go to f2
+    assert alloc.allocate(0.0, lambda agent: held.get(agent, {})) == [
+        Allocation("f1", "a1", R(cpus=1, mem=32))
+    ]
+    alloc.validate()
+
+
+def test_drf_counts_offers_of_other_agents_when_allocating_one():
+    alloc = DRFAllocator()
+    alloc.add_agent("a1", R(cpus=2))
+    alloc.add_agent("a2", R(cpus=2))
+    alloc.add_framework("f1")
+    alloc.add_framework("f2")
+    assert alloc.allocate(0.0) == [
+        Allocation("f1", "a1", R(cpus=2)),
+        Allocation("f2", "a2", R(cpus=2)),
+    ]
+    alloc.recover("f2", "a2", R(cpus=1), 0.0)  # f2 uses 1 cpu of a2
+    held = {"a1": {"f1": R(cpus=2)}, "a2": {}}  # f1 still holds its offer of a1
+    # f1's offer of a1 counts on a2: f1 0.5 > f2 0.25
+    assert alloc.allocate(0.0, lambda agent: held[agent]) == [Allocation("f2", "a2", R(cpus=1))]
+    alloc.validate()
+
+
 # --- random -----------------------------------------------------------------------------------
 
 

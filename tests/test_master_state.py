@@ -1037,3 +1037,40 @@ def test_a_framework_churning_short_tasks_below_its_share_is_starving():
         ms.validate()
     assert reclaims == [Send("f1", m.Reclaim(1, "another framework is below its fair share"))]
     assert 1.0 <= now <= 1.5  # after reclaim_interval without growing, not before
+
+
+# --- offers of an agent's spare memory do not rank their holder last ----------------------------
+
+
+def test_an_offer_of_the_agents_spare_memory_does_not_give_the_holders_freed_cpu_away(ms):
+    """fw1 runs 2 one-CPU tasks, fw2 two one-CPU executors; fw1 holds (slow to answer) the
+    offer of the agent's spare memory, which no task of either can use alone. One of fw1's
+    tasks ends: its CPU goes back to fw1 (1 CPU used, below fw2's 2), not to fw2. Counted as
+    fw1's share, that offer of nearly all the agent's memory would rank fw1 last for every
+    CPU freed on the agent, and the framework holding executors would take them all."""
+    ms.allocate(0.0)  # M-O1: the whole agent to fw1
+    tasks = [launch("t1", cpus=1, mem=32), launch("t2", cpus=1, mem=32)]
+    ms.on_framework_call("f1", m.Accept(["M-O1"], tasks, refuse_seconds=0.0), 0.0)
+    assert ms.allocate(0.1) == [Send("f2", offers_msg(("M-O2", "fw2", R(cpus=2, mem=4032))))]
+    execs = [launch("x1", cpus=1), launch("x2", cpus=1)]
+    ms.on_framework_call("f2", m.Accept(["M-O2"], execs, refuse_seconds=1.0), 0.1)
+    assert ms.allocate(0.2) == [Send("f1", offers_msg(("M-O3", "fw1", R(mem=4032))))]
+    done = update("u1", "t1", ExecutorState.FINISHED, exit_code=0)
+    ms.on_agent_call("a1", m.AgentStatus(done), 0.5)
+    assert ms.allocate(0.5) == [Send("f1", offers_msg(("M-O4", "fw1", R(cpus=1, mem=32))))]
+
+
+def test_a_framework_holding_only_an_offer_of_spare_memory_is_starving():
+    """fw1's executors hold every CPU; fw2 wants some and holds, whenever it is looked at, the
+    offer of the agent's spare memory (offered round again after each decline): it is starving
+    all the same, and fw1 is asked for an executor back."""
+    ms = make_master(reclaim=True, agent_reregister_timeout=0.5, reclaim_interval=1.0)
+    register_agent(ms)
+    subscribe(ms, "f1", "fw1")
+    ms.allocate(0.0)
+    execs = [launch(f"e{i}", cpus=1) for i in range(4)]
+    ms.on_framework_call("f1", m.Accept(["M-O1"], execs, refuse_seconds=0.0), 0.0)
+    subscribe(ms, "f2", "fw2")
+    assert ms.allocate(0.5) == [Send("f2", offers_msg(("M-O2", "fw2", R(mem=4096))))]
+    effects = ms.tick(1.0)
+    assert Send("f1", m.Reclaim(1, "another framework is below its fair share")) in effects

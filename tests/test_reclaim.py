@@ -46,3 +46,18 @@ def test_nobody_starving_nobody_asked():
 
 def test_a_framework_with_nothing_to_give_is_not_asked():
     assert choose_reclaims([holder("A", 0), holder("B", 0, starving=True)], TOTAL, weights()) == []
+
+
+def test_an_offer_of_other_resources_does_not_stop_a_reclaim():
+    # B holds the offer of the agent's spare memory (no CPU): a CPU executor is still moved
+    hungry = Holder("B", "*", Resources(), None, True, offered=Resources(mem=4000))
+    assert choose_reclaims([holder("A", 4), hungry], TOTAL, weights()) == ["A"]
+
+
+def test_an_offer_of_what_the_executor_would_bring_stops_a_reclaim():
+    # B is answering an offer of a CPU: it needs nobody's executor for now
+    hungry = Holder("B", "*", Resources(), None, True, offered=Resources(cpus=1, mem=4000))
+    assert choose_reclaims([holder("A", 4), hungry], TOTAL, weights()) == []
+    # half a CPU offered: one executor of A still brings what B lacks
+    hungry = Holder("B", "*", Resources(), None, True, offered=Resources(cpus=0.5))
+    assert choose_reclaims([holder("A", 4), hungry], TOTAL, weights()) == ["A"]

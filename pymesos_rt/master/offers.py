@@ -126,7 +126,7 @@ class OfferBook:
         core = self.core
         effects: list[Effect] = []
         per_fw: dict[str, list[m.Offer]] = {}
-        for alloc in core.allocator.allocate(now):
+        for alloc in core.allocator.allocate(now, core.offered_on):
             agent = core.agents.get(alloc.agent_id)
             fw = core.frameworks.get(alloc.framework_id)
             if agent is None or agent.conn is None or fw is None or fw.conn is None:

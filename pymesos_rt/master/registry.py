@@ -150,6 +150,14 @@ class Registry:
         """The agent's outstanding offers, oldest first."""
         return sorted(self._agent_offers.get(agent_id, ()), key=_offer_seq)
 
+    def offered_on(self, agent_id: str) -> dict[str, Resources]:
+        """What each framework holds of the agent in outstanding offers (O(those offers))."""
+        held: dict[str, Resources] = {}
+        for offer_id in self._agent_offers.get(agent_id, ()):
+            offer = self.offers[offer_id][0]
+            held[offer.framework_id] = held.get(offer.framework_id, Resources()) + offer.resources
+        return held
+
     # --- agents ------------------------------------------------------------------------------
     def _heard_from(self, agent: AgentEntry, now: float) -> None:
         agent.last_seen = now

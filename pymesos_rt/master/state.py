@@ -403,8 +403,8 @@ class MasterState(Registry):
                 else None,
                 starving=fw.conn is not None
                 and not fw.suppressed
-                and not fw.offers
                 and now - fw.hungry_since >= self.config.reclaim_interval,
+                offered=fw.offered,
             )
             for fw in self.frameworks.values()
         ]

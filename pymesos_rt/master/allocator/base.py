@@ -12,6 +12,17 @@ offers that are contained in what was refused, so resources freed on the agent m
 CPUs next to refused memory) are offered at once. ``suppress`` stops all offers to a framework;
 ``revive`` resumes them and clears its filters.
 
+An agent's unused resources are one pool: shares count resources offered and not yet used, as
+Mesos's do, except that, when an agent's freed resources are allocated, what a framework holds
+of *that agent* in outstanding offers does not count against it (``allocate(now, offered)``;
+the caller keeps the offers). An agent's spare memory is offered round while its CPUs are
+taken; counted, the offer of it ranks its holder last by dominant share (nearly all of the
+agent's memory), so every CPU freed on the agent, those of the holder's own ended tasks too,
+would go to the other framework, whose executors then keep them (the lease model). Had the
+spare memory and the freed CPU come free at once, they would have been one offer, ranked by
+what the framework uses. Offers of other agents count as before. Costs O(frameworks with offers
+of the agent) per allocation, and only policies whose order follows allocations (DRF) use it.
+
 GPU agents (Mesos's ``--filter_gpu_resources``): while :attr:`Allocator.filter_gpu_resources`
 is set, an agent with ``gpus`` is offered only to frameworks that can use GPUs
 (``set_gpu_capable``, Mesos's ``GPU_RESOURCES`` capability), so GPU machines are kept for GPU
@@ -31,13 +42,16 @@ No I/O, no clock: callers pass ``now``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from pymesos_rt.master.allocator.sorter import Pool, Sorter
+from pymesos_rt.master.allocator.sorter import Pool, Rank, Sorter
 from pymesos_rt.protocol.resources import Resources
 
 GPUS = "gpus"
+
+OfferedOn = Callable[[str], Mapping[str, Resources]]
+"""An agent's outstanding offers: framework -> the resources they hold (see ``allocate``)."""
 
 
 @dataclass(frozen=True)
@@ -256,9 +270,14 @@ class Allocator:
             heapq.heappush(self._expiries, (until, framework_id, agent_id))
 
     # --- the allocation cycle ----------------------------------------------------------------
-    def allocate(self, now: float) -> list[Allocation]:
+    def allocate(self, now: float, offered: OfferedOn | None = None) -> list[Allocation]:
         """Offer each candidate agent's free resources to the first eligible framework in
-        policy order (agents in id order)."""
+        policy order (agents in id order).
+
+        ``offered(agent_id)``: what each framework holds of that agent in outstanding offers
+        (the caller keeps offers; here they are allocations like any other). Given, a
+        framework's outstanding offers of the agent being allocated do not count against it
+        there (module doc, "An agent's unused resources are one pool")."""
         self._expire_filters(now)
         if not self._candidates:
             return []
@@ -271,23 +290,75 @@ class Allocator:
                 continue
             gpu_only = agent.gpus and self.filter_gpu_resources
             for fw in order():
-                if gpu_only and not fw.gpu_capable:
-                    continue
-                refused = fw.filters.get(agent_id)
-                if refused is not None:
-                    until, what = refused
-                    if now >= until:
-                        self._drop_filter(fw, agent_id)
-                    elif free.fits(what):
-                        continue  # nothing here but what it refused
-                self._charge(fw.framework_id, agent_id, free)
-                agent.refresh()
-                out.append(Allocation(fw.framework_id, agent_id, free))
-                break
+                if self._eligible(fw, agent_id, free, now, gpu_only):
+                    break
             else:
                 self._stalled.add(agent_id)
+                continue
+            if offered is not None:
+                fw = self._holder_first(fw, agent_id, free, now, gpu_only, offered(agent_id))
+            self._charge(fw.framework_id, agent_id, free)
+            agent.refresh()
+            out.append(Allocation(fw.framework_id, agent_id, free))
         self._candidates.clear()
         return out
+
+    def _eligible(
+        self, fw: FrameworkEntry, agent_id: str, free: Resources, now: float, gpu_only: bool
+    ) -> bool:
+        """Whether ``fw`` may be offered ``free`` of the agent (an expired filter goes)."""
+        if fw.suppressed or (gpu_only and not fw.gpu_capable):
+            return False
+        refused = fw.filters.get(agent_id)
+        if refused is not None:
+            until, what = refused
+            if now >= until:
+                self._drop_filter(fw, agent_id)
+            elif free.fits(what):
+                return False  # nothing here but what it refused
+        return True
+
+    def _holder_first(
+        self,
+        first: FrameworkEntry,
+        agent_id: str,
+        free: Resources,
+        now: float,
+        gpu_only: bool,
+        held: Mapping[str, Resources],
+    ) -> FrameworkEntry:
+        """``first`` (the first eligible framework in policy order), or an eligible framework
+        holding offers of this agent that comes before it once those offers are not counted.
+        Costs O(frameworks with offers of the agent)."""
+        if not held or self._custom_order:
+            return first
+        best, best_key = first, self._key_without(first, held.get(first.framework_id))
+        if best_key is None:  # a policy whose order does not follow allocations
+            return first
+        for framework_id, res in held.items():
+            fw = self._frameworks.get(framework_id)
+            if fw is None or fw is first or not self._eligible(fw, agent_id, free, now, gpu_only):
+                continue
+            key = self._key_without(fw, res)
+            if key is None:
+                continue
+            # within one role, frameworks by their own shares; across roles, by the roles'
+            before = key[1] < best_key[1] if fw.role == best.role else key[0] < best_key[0]
+            if before:
+                best, best_key = fw, key
+        return best
+
+    def _key_without(
+        self, fw: FrameworkEntry, res: Resources | None
+    ) -> tuple[tuple[float, Rank, str], tuple[float, Rank, str]] | None:
+        """Where ``fw`` would sort (its role among roles, then it in its role) were ``res``
+        not allocated to it; None for a policy whose order does not follow allocations."""
+        res = res if res is not None else Resources()
+        role = self._roles.key_without(fw.role, res)
+        member = self._members[fw.role].key_without(fw.framework_id, res)
+        if role is None or member is None:
+            return None
+        return role, member
 
     def order(self) -> list[FrameworkEntry]:
         """Frameworks that are offered resources (not suppressed), in the order they are."""

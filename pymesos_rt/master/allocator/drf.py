@@ -37,9 +37,15 @@ class DRFSorter(Sorter):
             self._version = self.pool.version
         return (key[2] for key in self._order)
 
-    def _key(self, entry: Client) -> _Key:
-        share = entry.allocation.dominant_share(self.pool.total) / entry.weight
+    def _key(self, entry: Client, without: Resources | None = None) -> _Key:
+        allocation = entry.allocation
+        if without is not None:
+            allocation = (allocation - without).clamp_nonnegative()
+        share = allocation.dominant_share(self.pool.total) / entry.weight
         return (share, entry.rank, entry.name)
+
+    def key_without(self, client: str, resources: Resources) -> _Key:
+        return self._key(self._clients[client], resources)
 
     def _update(
         self, entry: Client, *, allocation: Resources | None = None, weight: float | None = None

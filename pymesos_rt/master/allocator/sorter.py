@@ -128,6 +128,12 @@ class Sorter(abc.ABC):
         entry = self._clients[client]
         return entry.allocation.dominant_share(self.pool.total) / entry.weight
 
+    def key_without(self, client: str, resources: Resources) -> tuple[float, Rank, str] | None:
+        """Where the client would sort, as a key comparable with other clients' keys, were
+        ``resources`` not allocated to it; None for a policy whose order does not follow
+        allocations (the allocator then keeps the order of :meth:`sort`)."""
+        return None
+
     @abc.abstractmethod
     def sort(self) -> Iterator[str]:
         """The active clients, in the order they should be offered resources (lazily)."""
