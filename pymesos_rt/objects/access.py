@@ -212,19 +212,20 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
             space.done(carved, object_id, sealed=False)
             raise
         space.done(carved, object_id, sealed=True)
+        location = access.location(enc.size, carved.held.lease)
+    else:
+        created = access.create(object_id, enc.size)
+        if created is not None:
+            try:
+                _write(access, created.offset, enc, created.fresh)
+            except BaseException:
+                access.abort(object_id)
+                raise
+            access.seal(object_id)
+        location = access.location(enc.size)
+    if enc.size <= space.MAX_OBJECT:  # (larger objects never go into a lease)
         space.refill()
-        return access.location(enc.size, carved.held.lease)
-    created = access.create(object_id, enc.size)
-    if created is not None:
-        try:
-            _write(access, created.offset, enc, created.fresh)
-        except BaseException:
-            access.abort(object_id)
-            raise
-        access.seal(object_id)
-    if enc.size <= space.MAX_OBJECT:
-        space.refill()
-    return access.location(enc.size)
+    return location
 
 
 def _write(access: ObjectAccess, offset: int, enc: layout.Encoded, fresh: bool) -> None:

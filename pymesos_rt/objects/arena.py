@@ -59,21 +59,21 @@ def fresh_bytes(data: Any) -> bytes:
     n = src.nbytes
     if n < _FRESH_MIN or not _fresh_ok or not src.c_contiguous:
         return bytes(src)
-    out, dst = _new_mapped_bytes(n)
+    out, addr = _new_mapped_bytes(n)
     if src.readonly:
-        dst[:] = src.cast("B")
+        memoryview((ctypes.c_char * n).from_address(addr)).cast("B")[:] = src.cast("B")
     else:  # without the GIL (the copy and the faults that map the source in take a while)
         source = ctypes.c_char.from_buffer(src)  # (its address; holds the source's export)
         try:
-            ctypes.memmove(id(out) + _BYTES_DATA, ctypes.addressof(source), n)
+            ctypes.memmove(addr, ctypes.addressof(source), n)
         finally:
             del source  # its export of the source
     return out
 
 
-def _new_mapped_bytes(n: int) -> tuple[bytes, memoryview]:
+def _new_mapped_bytes(n: int) -> tuple[bytes, int]:
     """A new ``bytes`` object of ``n`` bytes whose contents are not set yet (nothing else can
-    see it), its fresh pages mapped in by one call, and a writable view of its contents."""
+    see it), its fresh pages mapped in by one call, and the address of its contents."""
     global _supported
     out: bytes = _new_bytes(None, n)
     addr = id(out) + _BYTES_DATA
@@ -81,7 +81,7 @@ def _new_mapped_bytes(n: int) -> tuple[bytes, memoryview]:
     failed = _supported and hi > lo and _madvise(lo, hi - lo, MADV_POPULATE_WRITE) != 0
     if failed and ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS):
         _supported = False  # an older kernel: pages fault in as they are written
-    return out, memoryview((ctypes.c_char * n).from_address(addr)).cast("B")
+    return out, addr
 
 
 def write_all(fd: int, offset: int, pieces: list[bytes | memoryview]) -> None:
