@@ -60,6 +60,34 @@ def test_up_on_a_busy_port_is_one_line(tmp_path):
     assert f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["up", "--port", "0", "--object-store-memory", "64MiB"],
+            "--object-store-prefill 1024 MiB is larger than the object store "
+            "(--object-store-memory 64 MiB)",
+        ),
+        (
+            ["agent", "--master", "ws://127.0.0.1:1", "--object-store-memory", "64MiB"],
+            "--object-store-prefill 1024 MiB is larger than the object store "
+            "(--object-store-memory 64 MiB)",
+        ),
+        (
+            ["agent", "--master", "ws://127.0.0.1:1", "--object-store-prefill", "lots"],
+            "bad --object-store-prefill: cannot parse memory size 'lots'",
+        ),
+    ],
+)
+def test_an_object_store_prefill_it_cannot_hold_is_one_line(tmp_path, args, line):
+    prefill = [] if "--object-store-prefill" in args else ["--object-store-prefill", "1GiB"]
+    done = run_cli(*args, *prefill, "--work-dir", str(tmp_path / "w"), timeout=30)
+    assert done.returncode == 2
+    lines = [text for text in done.stderr.splitlines() if "level=" not in text]
+    assert len(lines) == 1 and lines[0].startswith(f"pymesos-rt: {line}"), done.stderr
+    assert not (tmp_path / "w").exists()  # refused before anything started
+
+
 def test_init_with_nobody_at_the_address_is_one_clear_error():
     script = (
         "import pymesos_rt as rt\n"

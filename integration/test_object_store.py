@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 
 import numpy as np
@@ -164,6 +165,40 @@ def test_the_arena_is_a_memfd_and_nothing_is_left_after_shutdown():
     rt.shutdown()
     assert _arena_fds() == []
     assert not spill_dir.exists()
+
+
+def _prefillers() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "store-prefill"]
+
+
+def test_a_prefill_backs_the_arena_from_the_start_and_nothing_is_left_after_shutdown():
+    before = _prefillers()
+    rt.init(num_cpus=1, object_store_memory="128MiB", object_store_prefill="64MiB")
+    store = _store()
+    spill_dir = store.service.spill_dir
+    _wait_for(lambda: store.stats().populated >= 64 * MIB, what="64 MiB of arena backed")
+    stats = store.stats()
+    assert (stats.objects, stats.used, stats.populated) == (0, 0, 64 * MIB)  # no more: unused
+    assert rt.get(make_array.remote(MIB // 8 * 4)).sum() == float(sum(range(MIB // 8 * 4)))
+    value = np.arange(MIB // 8 * 2, dtype=np.float64)
+    assert (rt.get(rt.put(value)) == value).all()
+    rt.shutdown()
+    assert _arena_fds() == [] and not spill_dir.exists()
+    assert _prefillers() == before
+
+
+def test_a_prefill_larger_than_the_store_is_one_clear_error_and_starts_nothing():
+    with pytest.raises(ValueError) as info:
+        rt.init(num_cpus=1, object_store_memory="64MiB", object_store_prefill="1GiB")
+    assert str(info.value) == (
+        "object_store_prefill 1024 MiB is larger than the object store (object_store_memory 64 MiB)"
+    )
+    assert not rt.is_initialized() and _arena_fds() == []
+    rt.init(num_cpus=1, object_store_memory="64MiB", object_store_prefill=64 * MIB)  # all of it
+    try:
+        _wait_for(lambda: _store().stats().populated == 64 * MIB, what="the whole arena backed")
+    finally:
+        rt.shutdown()
 
 
 @rt.remote

@@ -65,11 +65,17 @@ def init(
     num_gpus: float | None = None,
     namespace: str | None = None,
     object_store_memory: int | str | None = None,
+    object_store_prefill: int | str | None = None,
 ) -> ClusterInfo:
     """Start an embedded cluster (no address) or attach to one (``ws://host:port``).
 
     ``num_gpus`` gives the embedded agent that many GPUs (device indices ``0..N-1``) when it
-    cannot detect them; ``namespace`` is what ``get_runtime_context().namespace`` reports."""
+    cannot detect them; ``namespace`` is what ``get_runtime_context().namespace`` reports.
+    ``object_store_memory`` (bytes or e.g. ``"2GiB"``) sizes the embedded agent's object store;
+    ``object_store_prefill`` (the same way; default none) backs that much of it with memory
+    from the start, in the background: memory held while idle, for a faster first burst of
+    large values. Both apply to an embedded cluster only (ValueError with an address: the
+    agents' flags set them there)."""
     global _session
     with _session_lock:
         if backend_mod.current_or_none() is not None:
@@ -84,7 +90,9 @@ def init(
         mem_bytes = parse_memory(memory) if memory is not None else None
         if num_gpus is not None:
             resources = {**(resources or {}), GPUS: float(num_gpus)}
-        store_bytes = parse_memory(object_store_memory) if object_store_memory else None
+        store_bytes, prefill_bytes = _store_sizes(
+            address, object_store_memory, object_store_prefill
+        )
         first_standby = _early_standby() if address is None else None
         try:
             # imported here: executors import this module too, and never start a session
@@ -105,6 +113,7 @@ def init(
                     first_standby=first_standby,
                     namespace=namespace or "default",
                     object_store_memory=store_bytes,
+                    object_store_prefill=prefill_bytes,
                 )
             )
             info = session.start()
@@ -114,6 +123,27 @@ def init(
             raise
         _session = _Session(info, session.stop)
     return info
+
+
+def _store_sizes(
+    address: str | None, memory: int | str | None, prefill: int | str | None
+) -> tuple[int | None, int]:
+    """``object_store_memory`` and ``object_store_prefill`` in bytes (None, 0: the defaults),
+    or ValueError in one line: unreadable, or given to a program that attaches to a cluster
+    (its agents' stores are theirs: ``pymesos-rt agent`` sets them)."""
+    sizes: list[int] = []
+    for name, value in (("object_store_memory", memory), ("object_store_prefill", prefill)):
+        if value and address is not None:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{name} applies to an embedded cluster; set it on the agents "
+                f"(pymesos-rt agent {flag})"
+            )
+        try:
+            sizes.append(parse_memory(value) if value else 0)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"bad {name}: {exc}") from None
+    return sizes[0] or None, sizes[1]
 
 
 def _early_standby() -> subprocess.Popen[bytes] | None:

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 from pymesos_rt import __version__, console, logs
 from pymesos_rt.agent.containers import make_containerizer
 from pymesos_rt.agent.gpus import parse_devices
-from pymesos_rt.agent.resources import detect, split_store
+from pymesos_rt.agent.resources import check_prefill, detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.config import (
     AgentOptions,
@@ -212,6 +212,11 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     total, store_bytes = split_store(
         total, _store_size(opts.object_store_memory), detected=not opts.resources
     )
+    prefill = _store_size(opts.object_store_prefill, STORE_FLAGS[0]) or 0
+    try:
+        check_prefill(prefill, store_bytes, STORE_FLAGS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     object_host = opts.object_host or _host_towards(master)
     if secret is None and not is_loopback(object_host):
         raise UsageError(
@@ -236,6 +241,7 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
         object_store_memory=store_bytes,
         secret=secret,
         object_host=object_host,
+        object_store_prefill=prefill,
     )
 
     await link.start()
@@ -246,13 +252,16 @@ async def _run_agent(opts: AgentOptions, secret: str | None) -> None:
     await link.stop()
 
 
-def _store_size(text: str | None) -> int | None:
+STORE_FLAGS = ("--object-store-prefill", "--object-store-memory")
+
+
+def _store_size(text: str | None, flag: str = STORE_FLAGS[1]) -> int | None:
     if not text:
         return None
     try:
         return parse_memory(text)
     except ValueError as exc:
-        raise UsageError(f"bad --object-store-memory: {exc}") from None
+        raise UsageError(f"bad {flag}: {exc}") from None
 
 
 def _host_towards(master: str) -> str:
@@ -312,6 +321,8 @@ def cmd_up(cfg: UpConfig) -> int:
             resources_text=cfg.resources,
             filter_gpu_resources=cfg.filter_gpu_resources,
             object_store_memory=_store_size(cfg.object_store_memory),
+            object_store_prefill=_store_size(cfg.object_store_prefill, STORE_FLAGS[0]) or 0,
+            store_names=STORE_FLAGS,
         )
     except ValueError as exc:  # e.g. an isolation that cannot work on this machine
         raise UsageError(str(exc)) from None

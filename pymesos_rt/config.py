@@ -49,6 +49,13 @@ class UpConfig:
     object_store_memory: str | None = dataclasses.field(
         default=None, metadata=_help('object store size, e.g. "2GiB" (default: 30%% of memory)')
     )
+    object_store_prefill: str | None = dataclasses.field(
+        default=None,
+        metadata=_help(
+            'object store memory backed from the start, e.g. "256MiB": held while idle, for a '
+            "faster first burst of large values (default: none, backed as used)"
+        ),
+    )
     secret_file: str | None = dataclasses.field(
         default=None, metadata=_help("file holding the cluster secret (else PYMESOS_RT_SECRET)")
     )
@@ -140,6 +147,13 @@ class AgentOptions:
     object_store_memory: str | None = dataclasses.field(
         default=None,
         metadata=_help('object store size, e.g. "2GiB" (default: 30%% of the agent\'s memory)'),
+    )
+    object_store_prefill: str | None = dataclasses.field(
+        default=None,
+        metadata=_help(
+            'object store memory backed from the start, e.g. "256MiB": held while idle, for a '
+            "faster first burst of large values (default: none, backed as used)"
+        ),
     )
     object_host: str | None = dataclasses.field(
         default=None,

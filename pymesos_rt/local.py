@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pymesos_rt.agent.containers import make_containerizer
-from pymesos_rt.agent.resources import detect, split_store
+from pymesos_rt.agent.resources import check_prefill, detect, split_store
 from pymesos_rt.agent.server import Agent
 from pymesos_rt.master.allocator import make_allocator
 from pymesos_rt.master.records import MasterConfig
@@ -28,6 +28,7 @@ from pymesos_rt.transport import inproc
 from pymesos_rt.transport.base import Connection
 
 log = logging.getLogger(__name__)
+NAMES = ("object_store_prefill", "object_store_memory")  # as rt.init calls them
 
 
 class LocalCluster:
@@ -47,9 +48,14 @@ class LocalCluster:
         first_standby: subprocess.Popen[bytes] | None = None,
         filter_gpu_resources: bool = False,
         object_store_memory: int | None = None,
+        object_store_prefill: int = 0,
+        store_names: tuple[str, str] = NAMES,
     ) -> None:
         """``filter_gpu_resources`` is off by default: the embedded cluster serves one program,
-        which may use its GPU agent for any work (``pymesos-rt up`` turns it on, as Mesos)."""
+        which may use its GPU agent for any work (``pymesos-rt up`` turns it on, as Mesos).
+        ``object_store_prefill``: bytes of the agent's arena backed with memory from the start
+        (ValueError, before anything starts, if the store is smaller; ``store_names`` are what
+        the caller calls the prefill and the store's size, for that message)."""
         self.secret = secret
         if resources_text:
             total = Resources.parse(resources_text)
@@ -57,6 +63,7 @@ class LocalCluster:
             total = detect(num_cpus, memory) + Resources(resources or {})
         detected = not resources_text and memory is None
         total, store_bytes = split_store(total, object_store_memory, detected)
+        check_prefill(object_store_prefill, store_bytes, store_names)
         self.host, self.port = host, port
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="pymesos-rt-"))
@@ -72,6 +79,7 @@ class LocalCluster:
             first_standby=first_standby,
             object_store_memory=store_bytes,
             secret=secret,
+            object_store_prefill=object_store_prefill,
         )
         self.http_url = ""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import pymesos_rt as rt
@@ -45,3 +47,33 @@ def test_remote_with_empty_parentheses_is_refused_as_in_ray():
         @rt.remote()
         def f() -> None:
             pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"object_store_prefill": "lots"}, "bad object_store_prefill: cannot parse memory size"),
+        ({"object_store_prefill": -1}, "bad object_store_prefill: memory must be >= 0, got -1"),
+        ({"object_store_prefill": [1]}, "bad object_store_prefill: "),
+        ({"object_store_memory": "2 bananas"}, "bad object_store_memory: cannot parse"),
+    ],
+)
+def test_init_refuses_store_sizes_it_cannot_read_before_starting_anything(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        rt.init(**kwargs)
+    assert not rt.is_initialized()
+
+
+@pytest.mark.parametrize("name", ["object_store_prefill", "object_store_memory"])
+def test_store_sizes_apply_to_an_embedded_cluster_only(name, monkeypatch):
+    """An attached program's objects live in the agents' stores: their flags size them."""
+    flag = "--" + name.replace("_", "-")
+    expected = (
+        f"{name} applies to an embedded cluster; set it on the agents (pymesos-rt agent {flag})"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        rt.init("ws://127.0.0.1:1", **{name: "64MiB"})
+    monkeypatch.setenv("PYMESOS_RT_ADDRESS", "ws://127.0.0.1:1")  # attached the other way
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        rt.init(**{name: 64 * 2**20})
+    assert not rt.is_initialized()

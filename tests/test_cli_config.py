@@ -11,8 +11,8 @@ import pytest
 
 from pymesos_rt import __version__
 from pymesos_rt.agent.state import AgentConfig
-from pymesos_rt.cli import build_parser, master_address
-from pymesos_rt.config import AgentOptions, MasterOptions, from_args
+from pymesos_rt.cli import UsageError, _store_size, build_parser, master_address
+from pymesos_rt.config import AgentOptions, MasterOptions, UpConfig, from_args
 from pymesos_rt.coordination.address import normalize_address
 from pymesos_rt.master.records import MasterConfig
 
@@ -70,3 +70,12 @@ def test_status_reads_pymesos_rt_address_as_init_does(monkeypatch):
     assert master_address(None) == "ws://127.0.0.1:6060"
     monkeypatch.delenv("PYMESOS_RT_ADDRESS")
     assert master_address(None) == "ws://127.0.0.1:5050"
+
+
+@pytest.mark.parametrize(("command", "cls"), [("agent", AgentOptions), ("up", UpConfig)])
+def test_the_object_store_prefill_is_a_flag_of_both_commands_off_by_default(command, cls):
+    assert from_args(cls, parse(command)).object_store_prefill is None
+    opts = from_args(cls, parse(command, "--object-store-prefill", "256MiB"))
+    assert _store_size(opts.object_store_prefill, "--object-store-prefill") == 256 * 2**20
+    with pytest.raises(UsageError, match=r"^bad --object-store-prefill: cannot parse"):
+        _store_size("256 apples", "--object-store-prefill")

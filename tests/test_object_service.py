@@ -5,9 +5,12 @@ several connections for a large object), spilling to disk and reading back."""
 from __future__ import annotations
 
 import gc
+import logging
 import mmap
 import os
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +30,8 @@ SECRET = "store-secret"
 def stores(tmp_path):
     made = []
 
-    def make(capacity: int = 64 * MIB, name: str = "a") -> StoreService:
-        svc = StoreService(capacity, tmp_path / name / "spill", secret=SECRET)
+    def make(capacity: int = 64 * MIB, name: str = "a", prefill: int = 0) -> StoreService:
+        svc = StoreService(capacity, tmp_path / name / "spill", secret=SECRET, prefill=prefill)
         svc.start()
         svc.agent_id = f"agent-{name}"
         made.append(svc)
@@ -144,7 +147,7 @@ def test_fresh_bytes_is_a_copy_of_a_writable_or_read_only_source():
     assert type(got) is bytes and got == bytes(view[3 : 3 + MIB])
     view[3:4] = b"\xff"  # the source changes; the copy does not
     assert got[0] == 3
-    frozen = arena.fresh_bytes(view[: MIB].toreadonly())
+    frozen = arena.fresh_bytes(view[:MIB].toreadonly())
     assert frozen == bytes(view[:MIB])
     del view
     region.close()
@@ -258,3 +261,35 @@ def test_the_store_backs_memory_ahead_of_its_highest_range(stores, monkeypatch):
     _until(lambda: svc.stats().populated >= high + 8 * MIB, "memory backed ahead of use")
     svc.validate()
     client.close()
+
+
+def test_a_prefill_backs_that_much_of_the_arena_from_the_start_and_no_more(stores):
+    svc = stores(capacity=64 * MIB, prefill=20 * MIB)
+    _until(lambda: svc.stats().populated >= 20 * MIB, "the prefill backed")
+    assert svc.stats().populated == 20 * MIB  # nothing handed out: nothing ahead of it
+    client = svc.local("writer")
+    value = np.arange(MIB // 8, dtype=np.float64)
+    access.put(client, "x", layout.encode(value))  # inside the prefill: nothing more backed
+    assert (access.load(client, "x") == value).all()
+    assert svc.stats().populated == 20 * MIB
+    svc.validate()
+    client.close()
+
+
+def _prefillers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "store-prefill"}
+
+
+def test_a_store_stopped_while_it_prefills_stops_its_prefill_first(tmp_path, caplog):
+    before = _prefillers()
+    svc = StoreService(512 * MIB, tmp_path / "spill", prefill=512 * MIB)
+    svc.start()
+    with caplog.at_level(logging.ERROR, logger="pymesos_rt.objects"):
+        svc.stop()  # at once: the prefill is a few steps in at most
+    assert _prefillers() <= before  # joined before the arena's descriptor closed
+    assert not caplog.records  # so no step ran into a closed descriptor
+
+
+def test_a_prefill_larger_than_the_store_is_refused():
+    with pytest.raises(ValueError, match=r"prefill 65 is not within the store's 0\.\.64 bytes"):
+        StoreService(64, Path("/nonexistent"), prefill=65)

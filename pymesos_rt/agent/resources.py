@@ -33,3 +33,20 @@ def split_store(
         left = max(0, mem_bytes - size)
         total = Resources({**total.to_dict(), MEM: left / 2**20})
     return total, size
+
+
+def check_prefill(prefill: int, store_bytes: int, names: tuple[str, str]) -> None:
+    """Refuse an object store prefill (bytes of the arena backed with memory at start) that
+    the store cannot hold, in one line naming both values (``names``: what the caller calls
+    the prefill and the store's size, e.g. its flags)."""
+    if prefill < 0:
+        raise ValueError(f"{names[0]} must be >= 0, got {prefill}")
+    if prefill > store_bytes:
+        raise ValueError(
+            f"{names[0]} {_size(prefill)} is larger than the object store "
+            f"({names[1]} {_size(store_bytes)})"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n % 2**20 == 0 else f"{n / 2**20:.1f} MiB ({n} bytes)"

@@ -48,6 +48,7 @@ class Agent:
         object_store_memory: int = 64 * 2**20,
         secret: str | None = None,
         object_host: str = "127.0.0.1",
+        object_store_prefill: int = 0,
     ) -> None:
         found = gpus.detect() if gpu_devices is None else []
         devices = gpus.devices_for(resources, gpu_devices, found)
@@ -58,9 +59,14 @@ class Agent:
         credential = secrets.token_urlsafe(32)
         self.core = core.AgentState(hostname, resources, containerizer.name, config, credential)
         self.work_dir = work_dir
-        # the node's object store (started with the agent; its arena is not offered as memory)
+        # the node's object store (started with the agent; its arena is not offered as memory;
+        # ``object_store_prefill`` bytes of it are backed with memory from the start)
         self.store = StoreService(
-            object_store_memory, work_dir / "spill", secret=secret, host=object_host
+            object_store_memory,
+            work_dir / "spill",
+            secret=secret,
+            host=object_host,
+            prefill=object_store_prefill,
         )
         env = {
             "PYMESOS_RT_NODE": hostname,

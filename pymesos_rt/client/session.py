@@ -55,6 +55,7 @@ class SessionOptions:
     # a warm standby executor rt.init() started early, for the embedded agent (agent/standby.py)
     first_standby: subprocess.Popen[bytes] | None = None
     object_store_memory: int | None = None  # bytes of the embedded agent's object store
+    object_store_prefill: int = 0  # bytes of its arena backed with memory from the start
 
 
 CONNECT_DEADLINE_S = 5.0  # rt.init gives up on a master that does not answer after this
@@ -134,6 +135,7 @@ class Session:
             isolation=opts.isolation,
             first_standby=opts.first_standby,
             object_store_memory=opts.object_store_memory,
+            object_store_prefill=opts.object_store_prefill,
         )
         self.loop.run(self.cluster.start(), timeout=30)
         self.driver.stores.set_home(self.cluster.agent.store.local("driver"))

@@ -12,7 +12,8 @@ Threads: one per connection (blocking reads of small frames; bulk bytes go betwe
 and the arena with no copy in between), two for the disk (spills, restores), two for fetches
 from other stores (each pulling a large object in ranges on helper threads: ``peers.py``), a
 ticker, and one that keeps the arena backed with memory ahead of the highest range handed out
-(by as much as was handed out, up to ``PREFILL_BYTES``). Every core call runs under one
+(by as much as was handed out, up to ``PREFILL_BYTES``), and at least ``prefill`` bytes of it
+from the start (opt-in: by default an idle store holds no memory). Every core call runs under one
 lock; its effects run after the lock is released, :class:`Populate` last (backing memory is
 the slow one: 0.25-0.35 ms per MiB; the core holds back whatever hands out a range there until
 :meth:`StoreCore.backing_done`, so no writer is told where to write before). An embedded driver uses
@@ -73,7 +74,12 @@ class StoreService:
         secret: str | None = None,
         host: str = "127.0.0.1",
         create_timeout: float = 60.0,
+        prefill: int = 0,
     ) -> None:
+        """``prefill``: bytes of the arena backed with memory from the start, in the background
+        (at most ``capacity``)."""
+        if not 0 <= prefill <= capacity:
+            raise ValueError(f"prefill {prefill} is not within the store's 0..{capacity} bytes")
         self.store_id = new_id("store")
         self.token = secrets.token_hex(16)  # for this agent's executors (unix socket only)
         self.secret = secret or ""
@@ -95,6 +101,8 @@ class StoreService:
         self._peers = PeerPool(self.secret)
         self._stop = threading.Event()
         self._grown = threading.Event()  # the arena's use grew: back more of it ahead
+        self.prefill = prefill
+        self._prefiller: threading.Thread | None = None
         self._fetcher: LocalClient | None = None
         self._seq = 0
 
@@ -114,11 +122,13 @@ class StoreService:
             name = f"store-accept-{'unix' if kind else 'tcp'}"
             threading.Thread(target=self._accept, args=(sock, kind), name=name, daemon=True).start()
         threading.Thread(target=self._tick, name="store-tick", daemon=True).start()
-        threading.Thread(target=self._prefill, name="store-prefill", daemon=True).start()
+        self._prefiller = threading.Thread(target=self._prefill, name="store-prefill", daemon=True)
+        self._prefiller.start()
         log.info(
-            "object store %s: %d MiB arena, endpoint %s",
+            "object store %s: %d MiB arena (%d MiB backed from the start), endpoint %s",
             self.store_id,
             self.core.capacity // 2**20,
+            self.prefill // 2**20,
             self.address,
         )
 
@@ -137,6 +147,8 @@ class StoreService:
         self._net.shutdown(wait=False, cancel_futures=True)
         self._disk.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.spill_dir, ignore_errors=True)
+        if self._prefiller is not None:  # it stops after its step (a few ms): not while the
+            self._prefiller.join(timeout=5.0)  # arena's descriptor closes under it
         if self.arena is not None:
             self.arena.close()
 
@@ -337,7 +349,8 @@ class StoreService:
         """Keep the arena backed with memory ahead of the highest range ever handed out (by as
         much as has been handed out, up to ``PREFILL_BYTES``), a step at a time, so objects are
         written (and pulled) into memory that is already there; a range beyond it is backed
-        when it is handed out."""
+        when it is handed out. The first ``prefill`` bytes are backed from the start, through
+        the same steps (each one the core's :meth:`StoreCore.prefill`)."""
         while not self._stop.is_set():
             limit = self._prefill_limit()
             if self.core.backing.populated < limit:
@@ -347,10 +360,11 @@ class StoreService:
             self._grown.clear()
 
     def _prefill_limit(self) -> int:
-        """Ahead by as much as has been handed out, up to ``PREFILL_BYTES``: an idle store (a
-        program that never makes a large value) holds no memory it does not use."""
+        """Ahead by as much as has been handed out, up to ``PREFILL_BYTES``, and at least
+        ``prefill`` from the start: an idle store (a program that never makes a large value)
+        holds no memory it does not use, unless told to."""
         high = self.core.alloc.high_water
-        return min(self.core.capacity, high + min(PREFILL_BYTES, high))
+        return min(self.core.capacity, max(self.prefill, high + min(PREFILL_BYTES, high)))
 
     def _prefill_step(self, limit: int, now: float) -> list[Effect]:
         return self.core.prefill(limit)
