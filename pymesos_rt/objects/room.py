@@ -24,23 +24,40 @@ and :meth:`Room.expire` (each ``tick``) walk the queue of waiting requests.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from pymesos_rt.objects.allocator import aligned
+from pymesos_rt.objects.allocator import Allocator, aligned
+from pymesos_rt.objects.leases import Leases
 from pymesos_rt.objects.records import Effect, Entry, Reply, S, Space, SpillOut
 from pymesos_rt.protocol import objects as w
 
-if TYPE_CHECKING:
-    from pymesos_rt.objects.core import StoreCore
-
 SPILL_RETRY_S = 5.0
+
+
+class Host(Protocol):
+    """What a :class:`Room` uses of the store core that owns it (``core.StoreCore``)."""
+
+    capacity: int
+    create_timeout: float
+    pinned: int  # objects some process is reading
+    alloc: Allocator
+    leases: Leases
+    entries: dict[str, Entry]
+
+    def _alloc(self, size: int) -> tuple[int, bool] | None: ...
+
+    def _grant(self, space: Space, offset: int, fresh: bool) -> list[Effect]: ...
+
+    def _failed_waits(self, object_id: str, why: str) -> list[Effect]: ...
+
+    def _drop(self, entry: Entry, why: str = ...) -> list[Effect]: ...
 
 
 class Room:
     """Makes room for ``core``'s waiting creates and restores (it places them with the core's
     ``_alloc`` and hands them out with its ``_grant``)."""
 
-    def __init__(self, core: StoreCore) -> None:
+    def __init__(self, core: Host) -> None:
         self.core = core
         self.queue: deque[Space] = deque()  # creates and restores waiting for room, in order
         # objects that may give up their room, least recently used first: primaries (spilled)
