@@ -74,8 +74,10 @@ def init(
     ``object_store_memory`` (bytes or e.g. ``"2GiB"``) sizes the embedded agent's object store;
     ``object_store_prefill`` (the same way; default none) backs that much of it with memory
     from the start, in the background: memory held while idle, for a faster first burst of
-    large values. Both apply to an embedded cluster only (ValueError with an address: the
-    agents' flags set them there)."""
+    large values. ``num_cpus``, ``num_gpus``, ``memory``, ``resources``, ``isolation`` and the
+    two store sizes describe the embedded agent: with an address (or ``PYMESOS_RT_ADDRESS``)
+    each is refused with a ValueError naming the agents' flag that sets it, as Ray refuses
+    ``num_cpus`` when it connects to a cluster."""
     global _session
     with _session_lock:
         if backend_mod.current_or_none() is not None:
@@ -87,12 +89,20 @@ def init(
             )
         logs.configure_if_unset()
         address = address or os.environ.get("PYMESOS_RT_ADDRESS") or None
+        if address is not None:
+            _embedded_only(
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                memory=memory,
+                resources=resources,
+                isolation=None if isolation == "auto" else isolation,
+                object_store_memory=object_store_memory,
+                object_store_prefill=object_store_prefill,
+            )
         mem_bytes = parse_memory(memory) if memory is not None else None
         if num_gpus is not None:
             resources = {**(resources or {}), GPUS: float(num_gpus)}
-        store_bytes, prefill_bytes = _store_sizes(
-            address, object_store_memory, object_store_prefill
-        )
+        store_bytes, prefill_bytes = _store_sizes(object_store_memory, object_store_prefill)
         first_standby = _early_standby() if address is None else None
         try:
             # imported here: executors import this module too, and never start a session
@@ -125,20 +135,35 @@ def init(
     return info
 
 
-def _store_sizes(
-    address: str | None, memory: int | str | None, prefill: int | str | None
-) -> tuple[int | None, int]:
-    """``object_store_memory`` and ``object_store_prefill`` in bytes (None, 0: the defaults),
-    or ValueError in one line: unreadable, or given to a program that attaches to a cluster
-    (its agents' stores are theirs: ``pymesos-rt agent`` sets them)."""
-    sizes: list[int] = []
-    for name, value in (("object_store_memory", memory), ("object_store_prefill", prefill)):
-        if value and address is not None:
-            flag = "--" + name.replace("_", "-")
+# what sets each of init's arguments for the embedded agent on a cluster's agents
+_AGENT_FLAGS = {
+    "num_cpus": "--resources cpus:N",
+    "num_gpus": "--resources gpus:N",
+    "memory": "--resources mem:N",
+    "resources": "--resources",
+    "isolation": "--isolation",
+    "object_store_memory": "--object-store-memory",
+    "object_store_prefill": "--object-store-prefill",
+}
+
+
+def _embedded_only(**given: object) -> None:
+    """A program attaching to a cluster uses what its agents offer: an argument that sizes
+    the embedded agent is refused in one line naming the agents' flag (as Ray refuses
+    ``num_cpus`` with an address), not silently ignored."""
+    for name, value in given.items():
+        if value is not None:
             raise ValueError(
                 f"{name} applies to an embedded cluster; set it on the agents "
-                f"(pymesos-rt agent {flag})"
+                f"(pymesos-rt agent {_AGENT_FLAGS[name]})"
             )
+
+
+def _store_sizes(memory: int | str | None, prefill: int | str | None) -> tuple[int | None, int]:
+    """``object_store_memory`` and ``object_store_prefill`` in bytes (None, 0: the defaults),
+    or ValueError in one line if unreadable (an attached program's are refused before)."""
+    sizes: list[int] = []
+    for name, value in (("object_store_memory", memory), ("object_store_prefill", prefill)):
         try:
             sizes.append(parse_memory(value) if value else 0)
         except (ValueError, TypeError) as exc:

@@ -64,16 +64,28 @@ def test_init_refuses_store_sizes_it_cannot_read_before_starting_anything(kwargs
     assert not rt.is_initialized()
 
 
-@pytest.mark.parametrize("name", ["object_store_prefill", "object_store_memory"])
-def test_store_sizes_apply_to_an_embedded_cluster_only(name, monkeypatch):
-    """An attached program's objects live in the agents' stores: their flags size them."""
-    flag = "--" + name.replace("_", "-")
+@pytest.mark.parametrize(
+    ("name", "value", "flag"),
+    [
+        ("object_store_prefill", "64MiB", "--object-store-prefill"),
+        ("object_store_memory", 64 * 2**20, "--object-store-memory"),
+        ("num_cpus", 4, "--resources cpus:N"),
+        ("num_gpus", 0, "--resources gpus:N"),
+        ("memory", "1GiB", "--resources mem:N"),
+        ("resources", {"disk": 1.0}, "--resources"),
+        ("isolation", "none", "--isolation"),
+    ],
+)
+def test_embedded_agent_arguments_are_refused_when_attaching(name, value, flag, monkeypatch):
+    """An attached program uses what the cluster's agents offer: an argument that describes
+    the embedded agent is an error naming the agents' flag, not silently ignored (Ray refuses
+    num_cpus, num_gpus, resources and object_store_memory with an address)."""
     expected = (
         f"{name} applies to an embedded cluster; set it on the agents (pymesos-rt agent {flag})"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
-        rt.init("ws://127.0.0.1:1", **{name: "64MiB"})
+        rt.init("ws://127.0.0.1:1", **{name: value})
     monkeypatch.setenv("PYMESOS_RT_ADDRESS", "ws://127.0.0.1:1")  # attached the other way
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        rt.init(**{name: 64 * 2**20})
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        rt.init(**{name: value})
     assert not rt.is_initialized()
