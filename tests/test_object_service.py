@@ -293,3 +293,40 @@ def test_a_store_stopped_while_it_prefills_stops_its_prefill_first(tmp_path, cap
 def test_a_prefill_larger_than_the_store_is_refused():
     with pytest.raises(ValueError, match=r"prefill 65 is not within the store's 0\.\.64 bytes"):
         StoreService(64, Path("/nonexistent"), prefill=65)
+
+
+def test_closing_an_arena_waits_for_a_call_that_uses_its_descriptor(monkeypatch):
+    """A range backed on another thread (a client's request) while the store stops: the
+    descriptor is not closed under it, so its number cannot go to another file meanwhile."""
+    region = arena.Arena.create(4 * MIB, name="close-waits")
+    fd = region.fd
+    entered, release = threading.Event(), threading.Event()
+    fallocate = os.posix_fallocate
+
+    def held(descriptor: int, offset: int, length: int) -> None:
+        entered.set()
+        assert release.wait(10)
+        fallocate(descriptor, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", held)
+    backing = threading.Thread(target=region.back, args=(0, MIB))
+    backing.start()
+    try:
+        assert entered.wait(10)
+        closing = threading.Thread(target=region.close)
+        closing.start()
+        _until(lambda: region.fd == -1, "close to begin")
+        assert os.readlink(f"/proc/self/fd/{fd}") == "/memfd:close-waits (deleted)"  # open
+        assert closing.is_alive()
+        with pytest.raises(OSError, match="arena is closed"):  # no new call gets it
+            region.back(MIB, 2 * MIB)
+    finally:
+        release.set()
+        backing.join(10)
+    closing.join(10)
+    assert not closing.is_alive()
+    try:
+        now = os.readlink(f"/proc/self/fd/{fd}")
+    except FileNotFoundError:
+        now = "closed"
+    assert now != "/memfd:close-waits (deleted)"  # closed (the number may serve another file)

@@ -24,7 +24,7 @@ from typing import Any
 from pymesos_rt import serialization
 from pymesos_rt.errors import ObjectLostError, ObjectStoreFullError
 from pymesos_rt.objects import layout
-from pymesos_rt.objects.arena import fresh_bytes, write_all
+from pymesos_rt.objects.arena import Arena, fresh_bytes
 from pymesos_rt.objects.placing import LeasedSpace
 from pymesos_rt.protocol import objects as w
 
@@ -55,6 +55,7 @@ class ObjectAccess(abc.ABC):
         self.agent_id = ""
         self.address = ""
         self.view = memoryview(b"")
+        self.arena: Arena | None = None  # with its descriptor (else only a mapping, or nothing)
         # map a range of the arena into this process before copying into it (Arena.map_in)
         self.map_in: Callable[[int, int], None] = lambda offset, size: None
         self._ids = itertools.count(1)
@@ -70,8 +71,8 @@ class ObjectAccess(abc.ABC):
     @property
     def fd(self) -> int:
         """The arena's descriptor in this process (-1: none, or closed): values are copied
-        through it where that beats mapping their range in (``_write``, ``load_found``)."""
-        return -1
+        through it where that beats mapping their range in (``_write``)."""
+        return -1 if self.arena is None else self.arena.fd
 
     # --- the store's side of each request ------------------------------------------------
     @abc.abstractmethod
@@ -231,9 +232,9 @@ def put(access: ObjectAccess, object_id: str, enc: layout.Encoded) -> w.ObjectLo
 def _write(access: ObjectAccess, offset: int, enc: layout.Encoded, fresh: bool) -> None:
     """Write a layout into the arena: through the descriptor into a ``fresh`` range (its pages
     may hold no data yet), else through the mapping (mapped in first, cheaply)."""
-    fd = access.fd
-    if fresh and fd >= 0:
-        write_all(fd, offset, layout.pieces(enc))
+    arena = access.arena
+    if fresh and arena is not None and arena.fd >= 0:
+        arena.write(offset, layout.pieces(enc))  # (OSError if the arena closes meanwhile)
         return
     access.map_in(offset, enc.size)
     layout.write(access.view[offset : offset + enc.size], enc)

@@ -16,7 +16,7 @@ A reader maps nothing in advance: its read-only views fault in 64 KiB at a time 
 read, which costs what mapping in first would, and nothing if the value is never read.
 
 A writer copies into a range whose pages may hold no data yet through the descriptor instead
-(:func:`write_all`, ``pwrite``: 0.21-0.27 ms per MiB; such pages are not mapped by fault-around
+(:meth:`Arena.write`, ``pwrite``: 0.21-0.27 ms per MiB; such pages are not mapped by fault-around
 and would fault in one by one, 0.37-0.46 ms per MiB). The store says which ranges those are
 (``fresh``: beyond every range it handed to a writer before). A stored ``bytes`` value is copied
 out of the mapping into a new object whose own pages are mapped in by one call first
@@ -31,11 +31,14 @@ import ctypes
 import errno
 import mmap
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 MADV_POPULATE_WRITE = 23  # Linux 5.14
 CHUNK = 2 * 2**20
 FAULT_AROUND = 64 * 2**10  # what the kernel maps around a read fault (its default)
+CLOSE_WAIT_S = 5.0  # close waits this long at most for calls using the descriptor
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _madvise = _libc.madvise
@@ -105,9 +108,11 @@ _IOV_MAX = 512
 
 class Arena:
     def __init__(self, fd: int, capacity: int, *, owner: bool) -> None:
-        self.fd = fd
+        self.fd = fd  # -1 once closed
         self.capacity = capacity
         self.owner = owner
+        self._users = 0  # calls using the descriptor now (close waits for them)
+        self._idle = threading.Condition()
         self._map = mmap.mmap(fd, capacity) if capacity else None
         self.view = memoryview(self._map) if self._map is not None else memoryview(b"")
         self._mapped = bytearray(-(-capacity // CHUNK))  # chunks mapped in by this process
@@ -131,13 +136,37 @@ class Arena:
             os.close(fd)
             raise
 
+    @contextlib.contextmanager
+    def descriptor(self) -> Iterator[int]:
+        """The arena's descriptor, not closed while the block runs (:meth:`close` waits): a
+        call on another thread can never reach a descriptor number that was closed and given
+        to another file meanwhile. Raises OSError (EBADF) once the arena is closed."""
+        with self._idle:
+            fd = self.fd
+            if fd < 0:
+                raise OSError(errno.EBADF, "the object store's arena is closed")
+            self._users += 1
+        try:
+            yield fd
+        finally:
+            with self._idle:
+                self._users -= 1
+                if not self._users:
+                    self._idle.notify_all()
+
     def back(self, start: int, end: int) -> None:
         """Back ``[start, end)`` with memory (raises OSError, e.g. ENOMEM, if it cannot). Not
         mapped into this process: the store's own process touches few of its pages (a reader
         maps in what it reads; mapping in costs as much as backing)."""
         end = min(end, self.capacity)
         if end > start:
-            os.posix_fallocate(self.fd, start, end - start)
+            with self.descriptor() as fd:
+                os.posix_fallocate(fd, start, end - start)
+
+    def write(self, offset: int, pieces: list[bytes | memoryview]) -> None:
+        """Write ``pieces`` one after another at ``offset``, through the descriptor."""
+        with self.descriptor() as fd:
+            write_all(fd, offset, pieces)
 
     def map_in(self, offset: int, size: int) -> None:
         """Map ``[offset, offset + size)`` into this process's page tables, unless every chunk
@@ -157,12 +186,15 @@ class Arena:
             self._mapped[first:last] = b"\x01" * (last - first)
 
     def close(self) -> None:
-        """Unmap (unless views of it are still alive: then the mapping stays until exit)."""
+        """Unmap (unless views of it are still alive: then the mapping stays until exit), and
+        close the descriptor once the calls using it ended (at most ``CLOSE_WAIT_S``)."""
         with contextlib.suppress(BufferError, ValueError):
             self.view.release()
             if self._map is not None:
                 self._map.close()
-        fd, self.fd = self.fd, -1  # nothing is read or written through it from now on
+        with self._idle:
+            fd, self.fd = self.fd, -1  # nothing is read or written through it from now on
+            self._idle.wait_for(lambda: not self._users, timeout=CLOSE_WAIT_S)
         with contextlib.suppress(OSError):
             if fd >= 0:
                 os.close(fd)

@@ -94,10 +94,6 @@ class StoreClient(ObjectAccess):
         self._send_lock = threading.Lock()
         threading.Thread(target=self._read, name="store-reader", daemon=True).start()
 
-    @property
-    def fd(self) -> int:
-        return self.arena.fd
-
     @classmethod
     def connect(cls, socket_name: str, key: str, name: str) -> StoreClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -141,7 +137,8 @@ class StoreClient(ObjectAccess):
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
-        self.arena.close()  # its descriptor now; the mapping too unless values still use it
+        if self.arena is not None:  # its descriptor now; the mapping too unless values use it
+            self.arena.close()
 
 
 class RemoteStore:

@@ -430,13 +430,9 @@ class LocalClient(ObjectAccess):
         self.agent_id = service.agent_id
         self.address = service.address
         assert service.arena is not None
+        self.arena = service.arena
         self.view = service.arena.view
         self.map_in = service.arena.map_in
-
-    @property
-    def fd(self) -> int:
-        arena = self.service.arena
-        return -1 if arena is None else arena.fd
 
     def _deliver_event(self, event: w.StoreEvent) -> None:
         if isinstance(event, (w.Created, w.CreateFailed, w.Found, w.Stats, w.Leased)):
@@ -547,8 +543,11 @@ class _Conn:
         welcome = w.Welcome(
             service.store_id, service.agent_id, service.address, core.capacity, core.backing.backed
         )
-        fds = [service.arena.fd] if hello.want_fd and self.unix else None
-        wire.send(self.sock, [welcome], fds)
+        if hello.want_fd and self.unix:
+            with service.arena.descriptor() as fd:  # not closed under the send
+                wire.send(self.sock, [welcome], [fd])
+        else:
+            wire.send(self.sock, [welcome], None)
         return hello.name[:64] or "client"
 
     def _receive_push(self, msg: w.Push) -> None:
