@@ -45,6 +45,7 @@ import heapq
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from pymesos_rt.master.allocator.drf_sorter import DRFSorter
 from pymesos_rt.master.allocator.sorter import Pool, Rank, Sorter
 from pymesos_rt.protocol.resources import Resources
 
@@ -114,9 +115,7 @@ class Allocator:
         self._custom_order = type(self).order is not Allocator.order
 
     def _make_sorter(self, pool: Pool) -> Sorter:
-        from pymesos_rt.master.allocator.drf import DRFSorter  # the default policy
-
-        return DRFSorter(pool)
+        return DRFSorter(pool)  # the default policy
 
     # --- agents ------------------------------------------------------------------------------
     def add_agent(
