@@ -351,12 +351,18 @@ def test_drf_ties_go_to_the_framework_that_subscribed_first():
     assert [f.framework_id for f in alloc.order()] == ["zeta", "alpha", "mid"]
 
 
-def test_drf_counts_offered_resources_in_the_share():
+def _two_agents_two_frameworks(cpus: int) -> DRFAllocator:
+    """Agents a1 and a2 of ``cpus`` each; frameworks f1 and f2, subscribed in that order."""
     alloc = DRFAllocator()
-    alloc.add_agent("a1", R(cpus=1))
-    alloc.add_agent("a2", R(cpus=1))
+    alloc.add_agent("a1", R(cpus=cpus))
+    alloc.add_agent("a2", R(cpus=cpus))
     alloc.add_framework("f1")
     alloc.add_framework("f2")
+    return alloc
+
+
+def test_drf_counts_offered_resources_in_the_share():
+    alloc = _two_agents_two_frameworks(cpus=1)
     # a1 goes to f1 (tie, first); with a1 outstanding f1 has 0.5 > 0, so a2 goes to f2
     assert alloc.allocate(0.0) == [
         Allocation("f1", "a1", R(cpus=1)),
@@ -389,11 +395,7 @@ def test_drf_does_not_count_offers_of_the_agent_being_allocated_against_their_ho
 
 
 def test_drf_counts_offers_of_other_agents_when_allocating_one():
-    alloc = DRFAllocator()
-    alloc.add_agent("a1", R(cpus=2))
-    alloc.add_agent("a2", R(cpus=2))
-    alloc.add_framework("f1")
-    alloc.add_framework("f2")
+    alloc = _two_agents_two_frameworks(cpus=2)
     assert alloc.allocate(0.0) == [
         Allocation("f1", "a1", R(cpus=2)),
         Allocation("f2", "a2", R(cpus=2)),
